@@ -1,0 +1,36 @@
+"""The ``esl`` console script: one argparse parser, one module per group of subcommands.
+
+Exit codes: 0 success, 1 the work failed (invalid lesson, failed stage), 2 usage errors or
+unreadable paths. No traceback reaches the user; every error prints one line on stderr.
+"""
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from esl_dagster.pipeline.cli import lesson_commands
+
+COMMAND_MODULES = (lesson_commands,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="esl", description="ESL lesson pipeline")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMAND_MODULES:
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except KeyboardInterrupt:
+        print("esl: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

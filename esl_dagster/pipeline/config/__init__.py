@@ -1,0 +1,1 @@
+"""Configuration files (presets, student profiles, voices map, voice catalog) and their providers."""

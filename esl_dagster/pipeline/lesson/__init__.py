@@ -1,0 +1,1 @@
+"""Lesson Markdown: the outer fence, front matter, validation and extraction."""
