@@ -43,10 +43,11 @@ def print_table(rows: list[tuple[str, BenchRow]]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument(
-        "modules", nargs="*", choices=[*BENCH_MODULES, []], default=list(BENCH_MODULES)
-    )
+    parser.add_argument("modules", nargs="*", metavar="MODULE", help=", ".join(BENCH_MODULES))
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.modules) - set(BENCH_MODULES))
+    if unknown:
+        parser.error(f"unknown benchmark module(s): {', '.join(unknown)}")
     rows: list[tuple[str, BenchRow]] = []
     failed = 0
     for name in args.modules or BENCH_MODULES:
