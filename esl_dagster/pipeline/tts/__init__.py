@@ -1,0 +1,1 @@
+"""Text-to-speech: voice casting, providers (ElevenLabs, offline espeak-ng), ffmpeg assembly, cache."""

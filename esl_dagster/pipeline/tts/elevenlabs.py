@@ -1,0 +1,248 @@
+"""ElevenLabs over plain httpx: text-to-speech per line, text-to-dialogue, the voice list.
+
+Every request is retried on transient faults (timeouts, dropped connections, HTTP 408/409/425/
+429/5xx, and a 200 whose body is not a complete MP3), waiting ``Retry-After`` when the server
+sends one and exponential backoff otherwise. Permanent faults (400/401/403/404/422) fail at once.
+"""
+
+import email.utils
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import httpx
+
+from esl_dagster.pipeline.config.models import CatalogVoice, VoiceCatalog, VoiceLabels
+from esl_dagster.pipeline.errors import ConfigurationError, ServiceError, is_transient_status
+from esl_dagster.pipeline.tts.mp3 import scan_mp3
+from esl_dagster.pipeline.tts.provider import DialogueLine
+
+DEFAULT_BASE_URL = "https://api.elevenlabs.io"
+DIALOGUE_MAX_INPUTS = 100
+DIALOGUE_MAX_CHARS = 5000
+_SERVICE = "elevenlabs"
+_MAX_RETRY_AFTER_SECONDS = 60.0
+_BACKOFF_BASE_SECONDS = 0.5
+_ERROR_BODY_LIMIT = 300
+
+
+def chunk_dialogue_lines(
+    lines: Sequence[DialogueLine],
+    *,
+    max_inputs: int = DIALOGUE_MAX_INPUTS,
+    max_chars: int = DIALOGUE_MAX_CHARS,
+) -> list[list[DialogueLine]]:
+    """Greedy, in order: a chunk closes at ``max_inputs`` lines or before exceeding
+    ``max_chars`` characters; a single longer line is sent alone."""
+    chunks: list[list[DialogueLine]] = []
+    current: list[DialogueLine] = []
+    size = 0
+    for line in lines:
+        length = len(line.text)
+        if current and (len(current) >= max_inputs or size + length > max_chars):
+            chunks.append(current)
+            current, size = [], 0
+        current.append(line)
+        size += length
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date), capped at 60 s."""
+    if value is None or not value.strip():
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    if math.isnan(seconds):
+        return None
+    return min(max(seconds, 0.0), _MAX_RETRY_AFTER_SECONDS)
+
+
+def _error_detail(response: httpx.Response) -> str:
+    try:
+        payload = response.json()
+    except ValueError:
+        return response.text[:_ERROR_BODY_LIMIT] or response.reason_phrase
+    detail = payload.get("detail") if isinstance(payload, dict) else None
+    if isinstance(detail, dict):
+        return str(detail.get("message") or detail.get("status") or detail)[:_ERROR_BODY_LIMIT]
+    return str(detail or payload)[:_ERROR_BODY_LIMIT]
+
+
+class ElevenLabsProvider:
+    """The ElevenLabs provider (see the module docstring)."""
+
+    name = "elevenlabs"
+    clip_suffix = ".mp3"
+    accepts_any_voice_id = True
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        model_id: str = "eleven_multilingual_v2",
+        dialogue_model_id: str = "eleven_v3",
+        output_format: str = "mp3_22050_32",
+        timeout: float = 60.0,
+        max_retries: int = 4,
+        concurrency: int = 4,
+        dialogue_language: str | None = None,
+        dialogue_stability: float | None = None,
+        dialogue_seed: int | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not api_key or not api_key.strip():
+            raise ConfigurationError("ElevenLabs needs an API key (ELEVENLABS_API_KEY)")
+        if not output_format.startswith("mp3_"):
+            raise ConfigurationError(
+                f"ElevenLabs output format {output_format!r} is not MP3 (use e.g. mp3_22050_32)"
+            )
+        if concurrency < 1 or max_retries < 0 or timeout <= 0:
+            raise ConfigurationError("ElevenLabs concurrency >= 1, retries >= 0, timeout > 0")
+        if dialogue_stability is not None and not 0 <= dialogue_stability <= 1:
+            raise ConfigurationError("ElevenLabs dialogue stability must be between 0 and 1")
+        self.model = model_id
+        self.dialogue_model = dialogue_model_id
+        self.output_format = output_format
+        self.concurrency = concurrency
+        self.max_retries = max_retries
+        self.dialogue_language = dialogue_language
+        self.dialogue_stability = dialogue_stability
+        self.dialogue_seed = dialogue_seed
+        self._sleep = sleep
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers={"xi-api-key": api_key.strip(), "user-agent": "esl-dagster"},
+            timeout=httpx.Timeout(timeout),
+            limits=httpx.Limits(max_connections=max(concurrency, 1) + 2),
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> "ElevenLabsProvider":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def voice_catalog(self, configured: VoiceCatalog) -> VoiceCatalog:
+        return configured
+
+    def dialogue_settings(self) -> dict[str, object]:
+        settings: dict[str, object] = {}
+        if self.dialogue_language:
+            settings["language_code"] = self.dialogue_language
+        if self.dialogue_stability is not None:
+            settings["stability"] = self.dialogue_stability
+        if self.dialogue_seed is not None:
+            settings["seed"] = self.dialogue_seed
+        return settings
+
+    def split_dialogue(self, lines: Sequence[DialogueLine]) -> list[list[DialogueLine]]:
+        return chunk_dialogue_lines(lines)
+
+    def synthesize_line(self, text: str, voice_id: str) -> bytes:
+        return self._audio_request(
+            f"/v1/text-to-speech/{voice_id}",
+            {"text": text, "model_id": self.model},
+            what=f"text-to-speech with voice {voice_id!r}",
+        )
+
+    def synthesize_dialogue(self, lines: Sequence[DialogueLine]) -> bytes:
+        body: dict[str, Any] = {
+            "inputs": [{"text": line.text, "voice_id": line.voice_id} for line in lines],
+            "model_id": self.dialogue_model,
+            "apply_text_normalization": "auto",
+        }
+        if self.dialogue_language:
+            body["language_code"] = self.dialogue_language
+        if self.dialogue_stability is not None:
+            body["settings"] = {"stability": self.dialogue_stability}
+        if self.dialogue_seed is not None:
+            body["seed"] = self.dialogue_seed
+        return self._audio_request(
+            "/v1/text-to-dialogue", body, what=f"text-to-dialogue ({len(lines)} lines)"
+        )
+
+    def list_voices(self) -> VoiceCatalog:
+        """``GET /v1/voices`` as a catalog (the voices sync command)."""
+        response = self._with_retries(lambda: self._client.get("/v1/voices"), what="list voices")
+        try:
+            payload = response.json()
+            voices = [
+                CatalogVoice(
+                    id=item["voice_id"],
+                    name=item.get("name") or item["voice_id"],
+                    category=item.get("category"),
+                    labels=VoiceLabels.model_validate(item.get("labels") or {}),
+                    preview_url=item.get("preview_url"),
+                )
+                for item in payload["voices"]
+            ]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ServiceError(_SERVICE, f"unexpected voices list: {exc}") from exc
+        return VoiceCatalog(voices=voices)
+
+    def _audio_request(self, path: str, body: dict[str, Any], *, what: str) -> bytes:
+        def send() -> httpx.Response:
+            response = self._client.post(
+                path, params={"output_format": self.output_format}, json=body
+            )
+            if response.status_code == 200:
+                scan = scan_mp3(response.content)
+                if not scan.complete:
+                    raise ServiceError(
+                        _SERVICE,
+                        f"{what}: response is not a complete MP3 ({scan.reason})",
+                        transient=True,
+                    )
+            return response
+
+        return self._with_retries(send, what=what).content
+
+    def _with_retries(self, send: Callable[[], httpx.Response], *, what: str) -> httpx.Response:
+        attempts = self.max_retries + 1
+        for attempt in range(attempts):
+            try:
+                response = send()
+                if response.status_code == 200:
+                    return response
+                failure = ServiceError(
+                    _SERVICE,
+                    f"{what} failed ({response.status_code}): {_error_detail(response)}",
+                    status=response.status_code,
+                    transient=is_transient_status(response.status_code),
+                    retry_after=parse_retry_after(response.headers.get("retry-after")),
+                )
+            except httpx.TimeoutException as exc:
+                failure = ServiceError(_SERVICE, f"{what} timed out: {exc}", transient=True)
+            except httpx.TransportError as exc:
+                failure = ServiceError(_SERVICE, f"{what}: connection error: {exc}", transient=True)
+            except ServiceError as exc:
+                failure = exc
+            if not failure.transient or attempt + 1 == attempts:
+                break
+            delay = failure.retry_after
+            if delay is None:
+                delay = _BACKOFF_BASE_SECONDS * 2**attempt
+            self._sleep(delay)
+        if failure.transient and attempts > 1:
+            raise ServiceError(
+                _SERVICE,
+                f"{what}: gave up after {attempts} attempts; last error: {failure}",
+                status=failure.status,
+                transient=True,
+                retry_after=failure.retry_after,
+            ) from failure
+        raise failure

@@ -1,0 +1,73 @@
+"""What the audio builder needs from a speech provider; it never knows which one it talks to."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from esl_dagster.pipeline.config.models import VoiceCatalog
+
+
+@dataclass(frozen=True)
+class DialogueLine:
+    """One turn sent to a text-to-dialogue endpoint."""
+
+    text: str
+    voice_id: str
+
+
+@runtime_checkable
+class SpeechProvider(Protocol):
+    """A text-to-speech engine.
+
+    ``name``, ``model`` and ``output_format`` go into the audio cache hash; ``clip_suffix`` is the
+    file extension of what ``synthesize_line`` returns (``.mp3`` or ``.wav``); ``concurrency`` is
+    how many ``synthesize_line`` calls the builder may run at once. ``accepts_any_voice_id`` is
+    False when only the voices of ``voice_catalog`` exist (voice tokens outside it are ignored
+    during casting instead of being passed through as raw ids).
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def output_format(self) -> str: ...
+
+    @property
+    def clip_suffix(self) -> str: ...
+
+    @property
+    def concurrency(self) -> int: ...
+
+    @property
+    def accepts_any_voice_id(self) -> bool: ...
+
+    def voice_catalog(self, configured: VoiceCatalog) -> VoiceCatalog:
+        """The voices to cast from, given the configured catalog."""
+        ...
+
+    def synthesize_line(self, text: str, voice_id: str) -> bytes:
+        """The complete audio of one line (never a partial body)."""
+        ...
+
+
+@runtime_checkable
+class DialogueProvider(SpeechProvider, Protocol):
+    """A provider with a whole-conversation endpoint (used in dialogue mode)."""
+
+    @property
+    def dialogue_model(self) -> str: ...
+
+    def dialogue_settings(self) -> dict[str, object]:
+        """Request options that shape dialogue audio (language, stability, seed)."""
+        ...
+
+    def split_dialogue(self, lines: Sequence[DialogueLine]) -> list[list[DialogueLine]]:
+        """Split a conversation into chunks within the endpoint's request limits."""
+        ...
+
+    def synthesize_dialogue(self, lines: Sequence[DialogueLine]) -> bytes:
+        """The complete audio of one chunk."""
+        ...
