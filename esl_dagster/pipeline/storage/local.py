@@ -1,0 +1,62 @@
+"""The embedded default upload target: a folder on this machine."""
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+from esl_dagster.pipeline.errors import InfrastructureError
+from esl_dagster.pipeline.storage.base import UploadResult, file_md5, object_key, sanitize_prefix
+
+
+class LocalUploader:
+    """Copies files into ``folder`` under ``<prefix>/<key prefix>/<name>``.
+
+    The URL is ``base_url/<key>`` when a base URL is set (a static file server), else a
+    ``file://`` URL. ACLs and presigning do not apply to a folder and are ignored.
+    """
+
+    def __init__(
+        self, folder: Path, base_url: str | None = None, prefix: str | None = None
+    ) -> None:
+        self.folder = folder.resolve()
+        self.base_url = base_url.rstrip("/") if base_url else None
+        self.prefix = sanitize_prefix(prefix)
+
+    def upload(
+        self,
+        path: Path,
+        *,
+        key_prefix: str | None = None,
+        public_read: bool = False,
+        presign_seconds: int | None = None,
+    ) -> UploadResult:
+        del public_read, presign_seconds  # meaningless for a folder (see the class docstring)
+        if not path.is_file():
+            raise InfrastructureError(f"cannot upload {path}: file not found")
+        key = object_key(path, self.prefix, key_prefix)
+        target = self.folder.joinpath(*key.split("/"))
+        if not target.resolve().is_relative_to(self.folder):
+            raise InfrastructureError(f"refusing to write outside {self.folder}: {key}")
+        md5 = file_md5(path)
+        reused = (
+            target.is_file()
+            and target.stat().st_size == path.stat().st_size
+            and file_md5(target) == md5
+        )
+        if not reused:
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
+                try:
+                    shutil.copyfile(path, tmp)
+                    os.replace(tmp, target)
+                finally:
+                    tmp.unlink(missing_ok=True)
+            except OSError as exc:
+                raise InfrastructureError(f"cannot copy {path.name} to {target}: {exc}") from exc
+        url = f"{self.base_url}/{quote(key)}" if self.base_url else target.as_uri()
+        return UploadResult(
+            url=url, key=key, bucket=None, location=str(target), etag=f'"{md5}"', reused=reused
+        )

@@ -1,0 +1,230 @@
+"""S3 / MinIO uploads through boto3 (imported lazily so importing the engine stays light).
+
+The key is ``<prefix>/<key prefix>/<file name>``; the file name is content-addressed, so an
+upload of the same audio finds the object by a HEAD (same size and MD5) and writes nothing, and
+changed audio under the same name overwrites the same key: never a second object.
+"""
+
+import base64
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from esl_dagster.pipeline.errors import (
+    ConfigurationError,
+    InfrastructureError,
+    PipelineError,
+    ServiceError,
+    is_transient_status,
+)
+from esl_dagster.pipeline.storage.base import (
+    UploadResult,
+    content_type_for,
+    file_md5,
+    object_key,
+    sanitize_prefix,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+_LOG = logging.getLogger(__name__)
+_SERVICE = "s3"
+MD5_METADATA_KEY = "md5"
+_ACL_REFUSED = frozenset({"AccessControlListNotSupported", "AccessDenied"})
+_NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
+_THROTTLING = frozenset(
+    {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeTooSkewed"}
+)
+_MAX_PRESIGN_SECONDS = 7 * 24 * 3600
+
+
+def _client_error_parts(exc: Any) -> tuple[str, int | None, str]:
+    response = getattr(exc, "response", None) or {}
+    error = response.get("Error") or {}
+    status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+    return str(error.get("Code") or ""), status, str(error.get("Message") or exc)
+
+
+def to_pipeline_error(exc: Exception, what: str) -> PipelineError:
+    """A boto3/botocore failure as the shared error type (transient for 5xx, throttling and
+    connection problems)."""
+    from botocore import exceptions as boto_errors  # lazy: see the module docstring
+
+    if isinstance(exc, boto_errors.ClientError):
+        code, status, message = _client_error_parts(exc)
+        transient = code in _THROTTLING or (status is not None and is_transient_status(status))
+        return ServiceError(
+            _SERVICE,
+            f"{what} failed ({code or status}): {message}",
+            status=status,
+            transient=transient,
+        )
+    if isinstance(exc, boto_errors.NoCredentialsError | boto_errors.PartialCredentialsError):
+        return ConfigurationError(f"S3 credentials missing or incomplete: {exc}")
+    transient = isinstance(
+        exc,
+        boto_errors.EndpointConnectionError
+        | boto_errors.ConnectionClosedError
+        | boto_errors.ReadTimeoutError
+        | boto_errors.ConnectTimeoutError
+        | boto_errors.ConnectionError,
+    )
+    return ServiceError(_SERVICE, f"{what} failed: {exc}", transient=transient)
+
+
+class S3Uploader:
+    """Uploads to one bucket. ``endpoint_url`` selects MinIO or another S3-compatible server
+    (path-style addressing); ``client`` injects a ready boto3 client (e.g. from dagster-aws)."""
+
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        prefix: str | None = None,
+        client: "S3Client | None" = None,
+    ) -> None:
+        if not bucket or not bucket.strip():
+            raise ConfigurationError("S3 bucket not configured (set S3_BUCKET)")
+        self.bucket = bucket.strip()
+        self.region = region or "us-east-1"
+        self.endpoint_url = endpoint_url.rstrip("/") if endpoint_url else None
+        self.prefix = sanitize_prefix(prefix)
+        self._client = client or self._make_client(access_key, secret_key)
+
+    def _make_client(self, access_key: str | None, secret_key: str | None) -> "S3Client":
+        import boto3  # lazy: see the module docstring
+        from botocore.config import Config
+
+        config = Config(
+            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=10,
+            read_timeout=60,
+            s3={"addressing_style": "path"} if self.endpoint_url else {},
+        )
+        return boto3.client(
+            "s3",
+            region_name=self.region,
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id=access_key or None,
+            aws_secret_access_key=secret_key or None,
+            config=config,
+        )
+
+    def public_url(self, key: str) -> str:
+        if self.endpoint_url:
+            return f"{self.endpoint_url}/{self.bucket}/{quote(key)}"
+        return f"https://{self.bucket}.s3.{self.region}.amazonaws.com/{quote(key)}"
+
+    def upload(
+        self,
+        path: Path,
+        *,
+        key_prefix: str | None = None,
+        public_read: bool = False,
+        presign_seconds: int | None = None,
+    ) -> UploadResult:
+        if not path.is_file():
+            raise InfrastructureError(f"cannot upload {path}: file not found")
+        if presign_seconds is not None and not 1 <= presign_seconds <= _MAX_PRESIGN_SECONDS:
+            raise ConfigurationError("presigned URL expiry must be between 1 s and 7 days")
+        key = object_key(path, self.prefix, key_prefix)
+        md5 = file_md5(path)
+        existing = self._head(key)
+        reused = existing is not None and (
+            existing.get("ContentLength") == path.stat().st_size
+            and (
+                (existing.get("Metadata") or {}).get(MD5_METADATA_KEY) == md5
+                or existing.get("ETag") == f'"{md5}"'
+            )
+        )
+        if existing is not None and reused:
+            etag = existing.get("ETag")
+            if public_read:
+                self._make_public(key)
+        else:
+            etag = self._put(path, key, md5, public_read)
+        url = self._presign(key, presign_seconds) if presign_seconds else self.public_url(key)
+        return UploadResult(
+            url=url,
+            key=key,
+            bucket=self.bucket,
+            location=f"s3://{self.bucket}/{key}",
+            etag=etag,
+            reused=reused,
+        )
+
+    def _head(self, key: str) -> dict[str, Any] | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return dict(self._client.head_object(Bucket=self.bucket, Key=key))
+        except ClientError as exc:
+            code, status, _ = _client_error_parts(exc)
+            if code in _NOT_FOUND or status == 404:
+                return None
+            if status == 403:
+                # No HeadObject permission: upload anyway (it overwrites the same key).
+                return None
+            raise to_pipeline_error(exc, f"HEAD s3://{self.bucket}/{key}") from exc
+        except BotoCoreError as exc:
+            raise to_pipeline_error(exc, f"HEAD s3://{self.bucket}/{key}") from exc
+
+    def _put(self, path: Path, key: str, md5: str, public_read: bool) -> str | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        what = f"upload to s3://{self.bucket}/{key}"
+        extra: dict[str, Any] = {
+            "ContentType": content_type_for(path),
+            "Metadata": {MD5_METADATA_KEY: md5},
+            "ContentMD5": base64.b64encode(bytes.fromhex(md5)).decode(),
+        }
+        attempts = [{**extra, "ACL": "public-read"}, extra] if public_read else [extra]
+        for index, arguments in enumerate(attempts):
+            try:
+                with path.open("rb") as body:
+                    response = self._client.put_object(
+                        Bucket=self.bucket, Key=key, Body=body, **arguments
+                    )
+                return response.get("ETag")
+            except ClientError as exc:
+                code, _, _ = _client_error_parts(exc)
+                if index + 1 < len(attempts) and code in _ACL_REFUSED:
+                    _LOG.warning(
+                        "bucket %s refused the public-read ACL (%s); uploaded without it",
+                        self.bucket,
+                        code,
+                    )
+                    continue
+                raise to_pipeline_error(exc, what) from exc
+            except BotoCoreError as exc:
+                raise to_pipeline_error(exc, what) from exc
+        raise InfrastructureError(f"{what}: no upload attempt made")
+
+    def _make_public(self, key: str) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._client.put_object_acl(Bucket=self.bucket, Key=key, ACL="public-read")
+        except ClientError as exc:
+            code, _, _ = _client_error_parts(exc)
+            if code not in _ACL_REFUSED:
+                raise to_pipeline_error(exc, f"set public-read on {key}") from exc
+            _LOG.warning("bucket %s refused the public-read ACL (%s)", self.bucket, code)
+        except BotoCoreError as exc:
+            raise to_pipeline_error(exc, f"set public-read on {key}") from exc
+
+    def _presign(self, key: str, seconds: int) -> str:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return self._client.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=seconds
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise to_pipeline_error(exc, f"presign s3://{self.bucket}/{key}") from exc
