@@ -1,0 +1,45 @@
+"""Build the config provider the settings ask for (reference §1.2 step 5, fixed)."""
+
+from esl_dagster.pipeline.config.provider import (
+    ConfigProvider,
+    LocalConfigProvider,
+    RemoteConfigProvider,
+)
+from esl_dagster.pipeline.errors import ConfigurationError
+from esl_dagster.pipeline.settings import Settings
+
+
+def config_provider_from_settings(settings: Settings) -> ConfigProvider:
+    """``remote`` -> ``RemoteConfigProvider`` over ESL_PIPELINE_CONFIG_*; else the local folders.
+
+    The voice catalog path (ELEVENLABS_VOICES_PATH) applies to both: the remote provider reads its
+    catalog from that local file (or the bundled one).
+    """
+    catalog_path = (
+        settings.resolve_path(settings.elevenlabs_voices_path)
+        if settings.elevenlabs_voices_path is not None
+        else None
+    )
+    if settings.config_provider == "remote":
+        if not settings.config_endpoint:
+            raise ConfigurationError(
+                "ESL_PIPELINE_CONFIG_PROVIDER=remote needs ESL_PIPELINE_CONFIG_ENDPOINT"
+            )
+        token = settings.config_token.get_secret_value() if settings.config_token else None
+        return RemoteConfigProvider(
+            settings.config_endpoint,
+            token=token,
+            presets_path=settings.config_presets_path,
+            students_path=settings.config_students_path,
+            voices_path=settings.config_voices_path,
+            timeout=settings.config_timeout_seconds,
+            cache_ttl=settings.config_cache_ttl_seconds,
+            local_catalog_path=catalog_path,
+        )
+    config_dir = (
+        settings.resolve_path(settings.config_dir) if settings.config_dir is not None else None
+    )
+    return LocalConfigProvider(config_dir, catalog_path=catalog_path, cwd=settings.cwd)
+
+
+__all__ = ["config_provider_from_settings"]

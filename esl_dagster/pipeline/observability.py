@@ -1,0 +1,500 @@
+"""Structured logs and metrics for the pipeline (reference §4, plus the missing failure events).
+
+Log events keep the original's names (``stage.<name>.start|success|skipped|failure``,
+``pipeline.newAssignment.start|success|failure``, ...) and carry ``run_id`` and ``job_id``.
+``JsonLogger`` writes one JSON object per line; ``PrometheusMetrics`` maps the original's
+dotted metric names onto Prometheus ones (``esl.pipeline.stage.duration_ms`` ->
+histogram ``esl_pipeline_stage_duration_seconds``, ``esl.pipeline.stage.success`` -> counter
+``esl_pipeline_stage_success_total``). ``PipelineTelemetry`` emits both for a stage or an
+operation, so the runner and the Dagster ops report the same way. Secrets are never logged:
+``detail`` values under secret-looking keys are masked with ``mask_secret``.
+"""
+
+import json
+import logging
+import re
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol, TextIO, runtime_checkable
+
+from prometheus_client import CONTENT_TYPE_LATEST as PROMETHEUS_CONTENT_TYPE
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+
+from esl_dagster.pipeline.settings import Settings
+
+Level = Literal["debug", "info", "warn", "error"]
+Tags = Mapping[str, str]
+
+_LEVEL_ORDER: dict[str, int] = {"debug": 10, "info": 20, "warn": 30, "error": 40}
+_LEVEL_ALIASES: dict[str, Level] = {
+    "debug": "debug",
+    "info": "info",
+    "warn": "warn",
+    "warning": "warn",
+    "error": "error",
+}
+_SECRET_KEY = re.compile(r"token|secret|password|passwd|api[_-]?key|authorization|credential", re.I)
+
+
+def mask_secret(value: object) -> str:
+    """A loggable stand-in for a secret: ``***`` plus the last 4 characters of long values."""
+    text = "" if value is None else str(value)
+    if not text:
+        return ""
+    return f"***{text[-4:]}" if len(text) >= 16 else "***"
+
+
+def _redact(value: Any) -> Any:
+    """Copy of ``value`` with every entry under a secret-looking key masked."""
+    if isinstance(value, Mapping):
+        return {
+            str(key): mask_secret(item) if _SECRET_KEY.search(str(key)) else _redact(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_redact(item) for item in value]
+    return value
+
+
+def _level(level: str) -> Level:
+    try:
+        return _LEVEL_ALIASES[level.lower()]
+    except KeyError:
+        raise ValueError(f"unknown log level {level!r}") from None
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class PipelineLogEvent:
+    """One log record. ``message`` is the event name, e.g. ``stage.tts.success``."""
+
+    level: Level
+    message: str
+    run_id: str | None = None
+    job_id: str | None = None
+    stage: str | None = None
+    detail: Mapping[str, Any] | None = None
+    timestamp: datetime = field(default_factory=_utc_now)
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape: timestamp (ISO-8601 UTC), level, message and event, ids, stage, detail."""
+        record: dict[str, Any] = {
+            "timestamp": _iso(self.timestamp),
+            "level": self.level,
+            "message": self.message,
+            "event": self.message,
+            "run_id": self.run_id,
+            "job_id": self.job_id,
+            "stage": self.stage,
+            "detail": _redact(dict(self.detail)) if self.detail is not None else None,
+        }
+        for key, value in _redact(dict(self.fields)).items():
+            record.setdefault(key, value)
+        return record
+
+
+@runtime_checkable
+class PipelineLogger(Protocol):
+    def log(
+        self,
+        level: str,
+        message: str,
+        *,
+        stage: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None: ...
+
+    def bind(self, **fields: Any) -> "PipelineLogger":
+        """A logger adding ``fields`` (e.g. ``run_id``, ``job_id``) to every event."""
+        ...
+
+
+class NoopLogger:
+    """Discards everything (the default, as in the original)."""
+
+    def log(
+        self,
+        level: str,
+        message: str,
+        *,
+        stage: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        _level(level)
+        del message, stage, detail  # accepted for the interface, then dropped
+
+    def bind(self, **fields: Any) -> "NoopLogger":  # noqa: ARG002
+        return self
+
+
+_STDLIB_LEVELS: dict[Level, int] = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+}
+
+
+class JsonLogger:
+    """Writes each event as one line to ``stream``, or hands it to a stdlib ``logger``.
+
+    With ``text=True`` the line is human-readable instead of JSON (``ESL_LOG_FORMAT=text``).
+    Events below ``level`` are dropped. ``bind`` returns a logger sharing the output.
+    """
+
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
+        level: str = "debug",
+        text: bool = False,
+        fields: Mapping[str, Any] | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        if stream is not None and logger is not None:
+            raise ValueError("give a stream or a logger, not both")
+        self._stream: TextIO = stream if stream is not None else sys.stderr
+        self._logger = logger
+        self._min_level = _LEVEL_ORDER[_level(level)]
+        self._text = text
+        self._fields: dict[str, Any] = dict(fields or {})
+        self._clock = clock
+        self._lock = threading.Lock()
+
+    def bind(self, **fields: Any) -> "JsonLogger":
+        child = JsonLogger.__new__(JsonLogger)
+        child.__dict__.update(self.__dict__)
+        child._fields = {**self._fields, **fields}
+        return child
+
+    def event(
+        self,
+        level: str,
+        message: str,
+        *,
+        stage: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> PipelineLogEvent:
+        """The event ``log`` would write (bound ``run_id``/``job_id`` become its ids)."""
+        extra = {k: v for k, v in self._fields.items() if k not in ("run_id", "job_id")}
+        return PipelineLogEvent(
+            level=_level(level),
+            message=message,
+            run_id=self._fields.get("run_id"),
+            job_id=self._fields.get("job_id"),
+            stage=stage,
+            detail=detail,
+            timestamp=self._clock(),
+            fields=extra,
+        )
+
+    def log(
+        self,
+        level: str,
+        message: str,
+        *,
+        stage: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        event = self.event(level, message, stage=stage, detail=detail)
+        if _LEVEL_ORDER[event.level] < self._min_level:
+            return
+        line = _format_text(event) if self._text else _format_json(event)
+        if self._logger is not None:
+            self._logger.log(_STDLIB_LEVELS[event.level], line)
+            return
+        with self._lock:
+            self._stream.write(line + "\n")
+            self._stream.flush()
+
+
+def _format_json(event: PipelineLogEvent) -> str:
+    return json.dumps(event.to_dict(), ensure_ascii=False, default=str, separators=(",", ":"))
+
+
+def _format_text(event: PipelineLogEvent) -> str:
+    record = event.to_dict()
+    parts = [record["timestamp"], event.level.upper(), event.message]
+    parts += [
+        f"{key}={value}"
+        for key, value in record.items()
+        if key not in ("timestamp", "level", "message", "event", "detail") and value is not None
+    ]
+    if record["detail"]:
+        parts.append(json.dumps(record["detail"], ensure_ascii=False, default=str))
+    return " ".join(str(part) for part in parts)
+
+
+def logger_from_settings(settings: Settings, stream: TextIO | None = None) -> JsonLogger:
+    """The logger ESL_LOG_LEVEL and ESL_LOG_FORMAT ask for (default stream: stderr)."""
+    return JsonLogger(stream, level=settings.log_level, text=settings.log_format == "text")
+
+
+# ##### metrics
+
+
+@runtime_checkable
+class PipelineMetrics(Protocol):
+    def timing(self, metric: str, ms: float, tags: Tags | None = None) -> None: ...
+
+    def increment(self, metric: str, value: float = 1, tags: Tags | None = None) -> None: ...
+
+
+class NoopMetrics:
+    def timing(self, metric: str, ms: float, tags: Tags | None = None) -> None:
+        del metric, ms, tags  # accepted for the interface, then dropped
+
+    def increment(self, metric: str, value: float = 1, tags: Tags | None = None) -> None:
+        del metric, value, tags  # accepted for the interface, then dropped
+
+
+_OPERATIONS = ("new_assignment", "rerun_assignment", "get_assignment_status")
+
+# The label names of the original's metrics (reference §4.3, plus stage failures).
+KNOWN_METRIC_LABELS: dict[str, tuple[str, ...]] = {
+    "esl.pipeline.stage.duration_ms": ("stage", "status"),
+    "esl.pipeline.stage.success": ("stage",),
+    "esl.pipeline.stage.skipped": ("stage",),
+    "esl.pipeline.stage.failure": ("stage",),
+    **{f"esl.pipeline.{op}.duration_ms": ("result",) for op in _OPERATIONS},
+    **{f"esl.pipeline.{op}.success": () for op in _OPERATIONS},
+    **{f"esl.pipeline.{op}.failure": () for op in _OPERATIONS},
+}
+
+DURATION_BUCKETS_SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+
+
+def prometheus_name(metric: str, *, timing: bool) -> str:
+    """``esl.pipeline.stage.duration_ms`` -> ``esl_pipeline_stage_duration_seconds``.
+
+    Timings are exported in seconds (Prometheus' base unit), so a ``_ms`` suffix becomes
+    ``_seconds``; counters get ``_total`` from the client library.
+    """
+    name = re.sub(r"[^a-zA-Z0-9_:]", "_", metric)
+    if re.match(r"[0-9]", name):
+        name = f"_{name}"
+    if timing:
+        name = re.sub(r"_ms$", "", name)
+        if not name.endswith("_seconds"):
+            name = f"{name}_seconds"
+    return name
+
+
+_registry_lock = threading.Lock()
+_collectors: dict[tuple[int, str], tuple[Counter | Histogram, tuple[str, ...]]] = {}
+
+
+class PrometheusMetrics:
+    """``PipelineMetrics`` on prometheus_client (default: the process-wide registry).
+
+    A metric's label names are fixed on first use (the known metrics use the original's tag
+    names); later calls fill a missing tag with "" and drop unknown ones, so recording a metric
+    never fails the pipeline. Instances on the same registry share their collectors.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else REGISTRY
+
+    def _collector(
+        self, metric: str, tags: Tags, *, timing: bool
+    ) -> tuple[Counter | Histogram, tuple[str, ...]]:
+        name = prometheus_name(metric, timing=timing)
+        key = (id(self.registry), name)
+        with _registry_lock:
+            found = _collectors.get(key)
+            if found is None:
+                labels = KNOWN_METRIC_LABELS.get(metric, tuple(sorted(tags)))
+                documentation = f"{metric} ({'seconds' if timing else 'count'})"
+                collector: Counter | Histogram
+                if timing:
+                    collector = Histogram(
+                        name,
+                        documentation,
+                        labels,
+                        registry=self.registry,
+                        buckets=DURATION_BUCKETS_SECONDS,
+                    )
+                else:
+                    collector = Counter(name, documentation, labels, registry=self.registry)
+                found = (collector, labels)
+                _collectors[key] = found
+            return found
+
+    @staticmethod
+    def _labelled(collector: Any, labels: tuple[str, ...], tags: Tags) -> Any:
+        if not labels:
+            return collector
+        return collector.labels(**{label: str(tags.get(label, "")) for label in labels})
+
+    def timing(self, metric: str, ms: float, tags: Tags | None = None) -> None:
+        tags = tags or {}
+        collector, labels = self._collector(metric, tags, timing=True)
+        self._labelled(collector, labels, tags).observe(max(0.0, ms) / 1000.0)
+
+    def increment(self, metric: str, value: float = 1, tags: Tags | None = None) -> None:
+        tags = tags or {}
+        collector, labels = self._collector(metric, tags, timing=False)
+        self._labelled(collector, labels, tags).inc(value)
+
+
+def render_latest(registry: CollectorRegistry | None = None) -> bytes:
+    """The Prometheus text exposition of ``registry`` (default: the process-wide one)."""
+    return generate_latest(registry if registry is not None else REGISTRY)
+
+
+# ##### the original's events and metrics, in one place
+
+Operation = Literal["newAssignment", "rerunAssignment", "getAssignmentStatus"]
+_OPERATION_METRIC: dict[str, str] = {
+    "newAssignment": "new_assignment",
+    "rerunAssignment": "rerun_assignment",
+    "getAssignmentStatus": "get_assignment_status",
+}
+
+
+def stage_event(stage: str, outcome: Literal["start", "success", "skipped", "failure"]) -> str:
+    return f"stage.{stage}.{outcome}"
+
+
+def operation_event(operation: Operation, outcome: Literal["start", "success", "failure"]) -> str:
+    return f"pipeline.{operation}.{outcome}"
+
+
+def _error_text(error: BaseException) -> str:
+    return str(error) or type(error).__name__
+
+
+class PipelineTelemetry:
+    """Emits the original's log events and metrics for stages and pipeline operations.
+
+    ``start`` returns a start time to hand back to ``success``/``failure``, which log
+    ``durationMs`` and record the timing.
+    """
+
+    def __init__(
+        self,
+        logger: PipelineLogger | None = None,
+        metrics: PipelineMetrics | None = None,
+        *,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.logger: PipelineLogger = logger if logger is not None else NoopLogger()
+        self.metrics: PipelineMetrics = metrics if metrics is not None else NoopMetrics()
+        self._clock = clock
+
+    def _elapsed_ms(self, started: float) -> float:
+        return round((self._clock() - started) * 1000.0, 3)
+
+    def stage_start(self, stage: str, detail: Mapping[str, Any] | None = None) -> float:
+        self.logger.log("info", stage_event(stage, "start"), stage=stage, detail=detail)
+        return self._clock()
+
+    def stage_success(
+        self, stage: str, started: float, detail: Mapping[str, Any] | None = None
+    ) -> float:
+        duration = self._elapsed_ms(started)
+        self.logger.log(
+            "info",
+            stage_event(stage, "success"),
+            stage=stage,
+            detail={**(detail or {}), "durationMs": duration},
+        )
+        self.metrics.timing(
+            "esl.pipeline.stage.duration_ms", duration, {"stage": stage, "status": "success"}
+        )
+        self.metrics.increment("esl.pipeline.stage.success", 1, {"stage": stage})
+        return duration
+
+    def stage_skipped(self, stage: str, reason: str) -> None:
+        self.logger.log(
+            "warn", stage_event(stage, "skipped"), stage=stage, detail={"reason": reason}
+        )
+        self.metrics.increment("esl.pipeline.stage.skipped", 1, {"stage": stage})
+
+    def stage_failure(self, stage: str, started: float, error: BaseException) -> float:
+        duration = self._elapsed_ms(started)
+        self.logger.log(
+            "error",
+            stage_event(stage, "failure"),
+            stage=stage,
+            detail={"durationMs": duration, "error": _error_text(error)},
+        )
+        self.metrics.timing(
+            "esl.pipeline.stage.duration_ms", duration, {"stage": stage, "status": "failure"}
+        )
+        self.metrics.increment("esl.pipeline.stage.failure", 1, {"stage": stage})
+        return duration
+
+    def operation_start(
+        self, operation: Operation, detail: Mapping[str, Any] | None = None
+    ) -> float:
+        self.logger.log(
+            "info", operation_event(operation, "start"), stage="pipeline", detail=detail
+        )
+        return self._clock()
+
+    def operation_success(
+        self, operation: Operation, started: float, detail: Mapping[str, Any] | None = None
+    ) -> float:
+        duration = self._elapsed_ms(started)
+        self.logger.log(
+            "info",
+            operation_event(operation, "success"),
+            stage="pipeline",
+            detail={"durationMs": duration, **(detail or {})},
+        )
+        metric = _OPERATION_METRIC[operation]
+        self.metrics.timing(f"esl.pipeline.{metric}.duration_ms", duration, {"result": "success"})
+        self.metrics.increment(f"esl.pipeline.{metric}.success")
+        return duration
+
+    def operation_failure(
+        self, operation: Operation, started: float, error: BaseException
+    ) -> float:
+        duration = self._elapsed_ms(started)
+        self.logger.log(
+            "error",
+            operation_event(operation, "failure"),
+            stage="pipeline",
+            detail={"durationMs": duration, "error": _error_text(error)},
+        )
+        metric = _OPERATION_METRIC[operation]
+        self.metrics.timing(f"esl.pipeline.{metric}.duration_ms", duration, {"result": "failure"})
+        self.metrics.increment(f"esl.pipeline.{metric}.failure")
+        return duration
+
+
+__all__ = [
+    "DURATION_BUCKETS_SECONDS",
+    "KNOWN_METRIC_LABELS",
+    "PROMETHEUS_CONTENT_TYPE",
+    "JsonLogger",
+    "Level",
+    "NoopLogger",
+    "NoopMetrics",
+    "Operation",
+    "PipelineLogEvent",
+    "PipelineLogger",
+    "PipelineMetrics",
+    "PipelineTelemetry",
+    "PrometheusMetrics",
+    "logger_from_settings",
+    "mask_secret",
+    "operation_event",
+    "prometheus_name",
+    "render_latest",
+    "stage_event",
+]
