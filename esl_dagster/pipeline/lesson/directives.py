@@ -1,0 +1,339 @@
+"""Line-based scans of the ``:::`` directives (reference §1.5, §2.4 S, M, L, C, Y, T rules).
+
+Directives are not Markdown, so they are found line by line, as the original did (that is also
+why they work inside list items). One :class:`BodyLines` per body holds the lines, their trimmed
+forms and, from a single stack pass, the closing line of every container opener; every scan here
+is linear in the body length.
+
+Line numbers in messages are 1-based body lines (line 1 follows the closing front-matter ``---``);
+``Finding.line`` is the file line (see ``findings.py``).
+
+Two duplicates of the original are removed: an unclosed column list is reported once (the
+original reported it from both of its passes), and a column list without any ``:::column`` gets
+only the L2 message (the original added the L3 message for the same problem).
+"""
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from esl_dagster.pipeline.lesson.findings import Code, finding
+from esl_dagster.pipeline.lesson.models import Finding
+
+# Trimmed lines starting with one of these open a nesting level; a trimmed ":::" closes one.
+NESTING_OPENERS = (":::column", ":::callout", ":::toggle-", ":::study-text", ":::synced-block")
+CLOSER = ":::"
+
+_ANSWER_KEY_RE = re.compile(r":::toggle-(?:heading|h2)\s+answer\s+key", re.IGNORECASE)
+_TEACHER_PLAN_RE = re.compile(
+    r":::toggle-(?:heading|h2|h3)\s+teacher['\u2018\u2019]s\s+follow-up\s+plan", re.IGNORECASE
+)
+_STUDY_MARKER = ":::study-text"
+_STUDY_INDENTED_RE = re.compile(r"\s+:::study-text", re.IGNORECASE)
+_STUDY_MARKER_RE = re.compile(r":::study-text(?![A-Za-z0-9_])", re.IGNORECASE)
+_COLUMN_CLOSER_RE = re.compile(r":::[ \t]*")
+_INDENTED_CLOSER_RE = re.compile(r"\s+:::\s*")
+_SEPARATOR_CELL_RE = re.compile(r"[-:]+")
+
+
+class BodyLines:
+    """The body split into lines, with trimmed forms and matched container closers.
+
+    ``first_file_line`` is the file line of body line 1, used to turn 0-based indexes into
+    file lines.
+    """
+
+    def __init__(self, body: str, first_file_line: int) -> None:
+        self.lines = body.split("\n")
+        self.trimmed = [line.strip() for line in self.lines]
+        self.first_file_line = first_file_line
+        self.closers: dict[int, int] = {}
+        self._column_lines_before = [0]
+        stack: list[int] = []
+        for index, text in enumerate(self.trimmed):
+            is_column = text.startswith(":::column")
+            self._column_lines_before.append(self._column_lines_before[-1] + is_column)
+            if text.startswith(NESTING_OPENERS):
+                stack.append(index)
+            elif text == CLOSER and stack:
+                self.closers[stack.pop()] = index
+
+    def file_line(self, index: int) -> int:
+        """The file line of the 0-based body line ``index``."""
+        return self.first_file_line + index
+
+    def closer_of(self, index: int) -> int | None:
+        """The line that closes the container opened on line ``index``, counting nesting."""
+        return self.closers.get(index)
+
+    def has_column_between(self, start: int, end: int) -> bool:
+        """Whether a trimmed line in ``start..end`` (exclusive) starts with ``:::column``."""
+        return self._column_lines_before[end] - self._column_lines_before[start] > 0
+
+
+@dataclass(frozen=True)
+class StudyBlock:
+    """The first ``:::study-text`` block as the validator sees it.
+
+    ``marker`` and ``closer`` are 0-based body lines; ``lines`` are the lines of the trimmed
+    study body (study line 1 = first non-blank line after the marker), which starts on body line
+    ``first``.
+    """
+
+    marker: int
+    closer: int
+    first: int
+    lines: list[str]
+
+
+def find_markers(body: str) -> list[Finding]:
+    """Rules M1/M2: the Answer Key and Teacher's Follow-up Plan toggles must exist somewhere."""
+    findings = []
+    if _ANSWER_KEY_RE.search(body) is None:
+        findings.append(
+            finding(
+                Code.MARKER_ANSWER_KEY,
+                'Missing marker: ":::toggle-heading Answer Key" or ":::toggle-h2 Answer Key"',
+            )
+        )
+    if _TEACHER_PLAN_RE.search(body) is None:
+        findings.append(
+            finding(
+                Code.MARKER_TEACHER_PLAN,
+                'Missing marker: ":::toggle-heading Teacher\'s Follow-up Plan" or '
+                '":::toggle-h2/h3 Teacher\'s Follow-up Plan"',
+            )
+        )
+    return findings
+
+
+def locate_study_text(body: BodyLines) -> StudyBlock | Finding:
+    """Rules S1-S5: find the first study-text block (marker and closer at column 1)."""
+    marker = next(
+        (i for i, line in enumerate(body.lines) if _STUDY_MARKER in line.lower()),
+        None,
+    )
+    if marker is None:
+        return finding(Code.STUDY_TEXT_MISSING, 'Missing ":::study-text ... :::" block.')
+    line = body.lines[marker]
+    if _STUDY_INDENTED_RE.match(line):
+        return finding(
+            Code.STUDY_TEXT_INDENTED_MARKER,
+            f'Line {marker + 1}: study-text marker must start at column 1 with ":::study-text".',
+            body.file_line(marker),
+        )
+    if not _STUDY_MARKER_RE.match(line):
+        return finding(
+            Code.STUDY_TEXT_MALFORMED_MARKER,
+            f'Line {marker + 1}: malformed study-text marker. Use ":::study-text" '
+            "(case-insensitive) on its own line.",
+            body.file_line(marker),
+        )
+    for index in range(marker + 1, len(body.lines)):
+        candidate = body.lines[index]
+        if _COLUMN_CLOSER_RE.fullmatch(candidate):
+            return _study_block(body, marker, index)
+        if _INDENTED_CLOSER_RE.fullmatch(candidate):
+            return finding(
+                Code.STUDY_TEXT_INDENTED_CLOSER,
+                f'Line {index + 1}: study-text closing marker must be ":::" with no leading spaces.',
+                body.file_line(index),
+            )
+    return finding(
+        Code.STUDY_TEXT_UNCLOSED,
+        f'study-text block starting at line {marker + 1} is missing a closing ":::" '
+        "on its own line.",
+        body.file_line(marker),
+    )
+
+
+def check_containers(body: BodyLines) -> list[Finding]:
+    """Rules L, C, Y and T, in the original's two passes (column lists first, then the rest)."""
+    findings = list(_column_list_pass(body))
+    reported_unclosed = {f.line for f in findings if f.code == Code.COLUMN_LIST_UNCLOSED}
+    for item in _container_pass(body):
+        if item.code == Code.COLUMN_LIST_UNCLOSED and item.line in reported_unclosed:
+            continue
+        findings.append(item)
+    return findings
+
+
+def _study_block(body: BodyLines, marker: int, closer: int) -> StudyBlock:
+    first = marker + 1
+    while first < closer and not body.trimmed[first]:
+        first += 1
+    last = closer
+    while last > first and not body.trimmed[last - 1]:
+        last -= 1
+    lines = body.lines[first:last]
+    if lines:
+        lines[0] = lines[0].lstrip()
+        lines[-1] = lines[-1].rstrip()
+    return StudyBlock(marker=marker, closer=closer, first=first, lines=lines)
+
+
+def _column_list_pass(body: BodyLines) -> Iterator[Finding]:
+    """Pass A: every column list must be closed and hold at least one ``:::column``."""
+    for index, text in enumerate(body.trimmed):
+        if not text.startswith(":::column-list"):
+            continue
+        closer = body.closer_of(index)
+        if closer is None:
+            yield _column_list_unclosed(body, index)
+            return
+        if not body.has_column_between(index + 1, closer):
+            yield finding(
+                Code.COLUMN_LIST_NO_COLUMN,
+                f"column-list starting at line {index + 1} must contain at least one "
+                '":::column" section.',
+                body.file_line(index),
+            )
+
+
+def _container_pass(body: BodyLines) -> Iterator[Finding]:
+    """Pass B: callouts, column lists, synced blocks and tables, top to bottom.
+
+    A checked container is skipped as a whole (tables inside it are not checked); an unclosed
+    one ends the pass.
+    """
+    index = 0
+    count = len(body.trimmed)
+    while index < count:
+        text = body.trimmed[index]
+        if text.startswith("|"):
+            end = index
+            while end < count and body.trimmed[end].startswith("|"):
+                end += 1
+            yield from _check_table(body, index, end)
+            index = end
+            continue
+        kind = next(
+            (k for k in (":::callout", ":::column-list", ":::synced-block") if text.startswith(k)),
+            None,
+        )
+        if kind is None:
+            index += 1
+            continue
+        closer = body.closer_of(index)
+        if closer is None:
+            yield _unclosed(body, kind, index)
+            return
+        inner = body.trimmed[index + 1 : closer]
+        argument = text[len(kind) :].strip()
+        if kind == ":::callout":
+            yield from _check_callout(body, index, argument, inner)
+        elif kind == ":::column-list":
+            yield from _check_columns(body, index, inner)
+        elif not argument and not any(inner):
+            yield finding(
+                Code.SYNCED_BLOCK_EMPTY,
+                f"synced-block starting at line {index + 1} must include content when no "
+                "source block id is provided.",
+                body.file_line(index),
+            )
+        index = closer + 1
+
+
+def _unclosed(body: BodyLines, kind: str, index: int) -> Finding:
+    if kind == ":::column-list":
+        return _column_list_unclosed(body, index)
+    if kind == ":::callout":
+        return finding(
+            Code.CALLOUT_UNCLOSED,
+            f'callout starting at line {index + 1} is missing a closing ":::" after its content.',
+            body.file_line(index),
+        )
+    return finding(
+        Code.SYNCED_BLOCK_UNCLOSED,
+        f'synced-block starting at line {index + 1} is missing a closing ":::" after its contents.',
+        body.file_line(index),
+    )
+
+
+def _column_list_unclosed(body: BodyLines, index: int) -> Finding:
+    return finding(
+        Code.COLUMN_LIST_UNCLOSED,
+        f'column-list starting at line {index + 1} is missing a closing ":::" after its contents.',
+        body.file_line(index),
+    )
+
+
+def _check_callout(body: BodyLines, index: int, icon: str, inner: list[str]) -> Iterator[Finding]:
+    if not icon:
+        yield finding(
+            Code.CALLOUT_ICON,
+            f'callout starting at line {index + 1} must provide an emoji/icon after ":::callout".',
+            body.file_line(index),
+        )
+    if not any(inner):
+        yield finding(
+            Code.CALLOUT_EMPTY,
+            f"callout starting at line {index + 1} must contain content before the closing "
+            '":::" marker.',
+            body.file_line(index),
+        )
+
+
+def _check_columns(body: BodyLines, index: int, inner: list[str]) -> Iterator[Finding]:
+    """L4: the first column (1-based) holding only blank lines.
+
+    A ``:::column`` line starts a column (closing an open one), a bare ``:::`` closes it, lines
+    outside a column are ignored and an open column at the end counts. A list with no column
+    at all was already reported by pass A (L2).
+    """
+    columns: list[bool] = []  # per column: has content
+    open_column = False
+    for text in inner:
+        if text.startswith(":::column"):
+            columns.append(False)
+            open_column = True
+        elif text == CLOSER:
+            open_column = False
+        elif open_column and text:
+            columns[-1] = True
+    empty = next((number for number, filled in enumerate(columns, 1) if not filled), None)
+    if empty is not None:
+        yield finding(
+            Code.COLUMN_LIST_EMPTY_COLUMN,
+            f"column-list starting at line {index + 1} has an empty column #{empty}; "
+            "add content or remove it.",
+            body.file_line(index),
+        )
+
+
+def _check_table(body: BodyLines, start: int, end: int) -> Iterator[Finding]:
+    """T1-T3 for the pipe table on body lines ``start..end`` (exclusive); one finding at most."""
+    rows = [_cells(text) for text in body.trimmed[start:end]]
+    line = body.file_line(start)
+    if not rows[0]:
+        yield finding(
+            Code.TABLE_NO_COLUMNS,
+            f"Table starting at line {start + 1} must have at least one column.",
+            line,
+        )
+        return
+    width = len(rows[0])
+    differing = next((n for n, row in enumerate(rows, 1) if len(row) != width), None)
+    if differing is not None:
+        yield finding(
+            Code.TABLE_COLUMNS,
+            f"Table starting at line {start + 1} has inconsistent column counts "
+            f"(row {differing} differs). Make all rows the same length.",
+            line,
+        )
+    elif len(rows) == 2 and all(_SEPARATOR_CELL_RE.fullmatch(cell) for cell in rows[1]):
+        yield finding(
+            Code.TABLE_NO_DATA,
+            f"Table starting at line {start + 1} must include at least one data row.",
+            line,
+        )
+
+
+def _cells(row: str) -> list[str]:
+    """Split a trimmed table row on ``|``, dropping one empty piece at each end."""
+    pieces = row.split("|")
+    if pieces and not pieces[0]:
+        pieces = pieces[1:]
+    if pieces and not pieces[-1]:
+        pieces = pieces[:-1]
+    return [piece.strip() for piece in pieces]

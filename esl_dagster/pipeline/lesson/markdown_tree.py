@@ -1,0 +1,139 @@
+"""The lesson body as CommonMark, reduced to what the validator needs.
+
+The body is parsed once with markdown-it-py's "commonmark" preset (the original used micromark,
+which it matches closely). Only top-level blocks matter (reference §1.3, §2.4 W2-W5, §6): H2/H3
+headings (ATX and setext), lists with their direct items, paragraphs and code blocks. Lines in
+:class:`Block` are 0-based body lines; callers convert them.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import regex
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+BlockKind = Literal["heading", "list", "paragraph", "code"]
+
+_MARKDOWN = MarkdownIt("commonmark")
+
+# Normalisation of heading text (reference §1.3), applied in this order.
+_EMOJI_RE = regex.compile(r"[\p{Emoji_Presentation}\p{Extended_Pictographic}]")
+_INVISIBLE_RE = regex.compile("[\u200b\u200c\u200d\u2060\ufe0e\ufe0f]")
+_WHITESPACE_RE = regex.compile(r"[\s\ufeff]+")
+_DISALLOWED_RE = regex.compile(r"[^A-Za-z0-9_\s.\-&:'\u2019]")
+
+# Paragraphs that look like list items still count as one item each (reference §2.4, W3/W4).
+_ITEM_LIKE_RE = regex.compile(r"\d+\)|- |\* ")
+
+
+@dataclass(frozen=True)
+class Block:
+    """One top-level block of the body.
+
+    ``level`` is the heading level (0 for non-headings), ``text`` the heading's or paragraph's
+    plain inline text, ``items`` the number of direct items of a list.
+    """
+
+    kind: BlockKind
+    line: int
+    level: int = 0
+    text: str = ""
+    items: int = 0
+
+
+def inline_text(children: Sequence[Token] | None) -> str:
+    """Plain text of inline tokens: text, code and the text inside emphasis and links.
+
+    Images contribute nothing and raw inline HTML its literal tags (as in the original).
+    """
+    parts: list[str] = []
+    for child in children or ():
+        if child.type in ("text", "text_special", "code_inline", "html_inline"):
+            parts.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append("\n")
+    return "".join(parts)
+
+
+def markdown_inline_to_text(source: str) -> str:
+    """Render one line of inline Markdown as plain text (bold, links, escapes removed)."""
+    tokens = _MARKDOWN.parseInline(source)
+    return inline_text(tokens[0].children if tokens else None).strip()
+
+
+def normalize_heading(text: str) -> str:
+    """Heading text as the validator compares it: no emoji, ASCII-ish, collapsed, lower case."""
+    text = _EMOJI_RE.sub("", text)
+    text = _INVISIBLE_RE.sub("", text)
+    text = _WHITESPACE_RE.sub(" ", text)
+    text = _DISALLOWED_RE.sub("", text)
+    return text.strip().lower()
+
+
+def parse_outline(body: str) -> list[Block]:
+    """The top-level headings, paragraphs, lists and code blocks of ``body`` in order."""
+    tokens = _MARKDOWN.parse(body)
+    blocks: list[Block] = []
+    index = 0
+    count = len(tokens)
+    while index < count:
+        token = tokens[index]
+        line = token.map[0] if token.map else 0
+        if token.level != 0:
+            index += 1
+            continue
+        if token.type == "heading_open":
+            blocks.append(
+                Block("heading", line, level=int(token.tag[1:]), text=_inline_after(tokens, index))
+            )
+        elif token.type == "paragraph_open":
+            blocks.append(Block("paragraph", line, text=_inline_after(tokens, index)))
+        elif token.type in ("bullet_list_open", "ordered_list_open"):
+            index, items = _count_items(tokens, index)
+            blocks.append(Block("list", line, items=items))
+        elif token.type in ("code_block", "fence"):
+            blocks.append(Block("code", line))
+        index += 1
+    return blocks
+
+
+def count_items_under(blocks: Sequence[Block], start: int) -> int:
+    """Items in the blocks after ``blocks[start]`` up to the next heading of level 1-3.
+
+    Each list adds its direct items; each paragraph that starts like an item (``1)``, ``- ``,
+    ``* ``) adds one.
+    """
+    total = 0
+    for block in blocks[start + 1 :]:
+        if block.kind == "heading" and block.level <= 3:
+            break
+        if block.kind == "list":
+            total += block.items
+        elif block.kind == "paragraph" and _ITEM_LIKE_RE.match(block.text):
+            total += 1
+    return total
+
+
+def _inline_after(tokens: Sequence[Token], index: int) -> str:
+    following = tokens[index + 1] if index + 1 < len(tokens) else None
+    if following is None or following.type != "inline":
+        return ""
+    return inline_text(following.children)
+
+
+def _count_items(tokens: Sequence[Token], index: int) -> tuple[int, int]:
+    """Count the direct items of the list opened at ``index``; return (closing index, items)."""
+    opening = tokens[index]
+    close_type = opening.type.replace("_open", "_close")
+    items = 0
+    position = index + 1
+    while position < len(tokens):
+        token = tokens[position]
+        if token.level == opening.level and token.type == close_type:
+            break
+        if token.type == "list_item_open" and token.level == opening.level + 1:
+            items += 1
+        position += 1
+    return position, items
