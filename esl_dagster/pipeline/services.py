@@ -1,0 +1,165 @@
+"""The services one lesson job talks to, chosen once from the settings (DESIGN D5).
+
+No ``NOTION_TOKEN``: Notion preview mode (``notion`` is None; the request payloads are written
+next to the manifest). No ``ELEVENLABS_API_KEY``: the offline espeak-ng engine. No S3 settings:
+uploads go to the local upload folder. ``ESL_PIPELINE_MANIFEST_STORE=s3``: manifests in S3, else
+next to each lesson. Every field can also be built by hand (tests, the Dagster resources).
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from esl_dagster.pipeline.config.provider import (
+    ConfigProvider,
+    LocalConfigProvider,
+    RemoteConfigProvider,
+)
+from esl_dagster.pipeline.errors import ConfigurationError
+from esl_dagster.pipeline.manifest import FilesystemManifestStore, ManifestStore, S3ManifestStore
+from esl_dagster.pipeline.notion.client import NotionClient
+from esl_dagster.pipeline.observability import (
+    NoopMetrics,
+    PipelineLogger,
+    PipelineMetrics,
+    logger_from_settings,
+)
+from esl_dagster.pipeline.settings import Settings
+from esl_dagster.pipeline.storage import LocalUploader, S3Uploader, Uploader
+from esl_dagster.pipeline.tts.elevenlabs import ElevenLabsProvider
+from esl_dagster.pipeline.tts.espeak import EspeakProvider
+from esl_dagster.pipeline.tts.provider import SpeechProvider
+
+
+@dataclass
+class Services:
+    """``notion`` None means preview mode: nothing is sent to Notion."""
+
+    settings: Settings
+    config_provider: ConfigProvider
+    manifest_store: ManifestStore
+    notion: NotionClient | None
+    tts_provider: SpeechProvider
+    uploader: Uploader
+    logger: PipelineLogger
+    metrics: PipelineMetrics
+
+
+def build_config_provider(settings: Settings) -> ConfigProvider:
+    """Remote when ESL_PIPELINE_CONFIG_PROVIDER=remote, else the config folders."""
+    if settings.config_provider == "remote" and settings.config_endpoint:
+        token = settings.config_token.get_secret_value() if settings.config_token else None
+        return RemoteConfigProvider(
+            settings.config_endpoint,
+            token,
+            presets_path=settings.config_presets_path,
+            students_path=settings.config_students_path,
+            voices_path=settings.config_voices_path,
+            timeout=settings.config_timeout_seconds,
+            cache_ttl=settings.config_cache_ttl_seconds,
+            local_catalog_path=_optional_path(settings, settings.elevenlabs_voices_path),
+        )
+    return LocalConfigProvider(
+        _optional_path(settings, settings.config_dir),
+        catalog_path=_optional_path(settings, settings.elevenlabs_voices_path),
+        cwd=settings.cwd,
+    )
+
+
+def _optional_path(settings: Settings, path: Path | None) -> Path | None:
+    return settings.resolve_path(path) if path is not None else None
+
+
+def build_manifest_store(settings: Settings) -> ManifestStore:
+    """Filesystem store next to each lesson, or S3 when ESL_PIPELINE_MANIFEST_STORE=s3."""
+    if settings.effective_manifest_store != "s3":
+        return FilesystemManifestStore()
+    bucket = settings.effective_manifest_bucket
+    if not bucket:
+        raise ConfigurationError(
+            "ESL_PIPELINE_MANIFEST_STORE=s3 needs ESL_PIPELINE_MANIFEST_BUCKET"
+        )
+    import boto3  # lazy: the embedded default never needs it
+
+    s3 = settings.s3
+    client = boto3.client(
+        "s3",
+        region_name=s3.region if s3 else settings.aws_region,
+        endpoint_url=s3.endpoint_url if s3 else settings.s3_endpoint_url,
+        aws_access_key_id=s3.access_key_id if s3 else None,
+        aws_secret_access_key=s3.secret_access_key if s3 else None,
+    )
+    return S3ManifestStore(
+        client,
+        bucket,
+        prefix=settings.manifest_prefix,
+        root_dir=str(settings.resolve_path(settings.manifest_root or settings.cwd)),
+    )
+
+
+def build_notion(settings: Settings) -> NotionClient | None:
+    """The Notion client when NOTION_TOKEN is set, else None (preview mode)."""
+    if settings.notion_token is None:
+        return None
+    return NotionClient(
+        settings.notion_token.get_secret_value(),
+        base_url=settings.notion_base_url,
+        notion_version=settings.notion_version,
+        timeout=settings.notion_timeout_seconds,
+        max_attempts=settings.notion_max_retries + 1,
+        backoff_base=settings.notion_retry_delay_seconds,
+    )
+
+
+def build_tts_provider(settings: Settings) -> SpeechProvider:
+    """ElevenLabs when ELEVENLABS_API_KEY is set, else the offline espeak-ng engine."""
+    if settings.elevenlabs_api_key is None:
+        return EspeakProvider()
+    return ElevenLabsProvider(
+        settings.elevenlabs_api_key.get_secret_value(),
+        base_url=settings.elevenlabs_base_url,
+        model_id=settings.elevenlabs_model_id,
+        output_format=settings.elevenlabs_output_format,
+        timeout=settings.elevenlabs_timeout_seconds,
+        max_retries=settings.elevenlabs_max_retries,
+        concurrency=settings.tts_concurrency,
+        dialogue_language=settings.elevenlabs_dialogue_language,
+        dialogue_stability=settings.elevenlabs_dialogue_stability,
+        dialogue_seed=settings.elevenlabs_dialogue_seed,
+    )
+
+
+def build_uploader(settings: Settings) -> Uploader:
+    """S3 (or MinIO) when configured, else the local upload folder.
+
+    The key prefix is not baked in: each job passes its own (``--prefix``, else S3_PREFIX).
+    """
+    s3 = settings.s3
+    if s3 is None:
+        return LocalUploader(settings.upload_dir, settings.public_base_url)
+    return S3Uploader(
+        s3.bucket,
+        region=s3.region,
+        endpoint_url=s3.endpoint_url,
+        access_key=s3.access_key_id,
+        secret_key=s3.secret_access_key,
+    )
+
+
+def build_services(
+    settings: Settings,
+    *,
+    logger: PipelineLogger | None = None,
+    metrics: PipelineMetrics | None = None,
+) -> Services:
+    """Validate the settings, then pick each service per DESIGN D5."""
+    settings.validate_for_start()
+    return Services(
+        settings=settings,
+        config_provider=build_config_provider(settings),
+        manifest_store=build_manifest_store(settings),
+        notion=build_notion(settings),
+        tts_provider=build_tts_provider(settings),
+        uploader=build_uploader(settings),
+        logger=logger if logger is not None else logger_from_settings(settings),
+        metrics=metrics if metrics is not None else NoopMetrics(),
+    )
