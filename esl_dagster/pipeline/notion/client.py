@@ -1,0 +1,268 @@
+"""A small synchronous Notion REST client over httpx with retries that never duplicate writes.
+
+Retry rules (DESIGN D2): HTTP 429 is retried for every call (Notion rejected the request before
+doing anything); 408/409/425/5xx, timeouts and dropped connections are retried directly only for
+idempotent calls. For a non-idempotent write (create a page, append children) such a fault is
+*ambiguous*: the write may have happened. The caller then passes ``recover``, a function that
+looks at Notion's current state and returns the write's result if it did happen (or undoes a
+partial effect and returns None, after which the write is sent again). A connection that was never
+established is retried for every call. ``Retry-After`` is honoured (capped); otherwise the delay
+is a capped exponential backoff with jitter. Any other 4xx fails at once with Notion's own
+``code`` and ``message``. When attempts run out the error is a transient ServiceError so that the
+Dagster op's RetryPolicy may try again later.
+"""
+
+import hashlib
+import random
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+
+from esl_dagster.pipeline.errors import ServiceError, is_transient_status
+
+JSON = dict[str, Any]
+Recover = Callable[[], JSON | None]
+
+DEFAULT_BASE_URL = "https://api.notion.com"
+DEFAULT_NOTION_VERSION = "2025-09-03"
+SERVICE = "Notion"
+
+
+class NotionAPIError(ServiceError):
+    """An error answer from Notion. ``notion_code`` is Notion's own code (e.g. validation_error)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None,
+        notion_code: str | None,
+        transient: bool,
+        retry_after: float | None = None,
+        sent: bool = True,
+    ) -> None:
+        super().__init__(SERVICE, message, status=status, transient=transient, retry_after=retry_after)
+        self.notion_code = notion_code
+        # False when the connection was never made, so the request cannot have had an effect.
+        self.sent = sent
+
+
+class NotionClient:
+    """Notion REST API client. ``sleep`` and ``rng`` are injectable for fast, deterministic tests."""
+
+    def __init__(
+        self,
+        token: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        notion_version: str = DEFAULT_NOTION_VERSION,
+        timeout: float = 30.0,
+        max_attempts: int = 5,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 20.0,
+        retry_after_cap: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if not token:
+            raise ServiceError(SERVICE, "an integration token is required", transient=False)
+        self.max_attempts = max(1, max_attempts)
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.retry_after_cap = retry_after_cap
+        self._sleep = sleep
+        self._rng = rng
+        self.calls = 0
+        self.cache_key = hashlib.sha256(f"{base_url}\0{token}".encode()).hexdigest()
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/") + "/v1/",
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Notion-Version": notion_version,
+                "Accept": "application/json",
+            },
+            timeout=httpx.Timeout(timeout),
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> "NotionClient":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -- endpoints --------------------------------------------------------------------------
+
+    def retrieve_database(self, database_id: str) -> JSON:
+        return self.request("GET", f"databases/{database_id}")
+
+    def retrieve_data_source(self, data_source_id: str) -> JSON:
+        return self.request("GET", f"data_sources/{data_source_id}")
+
+    def query_data_source(self, data_source_id: str, body: JSON) -> JSON:
+        return self.request("POST", f"data_sources/{data_source_id}/query", body=body, idempotent=True)
+
+    def search(self, body: JSON) -> JSON:
+        return self.request("POST", "search", body=body, idempotent=True)
+
+    def retrieve_page(self, page_id: str) -> JSON:
+        return self.request("GET", f"pages/{page_id}")
+
+    def create_page(self, body: JSON, *, recover: Recover | None = None) -> JSON:
+        return self.request("POST", "pages", body=body, idempotent=False, recover=recover)
+
+    def update_page(self, page_id: str, body: JSON) -> JSON:
+        return self.request("PATCH", f"pages/{page_id}", body=body, idempotent=True)
+
+    def retrieve_block(self, block_id: str) -> JSON:
+        return self.request("GET", f"blocks/{block_id}")
+
+    def list_block_children(
+        self, block_id: str, *, start_cursor: str | None = None, page_size: int = 100
+    ) -> JSON:
+        params: dict[str, str | int] = {"page_size": page_size}
+        if start_cursor:
+            params["start_cursor"] = start_cursor
+        return self.request("GET", f"blocks/{block_id}/children", params=params)
+
+    def iter_block_children(self, block_id: str) -> Iterator[JSON]:
+        """Every (non-trashed) child of a page or block, following ``next_cursor``."""
+        cursor: str | None = None
+        while True:
+            page = self.list_block_children(block_id, start_cursor=cursor)
+            yield from page.get("results", [])
+            cursor = page.get("next_cursor")
+            if not page.get("has_more") or not cursor:
+                return
+
+    def append_block_children(
+        self,
+        block_id: str,
+        children: list[JSON],
+        *,
+        position: JSON | None = None,
+        recover: Recover | None = None,
+    ) -> JSON:
+        """Append children; ``position`` is ``{"type": "start"}`` or an ``after_block`` position."""
+        body: JSON = {"children": children}
+        if position is not None:
+            body["position"] = position
+        return self.request(
+            "PATCH", f"blocks/{block_id}/children", body=body, idempotent=False, recover=recover
+        )
+
+    def update_block(self, block_id: str, body: JSON) -> JSON:
+        return self.request("PATCH", f"blocks/{block_id}", body=body, idempotent=True)
+
+    def delete_block(self, block_id: str) -> JSON:
+        """Move a block to the trash. A retry after a lost answer finds it already trashed."""
+
+        def already_deleted() -> JSON | None:
+            block = self.retrieve_block(block_id)
+            return block if block.get("in_trash") or block.get("archived") else None
+
+        return self.request("DELETE", f"blocks/{block_id}", idempotent=False, recover=already_deleted)
+
+    # -- transport --------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: JSON | None = None,
+        params: dict[str, str | int] | None = None,
+        idempotent: bool | None = None,
+        recover: Recover | None = None,
+    ) -> JSON:
+        """Send one API call with the retry rules described in the module docstring."""
+        safe = method == "GET" if idempotent is None else idempotent
+        last: NotionAPIError | None = None
+        for attempt in range(1, self.max_attempts + 1):
+            if attempt > 1 and last is not None:
+                self._sleep(self._delay(attempt - 1, last.retry_after))
+            try:
+                return self._send(method, path, body, params)
+            except NotionAPIError as error:
+                last = error
+                if not error.transient:
+                    raise
+                if error.status != 429 and error.sent and not safe:
+                    if recover is None:
+                        raise
+                    result = recover()
+                    if result is not None:
+                        return result
+        assert last is not None
+        raise NotionAPIError(
+            f"{method} /v1/{path} failed after {self.max_attempts} attempts: {last.args[0]}",
+            status=last.status,
+            notion_code=last.notion_code,
+            transient=True,
+            retry_after=last.retry_after,
+        )
+
+    def _delay(self, retry: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.retry_after_cap)
+        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (retry - 1))
+        return ceiling / 2 + self._rng() * ceiling / 2
+
+    def _send(
+        self, method: str, path: str, body: JSON | None, params: dict[str, str | int] | None
+    ) -> JSON:
+        self.calls += 1
+        try:
+            response = self._http.request(method, path, json=body, params=params)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise NotionAPIError(
+                f"cannot connect: {exc}", status=None, notion_code=None, transient=True, sent=False
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise NotionAPIError(
+                f"{type(exc).__name__}: {exc or 'connection dropped'}",
+                status=None,
+                notion_code=None,
+                transient=True,
+            ) from exc
+        if response.is_success:
+            data: JSON = response.json()
+            return data
+        raise _error_from(response)
+
+
+def _error_from(response: httpx.Response) -> NotionAPIError:
+    status = response.status_code
+    code: str | None = None
+    message = response.reason_phrase or "error"
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and data.get("object") == "error":
+        code = str(data.get("code") or "") or None
+        message = str(data.get("message") or message)
+    retry_after = _retry_after(response.headers.get("Retry-After"))
+    text = f"HTTP {status} {code}: {message}" if code else f"HTTP {status}: {message}"
+    return NotionAPIError(
+        text,
+        status=status,
+        notion_code=code,
+        transient=is_transient_status(status),
+        retry_after=retry_after,
+    )
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None

@@ -1,0 +1,127 @@
+"""Which data source a lesson goes to, and its schema (API 2025-09-03).
+
+Precedence for the target ids: explicit options, then the student profile (``dbId`` /
+``dataSourceId``), then the settings defaults (``NOTION_DATA_SOURCE_ID`` / ``NOTION_DB_ID``); within
+one level a data-source id wins over a database id. A database id is resolved through its
+``data_sources`` list: one source is used, several need a name. The schema is always read from the
+DATA SOURCE (the original read the database object, whose ``properties`` no longer exist under
+2025-09-03). Database lookups are cached for five minutes per token and database.
+"""
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from esl_dagster.pipeline.config.models import StudentProfile
+from esl_dagster.pipeline.errors import ConfigurationError
+from esl_dagster.pipeline.notion.client import NotionClient
+from esl_dagster.pipeline.notion.rich_text import plain_text_of
+
+CACHE_TTL_SECONDS = 300.0
+_database_cache: dict[str, tuple[float, str, list[dict[str, Any]]]] = {}
+
+
+@dataclass(frozen=True)
+class TargetIds:
+    data_source_id: str | None = None
+    database_id: str | None = None
+    data_source_name: str | None = None
+
+
+@dataclass(frozen=True)
+class NotionTarget:
+    """A resolved data source: its ids and its property schema (name -> schema object)."""
+
+    data_source_id: str
+    database_id: str | None
+    schema: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def title_property(self) -> str:
+        return next((name for name, p in self.schema.items() if p.get("type") == "title"), "Name")
+
+    def find(self, name: str) -> tuple[str, dict[str, Any]] | None:
+        """The schema property named ``name`` (trimmed, case-insensitive)."""
+        wanted = name.strip().lower()
+        for prop_name, prop in self.schema.items():
+            if prop_name.strip().lower() == wanted:
+                return prop_name, prop
+        return None
+
+
+def choose_target_ids(
+    *,
+    data_source_id: str | None = None,
+    database_id: str | None = None,
+    data_source_name: str | None = None,
+    profile: StudentProfile | None = None,
+    default_data_source_id: str | None = None,
+    default_database_id: str | None = None,
+) -> TargetIds:
+    """Pick the ids by precedence; raise ConfigurationError when none is known."""
+    levels = [
+        (data_source_id, database_id),
+        (profile.data_source_id, profile.db_id) if profile else (None, None),
+        (default_data_source_id, default_database_id),
+    ]
+    for ds, db in levels:
+        if ds or db:
+            return TargetIds(ds or None, db or None, data_source_name)
+    raise ConfigurationError(
+        "No Notion target: pass a data source id or database id, set dbId/dataSourceId in the "
+        "student profile, or set NOTION_DATA_SOURCE_ID / NOTION_DB_ID."
+    )
+
+
+def resolve_target(client: NotionClient, ids: TargetIds) -> NotionTarget:
+    """Resolve ``ids`` to a data source and read its schema (1 call, 2 with an uncached db)."""
+    data_source_id = ids.data_source_id
+    database_id = ids.database_id
+    if data_source_id is None:
+        assert database_id is not None
+        database_id, data_source_id = _pick_source(client, database_id, ids.data_source_name)
+    source = client.retrieve_data_source(data_source_id)
+    parent = source.get("parent") or {}
+    return NotionTarget(
+        data_source_id=str(source.get("id", data_source_id)),
+        database_id=parent.get("database_id") or database_id,
+        schema=dict(source.get("properties") or {}),
+    )
+
+
+def _pick_source(client: NotionClient, database_id: str, name: str | None) -> tuple[str, str]:
+    key = f"{client.cache_key}:{database_id}"
+    cached = _database_cache.get(key)
+    if cached and time.monotonic() - cached[0] < CACHE_TTL_SECONDS:
+        db_id, sources = cached[1], cached[2]
+    else:
+        database = client.retrieve_database(database_id)
+        db_id, sources = str(database.get("id", database_id)), list(database.get("data_sources") or [])
+        _database_cache[key] = (time.monotonic(), db_id, sources)
+    if name:
+        wanted = name.strip().lower()
+        for source in sources:
+            if str(source.get("name", "")).strip().lower() == wanted:
+                return db_id, str(source["id"])
+        raise ConfigurationError(f'Data source named "{name}" not found under database {db_id}.')
+    if len(sources) == 1:
+        return db_id, str(sources[0]["id"])
+    if not sources:
+        raise ConfigurationError(f"No data sources found for database {db_id}.")
+    listed = ", ".join(f'"{s["name"]}"' if s.get("name") else str(s["id"]) for s in sources)
+    raise ConfigurationError(
+        f"Multiple data sources found under {db_id}. Pass a data source name or id. Available: {listed}"
+    )
+
+
+def find_page_by_title(client: NotionClient, data_source_id: str, title_property: str, title: str) -> str | None:
+    """The id of the first page whose title equals ``title`` exactly, or None."""
+    answer = client.query_data_source(
+        data_source_id,
+        {"filter": {"property": title_property, "title": {"equals": title}}, "page_size": 10},
+    )
+    for page in answer.get("results", []):
+        prop = (page.get("properties") or {}).get(title_property) or {}
+        if page.get("object") == "page" and plain_text_of(prop.get("title") or []).strip() == title:
+            return str(page["id"])
+    return None
