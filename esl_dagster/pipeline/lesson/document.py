@@ -119,6 +119,10 @@ def parse_document(text: str) -> LessonDocument:
         except yaml.YAMLError as exc:
             error = _yaml_error_text(exc)
             value = None
+        except RecursionError:
+            # PyYAML composes recursively: thousands of nested brackets exhaust the stack.
+            error = "the YAML is nested too deeply"
+            value = None
         if value is None and error is None:
             value = {}
     return LessonDocument(
