@@ -1,0 +1,106 @@
+"""``lesson_batch_job``: a whole folder in ONE run, one dynamic step per lesson.
+
+For large folders one run per lesson costs too much (each run is a fresh process, about 2 s and
+2 CPU-seconds; see the benchmark). Each lesson's step runs every stage through ``run_stage``;
+a transient fault retries that lesson's step (stages are idempotent, DESIGN D3), a permanent one
+is recorded and the other lessons go on; the summary step fails the run if any lesson failed.
+The folder's ``esl.defaults.json`` applies as for the sensor.
+
+Mutual exclusion: the batch run carries no per-lesson tag (one run holds many lessons), so it
+should not be started over a folder the sensor is watching at the same time.
+"""
+
+import re
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pydantic
+
+from esl_dagster.defs.lessons.ops import SERVICE_RETRY_POLICY
+from esl_dagster.defs.lessons.stage_ops import record_error, retry_if_transient, root_cause_message
+from esl_dagster.defs.lessons.tags import JOB_ID_TAG
+from esl_dagster.pipeline.options import JobOptions
+from esl_dagster.pipeline.run_state import STAGES
+from esl_dagster.pipeline.stages import run_stage, start_run
+from esl_dagster.resources.lesson_sources import list_folder
+from esl_dagster.resources.services import PipelineResource
+
+
+class BatchConfig(dg.Config):
+    folder: str = pydantic.Field(description="Folder whose *.md lessons are processed.")
+    dry_run: bool = pydantic.Field(default=False, description="Report only; write nothing.")
+    with_tts: bool = pydantic.Field(default=True, description="Build the MP3s.")
+
+
+def _mapping_key(index: int, relative: str) -> str:
+    return f"{index:05d}_{re.sub(r'[^A-Za-z0-9_]', '_', relative)}"[:200]
+
+
+@dg.op(out=dg.DynamicOut(JobOptions), tags={"esl/stage": "discover"})
+def discover_lessons(
+    context: dg.OpExecutionContext, config: BatchConfig
+) -> Any:
+    """One dynamic output per lesson of the folder, with the folder's default options."""
+    listing = list_folder(Path(config.folder))
+    for problem in listing.problems:
+        context.log.warning(problem)
+    if not listing.candidates and listing.problems:
+        raise dg.Failure(description="; ".join(listing.problems), allow_retries=False)
+    overrides = {"dry_run": config.dry_run, "with_tts": config.with_tts}
+    for index, candidate in enumerate(listing.candidates):
+        options = JobOptions.model_validate(
+            {**listing.defaults, **overrides, "md": str(candidate.local_path)}
+        )
+        yield dg.DynamicOutput(options, mapping_key=_mapping_key(index, candidate.key))
+
+
+@dg.op(retry_policy=SERVICE_RETRY_POLICY, tags={"esl/stage": "lesson"})
+def process_lesson(
+    context: dg.OpExecutionContext, options: JobOptions, esl: PipelineResource
+) -> dict[str, Any]:
+    """Every stage of one lesson; a permanent failure becomes a ``failed`` outcome."""
+    services = esl.services(context.log)
+    stage = "validate"
+    try:
+        state = start_run(
+            options, services, run_id=context.run_id, job_id=context.run.tags.get(JOB_ID_TAG)
+        )
+        for stage in STAGES:
+            state = run_stage(stage, state, services)
+    except Exception as exc:  # transient: retried; otherwise this lesson's outcome
+        retry_if_transient(context, stage, exc)
+        return {"md": options.md, "status": "failed", "error": root_cause_message(stage, exc)}
+    context.log.info(f"{options.md}: {' '.join(state.steps) or 'no changes'}")
+    return {"md": options.md, "status": "succeeded", "manifest_path": state.manifest_path}
+
+
+@dg.op(tags={"esl/stage": "summary"})
+def summarize_batch(
+    context: dg.OpExecutionContext, outcomes: list[dict[str, Any]]
+) -> dg.Output[int]:
+    """Count the outcomes; fail the run (listing the failed lessons) if any lesson failed."""
+    failed = [outcome for outcome in outcomes if outcome["status"] == "failed"]
+    rows = "\n".join(f"| {o['md']} | {o['error'].splitlines()[0]} |" for o in failed)
+    metadata = {
+        "lessons": len(outcomes),
+        "succeeded": len(outcomes) - len(failed),
+        "failed": len(failed),
+        "failures": dg.MetadataValue.md("| lesson | error |\n|---|---|\n" + rows if failed else "none"),
+    }
+    if failed:
+        message = f"{len(failed)} of {len(outcomes)} lesson(s) failed: " + "; ".join(
+            f"{Path(o['md']).name}: {o['error'].splitlines()[0]}" for o in failed
+        )
+        record_error(context, message)
+        raise dg.Failure(description=message, metadata=metadata, allow_retries=False)
+    return dg.Output(len(outcomes), metadata=metadata)
+
+
+@dg.job(
+    description="Process every lesson of a folder in one run (dynamic fan-out, one step per lesson).",
+    executor_def=dg.in_process_executor,
+    tags={"esl/kind": "batch"},
+)
+def lesson_batch_job() -> None:
+    summarize_batch(discover_lessons().map(process_lesson).collect())

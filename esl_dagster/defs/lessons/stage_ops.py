@@ -1,0 +1,133 @@
+"""How a lesson op runs one engine stage: call ``run_stage``, turn its ``StageResult`` into output
+metadata, and turn engine errors into Dagster's retry decisions (DESIGN D2).
+
+- transient fault (``PipelineError.transient``) with attempts left: retried; after the server's
+  ``Retry-After`` when it sent one (``RetryRequested``), else on the op's ``RetryPolicy``;
+- anything else, or the last attempt: ``dg.Failure(allow_retries=False)`` carrying the root-cause
+  message, which is also written to the run tag ``esl/error`` for the API shim.
+"""
+
+import time
+from typing import Any, NoReturn
+
+import dagster as dg
+import pydantic
+
+from esl_dagster.defs.lessons.tags import ERROR_TAG, MANIFEST_PATH_TAG, error_tag_value
+from esl_dagster.pipeline.errors import PipelineError, ServiceError, ValidationError
+from esl_dagster.pipeline.run_state import RunState
+from esl_dagster.pipeline.services import Services
+from esl_dagster.pipeline.stages import run_stage
+
+# A server asking for a longer pause than this is answered with this pause (the attempt after it
+# may get another Retry-After); it keeps one op from sleeping unboundedly.
+MAX_RETRY_AFTER_SECONDS = 120.0
+
+
+def root_cause_message(stage: str, exc: BaseException) -> str:
+    """The one-line-per-fact message the user sees for ``exc`` raised by ``stage``."""
+    if isinstance(exc, ValidationError) and exc.details:
+        return "\n".join([str(exc), *(f"- {detail}" for detail in exc.details)])
+    if isinstance(exc, PipelineError):
+        return str(exc)
+    if isinstance(exc, pydantic.ValidationError):
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+            for error in exc.errors()
+        )
+        return f"Invalid job options: {problems}"
+    return f"{stage}: unexpected {exc.__class__.__name__}: {exc}"
+
+
+def record_error(context: dg.OpExecutionContext, message: str) -> None:
+    """Write the ``esl/error`` run tag (the shim reads it with the run status)."""
+    context.instance.add_run_tags(context.run_id, {ERROR_TAG: error_tag_value(message)})
+
+
+def retry_if_transient(context: dg.OpExecutionContext, stage: str, exc: BaseException) -> None:
+    """Raise a retry when ``exc`` is transient and the op has attempts left; else return."""
+    policy = context.job_def.get_retry_policy_for_handle(context.op_handle)
+    max_retries = policy.max_retries if policy else 0
+    attempt = context.retry_number
+    if not (isinstance(exc, PipelineError) and exc.transient and attempt < max_retries):
+        return
+    context.log.warning(
+        f"{stage}: transient failure on attempt {attempt + 1} of {max_retries + 1}: {exc}"
+    )
+    retry_after = exc.retry_after if isinstance(exc, ServiceError) else None
+    if retry_after is not None:
+        raise dg.RetryRequested(
+            max_retries=max_retries,
+            seconds_to_wait=min(max(retry_after, 0.0), MAX_RETRY_AFTER_SECONDS),
+        ) from exc
+    raise exc
+
+
+def fail_or_retry(context: dg.OpExecutionContext, stage: str, exc: BaseException) -> NoReturn:
+    """Raise what Dagster should do about ``exc``: a retry while attempts remain, else a Failure."""
+    retry_if_transient(context, stage, exc)
+    message = root_cause_message(stage, exc)
+    record_error(context, message)
+    metadata: dict[str, Any] = {"stage": stage, "attempts": context.retry_number + 1}
+    if isinstance(exc, PipelineError):
+        metadata["code"] = exc.code
+        metadata["transient"] = exc.transient
+    raise dg.Failure(description=message, metadata=metadata, allow_retries=False) from exc
+
+
+def stage_metadata(stage: str, state: RunState, wall_seconds: float) -> dict[str, Any]:
+    """Output metadata of a stage op: status, timings, reason, detail and the links it produced."""
+    result = state.stage_results[stage]
+    metadata: dict[str, Any] = {
+        "status": result.status,
+        "stage_duration_ms": dg.MetadataValue.float(round(result.duration_ms, 3)),
+        "op_duration_s": dg.MetadataValue.float(round(wall_seconds, 3)),
+    }
+    if result.reason:
+        metadata["reason"] = dg.MetadataValue.text(result.reason)
+    if result.detail:
+        metadata["detail"] = dg.MetadataValue.json(result.detail)
+    if stage in ("import", "colorize", "add-audio") and state.page_url:
+        metadata["notion_page"] = dg.MetadataValue.url(state.page_url)
+    if stage in ("tts", "upload") and state.audio is not None:
+        if state.audio.path:
+            metadata["audio_path"] = dg.MetadataValue.path(state.audio.path)
+        if stage == "upload" and state.audio.url:
+            metadata["audio_url"] = dg.MetadataValue.url(state.audio.url)
+    if stage == "manifest" and state.manifest_path and state.manifest_written:
+        metadata["manifest_path"] = dg.MetadataValue.path(state.manifest_path)
+    return metadata
+
+
+def execute_stage(
+    context: dg.OpExecutionContext, stage: str, state: RunState, services: Services
+) -> dg.Output[RunState]:
+    """Run ``stage`` on ``state``; the new state is the op's output."""
+    started = time.perf_counter()
+    try:
+        new_state = run_stage(stage, state, services)
+    except Exception as exc:  # every failure is classified, none escapes unlabelled
+        fail_or_retry(context, stage, exc)
+    if stage == "manifest" and new_state.manifest_path and new_state.manifest_written:
+        context.instance.add_run_tags(
+            context.run_id, {MANIFEST_PATH_TAG: new_state.manifest_path}
+        )
+    return dg.Output(
+        new_state, metadata=stage_metadata(stage, new_state, time.perf_counter() - started)
+    )
+
+
+@dg.failure_hook(name="record_esl_error")
+def record_error_from_hook(context: dg.HookContext) -> None:
+    """Fallback for failures the ops did not classify (e.g. a resource that failed to start):
+    record a root-cause message unless the failing op already wrote ``esl/error``."""
+    run = context.instance.get_run_by_id(context.run_id)
+    if run is None or ERROR_TAG in run.tags:
+        return
+    exc = context.op_exception
+    message = (
+        root_cause_message(context.op.name, exc)
+        if exc is not None
+        else f"{context.op.name}: failed"
+    )
+    context.instance.add_run_tags(context.run_id, {ERROR_TAG: error_tag_value(message)})

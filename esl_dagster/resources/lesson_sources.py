@@ -1,0 +1,174 @@
+"""Where lessons are watched: local folders and an optional S3 prefix (the folder sensor and the
+nightly revalidation read them through this resource).
+
+Each source lists :class:`LessonCandidate` entries with a cheap *stamp* (mtime + size locally, the
+ETag on S3) so the sensor reads only what may have changed. A source may carry default job options
+in an ``esl.defaults.json`` file at its root (a JSON object of ``JobOptions`` fields, e.g.
+``{"student": "Anna", "preset": "ocean"}``): the defaults travel with the folder, so a teacher's
+folder needs no redeploy to change them. S3 lessons are copied to ``staging_dir`` before a run is
+requested, at a path fixed per object key, so reruns of one S3 lesson share one manifest.
+"""
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from esl_dagster.resources.s3 import S3StorageResource
+
+DEFAULTS_FILE = "esl.defaults.json"
+LESSON_SUFFIX = ".md"
+
+
+@dataclass(frozen=True)
+class LessonCandidate:
+    """One lesson file seen in a source. ``read`` raises ``OSError`` when it cannot be read."""
+
+    key: str
+    stamp: str
+    local_path: Path
+    read: Callable[[], bytes]
+    stage: Callable[[bytes], None] = lambda _data: None
+
+
+@dataclass
+class SourceListing:
+    """A source's lessons, its default options and the problems met while listing it."""
+
+    label: str
+    candidates: list[LessonCandidate] = field(default_factory=list)
+    defaults: dict[str, Any] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+class LessonSourcesResource(dg.ConfigurableResource):
+    """Lesson folders (label = folder name) and an optional ``s3://bucket/prefix`` to watch."""
+
+    folders: list[str] = []
+    s3_uri: str | None = None
+    s3: S3StorageResource = S3StorageResource()
+    staging_dir: str = "var/s3-lessons"
+
+    def listings(self) -> list[SourceListing]:
+        """Every configured source, listed now; a source that cannot be listed says why."""
+        result = [list_folder(Path(folder)) for folder in self.folders]
+        if self.s3_uri:
+            result.append(self._list_s3(self.s3_uri))
+        labels = [listing.label for listing in result]
+        for listing in result:
+            if labels.count(listing.label) > 1:
+                listing.problems.append(
+                    f"{listing.label}: two sources share this name; rename one folder"
+                )
+                listing.candidates.clear()
+        return result
+
+    def _list_s3(self, uri: str) -> SourceListing:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+        prefix = prefix.strip("/")
+        label = f"s3:{bucket}/{prefix}" if prefix else f"s3:{bucket}"
+        listing = SourceListing(label=label)
+        client = self.s3.client()
+        root = f"{prefix}/" if prefix else ""
+        staging = Path(self.staging_dir).resolve() / bucket
+        try:
+            for key, etag in _s3_objects(client, bucket, root):
+                relative = key[len(root) :]
+                if relative == DEFAULTS_FILE:
+                    body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+                    _load_defaults(listing, body, f"s3://{bucket}/{key}")
+                elif relative.endswith(LESSON_SUFFIX):
+                    target = staging / key
+                    listing.candidates.append(
+                        LessonCandidate(
+                            key=f"{label}/{relative}",
+                            stamp=etag,
+                            local_path=target,
+                            read=_s3_reader(client, bucket, key),
+                            stage=_stager(target),
+                        )
+                    )
+        except (BotoCoreError, ClientError) as exc:
+            listing.problems.append(f"{label}: cannot list ({exc.__class__.__name__}: {exc})")
+            listing.candidates.clear()
+        return listing
+
+
+def list_folder(folder: Path) -> SourceListing:
+    root = folder.expanduser().resolve()
+    listing = SourceListing(label=root.name)
+    if not root.is_dir():
+        listing.problems.append(f"{root}: folder not found")
+        return listing
+    defaults_path = root / DEFAULTS_FILE
+    if defaults_path.exists():
+        try:
+            _load_defaults(listing, defaults_path.read_bytes(), str(defaults_path))
+        except OSError as exc:
+            listing.problems.append(f"{defaults_path}: unreadable ({exc.strerror or exc})")
+    for path in sorted(root.rglob(f"*{LESSON_SUFFIX}")):
+        relative = path.relative_to(root)
+        if any(part.startswith(".") for part in relative.parts) or not path.is_file():
+            continue
+        try:
+            info = path.stat()
+        except OSError as exc:
+            listing.problems.append(f"{path}: unreadable ({exc.strerror or exc})")
+            continue
+        listing.candidates.append(
+            LessonCandidate(
+                key=f"{listing.label}/{relative.as_posix()}",
+                stamp=f"{info.st_mtime_ns}:{info.st_size}",
+                local_path=path,
+                read=path.read_bytes,
+            )
+        )
+    return listing
+
+
+def _load_defaults(listing: SourceListing, data: bytes, where: str) -> None:
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        listing.problems.append(f"{where}: not valid JSON ({exc})")
+        return
+    if not isinstance(value, dict) or "md" in value:
+        listing.problems.append(f"{where}: must be a JSON object of job options without 'md'")
+        return
+    listing.defaults = value
+
+
+def _s3_objects(client: Any, bucket: str, root: str) -> Iterator[tuple[str, str]]:
+    paginator = client.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=root):
+        for item in page.get("Contents", []):
+            yield item["Key"], item["ETag"].strip('"')
+
+
+def _s3_reader(client: Any, bucket: str, key: str) -> Callable[[], bytes]:
+    def read() -> bytes:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            data: bytes = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except (BotoCoreError, ClientError) as exc:
+            raise OSError(f"s3://{bucket}/{key}: {exc}") from exc
+        return data
+
+    return read
+
+
+def _stager(target: Path) -> Callable[[bytes], None]:
+    def stage(data: bytes) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_bytes(data)
+        temporary.replace(target)
+
+    return stage

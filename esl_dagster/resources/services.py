@@ -1,0 +1,222 @@
+"""The Dagster resources of the engine's services, and their composition into ``Services``.
+
+Each resource holds one service's settings (secrets bound to ``dg.EnvVar`` in
+``defs/resources.py``) and maps them onto the engine's ``Settings`` fields. The choice between the
+real service and the embedded default (DESIGN D5) is made once, by the engine's
+``build_services``: no Notion token -> preview mode, no ElevenLabs key -> espeak-ng, no bucket ->
+local upload folder. ``mode`` tells which one a resource selects (shown in op metadata and logs).
+Client libraries are imported by the engine only when a real service is built.
+"""
+
+import enum
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import dagster as dg
+
+from esl_dagster.pipeline.observability import NoopMetrics
+from esl_dagster.pipeline.services import (
+    Services,
+    build_config_provider,
+    build_manifest_store,
+    build_notion,
+    build_tts_provider,
+    build_uploader,
+)
+from esl_dagster.pipeline.settings import Settings, load_settings
+from esl_dagster.resources.s3 import S3StorageResource
+
+
+class NotionResource(dg.ConfigurableResource):
+    """Notion REST API; without ``token`` imports run in preview mode (no network)."""
+
+    token: str | None = None
+    base_url: str = "https://api.notion.com"
+    notion_version: str = "2025-09-03"
+    timeout_seconds: float = 30.0
+    max_retries: int = 4
+
+    @property
+    def mode(self) -> Literal["notion", "preview"]:
+        return "notion" if self.token else "preview"
+
+    def settings_fields(self) -> dict[str, Any]:
+        return {
+            "notion_token": self.token or None,
+            "notion_base_url": self.base_url,
+            "notion_version": self.notion_version,
+            "notion_timeout_seconds": self.timeout_seconds,
+            "notion_max_retries": self.max_retries,
+        }
+
+
+class TTSResource(dg.ConfigurableResource):
+    """ElevenLabs text-to-speech; without ``elevenlabs_api_key`` the offline espeak-ng engine."""
+
+    elevenlabs_api_key: str | None = None
+    base_url: str = "https://api.elevenlabs.io"
+    timeout_seconds: float = 120.0
+    max_retries: int = 4
+
+    @property
+    def mode(self) -> Literal["elevenlabs", "espeak"]:
+        return "elevenlabs" if self.elevenlabs_api_key else "espeak"
+
+    def settings_fields(self) -> dict[str, Any]:
+        return {
+            "elevenlabs_api_key": self.elevenlabs_api_key or None,
+            "elevenlabs_base_url": self.base_url,
+            "elevenlabs_timeout_seconds": self.timeout_seconds,
+            "elevenlabs_max_retries": self.max_retries,
+        }
+
+
+class ManifestStoreKind(enum.Enum):
+    FILESYSTEM = "filesystem"
+    S3 = "s3"
+
+
+class ConfigProviderKind(enum.Enum):
+    LOCAL = "local"
+    REMOTE = "remote"
+
+
+class ManifestStoreResource(dg.ConfigurableResource):
+    """Where manifests live: next to each lesson (``filesystem``) or in an S3 bucket (``s3``)."""
+
+    kind: ManifestStoreKind | None = None
+    bucket: str | None = None
+    prefix: str = ""
+    root_dir: str | None = None
+
+    def settings_fields(self) -> dict[str, Any]:
+        return {
+            "manifest_store": self.kind.value if self.kind is not None else None,
+            "manifest_bucket": self.bucket,
+            "manifest_prefix": self.prefix,
+            "manifest_root": self.root_dir,
+        }
+
+
+class ConfigProviderResource(dg.ConfigurableResource):
+    """Presets, student profiles and voices: a local folder (with bundled defaults) or HTTP."""
+
+    kind: ConfigProviderKind = ConfigProviderKind.LOCAL
+    config_dir: str | None = None
+    endpoint: str | None = None
+    token: str | None = None
+
+    def settings_fields(self) -> dict[str, Any]:
+        return {
+            "config_provider": self.kind.value,
+            "config_dir": self.config_dir,
+            "config_endpoint": self.endpoint,
+            "config_token": self.token or None,
+        }
+
+
+def _s3_settings_fields(s3: S3StorageResource) -> dict[str, Any]:
+    return {
+        "s3_bucket": s3.bucket,
+        "s3_prefix": s3.prefix,
+        "s3_endpoint_url": s3.endpoint_url,
+        "aws_region": s3.region_name or "us-east-1",
+        "aws_access_key_id": s3.access_key_id,
+        "aws_secret_access_key": s3.secret_access_key,
+    }
+
+
+class DagsterPipelineLogger:
+    """The engine's structured logger protocol, written to the op's Dagster log."""
+
+    def __init__(self, log: dg.DagsterLogManager, fields: Mapping[str, Any] | None = None) -> None:
+        self._log = log
+        self._fields = dict(fields or {})
+
+    def log(
+        self,
+        level: str,
+        message: str,
+        *,
+        stage: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> None:
+        extra = {**self._fields, **fields, **(detail or {})}
+        extra.pop("run_id", None)  # every Dagster log line already carries the run id
+        text = message if not extra else f"{message} {extra}"
+        if level == "error":
+            self._log.error(text)
+        elif level in ("warn", "warning"):
+            self._log.warning(text)
+        elif level == "debug":
+            self._log.debug(text)
+        else:
+            self._log.info(text)
+        del stage  # part of the message name (stage.<name>.<event>)
+
+    def bind(self, **fields: Any) -> "DagsterPipelineLogger":
+        return DagsterPipelineLogger(self._log, {**self._fields, **fields})
+
+
+class PipelineResource(dg.ConfigurableResource):
+    """All services of a lesson run; ``services()`` builds the engine's ``Services`` for an op.
+
+    ``pipeline_cwd`` anchors relative paths (lesson folders, the local upload folder).
+    """
+
+    notion: NotionResource
+    tts: TTSResource
+    s3: S3StorageResource
+    manifests: ManifestStoreResource
+    config: ConfigProviderResource
+    pipeline_cwd: str | None = None
+    local_upload_dir: str | None = None
+
+    def settings(self) -> Settings:
+        """Engine settings: these resources' fields (``None`` included: the resources decide which
+        services are real) over the environment's remaining settings (e.g. ffmpeg, TTS tuning)."""
+        fields: dict[str, Any] = {
+            **self.notion.settings_fields(),
+            **self.tts.settings_fields(),
+            **_s3_settings_fields(self.s3),
+            **self.manifests.settings_fields(),
+            **self.config.settings_fields(),
+            "pipeline_cwd": self.pipeline_cwd,
+        }
+        if self.local_upload_dir is not None:
+            fields["local_upload_dir"] = self.local_upload_dir
+        return load_settings(env_file=None, **fields)
+
+    def modes(self) -> dict[str, str]:
+        return {
+            "notion": self.notion.mode,
+            "tts": self.tts.mode,
+            "upload": "s3" if self.s3.configured else "local",
+        }
+
+    def services(self, log: dg.DagsterLogManager) -> Services:
+        """The engine's services, chosen by its builders; S3 uploads use a dagster-aws client."""
+        settings = self.settings()
+        settings.validate_for_start()
+        if self.s3.configured and self.s3.bucket is not None:
+            from esl_dagster.pipeline.storage.s3 import S3Uploader
+
+            uploader: Any = S3Uploader(
+                self.s3.bucket,
+                region=self.s3.region_name,
+                endpoint_url=self.s3.endpoint_url,
+                client=self.s3.client(),
+            )
+        else:
+            uploader = build_uploader(settings)
+        return Services(
+            settings=settings,
+            config_provider=build_config_provider(settings),
+            manifest_store=build_manifest_store(settings),
+            notion=build_notion(settings),
+            tts_provider=build_tts_provider(settings),
+            uploader=uploader,
+            logger=DagsterPipelineLogger(log),
+            metrics=NoopMetrics(),
+        )
