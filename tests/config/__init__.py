@@ -1,0 +1,1 @@
+"""Config loaders, providers and settings."""
