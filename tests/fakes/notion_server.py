@@ -227,7 +227,7 @@ class FakeNotion:
                 block = self.store.blocks[block_id]
                 if block["in_trash"]:
                     continue
-                payload = {k: v for k, v in block["payload"].items()}
+                payload = dict(block["payload"].items())
                 kids = self.page_tree(block_id)
                 if kids:
                     payload["children"] = kids
@@ -472,7 +472,7 @@ class FakeNotion:
             "created_time": _now(),
             "object": "page",
         }
-        page["properties"] = {name: None for name in ds["properties"]}
+        page["properties"] = dict.fromkeys(ds["properties"])
         page["properties"].update(properties)
         self.store.pages[page_id] = page
         self.store.children[page_id] = []

@@ -87,7 +87,9 @@ def count_blocks(blocks: list[Block]) -> int:
 
 
 def _room_left(batch: Batch) -> _Room:
-    return _Room(MAX_BLOCKS_PER_REQUEST - batch.block_count, MAX_BYTES_PER_REQUEST - batch.byte_count)
+    return _Room(
+        MAX_BLOCKS_PER_REQUEST - batch.block_count, MAX_BYTES_PER_REQUEST - batch.byte_count
+    )
 
 
 def _own_bytes(block: Block) -> int:
@@ -96,7 +98,11 @@ def _own_bytes(block: Block) -> int:
 
 def _fit(block: Block, level: int, room: _Room) -> _Fitted | None:
     own = _own_bytes(block)
-    if room.blocks < 1 or room.bytes < own or level + _MIN_DEPTH.get(block["type"], 1) - 1 > MAX_LEVEL:
+    if (
+        room.blocks < 1
+        or room.bytes < own
+        or level + _MIN_DEPTH.get(block["type"], 1) - 1 > MAX_LEVEL
+    ):
         return None
     room = room.minus(1, own)
     used_blocks, used_bytes = 1, own

@@ -180,10 +180,16 @@ class _Parser:
             level = len(heading.group(1))
             self._add(text_block(f"heading_{level}", parse_inline(heading.group(2).strip())))
             return index + 1
-        for pattern, kind in ((_BULLET_RE, "bulleted_list_item"), (_NUMBERED_RE, "numbered_list_item")):
+        for pattern, kind in (
+            (_BULLET_RE, "bulleted_list_item"),
+            (_NUMBERED_RE, "numbered_list_item"),
+        ):
             item = pattern.match(line)
             if item:
-                self._list_item(_indent_width(item.group(1)), text_block(kind, parse_inline(item.group(2).strip())))
+                self._list_item(
+                    _indent_width(item.group(1)),
+                    text_block(kind, parse_inline(item.group(2).strip())),
+                )
                 return index + 1
         indent = _indent_width(line[: len(line) - len(line.lstrip())])
         parent = self._list_parent(indent)
@@ -224,7 +230,15 @@ class _Parser:
                 self._add(external(name, arg))
                 return index + 1
             return index + 1 if not arg else None
-        if name not in ("callout", "column-list", "synced-block", "toggle-heading", "toggle-h1", "toggle-h2", "toggle-h3"):
+        if name not in (
+            "callout",
+            "column-list",
+            "synced-block",
+            "toggle-heading",
+            "toggle-h1",
+            "toggle-h2",
+            "toggle-h3",
+        ):
             return None
         body, after = _collect_body(self.lines, index + 1)
         if name == "callout":
@@ -257,12 +271,17 @@ class _Parser:
         while end < len(self.lines) and self.lines[end].strip().startswith("|"):
             end += 1
         rows = [_cells(line) for line in self.lines[index:end]]
-        has_header = len(rows) >= 2 and all(_SEPARATOR_CELL_RE.match(c) for c in rows[1]) and bool(rows[1])
+        has_header = (
+            len(rows) >= 2 and all(_SEPARATOR_CELL_RE.match(c) for c in rows[1]) and bool(rows[1])
+        )
         if has_header:
             rows.pop(1)
         width = max(1, len(rows[0]))
         table_rows = [
-            {"type": "table_row", "table_row": {"cells": [parse_inline(c) for c in (row + [""] * width)[:width]]}}
+            {
+                "type": "table_row",
+                "table_row": {"cells": [parse_inline(c) for c in (row + [""] * width)[:width]]},
+            }
             for row in rows
         ]
         self._add(
@@ -306,7 +325,11 @@ def _callout(arg: str, body: list[str]) -> Block:
     children = _parse_body(body)
     if rest.strip():
         payload["rich_text"] = parse_inline(rest.strip())
-    elif children and children[0]["type"] == "paragraph" and "children" not in children[0]["paragraph"]:
+    elif (
+        children
+        and children[0]["type"] == "paragraph"
+        and "children" not in children[0]["paragraph"]
+    ):
         payload["rich_text"] = children.pop(0)["paragraph"]["rich_text"]
     if children:
         payload["children"] = children
@@ -334,7 +357,9 @@ def _column_list(body: list[str]) -> list[Block]:
     return [
         {
             "type": "column_list",
-            "column_list": {"children": [{"type": "column", "column": {"children": c}} for c in columns]},
+            "column_list": {
+                "children": [{"type": "column", "column": {"children": c}} for c in columns]
+            },
         }
     ]
 

@@ -43,7 +43,9 @@ class NotionAPIError(ServiceError):
         retry_after: float | None = None,
         sent: bool = True,
     ) -> None:
-        super().__init__(SERVICE, message, status=status, transient=transient, retry_after=retry_after)
+        super().__init__(
+            SERVICE, message, status=status, transient=transient, retry_after=retry_after
+        )
         self.notion_code = notion_code
         # False when the connection was never made, so the request cannot have had an effect.
         self.sent = sent
@@ -106,7 +108,9 @@ class NotionClient:
         return self.request("GET", f"data_sources/{data_source_id}")
 
     def query_data_source(self, data_source_id: str, body: JSON) -> JSON:
-        return self.request("POST", f"data_sources/{data_source_id}/query", body=body, idempotent=True)
+        return self.request(
+            "POST", f"data_sources/{data_source_id}/query", body=body, idempotent=True
+        )
 
     def search(self, body: JSON) -> JSON:
         return self.request("POST", "search", body=body, idempotent=True)
@@ -167,7 +171,9 @@ class NotionClient:
             block = self.retrieve_block(block_id)
             return block if block.get("in_trash") or block.get("archived") else None
 
-        return self.request("DELETE", f"blocks/{block_id}", idempotent=False, recover=already_deleted)
+        return self.request(
+            "DELETE", f"blocks/{block_id}", idempotent=False, recover=already_deleted
+        )
 
     # -- transport --------------------------------------------------------------------------
 
@@ -211,7 +217,7 @@ class NotionClient:
     def _delay(self, retry: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.retry_after_cap)
-        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (retry - 1))
+        ceiling: float = min(self.backoff_cap, self.backoff_base * 2.0 ** (retry - 1))
         return ceiling / 2 + self._rng() * ceiling / 2
 
     def _send(

@@ -34,7 +34,12 @@ from esl_dagster.pipeline.notion.batching import Batch, plan_batches
 from esl_dagster.pipeline.notion.blocks import Block, children_of, markdown_to_blocks
 from esl_dagster.pipeline.notion.client import JSON, NotionAPIError, NotionClient
 from esl_dagster.pipeline.notion.properties import PageFields, build_page_fields, value_for
-from esl_dagster.pipeline.notion.target import NotionTarget, TargetIds, find_page_by_title, resolve_target
+from esl_dagster.pipeline.notion.target import (
+    NotionTarget,
+    TargetIds,
+    find_page_by_title,
+    resolve_target,
+)
 
 DEFAULT_KEY_PROPERTY = "Lesson Key"
 _CLOCK_SKEW = timedelta(minutes=2)
@@ -77,7 +82,9 @@ class ImportResult:
 
 
 def content_hash(blocks: list[Block]) -> str:
-    return hashlib.sha256(json.dumps(blocks, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(blocks, sort_keys=True, ensure_ascii=False).encode()
+    ).hexdigest()
 
 
 def import_lesson(
@@ -101,7 +108,9 @@ def import_lesson(
     target = resolve_target(client, target_ids)
     warnings: list[str] = []
     student_name = (student if student is not None else meta.student).strip()
-    student_prop = _student_property(client, target, student_name, students_data_source_id, warnings)
+    student_prop = _student_property(
+        client, target, student_name, students_data_source_id, warnings
+    )
     key_prop = target.find(key_property)
     key = (key_prop[0], lesson_key) if key_prop and key_prop[1].get("type") == "rich_text" else None
     fields = build_page_fields(
@@ -134,14 +143,20 @@ def import_lesson(
     else:
         created = False
         report.page_id = str(page["id"])
-        same = progress is not None and progress.page_id == report.page_id and progress.content_hash == digest
+        same = (
+            progress is not None
+            and progress.page_id == report.page_id
+            and progress.content_hash == digest
+        )
         if same and progress is not None and progress.complete and not force:
             report.done = progress.blocks_done
         else:
             start = progress.blocks_done if same and progress is not None else 0
             _trim_children(client, report.page_id, keep=start)
             report.advance(start)
-            _append_tree(client, report.page_id, blocks[start:], before=start, on_batch=report.advance)
+            _append_tree(
+                client, report.page_id, blocks[start:], before=start, on_batch=report.advance
+            )
     return ImportResult(
         page_id=report.page_id,
         url=page.get("url"),
@@ -153,7 +168,9 @@ def import_lesson(
 
 
 class _Reporter:
-    def __init__(self, digest: str, total: int, callback: Callable[[ImportProgress], None] | None) -> None:
+    def __init__(
+        self, digest: str, total: int, callback: Callable[[ImportProgress], None] | None
+    ) -> None:
         self.digest, self.total, self.callback = digest, total, callback
         self.page_id = ""
         self.done = 0
@@ -165,7 +182,6 @@ class _Reporter:
         self.done = count
         if self.callback is not None:
             self.callback(self.snapshot())
-
 
 
 def _create(
@@ -234,7 +250,9 @@ def _finish_deferred(client: NotionClient, top_ids: list[str], batch: Batch) -> 
         _append_tree(client, node_id, deferred.children, before=len(children_of(payload)))
 
 
-def _append_checked(client: NotionClient, parent_id: str, blocks: list[Block], before: int) -> list[JSON]:
+def _append_checked(
+    client: NotionClient, parent_id: str, blocks: list[Block], before: int
+) -> list[JSON]:
     def recover() -> JSON | None:
         children = list(client.iter_block_children(parent_id))
         if len(children) == before + len(blocks):
@@ -243,7 +261,9 @@ def _append_checked(client: NotionClient, parent_id: str, blocks: list[Block], b
             client.delete_block(extra["id"])
         return None
 
-    results: list[JSON] = client.append_block_children(parent_id, blocks, recover=recover)["results"]
+    results: list[JSON] = client.append_block_children(parent_id, blocks, recover=recover)[
+        "results"
+    ]
     return results
 
 
@@ -257,7 +277,9 @@ def _find_by_key(client: NotionClient, target: NotionTarget, key: tuple[str, str
     return str(page["id"]) if page else None
 
 
-def _find_by_key_page(client: NotionClient, target: NotionTarget, key: tuple[str, str]) -> JSON | None:
+def _find_by_key_page(
+    client: NotionClient, target: NotionTarget, key: tuple[str, str]
+) -> JSON | None:
     answer = client.query_data_source(
         target.data_source_id,
         {"filter": {"property": key[0], "rich_text": {"equals": key[1]}}, "page_size": 1},
@@ -266,14 +288,19 @@ def _find_by_key_page(client: NotionClient, target: NotionTarget, key: tuple[str
     return results[0] if results else None
 
 
-def _find_recent(client: NotionClient, target: NotionTarget, title: str, since: datetime) -> JSON | None:
+def _find_recent(
+    client: NotionClient, target: NotionTarget, title: str, since: datetime
+) -> JSON | None:
     answer = client.query_data_source(
         target.data_source_id,
         {
             "filter": {
                 "and": [
                     {"property": target.title_property, "title": {"equals": title}},
-                    {"timestamp": "created_time", "created_time": {"on_or_after": since.isoformat()}},
+                    {
+                        "timestamp": "created_time",
+                        "created_time": {"on_or_after": since.isoformat()},
+                    },
                 ]
             },
             "sorts": [{"timestamp": "created_time", "direction": "descending"}],
@@ -303,11 +330,15 @@ def _student_property(
         return prop_name, value_for(kind, name, prop_name)
     source_id = students_data_source_id or (prop.get("relation") or {}).get("data_source_id")
     if not source_id:
-        warnings.append("The Student relation has no target data source; the student was not linked.")
+        warnings.append(
+            "The Student relation has no target data source; the student was not linked."
+        )
         return None
     students = resolve_target(client, TargetIds(data_source_id=str(source_id)))
     page_id = find_page_by_title(client, students.data_source_id, students.title_property, name)
     if page_id is None:
-        warnings.append(f'Student page not found: "{name}"; the lesson was imported without a student link.')
+        warnings.append(
+            f'Student page not found: "{name}"; the lesson was imported without a student link.'
+        )
         return None
     return prop_name, {"relation": [{"id": page_id}]}

@@ -81,11 +81,21 @@ def build_page_fields(
     fields = PageFields(properties={})
     title_name = target.title_property if target else "Name"
     fields.properties[title_name] = {"title": plain(title)}
-    extra = {k: v for k, v in (properties or {}).items() if v not in (None, "") and k.strip().lower() != "topic"}
+    extra = {
+        k: v
+        for k, v in (properties or {}).items()
+        if v not in (None, "") and k.strip().lower() != "topic"
+    }
     if target is None:
         for name, value in extra.items():
             text = str(value)
-            kind = "status" if name == "Status" else "url" if name == "Audio" or text.startswith("http") else "rich_text"
+            kind = (
+                "status"
+                if name == "Status"
+                else "url"
+                if name == "Audio" or text.startswith("http")
+                else "rich_text"
+            )
             fields.properties[name] = value_for(kind, value, name)
         if topic:
             fields.properties["Topic"] = {"multi_select": topic_options(topic)}
@@ -104,7 +114,9 @@ def build_page_fields(
         if topic:
             found = target.find("topic")
             if found is None:
-                fields.warnings.append("The data source has no Topic property; the topic was not set.")
+                fields.warnings.append(
+                    "The data source has no Topic property; the topic was not set."
+                )
             elif found[1].get("type") == "multi_select":
                 fields.properties[found[0]] = {"multi_select": topic_options(topic)}
             else:
@@ -114,7 +126,11 @@ def build_page_fields(
     if student_value is not None:
         fields.properties[student_property or "Student"] = student_value
     if icon:
-        fields.icon = {"type": "emoji", "emoji": icon} if not icon.startswith(("http://", "https://")) else {"type": "external", "external": {"url": icon}}
+        fields.icon = (
+            {"type": "emoji", "emoji": icon}
+            if not icon.startswith(("http://", "https://"))
+            else {"type": "external", "external": {"url": icon}}
+        )
     if cover:
         fields.cover = {"type": "external", "external": {"url": split_content(cover)[0]}}
     return fields

@@ -105,13 +105,17 @@ def fit_items(items: list[RichText]) -> list[RichText]:
             continue
         if merged and _same_style(merged[-1], item):
             previous = merged[-1]
-            merged[-1] = {**previous, "text": {**previous["text"], "content": previous["text"]["content"] + content}}
+            merged[-1] = {
+                **previous,
+                "text": {**previous["text"], "content": previous["text"]["content"] + content},
+            }
         else:
             merged.append(item)
-    fitted: list[RichText] = []
-    for item in merged:
-        for chunk in split_content(item["text"]["content"]):
-            fitted.append({**item, "text": {**item["text"], "content": chunk}})
+    fitted = [
+        {**item, "text": {**item["text"], "content": chunk}}
+        for item in merged
+        for chunk in split_content(item["text"]["content"])
+    ]
     if len(fitted) > MAX_ITEMS:
         raise ValidationError(
             f"A line has {len(fitted)} differently formatted text runs; Notion accepts at most "

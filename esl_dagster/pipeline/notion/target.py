@@ -96,7 +96,10 @@ def _pick_source(client: NotionClient, database_id: str, name: str | None) -> tu
         db_id, sources = cached[1], cached[2]
     else:
         database = client.retrieve_database(database_id)
-        db_id, sources = str(database.get("id", database_id)), list(database.get("data_sources") or [])
+        db_id, sources = (
+            str(database.get("id", database_id)),
+            list(database.get("data_sources") or []),
+        )
         _database_cache[key] = (time.monotonic(), db_id, sources)
     if name:
         wanted = name.strip().lower()
@@ -114,7 +117,9 @@ def _pick_source(client: NotionClient, database_id: str, name: str | None) -> tu
     )
 
 
-def find_page_by_title(client: NotionClient, data_source_id: str, title_property: str, title: str) -> str | None:
+def find_page_by_title(
+    client: NotionClient, data_source_id: str, title_property: str, title: str
+) -> str | None:
     """The id of the first page whose title equals ``title`` exactly, or None."""
     answer = client.query_data_source(
         data_source_id,

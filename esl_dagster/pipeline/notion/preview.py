@@ -1,0 +1,92 @@
+"""Preview mode: the import's exact requests, computed without any network call.
+
+Used when there is no Notion token or on a dry run (DESIGN D4/D5). The schema is unknown, so the
+properties follow the original's assumptions (``Name`` title, multi_select Topic, a placeholder
+student relation). Ids that only Notion can assign appear as placeholders: ``{page_id}`` and
+``{block:R:I.J}`` (block at index path I.J of the children of request R). Outside a dry run the
+preview is written as JSON next to the manifest, marked ``"imported": false``.
+"""
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from esl_dagster.pipeline.lesson.models import LessonMeta
+from esl_dagster.pipeline.notion.batching import Batch, plan_batches
+from esl_dagster.pipeline.notion.blocks import Block, markdown_to_blocks
+from esl_dagster.pipeline.notion.properties import PREVIEW_STUDENT_PLACEHOLDER, build_page_fields
+from esl_dagster.pipeline.notion.target import TargetIds
+
+PREVIEW_NOTE = "preview, not imported: no request was sent to Notion"
+
+
+@dataclass
+class PlannedRequest:
+    method: str
+    path: str
+    body: dict[str, Any]
+
+
+@dataclass
+class ImportPreview:
+    data_source_id: str
+    total_blocks: int
+    block_types: list[str]
+    requests: list[PlannedRequest] = field(default_factory=list)
+    imported: bool = False
+    note: str = PREVIEW_NOTE
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def preview_import(
+    *, meta: LessonMeta, body: str, target_ids: TargetIds | None = None, student: str | None = None
+) -> ImportPreview:
+    blocks = markdown_to_blocks(body)
+    student_name = (student if student is not None else meta.student).strip()
+    fields = build_page_fields(
+        title=meta.title,
+        topic=meta.topic,
+        properties=meta.properties,
+        icon=meta.icon,
+        cover=meta.cover,
+        target=None,
+        student_value={"relation": [{"id": PREVIEW_STUDENT_PLACEHOLDER}]} if student_name else None,
+    )
+    ids = target_ids or TargetIds()
+    data_source_id = ids.data_source_id or ids.database_id or "{data_source_id}"
+    preview = ImportPreview(data_source_id, len(blocks), [b["type"] for b in blocks])
+    batches = plan_batches(blocks)
+    first = batches[0] if batches else Batch()
+    create: dict[str, Any] = {"parent": {"data_source_id": data_source_id}, **fields.body()}
+    if first.blocks:
+        create["children"] = first.blocks
+    preview.requests.append(PlannedRequest("POST", "/v1/pages", create))
+    _plan_deferred(preview, 0, first)
+    _plan_appends(preview, "{page_id}", blocks[len(first.blocks) :])
+    return preview
+
+
+def write_preview(preview: ImportPreview, manifest_path: Path) -> Path:
+    """Write the preview next to ``manifest_path`` as ``<manifest stem>.notion-preview.json``."""
+    target = manifest_path.with_name(f"{manifest_path.stem}.notion-preview.json")
+    target.write_text(
+        json.dumps(preview.to_dict(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+    )
+    return target
+
+
+def _plan_appends(preview: ImportPreview, parent: str, blocks: list[Block]) -> None:
+    for batch in plan_batches(blocks):
+        preview.requests.append(
+            PlannedRequest("PATCH", f"/v1/blocks/{parent}/children", {"children": batch.blocks})
+        )
+        _plan_deferred(preview, len(preview.requests) - 1, batch)
+
+
+def _plan_deferred(preview: ImportPreview, request_index: int, batch: Batch) -> None:
+    for deferred in batch.deferred:
+        path = ".".join(str(i) for i in deferred.path)
+        _plan_appends(preview, f"{{block:{request_index}:{path}}}", deferred.children)

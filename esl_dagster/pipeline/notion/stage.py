@@ -1,0 +1,131 @@
+"""The Notion stage's entry points for the pipeline runner and the Dagster ops.
+
+Each function takes a ``NotionClient`` or None; None (no ``NOTION_TOKEN``) or ``dry_run`` means
+preview mode: no network, the planned requests are returned (and, outside a dry run, written next
+to the manifest marked as not imported).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from esl_dagster.pipeline.config.models import Preset, StudentProfile
+from esl_dagster.pipeline.lesson.models import LessonMeta
+from esl_dagster.pipeline.notion.audio import AudioResult, add_or_replace_audio
+from esl_dagster.pipeline.notion.client import NotionClient
+from esl_dagster.pipeline.notion.colorize import ColorizeCounts, apply_preset
+from esl_dagster.pipeline.notion.importer import (
+    DEFAULT_KEY_PROPERTY,
+    ImportProgress,
+    ImportResult,
+    import_lesson,
+)
+from esl_dagster.pipeline.notion.preview import ImportPreview, preview_import, write_preview
+from esl_dagster.pipeline.notion.target import choose_target_ids
+
+
+@dataclass(frozen=True)
+class NotionDefaults:
+    """Settings the stage needs besides the token (mapped from the environment by settings.py)."""
+
+    database_id: str | None = None
+    data_source_id: str | None = None
+    students_data_source_id: str | None = None
+    key_property: str = DEFAULT_KEY_PROPERTY
+
+
+@dataclass
+class PreviewOutcome:
+    preview: ImportPreview
+    written_to: Path | None
+
+
+def run_import(
+    client: NotionClient | None,
+    *,
+    meta: LessonMeta,
+    body: str,
+    lesson_key: str,
+    defaults: NotionDefaults,
+    profile: StudentProfile | None = None,
+    data_source_id: str | None = None,
+    database_id: str | None = None,
+    data_source_name: str | None = None,
+    student: str | None = None,
+    page_id: str | None = None,
+    progress: ImportProgress | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+    manifest_path: Path | None = None,
+    on_progress: Callable[[ImportProgress], None] | None = None,
+) -> ImportResult | PreviewOutcome:
+    """Import (or preview) a lesson; see :func:`importer.import_lesson` for idempotency."""
+    if client is None or dry_run:
+        ids = None
+        if (
+            data_source_id
+            or database_id
+            or profile
+            or defaults.data_source_id
+            or defaults.database_id
+        ):
+            ids = choose_target_ids(
+                data_source_id=data_source_id,
+                database_id=database_id,
+                data_source_name=data_source_name,
+                profile=profile,
+                default_data_source_id=defaults.data_source_id,
+                default_database_id=defaults.database_id,
+            )
+        preview = preview_import(meta=meta, body=body, target_ids=ids, student=student)
+        written = (
+            write_preview(preview, manifest_path)
+            if manifest_path is not None and not dry_run
+            else None
+        )
+        return PreviewOutcome(preview, written)
+    ids = choose_target_ids(
+        data_source_id=data_source_id,
+        database_id=database_id,
+        data_source_name=data_source_name,
+        profile=profile,
+        default_data_source_id=defaults.data_source_id,
+        default_database_id=defaults.database_id,
+    )
+    return import_lesson(
+        client,
+        meta=meta,
+        body=body,
+        lesson_key=lesson_key,
+        target_ids=ids,
+        page_id=page_id,
+        progress=progress,
+        student=student,
+        students_data_source_id=defaults.students_data_source_id,
+        key_property=defaults.key_property,
+        force=force,
+        on_progress=on_progress,
+    )
+
+
+def run_colorize(
+    client: NotionClient | None, page_id: str | None, preset: Preset, *, dry_run: bool = False
+) -> ColorizeCounts:
+    """Colour the page; preview/dry run reports zero counts without calling Notion."""
+    if client is None or dry_run or not page_id:
+        return ColorizeCounts()
+    return apply_preset(client, page_id, preset)
+
+
+def run_add_audio(
+    client: NotionClient | None,
+    page_id: str | None,
+    url: str,
+    *,
+    previous_block_id: str | None = None,
+    dry_run: bool = False,
+) -> AudioResult | None:
+    """Place the audio block; None in preview/dry run (nothing would be written)."""
+    if client is None or dry_run or not page_id:
+        return None
+    return add_or_replace_audio(client, page_id, url, previous_block_id=previous_block_id)
