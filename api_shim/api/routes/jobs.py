@@ -1,0 +1,252 @@
+"""`/jobs`: the original contract (POST, GET by id) plus list, cancel and rerun."""
+
+from pathlib import Path as PathLib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
+
+from api_shim.api.deps import (
+    GatewayDep,
+    LauncherDep,
+    PrincipalDep,
+    RequestIdDep,
+    SettingsDep,
+    require_principal,
+)
+from api_shim.core.errors import ApiError, conflict, not_found, validation_failed
+from api_shim.dagster_gateway import TerminateOutcome
+from api_shim.job_queries import InvalidCursor, canonical_job_id, list_jobs, read_job
+from api_shim.job_view import job_state
+from api_shim.lesson_paths import LessonPathError, resolve_lesson_path
+from api_shim.schemas import (
+    ErrorBody,
+    InternalErrorBody,
+    JobAccepted,
+    JobCreate,
+    JobList,
+    JobState,
+    JobStatus,
+    NotFoundBody,
+    RerunRequest,
+)
+from api_shim.submission import FIRST_OP, IdempotencyConflict, IdempotencyInProgress
+
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "Missing or invalid API key (when keys are set)."},
+    500: {"model": InternalErrorBody, "description": "Unexpected failure."},
+    503: {
+        "model": ErrorBody,
+        "description": "Dagster is unreachable or the job is not loaded; see Retry-After.",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+    },
+}
+VALIDATION_RESPONSE: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Invalid request (`error` is validation_failed)."}
+}
+NOT_FOUND_RESPONSE: dict[int | str, dict[str, Any]] = {
+    404: {"model": NotFoundBody, "description": "Unknown or malformed job id."}
+}
+CONFLICT_RESPONSE: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorBody, "description": "The job is not in a state that allows this."}
+}
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+
+router = APIRouter(
+    prefix="/jobs",
+    tags=["jobs"],
+    dependencies=[Depends(require_principal)],
+    responses=COMMON_RESPONSES,
+)
+
+JobIdPath = Annotated[str, Path(alias="jobId", description="The job id (a UUID).")]
+
+
+def _job_location(job_id: str) -> str:
+    return f"/jobs/{job_id}"
+
+
+def _resolve_md(md: str, settings: SettingsDep) -> PathLib:
+    try:
+        return resolve_lesson_path(
+            md, cwd=settings.resolved_cwd, roots=settings.resolved_lesson_roots
+        )
+    except LessonPathError as exc:
+        raise validation_failed(exc.code, exc.message) from exc
+
+
+def _job_id_or_404(raw: str) -> str:
+    job_id = canonical_job_id(raw)
+    if job_id is None:
+        raise not_found()
+    return job_id
+
+
+@router.post(
+    "",
+    status_code=202,
+    operation_id="jobs-create",
+    responses={
+        **VALIDATION_RESPONSE,
+        202: {
+            "description": "Accepted; poll the Location. A replayed Idempotency-Key answers "
+            "the original job id with `Idempotent-Replayed: true`.",
+            "headers": {"Location": {"schema": {"type": "string"}}},
+        },
+        409: {
+            "model": ErrorBody,
+            "description": "A request with this Idempotency-Key is in flight.",
+        },
+        422: {"model": ErrorBody, "description": "Idempotency-Key reused with another body."},
+    },
+)
+async def create_job(
+    body: Annotated[JobCreate, Body()],
+    response: Response,
+    settings: SettingsDep,
+    launcher: LauncherDep,
+    principal: PrincipalDep,
+    request_id: RequestIdDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+            description="Same key and body: the same job; same key, other body: 422.",
+        ),
+    ] = None,
+) -> JobAccepted:
+    """Submit a lesson job (the original contract). Nothing is launched unless `md` is valid."""
+    lesson = _resolve_md(body.md, settings)
+    try:
+        submission = await launcher.submit(
+            body,
+            lesson,
+            principal=principal,
+            idempotency_key=idempotency_key,
+            request_id=request_id,
+        )
+    except IdempotencyConflict as exc:
+        raise ApiError(
+            422,
+            {
+                "error": "idempotency_key_reused",
+                "message": "this Idempotency-Key was used with a different request body",
+                "code": "idempotency_key_reused",
+            },
+        ) from exc
+    except IdempotencyInProgress as exc:
+        raise ApiError(
+            409,
+            {
+                "error": "conflict",
+                "message": "a request with this Idempotency-Key is still being processed",
+                "code": "idempotency_in_progress",
+            },
+            headers={"Retry-After": "1"},
+        ) from exc
+    response.headers["Location"] = _job_location(submission.job_id)
+    if submission.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return JobAccepted(jobId=submission.job_id)
+
+
+@router.get(
+    "",
+    operation_id="jobs-list",
+    responses=VALIDATION_RESPONSE,
+)
+async def list_all_jobs(
+    gateway: GatewayDep,
+    state: Annotated[JobState | None, Query(description="Only jobs in this state.")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="`nextCursor` of a page.")
+    ] = None,
+) -> JobList:
+    """Jobs, newest first, one entry per job id (its newest run)."""
+    try:
+        page = await list_jobs(gateway, state=state, cursor=cursor, limit=limit)
+    except InvalidCursor as exc:
+        raise validation_failed("invalid_cursor", "cursor is not a cursor of this API") from exc
+    return JobList(items=page.items, nextCursor=page.next_cursor)
+
+
+@router.get("/{jobId}", operation_id="jobs-get", responses=NOT_FOUND_RESPONSE)
+async def get_job(job_id: JobIdPath, gateway: GatewayDep) -> JobStatus:
+    """The job's state, read from its newest Dagster run (the original contract)."""
+    status = await read_job(gateway, _job_id_or_404(job_id))
+    if status is None:
+        raise not_found()
+    return status
+
+
+@router.post(
+    "/{jobId}/cancel",
+    status_code=202,
+    operation_id="jobs-cancel",
+    responses={**NOT_FOUND_RESPONSE, **CONFLICT_RESPONSE},
+)
+async def cancel_job(job_id: JobIdPath, gateway: GatewayDep) -> JobStatus:
+    """Terminate the job's run (a queued run is canceled at once, a running one shortly after)."""
+    canonical = _job_id_or_404(job_id)
+    run = await gateway.newest_job_run(canonical)
+    if run is None:
+        raise not_found()
+    if job_state(run) in ("succeeded", "failed"):
+        raise conflict("job_finished", "the job has already finished")
+    result = await gateway.terminate_run(run.run_id)
+    if result.outcome is TerminateOutcome.NOT_FOUND:
+        raise not_found()
+    if result.outcome is TerminateOutcome.REFUSED:
+        raise conflict("cancel_refused", result.message or "Dagster refused to terminate the run")
+    status = await read_job(gateway, canonical)
+    if status is None:
+        raise not_found()
+    return status
+
+
+@router.post(
+    "/{jobId}/rerun",
+    status_code=202,
+    operation_id="jobs-rerun",
+    responses={
+        **VALIDATION_RESPONSE,
+        **NOT_FOUND_RESPONSE,
+        **CONFLICT_RESPONSE,
+        202: {"description": "Accepted", "headers": {"Location": {"schema": {"type": "string"}}}},
+    },
+)
+async def rerun_job(
+    job_id: JobIdPath,
+    body: Annotated[RerunRequest, Body()],
+    response: Response,
+    settings: SettingsDep,
+    gateway: GatewayDep,
+    launcher: LauncherDep,
+    request_id: RequestIdDep,
+) -> JobAccepted:
+    """Run the given stages again from the job's manifest, as a new run of the same job."""
+    if len(set(body.steps)) != len(body.steps):
+        raise validation_failed("invalid_steps", "steps must not repeat")
+    canonical = _job_id_or_404(job_id)
+    previous = await gateway.newest_job_run(canonical, with_config=True)
+    if previous is None:
+        raise not_found()
+    if job_state(previous) not in ("succeeded", "failed"):
+        raise conflict("job_active", "the job is still queued or running")
+    options = _previous_options(previous.run_config)
+    if options is None:
+        raise conflict("not_rerunnable", "the job's run has no lesson options to rerun")
+    lesson = _resolve_md(str(options["md"]), settings)
+    await launcher.rerun(previous, {**options, "md": str(lesson)}, body.steps, request_id)
+    response.headers["Location"] = _job_location(canonical)
+    return JobAccepted(jobId=canonical)
+
+
+def _previous_options(run_config: dict[str, Any] | None) -> dict[str, Any] | None:
+    ops = (run_config or {}).get("ops")
+    op = ops.get(FIRST_OP) if isinstance(ops, dict) else None
+    config = op.get("config") if isinstance(op, dict) else None
+    if not isinstance(config, dict) or not isinstance(config.get("md"), str):
+        return None
+    return {key: value for key, value in config.items() if key != "rerun_steps"}

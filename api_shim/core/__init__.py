@@ -1,0 +1,1 @@
+"""Cross-cutting pieces of the shim: settings, errors, logging, metrics, middleware."""

@@ -1,0 +1,118 @@
+"""Settings of the shim, read from the environment (and `.env`) by pydantic-settings."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset({"changethis", "changeme", "secret", "password"})
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything the shim needs to know; each field names the environment variable(s) it reads."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_ignore_empty=True, extra="ignore", populate_by_name=True
+    )
+
+    dagster_graphql_url: str = Field(
+        default="http://127.0.0.1:3000/graphql",
+        validation_alias=AliasChoices("ESL_DAGSTER_GRAPHQL_URL", "dagster_graphql_url"),
+    )
+    dagster_location: str = Field(
+        default="esl_dagster",
+        validation_alias=AliasChoices("ESL_DAGSTER_LOCATION", "dagster_location"),
+    )
+    dagster_repository: str = Field(
+        default="__repository__",
+        validation_alias=AliasChoices("ESL_DAGSTER_REPOSITORY", "dagster_repository"),
+    )
+    dagster_job: str = Field(
+        default="lesson_job", validation_alias=AliasChoices("ESL_DAGSTER_JOB", "dagster_job")
+    )
+    graphql_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        validation_alias=AliasChoices("ESL_DAGSTER_GRAPHQL_TIMEOUT", "graphql_timeout_s"),
+    )
+    pipeline_cwd: Path = Field(
+        default_factory=Path.cwd, validation_alias=AliasChoices("PIPELINE_CWD", "pipeline_cwd")
+    )
+    lesson_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("ESL_LESSON_ROOTS", "lesson_roots"),
+        description="Empty means `<pipeline_cwd>/lessons`.",
+    )
+    host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("ESL_API_HOST", "host"))
+    port: int = Field(
+        default=8080,
+        ge=0,
+        le=65535,
+        validation_alias=AliasChoices("ESL_API_PORT", "BATCH_BACKEND_HTTP_PORT", "port"),
+    )
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=AliasChoices("ESL_API_KEYS", "api_keys")
+    )
+    max_body_bytes: int = Field(
+        default=64 * 1024,
+        gt=0,
+        validation_alias=AliasChoices("ESL_API_MAX_BODY_BYTES", "max_body_bytes"),
+    )
+    idempotency_db: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ESL_API_IDEMPOTENCY_DB", "idempotency_db"),
+        description="SQLite file of the idempotency keys; default `<pipeline_cwd>/var/api_shim/idempotency.sqlite3`.",
+    )
+    idempotency_ttl_s: float = Field(
+        default=24 * 3600.0,
+        gt=0,
+        validation_alias=AliasChoices("ESL_API_IDEMPOTENCY_TTL", "idempotency_ttl_s"),
+    )
+    retry_after_s: int = Field(
+        default=5, ge=1, validation_alias=AliasChoices("ESL_API_RETRY_AFTER", "retry_after_s")
+    )
+
+    @field_validator("lesson_roots", "api_keys", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_keys(self) -> "Settings":
+        weak = [key for key in self.api_keys if key.lower() in PLACEHOLDER_SECRETS]
+        if weak:
+            raise ValueError("ESL_API_KEYS contains a placeholder secret; set real keys")
+        return self
+
+    @property
+    def resolved_cwd(self) -> Path:
+        return self.pipeline_cwd.resolve()
+
+    @property
+    def resolved_lesson_roots(self) -> tuple[Path, ...]:
+        """The lesson roots as absolute real paths (symlinks resolved), relative ones under the cwd."""
+        roots = self.lesson_roots or [Path("lessons")]
+        return tuple((self.resolved_cwd / root).resolve() for root in roots)
+
+    @property
+    def idempotency_db_path(self) -> Path:
+        path = self.idempotency_db or Path("var/api_shim/idempotency.sqlite3")
+        return self.resolved_cwd / path
+
+    @property
+    def idempotency_lease_s(self) -> float:
+        """How long a claimed key whose launch has not been confirmed blocks a second launch."""
+        return max(5.0, 2 * self.graphql_timeout_s)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,83 @@
+"""The FastAPI application: `create_app(settings)` builds one; `app` is the default instance."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from api_shim.api.routes import health, jobs, metrics
+from api_shim.core.config import Settings, get_settings
+from api_shim.core.errors import install_error_handlers
+from api_shim.core.logging import configure_logging
+from api_shim.core.metrics import ShimMetrics
+from api_shim.core.middleware import RequestContextMiddleware
+from api_shim.dagster_gateway import DagsterGateway
+from api_shim.idempotency import IdempotencyStore
+from api_shim.submission import JobLauncher
+
+DESCRIPTION = """\
+Submit ESL lesson jobs and follow them. Each job is a run of the Dagster job `lesson_job`,
+tagged `esl/job_id`; the job reads as its newest run. `POST /jobs` and `GET /jobs/{jobId}` keep
+the original batch backend's contract; the other routes are extensions.
+"""
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.operation_id or route.name
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    metrics_registry = ShimMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        timeout = httpx.Timeout(
+            settings.graphql_timeout_s, connect=min(settings.graphql_timeout_s, 3.0)
+        )
+        limits = httpx.Limits(max_connections=50, max_keepalive_connections=20)
+        async with httpx.AsyncClient(timeout=timeout, limits=limits, trust_env=False) as client:
+            gateway = DagsterGateway(
+                client,
+                settings.dagster_graphql_url,
+                location=settings.dagster_location,
+                repository=settings.dagster_repository,
+                job=settings.dagster_job,
+                metrics=metrics_registry,
+            )
+            store = IdempotencyStore(
+                settings.idempotency_db_path,
+                ttl_s=settings.idempotency_ttl_s,
+                lease_s=settings.idempotency_lease_s,
+            )
+            app.state.gateway = gateway
+            app.state.idempotency = store
+            app.state.launcher = JobLauncher(gateway, store, metrics_registry)
+            try:
+                yield
+            finally:
+                store.close()
+
+    configure_logging()
+    app = FastAPI(
+        title="ESL lesson jobs",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics_registry
+    install_error_handlers(app)
+    app.add_middleware(
+        RequestContextMiddleware, metrics=metrics_registry, max_body_bytes=settings.max_body_bytes
+    )
+    app.include_router(jobs.router)
+    app.include_router(health.router)
+    app.include_router(metrics.router)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,508 @@
+"""A fake Dagster webserver GraphQL endpoint on 127.0.0.1 (for the /jobs shim's tests and bench).
+
+It executes queries with graphql-core against `SDL`, a subset of Dagster 1.13's schema (type,
+field and argument names and types identical to the real ones; `tests/api/test_fake_fidelity.py`
+checks that against `dagster_graphql`), so a document the real webserver would reject is
+rejected here too. Runs live in memory, newest last; `runsOrError` answers newest first with
+Dagster's cursor semantics (results older than the cursor run).
+
+Knobs for failure injection: `launch_result` (a launchRun union member to answer instead of
+success), `http_status` (answer every request with this HTTP status), `garbage` (answer
+non-JSON), `delay_s` (sleep before answering), `launch_delay_s` (sleep after a launch was
+recorded, to lose the answer to a client timeout).
+"""
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Iterator, Mapping
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    build_schema,
+    execute,
+    parse,
+    validate,
+)
+
+SDL = """
+scalar RunConfigData
+
+enum RunStatus { QUEUED NOT_STARTED MANAGED STARTING STARTED SUSPENDED SUCCESS FAILURE CANCELING CANCELED }
+enum RepositoryLocationLoadStatus { LOADING LOADED }
+enum EvaluationErrorReason { RUNTIME_TYPE_MISMATCH MISSING_REQUIRED_FIELD MISSING_REQUIRED_FIELDS FIELD_NOT_DEFINED FIELDS_NOT_DEFINED SELECTOR_FIELD_ERROR FIELD_ALIAS_COLLISION }
+
+input ExecutionTag { key: String! value: String! }
+input JobOrPipelineSelector {
+  pipelineName: String
+  jobName: String
+  repositoryName: String!
+  repositoryLocationName: String!
+  solidSelection: [String!]
+}
+input ExecutionMetadata { tags: [ExecutionTag!] rootRunId: String parentRunId: String }
+input ExecutionParams {
+  selector: JobOrPipelineSelector!
+  runConfigData: RunConfigData
+  mode: String
+  executionMetadata: ExecutionMetadata
+  stepKeys: [String!]
+  preset: String
+}
+input RunsFilter {
+  runIds: [String]
+  pipelineName: String
+  tags: [ExecutionTag!]
+  statuses: [RunStatus!]
+  snapshotId: String
+  updatedAfter: Float
+  updatedBefore: Float
+  createdBefore: Float
+  createdAfter: Float
+  mode: String
+}
+
+type PipelineTag { key: String! value: String! }
+type Run {
+  id: ID!
+  runId: String!
+  status: RunStatus!
+  jobName: String!
+  pipelineName: String!
+  creationTime: Float!
+  startTime: Float
+  endTime: Float
+  updateTime: Float
+  tags: [PipelineTag!]!
+  runConfig: RunConfigData!
+}
+type Runs { results: [Run!]! count: Int! }
+
+interface Error { message: String! }
+type PythonError implements Error { message: String! className: String stack: [String!]! cause: PythonError }
+type InvalidPipelineRunsFilterError implements Error { message: String! }
+type RunNotFoundError implements Error { runId: String! message: String! }
+type UnauthorizedError implements Error { message: String! }
+type PipelineNotFoundError implements Error {
+  message: String! pipelineName: String! repositoryName: String! repositoryLocationName: String!
+}
+type RunConflict implements Error { message: String! }
+type InvalidSubsetError implements Error { message: String! }
+type PresetNotFoundError implements Error { message: String! preset: String! }
+type ConflictingExecutionParamsError implements Error { message: String! }
+type NoModeProvidedError implements Error { message: String! pipelineName: String! }
+type InvalidStepError { invalidStepKey: String! }
+type InvalidOutputError { stepKey: String! invalidOutputName: String! }
+interface PipelineConfigValidationError { message: String! path: [String!]! reason: EvaluationErrorReason! }
+type FieldNotDefinedConfigError implements PipelineConfigValidationError {
+  message: String! path: [String!]! reason: EvaluationErrorReason! fieldName: String!
+}
+type RunConfigValidationInvalid { pipelineName: String! errors: [PipelineConfigValidationError!]! }
+type LaunchRunSuccess { run: Run! }
+union LaunchRunResult = LaunchRunSuccess | InvalidStepError | InvalidOutputError
+  | RunConfigValidationInvalid | PipelineNotFoundError | RunConflict | UnauthorizedError
+  | PythonError | InvalidSubsetError | PresetNotFoundError | ConflictingExecutionParamsError
+  | NoModeProvidedError
+union RunsOrError = Runs | InvalidPipelineRunsFilterError | PythonError
+
+type TerminateRunSuccess { run: Run! }
+type TerminateRunFailure { run: Run! message: String! }
+union TerminateRunResult = TerminateRunSuccess | TerminateRunFailure | RunNotFoundError
+  | UnauthorizedError | PythonError
+
+type FailureMetadata { label: String description: String }
+type ExecutionStepFailureEvent {
+  runId: String! message: String! timestamp: String! stepKey: String
+  error: PythonError failureMetadata: FailureMetadata
+}
+type RunFailureEvent { runId: String! message: String! timestamp: String! pipelineName: String! error: PythonError }
+type RunCanceledEvent { runId: String! message: String! timestamp: String! pipelineName: String! error: PythonError }
+type LogMessageEvent { runId: String! message: String! timestamp: String! stepKey: String }
+union DagsterRunEvent = ExecutionStepFailureEvent | RunFailureEvent | RunCanceledEvent | LogMessageEvent
+type EventConnection { events: [DagsterRunEvent!]! cursor: String! hasMore: Boolean! }
+union EventConnectionOrError = EventConnection | RunNotFoundError | PythonError
+
+type Job { name: String! }
+type Repository { name: String! jobs: [Job!]! }
+type RepositoryLocation { id: ID! name: String! repositories: [Repository!]! }
+union RepositoryLocationOrLoadError = RepositoryLocation | PythonError
+type WorkspaceLocationEntry {
+  id: ID! name: String! loadStatus: RepositoryLocationLoadStatus!
+  locationOrLoadError: RepositoryLocationOrLoadError
+}
+type Workspace { id: String! locationEntries: [WorkspaceLocationEntry!]! }
+union WorkspaceOrError = Workspace | PythonError
+
+type Query {
+  version: String!
+  runsOrError(filter: RunsFilter, cursor: String, limit: Int): RunsOrError!
+  logsForRun(runId: ID!, afterCursor: String, limit: Int): EventConnectionOrError!
+  workspaceOrError: WorkspaceOrError!
+}
+type Mutation {
+  launchRun(executionParams: ExecutionParams!): LaunchRunResult!
+  terminateRun(runId: String!): TerminateRunResult!
+}
+"""
+
+TERMINAL = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
+
+
+def _tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"key": k, "value": v} for k, v in tags.items()]
+
+
+class FakeDagster:
+    """In-memory Dagster runs behind a real HTTP GraphQL endpoint. Thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        location: str = "esl_dagster",
+        repository: str = "__repository__",
+        job: str = "lesson_job",
+    ) -> None:
+        self.location = location
+        self.repository = repository
+        self.job = job
+        self.schema: GraphQLSchema = build_schema(SDL)
+        self._lock = threading.RLock()
+        self._documents: dict[str, tuple[DocumentNode | None, list[GraphQLError]]] = {}
+        self.runs: list[dict[str, Any]] = []
+        self.events: dict[str, list[dict[str, Any]]] = {}
+        self.launches: list[dict[str, Any]] = []
+        self.requests: list[dict[str, Any]] = []
+        self.launch_result: dict[str, Any] | None = None
+        self.http_status: int | None = None
+        self.garbage = False
+        self.delay_s = 0.0
+        self.launch_delay_s = 0.0
+        self.load_status = "LOADED"
+        self.location_error: str | None = None
+        self.job_loaded = True
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    # ----- lifecycle -------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/graphql"
+
+    def start(self) -> "FakeDagster":
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                raw = self.rfile.read(length)
+                status, body, content_type = fake.handle(raw)
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        server.daemon_threads = True
+        self._server = server
+        self.port = server.server_address[1]
+        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> "FakeDagster":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @contextmanager
+    def down(self) -> Iterator[None]:
+        """Stop listening for the duration of the block (same port afterwards)."""
+        self.stop()
+        try:
+            yield
+        finally:
+            self.start()
+
+    # ----- HTTP ------------------------------------------------------------------------------
+    def handle(self, raw: bytes) -> tuple[int, bytes, str]:
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        try:
+            payload = json.loads(raw)
+        except ValueError:
+            return 400, b'{"errors":[{"message":"body is not JSON"}]}', "application/json"
+        with self._lock:
+            self.requests.append(payload)
+            http_status, garbage = self.http_status, self.garbage
+        if http_status is not None:
+            return http_status, b"upstream trouble", "text/plain"
+        if garbage:
+            return 200, b"<html>not graphql</html>", "text/html"
+        document, errors = self._document(str(payload.get("query", "")))
+        if document is None:
+            body: dict[str, Any] = {"data": None, "errors": [e.formatted for e in errors]}
+            return 400, json.dumps(body).encode("utf-8"), "application/json"
+        result = execute(
+            self.schema,
+            document,
+            root_value=self,
+            variable_values=payload.get("variables"),
+            operation_name=payload.get("operationName"),
+        )
+        assert not isinstance(result, Awaitable)
+        body = {"data": result.data}
+        if result.errors:
+            body["errors"] = [error.formatted for error in result.errors]
+        return 200, json.dumps(body).encode("utf-8"), "application/json"
+
+    def _document(self, query: str) -> tuple[DocumentNode | None, list[GraphQLError]]:
+        """Parse and validate once per distinct document (as a server with a query cache)."""
+        with self._lock:
+            cached = self._documents.get(query)
+        if cached is not None:
+            return cached
+        try:
+            document = parse(query)
+        except GraphQLError as exc:
+            return None, [exc]
+        errors = validate(self.schema, document)
+        entry = (None, errors) if errors else (document, [])
+        with self._lock:
+            self._documents[query] = entry
+        return entry
+
+    # ----- test helpers ----------------------------------------------------------------------
+    def add_run(
+        self,
+        *,
+        job_id: str | None,
+        status: str = "QUEUED",
+        tags: Mapping[str, str] | None = None,
+        run_config: Mapping[str, Any] | None = None,
+        creation_time: float | None = None,
+    ) -> dict[str, Any]:
+        """Store a run as if launched by someone else (the UI, a sensor, a daemon retry)."""
+        all_tags = dict(tags or {})
+        if job_id is not None:
+            all_tags["esl/job_id"] = job_id
+        now = time.time() if creation_time is None else creation_time
+        run_id = str(uuid.uuid4())
+        run = {
+            "id": run_id,
+            "runId": run_id,
+            "status": status,
+            "jobName": self.job,
+            "pipelineName": self.job,
+            "creationTime": now,
+            "startTime": None,
+            "endTime": None,
+            "updateTime": now,
+            "tags": _tag_list(all_tags),
+            "runConfig": dict(run_config or {}),
+        }
+        with self._lock:
+            self.runs.append(run)
+        return run
+
+    def update_run(
+        self,
+        run_id: str,
+        *,
+        status: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        start_time: float | None = None,
+        end_time: float | None = None,
+    ) -> None:
+        with self._lock:
+            run = self._run(run_id)
+            if run is None:
+                raise KeyError(run_id)
+            if status is not None:
+                run["status"] = status
+            if tags:
+                merged = {t["key"]: t["value"] for t in run["tags"]} | dict(tags)
+                run["tags"] = _tag_list(merged)
+            if start_time is not None:
+                run["startTime"] = start_time
+            if end_time is not None:
+                run["endTime"] = end_time
+            run["updateTime"] = max(time.time(), start_time or 0.0, end_time or 0.0)
+
+    def add_event(self, run_id: str, event: Mapping[str, Any]) -> None:
+        with self._lock:
+            self.events.setdefault(run_id, []).append(dict(event))
+
+    def runs_for_job(self, job_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [r for r in self.runs if {"key": "esl/job_id", "value": job_id} in r["tags"]]
+
+    def operations(self) -> list[str]:
+        """The first root field of each recorded request, e.g. ['launchRun', 'runsOrError']."""
+        names = []
+        with self._lock:
+            for request in self.requests:
+                query = str(request.get("query", ""))
+                for field in (
+                    "launchRun",
+                    "terminateRun",
+                    "logsForRun",
+                    "workspaceOrError",
+                    "runsOrError",
+                ):
+                    if f"{field}(" in query or f"{field} {{" in query:
+                        names.append(field)
+                        break
+        return names
+
+    def _run(self, run_id: str) -> dict[str, Any] | None:
+        return next((r for r in self.runs if r["runId"] == run_id), None)
+
+    # ----- root resolvers (graphql-core calls attributes of root_value with (info, **args)) ---
+    def version(self, _info: Any) -> str:
+        return "1.13.27-fake"
+
+    def launchRun(self, _info: Any, executionParams: dict[str, Any]) -> dict[str, Any]:
+        selector = executionParams["selector"]
+        if (
+            selector.get("repositoryLocationName") != self.location
+            or selector.get("repositoryName") != self.repository
+            or (selector.get("jobName") or selector.get("pipelineName")) != self.job
+            or not self.job_loaded
+        ):
+            return {
+                "__typename": "PipelineNotFoundError",
+                "message": f"Could not find Pipeline {selector.get('jobName')}",
+                "pipelineName": str(selector.get("jobName")),
+                "repositoryName": selector["repositoryName"],
+                "repositoryLocationName": selector["repositoryLocationName"],
+            }
+        with self._lock:
+            if self.launch_result is not None:
+                return dict(self.launch_result)
+            self.launches.append(executionParams)
+            tags = {
+                t["key"]: t["value"]
+                for t in (executionParams.get("executionMetadata") or {}).get("tags") or []
+            }
+            tags["dagster/code_location"] = self.location
+            run = self.add_run(
+                job_id=None, tags=tags, run_config=executionParams.get("runConfigData") or {}
+            )
+        if self.launch_delay_s:
+            time.sleep(self.launch_delay_s)
+        return {"__typename": "LaunchRunSuccess", "run": run}
+
+    def runsOrError(
+        self,
+        _info: Any,
+        filter: dict[str, Any] | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> dict[str, Any]:
+        with self._lock:
+            runs = list(reversed(self.runs))
+        if cursor is not None:
+            ids = [r["runId"] for r in runs]
+            if cursor not in ids:
+                return {
+                    "__typename": "PythonError",
+                    "message": f"Run {cursor} not found",
+                    "stack": [],
+                }
+            runs = runs[ids.index(cursor) + 1 :]
+        run_filter = filter or {}
+        for tag in run_filter.get("tags") or []:
+            runs = [r for r in runs if tag in r["tags"]]
+        if run_filter.get("statuses"):
+            runs = [r for r in runs if r["status"] in run_filter["statuses"]]
+        if run_filter.get("pipelineName"):
+            runs = [r for r in runs if r["jobName"] == run_filter["pipelineName"]]
+        if run_filter.get("runIds"):
+            runs = [r for r in runs if r["runId"] in run_filter["runIds"]]
+        count = len(runs)
+        if limit is not None:
+            runs = runs[:limit]
+        return {"__typename": "Runs", "results": runs, "count": count}
+
+    def terminateRun(self, _info: Any, runId: str) -> dict[str, Any]:
+        with self._lock:
+            run = self._run(runId)
+            if run is None:
+                return {
+                    "__typename": "RunNotFoundError",
+                    "runId": runId,
+                    "message": f"Run {runId} could not be found.",
+                }
+            if run["status"] in TERMINAL:
+                return {
+                    "__typename": "TerminateRunFailure",
+                    "run": run,
+                    "message": f"Run {runId} is not in a state that can be terminated.",
+                }
+            run["status"] = (
+                "CANCELED" if run["status"] in ("QUEUED", "NOT_STARTED") else "CANCELING"
+            )
+            if run["status"] == "CANCELED":
+                run["endTime"] = time.time()
+            run["updateTime"] = time.time()
+            return {"__typename": "TerminateRunSuccess", "run": run}
+
+    def logsForRun(
+        self, _info: Any, runId: str, afterCursor: str | None = None, limit: int | None = None
+    ) -> dict[str, Any]:
+        with self._lock:
+            if self._run(runId) is None:
+                return {"__typename": "RunNotFoundError", "runId": runId, "message": "not found"}
+            events = list(self.events.get(runId, []))
+        start = int(afterCursor) if afterCursor else 0
+        end = len(events) if limit is None else min(len(events), start + limit)
+        return {
+            "__typename": "EventConnection",
+            "events": events[start:end],
+            "cursor": str(end),
+            "hasMore": end < len(events),
+        }
+
+    def workspaceOrError(self, _info: Any) -> dict[str, Any]:
+        location: dict[str, Any]
+        if self.location_error is not None:
+            location = {"__typename": "PythonError", "message": self.location_error, "stack": []}
+        else:
+            jobs = [{"name": self.job}] if self.job_loaded else []
+            location = {
+                "__typename": "RepositoryLocation",
+                "id": self.location,
+                "name": self.location,
+                "repositories": [{"name": self.repository, "jobs": jobs}],
+            }
+        entry = {
+            "id": self.location,
+            "name": self.location,
+            "loadStatus": self.load_status,
+            "locationOrLoadError": location if self.load_status == "LOADED" else None,
+        }
+        return {"__typename": "Workspace", "id": "workspace", "locationEntries": [entry]}
