@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from esl_dagster.pipeline.lesson.models import SpeakerProfile, StudyText
+from esl_dagster.pipeline.lesson.speakers import default_speaker
 
 NARRATOR = "Narrator"
 
@@ -16,16 +17,6 @@ class Segment:
     text: str
 
 
-def _default_speaker(labels: Sequence[str]) -> str | None:
-    """Who speaks un-prefixed prose before any speaker line: the first non-narrator label, or
-    the only label."""
-    cleaned = [label.strip() for label in labels if label.strip()]
-    for label in cleaned:
-        if label.lower() != "narrator":
-            return label
-    return cleaned[0] if len(cleaned) == 1 else None
-
-
 def plan_segments(study_text: StudyText, speaker_labels: Sequence[str] = ()) -> list[Segment]:
     """Speakable segments in order.
 
@@ -35,7 +26,7 @@ def plan_segments(study_text: StudyText, speaker_labels: Sequence[str] = ()) -> 
     Lines with no speakable text are dropped.
     """
     canonical = {label.strip().lower(): label.strip() for label in speaker_labels if label.strip()}
-    previous = _default_speaker(speaker_labels)
+    previous = default_speaker(list(speaker_labels))
     segments: list[Segment] = []
     for line in study_text.lines:
         text = " ".join(line.text.split())
