@@ -172,7 +172,9 @@ def test_student_with_wrong_field_type(tmp_path: Path) -> None:
 def test_duplicate_students_differing_only_in_case(tmp_path: Path) -> None:
     write(tmp_path / "students" / "a.json", json.dumps({"student": "Anna"}))
     write(tmp_path / "students" / "b.json", json.dumps({"student": " anna "}))
-    with pytest.raises(ConfigurationError, match=r'b\.json: student "anna" is already defined in .*a\.json'):
+    with pytest.raises(
+        ConfigurationError, match=r'b\.json: student "anna" is already defined in .*a\.json'
+    ):
         load_student_profiles(tmp_path / "students")
 
 
@@ -186,7 +188,9 @@ def test_student_names_are_trimmed_sorted_and_only_json_files_read(tmp_path: Pat
 
 
 def test_own_default_profile_replaces_the_builtin(tmp_path: Path) -> None:
-    write(tmp_path / "students" / "d.json", json.dumps({"student": "Default", "colorPreset": "mine"}))
+    write(
+        tmp_path / "students" / "d.json", json.dumps({"student": "Default", "colorPreset": "mine"})
+    )
     profiles = load_student_profiles(tmp_path / "students")
     assert [(p.student, p.color_preset) for p in profiles] == [("Default", "mine")]
 
@@ -221,7 +225,10 @@ def test_yaml_12_booleans_keep_yes_and_no_as_strings() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("speakers:\n  Alex:\n    voice_id: abc\n", r'voices\.yml: field "speakers": nested values'),
+        (
+            "speakers:\n  Alex:\n    voice_id: abc\n",
+            r'voices\.yml: field "speakers": nested values',
+        ),
         ("Alex: [a, b]\n", r'field "Alex": nested values are not supported'),
         ("Alex: 123\n", r'field "Alex": expected a voice name or id \(a string\), got 123'),
         ("Alex:\n", r'field "Alex": expected a voice name or id'),
@@ -245,7 +252,9 @@ def test_voices_file_error_names_the_path(tmp_path: Path) -> None:
 
 
 def test_catalog_errors_name_the_voice_index(tmp_path: Path) -> None:
-    path = write(tmp_path / "cat.json", json.dumps({"voices": [{"id": "a", "name": "A"}, {"id": "b"}]}))
+    path = write(
+        tmp_path / "cat.json", json.dumps({"voices": [{"id": "a", "name": "A"}, {"id": "b"}]})
+    )
     with pytest.raises(ConfigurationError, match=r"cat\.json: field voices\.1\.name: is required"):
         load_voice_catalog(path)
     path = write(tmp_path / "cat.json", json.dumps([]))

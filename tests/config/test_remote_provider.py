@@ -70,7 +70,9 @@ def test_relative_joining_keeps_the_base_path(served: ConfigServer) -> None:
         assert "a2-calm" in remote.load_presets()
 
 
-def test_bearer_token_is_sent_and_checked(served: ConfigServer, provider: RemoteConfigProvider) -> None:
+def test_bearer_token_is_sent_and_checked(
+    served: ConfigServer, provider: RemoteConfigProvider
+) -> None:
     provider.load_presets()
     [request] = served.state.hits("/api/v1/presets.json")
     assert request.headers["Authorization"] == f"Bearer {TOKEN}"
@@ -114,7 +116,9 @@ def test_server_error_is_transient_then_success(
     assert provider.load_voices_map().default == "Quinn"
 
 
-def test_500_429_transient_404_permanent(served: ConfigServer, provider: RemoteConfigProvider) -> None:
+def test_500_429_transient_404_permanent(
+    served: ConfigServer, provider: RemoteConfigProvider
+) -> None:
     for status, transient in ((500, True), (429, True), (404, False)):
         served.state.fail_next(status)
         with pytest.raises(ServiceError) as caught:
@@ -125,7 +129,7 @@ def test_500_429_transient_404_permanent(served: ConfigServer, provider: RemoteC
 def test_timeout_is_a_transient_service_error(served: ConfigServer) -> None:
     served.state.latency = 0.6
     with RemoteConfigProvider(f"{served.base_url}/api/v1", token=TOKEN, timeout=0.15) as slow:
-        with pytest.raises(ServiceError, match="timed out after 0.15 s") as caught:
+        with pytest.raises(ServiceError, match=r"timed out after 0\.15 s") as caught:
             slow.load_presets()
     assert is_transient(caught.value)
 
