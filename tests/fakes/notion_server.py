@@ -12,6 +12,7 @@ before or after the request took effect), and ``latency`` delays every answer.
 
 import json
 import re
+import socket
 import threading
 import time
 import uuid
@@ -126,7 +127,7 @@ class FakeNotion:
         server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
         server.daemon_threads = True
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
         self._thread.start()
         return self
 
@@ -979,6 +980,11 @@ def _make_handler(fake: FakeNotion) -> type[BaseHTTPRequestHandler]:
 
         def log_message(self, *_: Any) -> None:
             return
+
+        def setup(self) -> None:
+            super().setup()
+            # Headers and body are written separately; without this, Nagle + delayed ACK add 40 ms.
+            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
