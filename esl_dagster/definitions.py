@@ -1,14 +1,29 @@
-"""Dagster entry point: everything under ``esl_dagster/defs/`` is autoloaded.
+"""Dagster entry point: the definitions of ``esl_dagster/defs/``, listed explicitly.
 
-Service clients (boto3, httpx, dagster-aws, audio tools) are imported inside the resource methods
-that use them, so loading this module stays cheap for every run process that imports it.
+Every run process imports this module, so it must stay light: service clients (boto3, httpx
+clients, dagster-aws, audio tools) are imported inside the resource methods that use them.
+``dg.load_from_defs_folder`` would also work with this layout, but it enriches the definitions
+with every installed Dagster plugin's component types, which imports ``dagster_aws.components``
+and boto3 in every run process (about 1 s and 2 CPU-seconds per run on the reference machine;
+``bench/dagster.py`` prints both import times). A new module under ``defs/`` is added here.
 """
 
-from pathlib import Path
-
 import dagster as dg
+
+from esl_dagster.defs.lessons.batch import lesson_batch_job
+from esl_dagster.defs.lessons.jobs import lesson_job
+from esl_dagster.defs.lessons.revalidation import nightly_revalidation, revalidate_folder_job
+from esl_dagster.defs.lessons.sensors import lesson_folder_sensor
+from esl_dagster.defs.resources import resources
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+    return dg.Definitions.merge(
+        resources(),
+        dg.Definitions(
+            jobs=[lesson_job, lesson_batch_job, revalidate_folder_job],
+            sensors=[lesson_folder_sensor],
+            schedules=[nightly_revalidation],
+        ),
+    )

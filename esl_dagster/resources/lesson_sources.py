@@ -50,7 +50,7 @@ class LessonSourcesResource(dg.ConfigurableResource):
 
     folders: list[str] = []
     s3_uri: str | None = None
-    s3: S3StorageResource = S3StorageResource()
+    s3: S3StorageResource
     staging_dir: str = "var/s3-lessons"
 
     def listings(self) -> list[SourceListing]:
@@ -114,7 +114,7 @@ def list_folder(folder: Path) -> SourceListing:
             listing.problems.append(f"{defaults_path}: unreadable ({exc.strerror or exc})")
     for path in sorted(root.rglob(f"*{LESSON_SUFFIX}")):
         relative = path.relative_to(root)
-        if any(part.startswith(".") for part in relative.parts) or not path.is_file():
+        if any(part.startswith(".") for part in relative.parts) or path.is_dir():
             continue
         try:
             info = path.stat()

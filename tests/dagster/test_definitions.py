@@ -1,0 +1,53 @@
+"""The code location loads, holds what the deployment expects, and stays light to import."""
+
+import subprocess
+import sys
+
+import dagster as dg
+
+from esl_dagster.defs.lessons.jobs import lesson_job
+from esl_dagster.defs.lessons.run_config import LessonRunConfig
+from esl_dagster.definitions import defs
+from esl_dagster.pipeline.options import JobOptions
+
+
+def test_definitions_load_and_hold_jobs_sensors_schedules() -> None:
+    definitions = defs()
+    dg.Definitions.validate_loadable(definitions)
+    assert {job.name for job in definitions.resolve_all_job_defs()} >= {
+        "lesson_job",
+        "lesson_batch_job",
+        "revalidate_folder_job",
+    }
+    assert [sensor.name for sensor in definitions.sensors] == ["lesson_folder_sensor"]
+    assert [schedule.name for schedule in definitions.schedules] == ["nightly_revalidation"]
+    assert set(definitions.resources or {}) >= {"esl", "lesson_sources"}
+
+
+def test_lesson_job_has_the_seven_stage_ops_in_order_and_in_process_executor() -> None:
+    assert [node.name for node in lesson_job.graph.nodes_in_topological_order] == [
+        "validate_lesson",
+        "import_to_notion",
+        "colorize_page",
+        "synthesize_audio",
+        "upload_audio",
+        "attach_audio",
+        "write_manifest",
+    ]
+    assert lesson_job.executor_def is dg.in_process_executor
+
+
+def test_run_config_fields_are_the_job_options() -> None:
+    assert set(LessonRunConfig.model_fields) == set(JobOptions.model_fields)
+
+
+def test_loading_the_code_location_imports_no_service_client() -> None:
+    code = (
+        "import sys, esl_dagster.definitions as d; d.defs();"
+        "heavy = [m for m in ('boto3', 'botocore', 'dagster_aws', 'imageio_ffmpeg',"
+        " 'espeakng_loader') if m in sys.modules]; print(','.join(heavy))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.strip() == ""
