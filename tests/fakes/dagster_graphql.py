@@ -12,6 +12,7 @@ non-JSON), `delay_s` (sleep before answering), `launch_delay_s` (sleep after a l
 recorded, to lose the answer to a client timeout).
 """
 
+import functools
 import json
 import threading
 import time
@@ -154,6 +155,11 @@ type Mutation {
 TERMINAL = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
 
 
+@functools.cache
+def _schema() -> GraphQLSchema:
+    return build_schema(SDL)
+
+
 def _tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"key": k, "value": v} for k, v in tags.items()]
 
@@ -171,7 +177,7 @@ class FakeDagster:
         self.location = location
         self.repository = repository
         self.job = job
-        self.schema: GraphQLSchema = build_schema(SDL)
+        self.schema: GraphQLSchema = _schema()
         self._lock = threading.RLock()
         self._documents: dict[str, tuple[DocumentNode | None, list[GraphQLError]]] = {}
         self.runs: list[dict[str, Any]] = []
@@ -219,7 +225,9 @@ class FakeDagster:
         server.daemon_threads = True
         self._server = server
         self.port = server.server_address[1]
-        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
