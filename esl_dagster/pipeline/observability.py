@@ -168,6 +168,7 @@ class JsonLogger:
             raise ValueError("give a stream or a logger, not both")
         self._stream: TextIO = stream if stream is not None else sys.stderr
         self._logger = logger
+        self._level_name = level
         self._min_level = _LEVEL_ORDER[_level(level)]
         self._text = text
         self._fields: dict[str, Any] = dict(fields or {})
@@ -175,9 +176,15 @@ class JsonLogger:
         self._lock = threading.Lock()
 
     def bind(self, **fields: Any) -> "JsonLogger":
-        child = JsonLogger.__new__(JsonLogger)
-        child.__dict__.update(self.__dict__)
-        child._fields = {**self._fields, **fields}
+        child = JsonLogger(
+            None if self._logger is not None else self._stream,
+            logger=self._logger,
+            level=self._level_name,
+            text=self._text,
+            fields={**self._fields, **fields},
+            clock=self._clock,
+        )
+        child._lock = self._lock  # one lock per output, so lines never interleave
         return child
 
     def event(
