@@ -1,0 +1,187 @@
+"""The audio cache: reuse, force, hash inputs, dry runs without any provider call, concurrency."""
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from esl_dagster.pipeline.config.models import VoiceCatalog, VoicesMap
+from esl_dagster.pipeline.errors import ValidationError
+from esl_dagster.pipeline.tts.audio import Ffmpeg
+from esl_dagster.pipeline.tts.builder import CLIPS_DIR, AudioResult, build_audio, slugify
+from esl_dagster.pipeline.tts.elevenlabs import ElevenLabsProvider
+from esl_dagster.pipeline.tts.espeak import EspeakProvider
+from esl_dagster.pipeline.tts.provider import DialogueProvider, SpeechProvider
+from tests.conftest import LESSONS_DIR
+from tests.fakes.elevenlabs_server import FakeElevenLabs
+from tests.tts.conftest import SleepLog, load_lesson, study
+
+LINES = study(
+    "dialogue", ("Alex", "Good morning."), ("Mara", "Morning! Coffee?"), ("Alex", "Yes, please.")
+)
+
+
+def build(
+    provider: SpeechProvider, catalog: VoiceCatalog, ffmpeg: Ffmpeg, out: Path, **options: object
+) -> AudioResult:
+    return build_audio(
+        LINES, None, provider=provider, voices_map=VoicesMap(), catalog=catalog, out_dir=out,
+        ffmpeg=ffmpeg, student="Test Student", **options,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def test_providers_satisfy_the_protocols(
+    espeak: EspeakProvider, eleven: ElevenLabsProvider
+) -> None:
+    assert isinstance(espeak, SpeechProvider) and not isinstance(espeak, DialogueProvider)
+    assert isinstance(eleven, DialogueProvider)
+
+
+def test_second_build_reuses_the_file_and_force_rebuilds(
+    fake: FakeElevenLabs,
+    eleven: ElevenLabsProvider,
+    catalog: VoiceCatalog,
+    ffmpeg: Ffmpeg,
+    tmp_path: Path,
+) -> None:
+    first = build(eleven, catalog, ffmpeg, tmp_path)
+    assert not first.cached and len(fake.audio_requests()) == 1  # one dialogue request
+    assert first.path.name == f"test-student-{first.hash}.mp3"
+    mtime = first.path.stat().st_mtime_ns
+    second = build(eleven, catalog, ffmpeg, tmp_path)
+    assert second.cached and second.path == first.path and second.hash == first.hash
+    assert second.duration_seconds == pytest.approx(first.duration_seconds)
+    assert len(fake.audio_requests()) == 1 and first.path.stat().st_mtime_ns == mtime
+    forced = build(eleven, catalog, ffmpeg, tmp_path, force=True)
+    assert not forced.cached and forced.path == first.path
+    assert len(fake.audio_requests()) == 2
+
+
+def test_everything_that_shapes_the_sound_changes_the_hash(
+    fake: FakeElevenLabs, eleven: ElevenLabsProvider, espeak: EspeakProvider, catalog: VoiceCatalog,
+    ffmpeg: Ffmpeg, tmp_path: Path,
+) -> None:  # fmt: skip
+    base = build(eleven, catalog, ffmpeg, tmp_path, dry_run=True).hash
+    variants = [
+        build(eleven, catalog, ffmpeg, tmp_path, dry_run=True, gap_seconds=0.8),
+        build(eleven, catalog, ffmpeg, tmp_path, dry_run=True, mode="monologue"),
+        build(eleven, catalog, ffmpeg, tmp_path, dry_run=True, default_voice="Quinn"),
+        build(eleven, catalog, ffmpeg, tmp_path, dry_run=True, bitrate="96k"),
+        build(espeak, catalog, ffmpeg, tmp_path, dry_run=True),
+    ]
+    with ElevenLabsProvider(
+        "test-key", base_url=fake.base_url, output_format="mp3_44100_128"
+    ) as other:
+        variants.append(build(other, catalog, ffmpeg, tmp_path, dry_run=True))
+    with ElevenLabsProvider("test-key", base_url=fake.base_url, dialogue_seed=7) as seeded:
+        variants.append(build(seeded, catalog, ffmpeg, tmp_path, dry_run=True))
+    hashes = {base, *(v.hash for v in variants)}
+    assert len(hashes) == len(variants) + 1
+    assert fake.requests == []
+
+
+def test_dry_run_makes_no_request_and_writes_nothing(
+    fake: FakeElevenLabs,
+    eleven: ElevenLabsProvider,
+    catalog: VoiceCatalog,
+    ffmpeg: Ffmpeg,
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "out"
+    study_text, meta = load_lesson(LESSONS_DIR / "03-dialogue-two-speakers-flat-viewing.md")
+    result = build_audio(
+        study_text, meta, provider=eleven, voices_map=VoicesMap(), catalog=catalog, out_dir=out,
+        ffmpeg=ffmpeg, dry_run=True,
+    )  # fmt: skip
+    assert fake.requests == []
+    assert not out.exists()
+    assert result.dry_run and result.duration_seconds is None and not result.cached
+    assert result.mode == "dialogue" and result.segments == 1
+    assert result.path == out.resolve() / f"leonie-{result.hash}.mp3"
+    assert "Leonie→Harriet (female, profile" in result.voice_summary()
+    real = build_audio(
+        study_text,
+        meta,
+        provider=eleven,
+        voices_map=VoicesMap(),
+        catalog=catalog,
+        out_dir=out,
+        ffmpeg=ffmpeg,
+    )
+    assert real.path == result.path and real.hash == result.hash
+
+
+def test_gap_change_reuses_clips(
+    fake: FakeElevenLabs, catalog: VoiceCatalog, ffmpeg: Ffmpeg, tmp_path: Path
+) -> None:
+    with ElevenLabsProvider("test-key", base_url=fake.base_url) as provider:
+        first = build(provider, catalog, ffmpeg, tmp_path, mode="monologue", gap_seconds=0.2)
+        second = build(provider, catalog, ffmpeg, tmp_path, mode="monologue", gap_seconds=1.2)
+    assert len(fake.audio_requests()) == 3
+    assert first.path != second.path
+    assert second.duration_seconds == pytest.approx(first.duration_seconds + 2 * 1.0, rel=0.02)
+    assert len(list((tmp_path / CLIPS_DIR).iterdir())) == 3
+
+
+def test_truncated_final_file_is_rebuilt(
+    espeak: EspeakProvider, catalog: VoiceCatalog, ffmpeg: Ffmpeg, tmp_path: Path
+) -> None:
+    first = build(espeak, catalog, ffmpeg, tmp_path)
+    data = first.path.read_bytes()
+    first.path.write_bytes(data[: len(data) // 2 + 3])
+    again = build(espeak, catalog, ffmpeg, tmp_path)
+    assert not again.cached and again.path.read_bytes() == data
+
+
+def test_requests_run_concurrently_up_to_the_limit(
+    catalog: VoiceCatalog, ffmpeg: Ffmpeg, tmp_path: Path, sleeps: SleepLog
+) -> None:
+    latency = 0.3
+    lines = study("monologue", *[("Host", f"Line number {i} of the talk.") for i in range(6)])
+    with FakeElevenLabs(latency_s=latency) as fake:
+        with ElevenLabsProvider(
+            "test-key", base_url=fake.base_url, concurrency=3, sleep=sleeps
+        ) as provider:
+            build_audio(
+                lines, None, provider=provider, voices_map=VoicesMap(), catalog=catalog,
+                out_dir=tmp_path, ffmpeg=ffmpeg,
+            )  # fmt: skip
+        arrivals = sorted(r.at for r in fake.audio_requests())
+    assert len(arrivals) == 6
+    in_first_wave = [t for t in arrivals if t < arrivals[0] + latency * 0.8]
+    assert len(in_first_wave) == 3
+
+
+def test_empty_study_text_is_a_validation_error(
+    espeak: EspeakProvider, catalog: VoiceCatalog, tmp_path: Path
+) -> None:
+    with pytest.raises(ValidationError, match="0 segments"):
+        build_audio(
+            study("monologue", (None, "   ")), None, provider=espeak, voices_map=VoicesMap(),
+            catalog=catalog, out_dir=tmp_path, dry_run=True,
+        )  # fmt: skip
+
+
+def test_espeak_is_safe_from_many_threads(espeak: EspeakProvider) -> None:
+    jobs = [("One two three.", "en-us+f3@62"), ("Four five six seven.", "en-GB-x-rp+m1@40")] * 4
+    expected = [espeak.synthesize_line(text, voice) for text, voice in jobs]
+    results: list[bytes] = [b""] * len(jobs)
+
+    def work(index: int) -> None:
+        results[index] = espeak.synthesize_line(*jobs[index])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(jobs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    # espeak varies its output slightly from run to run, so compare lengths: a mixed-up buffer or
+    # voice would change them far more than 2 %.
+    assert [len(r) for r in results] == pytest.approx([len(e) for e in expected], rel=0.02)
+    assert len(expected[1]) > 1.3 * len(expected[0])
+
+
+def test_slug() -> None:
+    assert [slugify(s) for s in ("Anna", "Test Student", "Joaquín", "Катя", None)] == [
+        "anna", "test-student", "joaquin", "", "",
+    ]  # fmt: skip
