@@ -249,9 +249,9 @@ class FakeNotion:
             time.sleep(self.latency)
         fault = self._take_fault(method, path, "before")
         if fault is not None:
-            result = self._fault_response(fault)
-            entry.status = result[0] if result else 0
-            return result
+            early = self._fault_response(fault)
+            entry.status = early[0] if early else 0
+            return early
         try:
             if headers.get("authorization") != f"Bearer {self.token}":
                 raise ApiError(401, "unauthorized", "API token is invalid.")
@@ -412,7 +412,7 @@ class FakeNotion:
 
     def _title_property(self, ds_id: str) -> str:
         props = self.store.sources[ds_id]["properties"]
-        return next(name for name, p in props.items() if p["type"] == "title")
+        return str(next(name for name, p in props.items() if p["type"] == "title"))
 
     def _database_json(self, db: JSON) -> JSON:
         return {
@@ -473,8 +473,9 @@ class FakeNotion:
             "created_time": _now(),
             "object": "page",
         }
-        page["properties"] = dict.fromkeys(ds["properties"])
-        page["properties"].update(properties)
+        values: JSON = dict.fromkeys(ds["properties"])
+        values.update(properties)
+        page["properties"] = values
         self.store.pages[page_id] = page
         self.store.children[page_id] = []
         self._insert(page_id, children, None)
@@ -523,7 +524,7 @@ class FakeNotion:
 
     def _check_properties(self, ds: JSON, props: JSON) -> JSON:
         schema = ds["properties"]
-        out = {}
+        out: JSON = {}
         for name, value in props.items():
             if name not in schema:
                 raise _invalid(f"{name} is not a property that exists.")
@@ -845,7 +846,7 @@ class FakeNotion:
                     f"body failed validation: after block {normal} is not a child of {parent['id']}."
                 )
             after = normal
-        created = self._insert(parent["id"], children, after)
+        created = self._insert(parent["id"], children or [], after)
         return {
             "object": "list",
             "results": created,
@@ -948,8 +949,9 @@ def _count(blocks: list[JSON]) -> int:
     total = 0
     for block in blocks:
         kind = block.get("type") or next((k for k in block if k in CREATABLE), "")
-        payload = block.get(kind) if isinstance(block.get(kind), dict) else {}
-        total += 1 + _count(payload.get("children") or [])
+        payload = block.get(kind)
+        kids = payload.get("children") if isinstance(payload, dict) else None
+        total += 1 + _count(kids or [])
     return total
 
 

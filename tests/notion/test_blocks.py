@@ -12,14 +12,37 @@ def text(block: dict[str, Any]) -> str:
 
 
 def test_headings_paragraphs_and_front_matter_strip() -> None:
-    blocks = markdown_to_blocks("---\ntitle: x\n---\n# One\n## Two\n### Three\n#### Four\nplain line\nsecond line")
-    assert [b["type"] for b in blocks] == ["heading_1", "heading_2", "heading_3", "paragraph", "paragraph", "paragraph"]
-    assert [text(b) for b in blocks] == ["One", "Two", "Three", "#### Four", "plain line", "second line"]
+    blocks = markdown_to_blocks(
+        "---\ntitle: x\n---\n# One\n## Two\n### Three\n#### Four\nplain line\nsecond line"
+    )
+    assert [b["type"] for b in blocks] == [
+        "heading_1",
+        "heading_2",
+        "heading_3",
+        "paragraph",
+        "paragraph",
+        "paragraph",
+    ]
+    assert [text(b) for b in blocks] == [
+        "One",
+        "Two",
+        "Three",
+        "#### Four",
+        "plain line",
+        "second line",
+    ]
 
 
 def test_nested_lists_by_indentation_and_indented_paragraph() -> None:
-    blocks = markdown_to_blocks("- root\n  - child\n    - grandchild\n  continued\n- sibling\n1. one\n   1. nested\n1) not a list")
-    assert [b["type"] for b in blocks] == ["bulleted_list_item", "bulleted_list_item", "numbered_list_item", "paragraph"]
+    blocks = markdown_to_blocks(
+        "- root\n  - child\n    - grandchild\n  continued\n- sibling\n1. one\n   1. nested\n1) not a list"
+    )
+    assert [b["type"] for b in blocks] == [
+        "bulleted_list_item",
+        "bulleted_list_item",
+        "numbered_list_item",
+        "paragraph",
+    ]
     child = children_of(blocks[0])
     assert [text(c) for c in child] == ["child", "continued"]
     assert text(children_of(child[0])[0]) == "grandchild"
@@ -28,8 +51,20 @@ def test_nested_lists_by_indentation_and_indented_paragraph() -> None:
 
 
 def test_inline_annotations_links_and_literal_underscores() -> None:
-    items = parse_inline(r"**bold** *it* ~~gone~~ `Ctrl+E` [here](https://x.org/a) ____ snake_case \*lit\*")
-    flat = [(i["text"]["content"], i["annotations"]["bold"], i["annotations"]["italic"], i["annotations"]["strikethrough"], i["annotations"]["code"], i["text"]["link"]) for i in items]
+    items = parse_inline(
+        r"**bold** *it* ~~gone~~ `Ctrl+E` [here](https://x.org/a) ____ snake_case \*lit\*"
+    )
+    flat = [
+        (
+            i["text"]["content"],
+            i["annotations"]["bold"],
+            i["annotations"]["italic"],
+            i["annotations"]["strikethrough"],
+            i["annotations"]["code"],
+            i["text"]["link"],
+        )
+        for i in items
+    ]
     assert ("bold", True, False, False, False, None) in flat
     assert ("it", False, True, False, False, None) in flat
     assert ("gone", False, False, True, False, None) in flat
@@ -54,63 +89,90 @@ def test_long_text_is_split_at_2000_utf16_units() -> None:
 
 
 def test_directives() -> None:
-    body = "\n".join([
-        ":::toc",
-        ":::audio https://a.example/x.mp3",
-        ":::video https://v.example/x",
-        ":::audio",
-        ":::callout 💡 Note",
-        "first",
-        "- second",
-        ":::",
-        ":::study-text Label",
-        "Ann: Hi",
-        "",
-        "Bob: Hello",
-        ":::",
-        ":::toggle-h2 Answer Key",
-        "### A. Part",
-        "1. one",
-        "   1. nested kept",
-        ":::",
-        ":::synced-block",
-        "shared",
-        ":::",
-        ":::synced-block 1f2e3d4c-5b6a-4789-9abc-def012345678",
-        ":::",
-        ":::column-list",
-        "    :::column",
-        "    left",
-        "    :::",
-        "    :::column",
-        "    right",
-        "    :::",
-        ":::",
-        ":::column-list",
-        ":::column",
-        "only one",
-        ":::",
-        ":::",
-        "| a | b |",
-        "|---|:-:|",
-        "| 1 |",
-        "![alt](https://i.example/p.png)",
-        "> quote",
-        "---",
-    ])
+    body = "\n".join(
+        [
+            ":::toc",
+            ":::audio https://a.example/x.mp3",
+            ":::video https://v.example/x",
+            ":::audio",
+            ":::callout 💡 Note",
+            "first",
+            "- second",
+            ":::",
+            ":::study-text Label",
+            "Ann: Hi",
+            "",
+            "Bob: Hello",
+            ":::",
+            ":::toggle-h2 Answer Key",
+            "### A. Part",
+            "1. one",
+            "   1. nested kept",
+            ":::",
+            ":::synced-block",
+            "shared",
+            ":::",
+            ":::synced-block 1f2e3d4c-5b6a-4789-9abc-def012345678",
+            ":::",
+            ":::column-list",
+            "    :::column",
+            "    left",
+            "    :::",
+            "    :::column",
+            "    right",
+            "    :::",
+            ":::",
+            ":::column-list",
+            ":::column",
+            "only one",
+            ":::",
+            ":::",
+            "| a | b |",
+            "|---|:-:|",
+            "| 1 |",
+            "![alt](https://i.example/p.png)",
+            "> quote",
+            "---",
+        ]
+    )
     blocks = markdown_to_blocks(body)
     kinds = [b["type"] for b in blocks]
-    assert kinds == ["table_of_contents", "audio", "video", "callout", "toggle", "heading_2", "synced_block", "synced_block", "column_list", "paragraph", "table", "image", "quote", "divider"]
+    assert kinds == [
+        "table_of_contents",
+        "audio",
+        "video",
+        "callout",
+        "toggle",
+        "heading_2",
+        "synced_block",
+        "synced_block",
+        "column_list",
+        "paragraph",
+        "table",
+        "image",
+        "quote",
+        "divider",
+    ]
     callout = blocks[3]["callout"]
-    assert callout["icon"] == {"type": "emoji", "emoji": "💡"} and callout["rich_text"][0]["text"]["content"] == "Note"
+    assert (
+        callout["icon"] == {"type": "emoji", "emoji": "💡"}
+        and callout["rich_text"][0]["text"]["content"] == "Note"
+    )
     assert [c["type"] for c in callout["children"]] == ["paragraph", "bulleted_list_item"]
-    assert text(blocks[4]) == "study-text" and [text(c) for c in children_of(blocks[4])] == ["Ann: Hi", "Bob: Hello"]
+    assert text(blocks[4]) == "study-text" and [text(c) for c in children_of(blocks[4])] == [
+        "Ann: Hi",
+        "Bob: Hello",
+    ]
     heading = blocks[5]["heading_2"]
     assert heading["is_toggleable"] is True
     assert [c["type"] for c in heading["children"]] == ["heading_3", "numbered_list_item"]
     assert text(heading["children"][1]["numbered_list_item"]["children"][0]) == "nested kept"
-    assert blocks[6]["synced_block"]["synced_from"] is None and blocks[6]["synced_block"]["children"]
-    assert blocks[7]["synced_block"] == {"synced_from": {"block_id": "1f2e3d4c-5b6a-4789-9abc-def012345678"}}
+    assert (
+        blocks[6]["synced_block"]["synced_from"] is None and blocks[6]["synced_block"]["children"]
+    )
+    assert blocks[7]["synced_block"] == {
+        "synced_from": {"block_id": "1f2e3d4c-5b6a-4789-9abc-def012345678"}
+    }
     assert [text(children_of(col)[0]) for col in children_of(blocks[8])] == ["left", "right"]
     assert text(blocks[9]) == "only one"
     table = blocks[10]["table"]

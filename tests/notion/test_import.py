@@ -26,12 +26,23 @@ def strip_ids(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def run_import(client: NotionClient, seeded: Seeded, meta: LessonMeta, body: str, **kwargs: Any) -> Any:
-    return import_lesson(client, meta=meta, body=body, lesson_key=kwargs.pop("key", "lesson-1"), target_ids=TargetIds(database_id=seeded.homework_db), **kwargs)
+def run_import(
+    client: NotionClient, seeded: Seeded, meta: LessonMeta, body: str, **kwargs: Any
+) -> Any:
+    return import_lesson(
+        client,
+        meta=meta,
+        body=body,
+        lesson_key=kwargs.pop("key", "lesson-1"),
+        target_ids=TargetIds(database_id=seeded.homework_db),
+        **kwargs,
+    )
 
 
 @pytest.mark.parametrize("path", VALID_LESSONS, ids=lambda p: p.stem)
-def test_every_sample_lesson_imports_block_by_block(path: Path, fake: FakeNotion, seeded: Seeded, client: NotionClient) -> None:
+def test_every_sample_lesson_imports_block_by_block(
+    path: Path, fake: FakeNotion, seeded: Seeded, client: NotionClient
+) -> None:
     meta, body = load_lesson(path)
     result = run_import(client, seeded, meta, body, key=path.name)
     tree = strip_ids(fake.page_tree(result.page_id))
@@ -39,29 +50,46 @@ def test_every_sample_lesson_imports_block_by_block(path: Path, fake: FakeNotion
     # Independent of the converter: every "## " line is a top-level heading_2 in order, and the
     # study-text toggle holds one block per non-blank line of the study text.
     h2_lines = [line[3:].strip() for line in body.splitlines() if line.startswith("## ")]
-    h2_blocks = ["".join(i["text"]["content"] for i in b["heading_2"]["rich_text"]) for b in tree if b["type"] == "heading_2" and not b["heading_2"]["is_toggleable"]]
+    h2_blocks = [
+        "".join(i["text"]["content"] for i in b["heading_2"]["rich_text"])
+        for b in tree
+        if b["type"] == "heading_2" and not b["heading_2"]["is_toggleable"]
+    ]
     assert len(h2_blocks) == len(h2_lines) == 9
     study = re.search(r"^:::study-text.*?\n(.*?)^:::\s*$", body, re.MULTILINE | re.DOTALL)
     assert study is not None
-    toggle = next(b for b in tree if b["type"] == "toggle" and b["toggle"]["rich_text"][0]["text"]["content"] == "study-text")
-    assert len(toggle["toggle"]["children"]) == len([ln for ln in study.group(1).splitlines() if ln.strip()])
+    toggle = next(
+        b
+        for b in tree
+        if b["type"] == "toggle" and b["toggle"]["rich_text"][0]["text"]["content"] == "study-text"
+    )
+    assert len(toggle["toggle"]["children"]) == len(
+        [ln for ln in study.group(1).splitlines() if ln.strip()]
+    )
     page = fake.page(result.page_id)
     assert page["properties"]["Name"]["title"][0]["plain_text"] == meta.title
     assert fake.page_count(seeded.homework_ds) == 1
     assert result.progress.complete and result.created
 
 
-def test_properties_topic_student_icon_cover(fake: FakeNotion, seeded: Seeded, client: NotionClient) -> None:
+def test_properties_topic_student_icon_cover(
+    fake: FakeNotion, seeded: Seeded, client: NotionClient
+) -> None:
     meta, body = load_lesson(VALID_LESSONS[4])
     result = run_import(client, seeded, meta, body)
     props = fake.page(result.page_id)["properties"]
-    assert [o["name"] for o in props["Topic"]["multi_select"]] == ["Present Perfect vs Past Simple", "Job interviews"]
+    assert [o["name"] for o in props["Topic"]["multi_select"]] == [
+        "Present Perfect vs Past Simple",
+        "Job interviews",
+    ]
     assert props["Student"]["relation"] == [{"id": seeded.student_pages["Joaquín"]}]
     assert props["Week"]["rich_text"][0]["plain_text"] == "14"
     assert props["Materials"]["url"].startswith("https://")
     assert props["Lesson Key"]["rich_text"][0]["plain_text"] == "lesson-1"
     page = fake.page(result.page_id)
-    assert page["icon"] == {"type": "emoji", "emoji": "💼"} and page["cover"]["external"]["url"].endswith("office-lobby.jpg")
+    assert page["icon"] == {"type": "emoji", "emoji": "💼"} and page["cover"]["external"][
+        "url"
+    ].endswith("office-lobby.jpg")
     assert result.student_linked
     # the schema came from the data source, never from the database object
     assert fake.requests("GET", r"/v1/data_sources/")
@@ -73,10 +101,14 @@ def test_topic_as_text_when_schema_says_rich_text(fake: FakeNotion, client: Noti
     seeded = seed_homework(fake, topic_type="rich_text")
     meta, body = load_lesson(VALID_LESSONS[0])
     result = run_import(client, seeded, meta, body)
-    assert fake.page(result.page_id)["properties"]["Topic"]["rich_text"][0]["plain_text"] == meta.topic
+    assert (
+        fake.page(result.page_id)["properties"]["Topic"]["rich_text"][0]["plain_text"] == meta.topic
+    )
 
 
-def test_unknown_property_fails_before_any_write(fake: FakeNotion, seeded: Seeded, client: NotionClient) -> None:
+def test_unknown_property_fails_before_any_write(
+    fake: FakeNotion, seeded: Seeded, client: NotionClient
+) -> None:
     meta, body = load_lesson(VALID_LESSONS[0])
     meta = meta.model_copy(update={"properties": {"Foo": "bar"}})
     with pytest.raises(ValidationError, match="Unknown Notion properties in front matter: Foo"):
@@ -88,17 +120,30 @@ def test_several_data_sources_need_a_name(fake: FakeNotion, client: NotionClient
     from esl_dagster.pipeline.errors import ConfigurationError
     from esl_dagster.pipeline.notion.target import resolve_target
 
-    db, (alpha, beta) = fake.add_database("Multi", {"Alpha": {"Name": {"type": "title"}}, "Beta": {"Name": {"type": "title"}}})
+    db, (_alpha, beta) = fake.add_database(
+        "Multi", {"Alpha": {"Name": {"type": "title"}}, "Beta": {"Name": {"type": "title"}}}
+    )
     with pytest.raises(ConfigurationError, match='Available: "Alpha", "Beta"'):
         resolve_target(client, TargetIds(database_id=db))
-    assert resolve_target(client, TargetIds(database_id=db, data_source_name="beta")).data_source_id == beta
+    assert (
+        resolve_target(client, TargetIds(database_id=db, data_source_name="beta")).data_source_id
+        == beta
+    )
 
 
-def test_large_and_deep_lesson_is_split_into_valid_requests(fake: FakeNotion, seeded: Seeded, client: NotionClient) -> None:
+def test_large_and_deep_lesson_is_split_into_valid_requests(
+    fake: FakeNotion, seeded: Seeded, client: NotionClient
+) -> None:
     meta, _ = load_lesson(VALID_LESSONS[0])
     nested = "\n".join("  " * depth + f"- level {depth}" for depth in range(6))
     wide = ":::toggle-heading Many\n" + "\n".join(f"item {i}" for i in range(150)) + "\n:::"
-    body = "\n".join(f"para {i} " + "x" * (2100 if i == 3 else 1) for i in range(230)) + "\n\n" + nested + "\n\n" + wide
+    body = (
+        "\n".join(f"para {i} " + "x" * (2100 if i == 3 else 1) for i in range(230))
+        + "\n\n"
+        + nested
+        + "\n\n"
+        + wide
+    )
     result = run_import(client, seeded, meta, body)
     assert strip_ids(fake.page_tree(result.page_id)) == markdown_to_blocks(body)
     appends = fake.requests("PATCH", r"/children")
@@ -107,19 +152,25 @@ def test_large_and_deep_lesson_is_split_into_valid_requests(fake: FakeNotion, se
     assert result.progress.blocks_done == result.progress.blocks_total == 232
 
 
-def test_reimport_of_changed_lesson_updates_the_same_page(fake: FakeNotion, seeded: Seeded, client: NotionClient) -> None:
+def test_reimport_of_changed_lesson_updates_the_same_page(
+    fake: FakeNotion, seeded: Seeded, client: NotionClient
+) -> None:
     meta, body = load_lesson(VALID_LESSONS[1])
     first = run_import(client, seeded, meta, body)
     changed = body.replace("## 7.", "## 7. (revised)")
     meta2 = meta.model_copy(update={"title": meta.title + " v2"})
-    second = run_import(client, seeded, meta2, changed, page_id=first.page_id, progress=first.progress)
+    second = run_import(
+        client, seeded, meta2, changed, page_id=first.page_id, progress=first.progress
+    )
     assert second.page_id == first.page_id and not second.created
     assert fake.page_count(seeded.homework_ds) == 1
     assert strip_ids(fake.page_tree(first.page_id)) == markdown_to_blocks(changed)
     assert fake.page(first.page_id)["properties"]["Name"]["title"][0]["plain_text"].endswith(" v2")
 
 
-def test_unchanged_complete_import_only_updates_properties(fake: FakeNotion, seeded: Seeded, client: NotionClient) -> None:
+def test_unchanged_complete_import_only_updates_properties(
+    fake: FakeNotion, seeded: Seeded, client: NotionClient
+) -> None:
     meta, body = load_lesson(VALID_LESSONS[2])
     first = run_import(client, seeded, meta, body)
     fake.reset_log()
@@ -128,7 +179,9 @@ def test_unchanged_complete_import_only_updates_properties(fake: FakeNotion, see
     assert not fake.requests("DELETE") and not fake.requests("PATCH", r"/children")
 
 
-def test_lost_manifest_adopts_the_page_with_the_same_key(fake: FakeNotion, seeded: Seeded, client: NotionClient) -> None:
+def test_lost_manifest_adopts_the_page_with_the_same_key(
+    fake: FakeNotion, seeded: Seeded, client: NotionClient
+) -> None:
     meta, body = load_lesson(VALID_LESSONS[3])
     first = run_import(client, seeded, meta, body, key="same-key")
     second = run_import(client, seeded, meta, body, key="same-key")
@@ -136,11 +189,15 @@ def test_lost_manifest_adopts_the_page_with_the_same_key(fake: FakeNotion, seede
     assert strip_ids(fake.page_tree(first.page_id)) == markdown_to_blocks(body)
 
 
-def test_progress_is_reported_and_a_deleted_page_is_recreated(fake: FakeNotion, seeded: Seeded, client: NotionClient) -> None:
+def test_progress_is_reported_and_a_deleted_page_is_recreated(
+    fake: FakeNotion, seeded: Seeded, client: NotionClient
+) -> None:
     meta, body = load_lesson(VALID_LESSONS[0])
     seen: list[ImportProgress] = []
     first = run_import(client, seeded, meta, body, on_progress=seen.append)
     assert seen[0].blocks_done == 0 and seen[-1] == first.progress
     client.update_page(first.page_id, {"in_trash": True})
-    again = run_import(client, seeded, meta, body, page_id="00000000-0000-4000-8000-00000000ffff", key="other")
+    again = run_import(
+        client, seeded, meta, body, page_id="00000000-0000-4000-8000-00000000ffff", key="other"
+    )
     assert again.created and any("no longer exists" in w for w in again.warnings)
