@@ -102,6 +102,7 @@ class S3Uploader:
         from botocore.config import Config
 
         config = Config(
+            signature_version="s3v4",
             retries={"max_attempts": 3, "mode": "standard"},
             connect_timeout=10,
             read_timeout=60,
