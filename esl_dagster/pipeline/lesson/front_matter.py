@@ -6,7 +6,7 @@ reported as ``Front matter: <path> - <reason>`` in schema order. When any check 
 
 YAML can build cyclic or exponentially shared structures with anchors and aliases, so every
 conversion that walks a value here (joining a ``topic`` list, copying values into JSON-safe form)
-has a node budget instead of recursing without bound.
+has a node budget and a depth limit instead of recursing without bound.
 """
 
 import datetime as dt
@@ -24,8 +24,9 @@ REQUIRED_FIELDS = ("title", "student", "level", "topic", "input_type")
 KNOWN_INPUT_TYPES = ("generate", "authentic")
 PROFILE_TEXT_FIELDS = ("id", "display_name", "role", "gender", "age", "accent", "style", "voice")
 
-# Limit on the values visited by one conversion; far above anything a real lesson holds.
+# Limits of one conversion (values visited, nesting depth); far above what a real lesson holds.
 NODE_BUDGET = 10_000
+MAX_DEPTH = 64
 
 _EMOJI_ONLY_RE = regex.compile(r"[\p{Extended_Pictographic}\p{Emoji_Component}]+")
 _SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):(.*)", re.DOTALL)
@@ -73,19 +74,19 @@ def check_front_matter(value: Any) -> tuple[list[FieldProblem], LessonMeta | Non
 
 def join_topic(items: list[Any]) -> str:
     """A ``topic`` list as one string: items joined with ", " (each as JavaScript prints it)."""
-    budget = [NODE_BUDGET]
-    return ", ".join(_js_string(item, budget) for item in items)
+    walk = _Walk()
+    return ", ".join(walk.text(item, 1) for item in items)
 
 
 def js_string(value: Any) -> str:
     """``String(value)`` as JavaScript gives it (so nested lists join with ",")."""
-    return _js_string(value, [NODE_BUDGET])
+    return _Walk().text(value)
 
 
 def to_jsonable(value: Any) -> Any:
     """A JSON-safe copy of a YAML value: string keys, lists for sequences and sets, ISO dates,
-    text for anything else. Values beyond the node budget become None."""
-    return _jsonable(value, [NODE_BUDGET])
+    text for anything else. Values beyond the walk's limits become None (or "")."""
+    return _Walk().jsonable(value)
 
 
 def is_valid_url(text: str) -> bool:
@@ -197,37 +198,48 @@ def _type_name(value: Any) -> str:
     return "object"
 
 
-def _js_string(value: Any, budget: list[int]) -> str:
-    budget[0] -= 1
-    if budget[0] < 0 or value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, list):
-        return ",".join(_js_string(item, budget) for item in value)
-    if isinstance(value, dict):
-        return "[object Object]"
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return str(value)
+class _Walk:
+    """A bounded walk over a YAML value: at most NODE_BUDGET values, MAX_DEPTH levels deep."""
 
+    def __init__(self) -> None:
+        self.budget = NODE_BUDGET
 
-def _jsonable(value: Any, budget: list[int]) -> Any:
-    budget[0] -= 1
-    if budget[0] < 0:
-        return None
-    if value is None or isinstance(value, str | bool | int):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {_js_string(key, budget): _jsonable(item, budget) for key, item in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_jsonable(item, budget) for item in value]
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    return str(value)
+    def spend(self, depth: int) -> bool:
+        """Count one visited value; False once the walk is over budget or too deep."""
+        self.budget -= 1
+        return self.budget >= 0 and depth <= MAX_DEPTH
+
+    def text(self, value: Any, depth: int = 0) -> str:
+        if not self.spend(depth) or value is None:
+            return ""
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        if isinstance(value, list):
+            return ",".join(self.text(item, depth + 1) for item in value)
+        if isinstance(value, dict):
+            return "[object Object]"
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        return str(value)
+
+    def jsonable(self, value: Any, depth: int = 0) -> Any:
+        if not self.spend(depth):
+            return None
+        if value is None or isinstance(value, str | bool | int):
+            return value
+        if isinstance(value, float):
+            return value if math.isfinite(value) else None
+        if isinstance(value, dict):
+            return {
+                self.text(key, depth + 1): self.jsonable(item, depth + 1)
+                for key, item in value.items()
+            }
+        if isinstance(value, list | tuple | set | frozenset):
+            return [self.jsonable(item, depth + 1) for item in value]
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        if isinstance(value, bytes):
+            return value.decode("utf-8", errors="replace")
+        return str(value)

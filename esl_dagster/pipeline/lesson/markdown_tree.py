@@ -4,6 +4,9 @@ The body is parsed once with markdown-it-py's "commonmark" preset (the original 
 which it matches closely). Only top-level blocks matter (reference §1.3, §2.4 W2-W5, §6): H2/H3
 headings (ATX and setext), lists with their direct items, paragraphs and code blocks. Lines in
 :class:`Block` are 0-based body lines; callers convert them.
+
+The block pass skips inline parsing (about half of markdown-it's time): the validator needs the
+inline text of only a few headings and paragraphs, which :attr:`Block.text` parses on demand.
 """
 
 from collections.abc import Sequence
@@ -16,7 +19,8 @@ from markdown_it.token import Token
 
 BlockKind = Literal["heading", "list", "paragraph", "code"]
 
-_MARKDOWN = MarkdownIt("commonmark")
+_BLOCK_PARSER = MarkdownIt("commonmark").disable("inline")
+_INLINE_PARSER = MarkdownIt("commonmark")
 
 # Normalisation of heading text (reference §1.3), applied in this order.
 _EMOJI_RE = regex.compile(r"[\p{Emoji_Presentation}\p{Extended_Pictographic}]")
@@ -32,15 +36,21 @@ _ITEM_LIKE_RE = regex.compile(r"\d+\)|- |\* ")
 class Block:
     """One top-level block of the body.
 
-    ``level`` is the heading level (0 for non-headings), ``text`` the heading's or paragraph's
-    plain inline text, ``items`` the number of direct items of a list.
+    ``level`` is the heading level (0 for non-headings), ``source`` the raw inline Markdown of a
+    heading or paragraph, ``items`` the number of direct items of a list.
     """
 
     kind: BlockKind
     line: int
     level: int = 0
-    text: str = ""
+    source: str = ""
     items: int = 0
+
+    @property
+    def text(self) -> str:
+        """The plain inline text of ``source`` (see :func:`inline_text`)."""
+        tokens = _INLINE_PARSER.parseInline(self.source)
+        return inline_text(tokens[0].children if tokens else None)
 
 
 def inline_text(children: Sequence[Token] | None) -> str:
@@ -59,8 +69,7 @@ def inline_text(children: Sequence[Token] | None) -> str:
 
 def markdown_inline_to_text(source: str) -> str:
     """Render one line of inline Markdown as plain text (bold, links, escapes removed)."""
-    tokens = _MARKDOWN.parseInline(source)
-    return inline_text(tokens[0].children if tokens else None).strip()
+    return Block("paragraph", 0, source=source).text.strip()
 
 
 def normalize_heading(text: str) -> str:
@@ -74,7 +83,7 @@ def normalize_heading(text: str) -> str:
 
 def parse_outline(body: str) -> list[Block]:
     """The top-level headings, paragraphs, lists and code blocks of ``body`` in order."""
-    tokens = _MARKDOWN.parse(body)
+    tokens = _BLOCK_PARSER.parse(body)
     blocks: list[Block] = []
     index = 0
     count = len(tokens)
@@ -86,10 +95,12 @@ def parse_outline(body: str) -> list[Block]:
             continue
         if token.type == "heading_open":
             blocks.append(
-                Block("heading", line, level=int(token.tag[1:]), text=_inline_after(tokens, index))
+                Block(
+                    "heading", line, level=int(token.tag[1:]), source=_inline_after(tokens, index)
+                )
             )
         elif token.type == "paragraph_open":
-            blocks.append(Block("paragraph", line, text=_inline_after(tokens, index)))
+            blocks.append(Block("paragraph", line, source=_inline_after(tokens, index)))
         elif token.type in ("bullet_list_open", "ordered_list_open"):
             index, items = _count_items(tokens, index)
             blocks.append(Block("list", line, items=items))
@@ -120,7 +131,7 @@ def _inline_after(tokens: Sequence[Token], index: int) -> str:
     following = tokens[index + 1] if index + 1 < len(tokens) else None
     if following is None or following.type != "inline":
         return ""
-    return inline_text(following.children)
+    return following.content
 
 
 def _count_items(tokens: Sequence[Token], index: int) -> tuple[int, int]:
