@@ -53,7 +53,7 @@ def unavailable(message: str, retry_after_s: int) -> ApiError:
 
 
 def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).replace("-", "_").lower()
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).replace("-", "_").lower()
 
 
 def validation_code(errors: Sequence[Mapping[str, Any]]) -> tuple[str, str]:

@@ -9,7 +9,7 @@ Dagster's cursor semantics (results older than the cursor run).
 Knobs for failure injection: `launch_result` (a launchRun union member to answer instead of
 success), `http_status` (answer every request with this HTTP status), `garbage` (answer
 non-JSON), `delay_s` (sleep before answering), `launch_delay_s` (sleep after a launch was
-recorded, to lose the answer to a client timeout).
+recorded, to lose the answer to a client timeout), `runs_delay_s` (slow `runsOrError`).
 """
 
 import functools
@@ -189,6 +189,7 @@ class FakeDagster:
         self.garbage = False
         self.delay_s = 0.0
         self.launch_delay_s = 0.0
+        self.runs_delay_s = 0.0
         self.load_status = "LOADED"
         self.location_error: str | None = None
         self.job_loaded = True
@@ -431,6 +432,8 @@ class FakeDagster:
         cursor: str | None = None,
         limit: int | None = None,
     ) -> dict[str, Any]:
+        if self.runs_delay_s:
+            time.sleep(self.runs_delay_s)
         with self._lock:
             runs = list(reversed(self.runs))
         if cursor is not None:
