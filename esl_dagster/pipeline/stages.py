@@ -351,6 +351,7 @@ def _decide_manifest(state: RunState, _services: Services) -> Skip | str:
     previous = state.previous
     if (
         previous is not None
+        and not state.options.force
         and previous.schema_version == MANIFEST_SCHEMA_VERSION
         and previous.content_fingerprint() == digest
     ):
@@ -461,9 +462,8 @@ def _act_import(state: RunState, services: Services) -> Outcome:
             detail["payload"] = payload
             return Outcome(detail=detail, tokens=["import"])
         location = store.write_preview(state.md_path, payload)
+        # A page imported earlier (with a token) stays recorded: preview mode never forgets it.
         state.notion = NotionRecord(imported=False, preview_path=location)
-        state.page_id = None
-        state.page_url = None
         detail["previewPath"] = location
         return Outcome(detail=detail, tokens=["import"], outputs={"previewPath": location})
     state.page_id = result.page_id

@@ -1,0 +1,172 @@
+"""Fixtures for the runner tests: sample lessons copied into tmp_path, services built per test
+(embedded default: Notion preview, espeak, local uploads), the fake Notion server and moto S3."""
+
+import hashlib
+import io
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+from esl_dagster.pipeline.config.provider import LocalConfigProvider
+from esl_dagster.pipeline.manifest import FilesystemManifestStore
+from esl_dagster.pipeline.notion.client import NotionClient
+from esl_dagster.pipeline.observability import JsonLogger, NoopMetrics
+from esl_dagster.pipeline.services import Services
+from esl_dagster.pipeline.settings import Settings, load_settings
+from esl_dagster.pipeline.storage import LocalUploader, S3Uploader
+from esl_dagster.pipeline.tts.espeak import EspeakProvider
+from tests.conftest import INVALID_LESSON, VALID_LESSONS
+from tests.fakes.notion_server import FakeNotion, Seeded, running_fake, seed_homework
+
+MONOLOGUE = VALID_LESSONS[0]
+DIALOGUE = VALID_LESSONS[2]
+
+
+def copy_lesson(source: Path, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / source.name
+    shutil.copyfile(source, target)
+    return target
+
+
+def write_short_lesson(folder: Path) -> Path:
+    """Sample lesson 01 with a one-sentence study text: valid, and quick to speak."""
+    text = MONOLOGUE.read_text(encoding="utf-8")
+    start = text.index(":::study-text")
+    start = text.index("\n", start) + 1
+    end = text.index("\n:::", start)
+    short = text[:start] + "The market is loud and busy today." + text[end:]
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "short-lesson.md"
+    target.write_text(short, encoding="utf-8")
+    return target
+
+
+def tree_hashes(folder: Path) -> dict[str, str]:
+    """Relative path -> SHA-256 of every file under ``folder`` (to prove nothing changed)."""
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+@dataclass
+class Events:
+    """The JSON log lines written by the services' logger."""
+
+    stream: io.StringIO = field(default_factory=io.StringIO)
+
+    def all(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.stream.getvalue().splitlines() if line]
+
+    def messages(self) -> list[str]:
+        return [event["message"] for event in self.all()]
+
+
+def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
+    return load_settings(
+        None,
+        pipeline_cwd=tmp_path,
+        local_upload_dir=tmp_path / "uploads",
+        **overrides,
+    )
+
+
+@pytest.fixture
+def lessons(tmp_path: Path) -> Path:
+    folder = tmp_path / "lessons"
+    for source in [*VALID_LESSONS, INVALID_LESSON]:
+        copy_lesson(source, folder)
+    return folder
+
+
+@pytest.fixture
+def events() -> Events:
+    return Events()
+
+
+@pytest.fixture(scope="session")
+def espeak() -> EspeakProvider:
+    return EspeakProvider()
+
+
+@pytest.fixture
+def services(tmp_path: Path, events: Events, espeak: EspeakProvider) -> Services:
+    """The embedded default: Notion preview, espeak, local upload folder, manifests on disk."""
+    settings = settings_for(tmp_path)
+    return Services(
+        settings=settings,
+        config_provider=LocalConfigProvider(cwd=tmp_path),
+        manifest_store=FilesystemManifestStore(),
+        notion=None,
+        tts_provider=espeak,
+        uploader=LocalUploader(settings.upload_dir),
+        logger=JsonLogger(events.stream),
+        metrics=NoopMetrics(),
+    )
+
+
+@pytest.fixture
+def fake_notion() -> Iterator[FakeNotion]:
+    yield from running_fake()
+
+
+@pytest.fixture
+def seeded(fake_notion: FakeNotion) -> Seeded:
+    return seed_homework(fake_notion)
+
+
+@pytest.fixture
+def notion_client(fake_notion: FakeNotion) -> Iterator[NotionClient]:
+    with NotionClient(
+        fake_notion.token, base_url=fake_notion.base_url, sleep=lambda _s: None, timeout=5.0
+    ) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@dataclass
+class Bucket:
+    client: Any
+    name: str
+    endpoint: str
+
+    def keys(self) -> list[str]:
+        answer = self.client.list_objects_v2(Bucket=self.name)
+        return sorted(item["Key"] for item in answer.get("Contents", []))
+
+
+@pytest.fixture
+def bucket(moto_url: str, request: pytest.FixtureRequest) -> Bucket:
+    client = boto3.client(
+        "s3",
+        region_name="us-east-1",
+        endpoint_url=moto_url,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    name = f"b-{hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:20]}"
+    client.create_bucket(Bucket=name)
+    return Bucket(client, name, moto_url)
+
+
+def s3_uploader(bucket: Bucket) -> S3Uploader:
+    return S3Uploader(bucket.name, endpoint_url=bucket.endpoint, client=bucket.client)

@@ -1,0 +1,287 @@
+"""The runner on the embedded default (Notion preview, espeak, local uploads): stage semantics,
+every flag, skip/rerun rules, dry run, failures, observability."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from esl_dagster.pipeline.errors import (
+    ConfigurationError,
+    ManifestError,
+    PipelineError,
+    ValidationError,
+)
+from esl_dagster.pipeline.options import JobOptions
+from esl_dagster.pipeline.runner import Pipeline
+from esl_dagster.pipeline.services import Services
+from esl_dagster.pipeline.stages import STAGES, run_stage, start_run
+from tests.conftest import INVALID_LESSON
+from tests.pipeline.conftest import (
+    DIALOGUE,
+    Events,
+    copy_lesson,
+    tree_hashes,
+    write_short_lesson,
+)
+
+ALL_UNCHANGED = [f"unchanged:{stage}" for stage in STAGES if stage != "add-audio"]
+
+
+@pytest.fixture
+def md(tmp_path: Path) -> Path:
+    return write_short_lesson(tmp_path / "lessons")
+
+
+def run(services: Services, md: Path, **flags: object) -> "Pipeline.new_assignment":
+    return Pipeline(services).new_assignment(JobOptions(md=str(md), **flags))  # type: ignore[arg-type]
+
+
+def manifest_of(md: Path) -> dict[str, object]:
+    return json.loads((md.parent / f"{md.stem}.manifest.json").read_text())
+
+
+def test_first_run_does_the_whole_job_and_second_run_skips_every_stage(
+    services: Services, md: Path, tmp_path: Path
+) -> None:
+    first = run(services, md)
+    assert first.steps == [
+        "validate",
+        "import",
+        "colorize:b1-default:0/0/0",
+        "tts",
+        "upload",
+        "manifest",
+    ]
+    assert first.audio is not None and Path(str(first.audio.path)).stat().st_size > 0
+    assert first.audio.url and (tmp_path / "uploads" / Path(str(first.audio.path)).name).is_file()
+    assert (
+        first.notion_preview
+        and json.loads(Path(first.notion_preview).read_text())["imported"] is False
+    )
+    assert first.stages["add-audio"].status == "skipped"
+    manifest_bytes = Path(str(first.manifest_path)).read_bytes()
+
+    second = run(services, md)
+    assert second.steps == ALL_UNCHANGED
+    assert {name: r.status for name, r in second.stages.items()} == dict.fromkeys(STAGES, "skipped")
+    assert Path(str(first.manifest_path)).read_bytes() == manifest_bytes
+
+
+def test_changed_lesson_reruns_what_depends_on_it(services: Services, md: Path) -> None:
+    run(services, md)
+    md.write_text(md.read_text().replace("loud and busy", "quiet", 1))
+    again = run(services, md)
+    assert again.steps[:2] == ["validate", "import"]
+    assert "manifest" in again.steps
+
+
+def test_force_reruns_every_stage_but_keeps_one_audio_file_and_one_upload(
+    services: Services, md: Path, tmp_path: Path
+) -> None:
+    run(services, md)
+    forced = run(services, md, force=True)
+    assert forced.steps[:5] == ["validate", "import", "colorize:b1-default:0/0/0", "tts", "upload"]
+    assert len(list(md.parent.glob("*.mp3"))) == 1
+    assert len(list((tmp_path / "uploads").glob("*.mp3"))) == 1
+
+
+def test_dry_run_touches_nothing(services: Services, md: Path, tmp_path: Path) -> None:
+    before = tree_hashes(tmp_path)
+    dry = run(services, md, dry_run=True)
+    assert tree_hashes(tmp_path) == before
+    assert dry.manifest_written is False
+    assert dry.stages["manifest"].reason == "dry run: manifest not written"
+    assert dry.stages["import"].detail["payload"]["imported"] is False
+    assert dry.stages["tts"].detail["voices"], "the voice assignment is reported"
+
+    run(services, md)
+    before = tree_hashes(tmp_path)
+    forced_dry = run(services, md, dry_run=True, force=True, redo_tts=True)
+    assert tree_hashes(tmp_path) == before
+    assert forced_dry.steps[:4] == ["validate", "import", "colorize:b1-default:0/0/0", "tts"]
+
+
+def test_failure_leaves_the_previous_manifest_intact(
+    services: Services, md: Path, events: Events
+) -> None:
+    run(services, md)
+    manifest_file = md.parent / f"{md.stem}.manifest.json"
+    before = manifest_file.read_bytes()
+    md.write_text(INVALID_LESSON.read_text())
+    with pytest.raises(ValidationError, match="Validation failed"):
+        run(services, md)
+    assert manifest_file.read_bytes() == before
+    assert "stage.validate.failure" in events.messages()
+    assert "pipeline.newAssignment.failure" in events.messages()
+
+
+def test_events_carry_run_id_and_job_id(services: Services, md: Path, events: Events) -> None:
+    Pipeline(services).new_assignment(JobOptions(md=str(md)), run_id="run-7", job_id="job-7")
+    logged = events.all()
+    assert logged[0]["message"] == "pipeline.newAssignment.start"
+    assert logged[-1]["message"] == "pipeline.newAssignment.success"
+    assert {(e["run_id"], e["job_id"]) for e in logged} == {("run-7", "job-7")}
+    assert "stage.tts.start" in events.messages() and "stage.tts.success" in events.messages()
+    assert "stage.add-audio.skipped" in events.messages()
+    assert manifest_of(md)["runId"] == "run-7" and manifest_of(md)["jobId"] == "job-7"
+
+
+def test_unknown_preset_is_a_clear_error_before_anything_runs(services: Services, md: Path) -> None:
+    with pytest.raises(ConfigurationError, match='unknown preset "nope"'):
+        run(services, md, preset="nope")
+    assert not (md.parent / f"{md.stem}.manifest.json").exists()
+
+
+def test_profile_defaults_fill_preset_and_explicit_preset_wins(
+    services: Services, md: Path
+) -> None:
+    assert "colorize:b1-default:0/0/0" in run(services, md).steps
+    assert manifest_of(md)["preset"] == "b1-default"
+    other = run(services, md, preset="b1-default", student="Anna")
+    assert other.stages["colorize"].status in ("success", "skipped")
+    state = start_run(JobOptions(md=str(md), student="anna"), services, run_id="r")
+    assert state.profile == "Anna"
+    assert state.options.accent == "british"  # the bundled example profile's accent
+
+
+def test_no_tts_keeps_the_previous_audio_in_the_manifest(services: Services, md: Path) -> None:
+    first = run(services, md)
+    without = run(services, md, with_tts=False)
+    assert without.stages["tts"].reason == "tts disabled"
+    assert manifest_of(md)["audio"] == first.audio.model_dump(exclude_none=True)  # type: ignore[union-attr]
+
+
+def test_skip_flags_reuse_the_manifest_and_push_skip_tokens(services: Services, md: Path) -> None:
+    with pytest.raises(ManifestError, match="--skip-tts"):
+        run(services, md, skip_tts=True)
+    run(services, md)
+    skipped = run(services, md, skip_import=True, skip_tts=True, skip_upload=True, force=True)
+    assert skipped.steps == [
+        "validate",
+        "skip:import",
+        "colorize:b1-default:0/0/0",
+        "skip:tts",
+        "skip:upload",
+        "skip:add-audio",
+        "manifest",
+    ]
+
+
+def test_skip_upload_needs_a_recorded_url(services: Services, md: Path) -> None:
+    run(services, md, upload="none")
+    with pytest.raises(ManifestError, match="--skip-upload"):
+        run(services, md, skip_upload=True)
+
+
+def test_upload_none_and_upload_s3_without_settings(services: Services, md: Path) -> None:
+    none = run(services, md, upload="none")
+    assert none.stages["upload"].reason == "upload disabled"
+    assert none.audio is not None and none.audio.url is None
+    with pytest.raises(ConfigurationError, match="S3_BUCKET"):
+        run(services, md, upload="s3")
+
+
+def test_prefix_out_and_redo_tts(services: Services, md: Path, tmp_path: Path) -> None:
+    result = run(services, md, prefix="term1/week2", out=str(tmp_path / "audio"))
+    assert result.audio is not None
+    assert Path(str(result.audio.path)).parent == tmp_path / "audio"
+    assert result.audio.key == f"term1/week2/{Path(str(result.audio.path)).name}"
+    assert (tmp_path / "uploads" / "term1" / "week2").is_dir()
+    redo = run(services, md, prefix="term1/week2", out=str(tmp_path / "audio"), redo_tts=True)
+    assert "tts" in redo.steps and redo.stages["import"].status == "skipped"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"voice_id": "Avery (US)"}, {"accent": "british"}, {"tts_mode": "monologue"}],
+)
+def test_voice_options_change_the_tts_inputs(
+    services: Services, md: Path, change: dict[str, str]
+) -> None:
+    run(services, md)
+    changed = run(services, md, **change)
+    assert "tts" in changed.steps
+    assert changed.stages["validate"].status == "skipped"
+
+
+def test_dialogue_options_are_persisted_and_sticky(services: Services, tmp_path: Path) -> None:
+    md = copy_lesson(DIALOGUE, tmp_path / "lessons")
+    run(
+        services,
+        md,
+        tts_mode="dialogue",
+        dialogue_language="en",
+        dialogue_stability=0.3,
+        dialogue_seed=42,
+    )
+    data = manifest_of(md)
+    assert (
+        data["ttsMode"],
+        data["dialogueLanguage"],
+        data["dialogueStability"],
+        data["dialogueSeed"],
+    ) == (
+        "dialogue",
+        "en",
+        0.3,
+        42,
+    )
+    assert run(services, md).steps == ALL_UNCHANGED
+
+
+def test_voices_file_option(services: Services, md: Path, tmp_path: Path) -> None:
+    run(services, md)
+    voices = tmp_path / "voices.yml"
+    voices.write_text("auto: true\ndefault: en-gb@50\n")
+    assert "tts" in run(services, md, voices=str(voices)).steps
+
+
+def test_notion_target_options_shape_the_import(services: Services, md: Path) -> None:
+    run(services, md)
+    for flags in ({"db_id": "db-1"}, {"data_source_id": "ds-1"}, {"student": "Marisol"}):
+        assert "import" in run(services, md, **flags).steps
+
+
+def test_rerun_needs_a_manifest_and_runs_only_the_requested_steps(
+    services: Services, md: Path
+) -> None:
+    pipeline = Pipeline(services)
+    with pytest.raises(PipelineError, match="no manifest"):
+        pipeline.rerun_assignment(str(md), ["tts"])
+    run(services, md)
+    md_hash = manifest_of(md)["mdHash"]
+    md.write_text(md.read_text() + "\n")
+    rerun = pipeline.rerun_assignment(str(md), ["tts", "upload"], force=True)
+    assert rerun.steps[:2] == ["tts", "upload"]
+    assert {rerun.stages[s].reason for s in ("validate", "import", "colorize")} == {"not requested"}
+    assert manifest_of(md)["mdHash"] == md_hash  # a rerun did not re-import: hash not faked
+    assert pipeline.get_assignment_status(str(md)).md_hash_matches is False
+
+
+def test_status_reports_hash_and_audio(services: Services, md: Path) -> None:
+    pipeline = Pipeline(services)
+    empty = pipeline.get_assignment_status(str(md))
+    assert empty.manifest is None and not empty.md_hash_matches
+    result = run(services, md)
+    status = pipeline.get_assignment_status(str(md))
+    assert status.md_hash_matches and status.audio_file_exists
+    Path(str(result.audio.path)).unlink()  # type: ignore[union-attr]
+    assert pipeline.get_assignment_status(str(md)).audio_file_exists is False
+
+
+def test_stages_run_one_by_one_like_the_dagster_ops(services: Services, md: Path) -> None:
+    state = start_run(JobOptions(md=str(md)), services, run_id="dagster-run", job_id="j")
+    snapshot = state.model_dump_json()
+    for stage in STAGES:
+        state = run_stage(stage, state, services)
+        state = type(state).model_validate_json(state.model_dump_json())  # crosses op boundaries
+    assert json.loads(snapshot)["steps"] == []  # run_stage never mutates its input
+    assert state.manifest_written and state.run_id == "dagster-run"
+    with pytest.raises(ConfigurationError, match="unknown stage"):
+        run_stage("publish", state, services)
+
+
+def test_missing_lesson_is_a_configuration_error(services: Services, tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="lesson file not found"):
+        run(services, tmp_path / "nope.md")
