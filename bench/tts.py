@@ -1,0 +1,122 @@
+"""TTS benchmarks: concurrent ElevenLabs requests vs one at a time, and offline espeak speed.
+
+1. A 20-line dialogue synthesised line by line against the fake ElevenLabs server with 300 ms
+   latency per request: full ``build_audio`` wall time with concurrency 1 (the original's
+   sequential behaviour, the baseline) and with the provider's default concurrency.
+2. espeak-ng synthesis speed in seconds of audio per second of wall time, for synthesis alone
+   and for a whole offline build (synthesis + ffmpeg assembly with loudness normalisation).
+"""
+
+import io
+import json
+import tempfile
+import time
+import wave
+from pathlib import Path
+
+from bench.common import BenchRow
+from esl_dagster.pipeline.config.models import VoiceCatalog, VoicesMap
+from esl_dagster.pipeline.lesson.models import StudyLine, StudyText
+from esl_dagster.pipeline.tts.audio import Ffmpeg
+from esl_dagster.pipeline.tts.builder import build_audio
+from esl_dagster.pipeline.tts.elevenlabs import ElevenLabsProvider
+from esl_dagster.pipeline.tts.espeak import EspeakProvider
+from tests.conftest import CONFIGS_DIR
+from tests.fakes.elevenlabs_server import FakeElevenLabs
+
+LATENCY_S = 0.3
+LINES = 20
+
+
+def _default_concurrency() -> int:
+    with ElevenLabsProvider("bench-key") as provider:
+        return provider.concurrency
+
+
+DEFAULT_CONCURRENCY = _default_concurrency()
+
+
+def _dialogue() -> StudyText:
+    speakers = ("Alex", "Mara")
+    lines = [
+        StudyLine(
+            speaker=speakers[i % 2],
+            text=f"This is line {i + 1} of our little dialogue about weekend plans.",
+            raw="",
+        )
+        for i in range(LINES)
+    ]
+    return StudyText(type="dialogue", lines=lines)
+
+
+def _catalog() -> VoiceCatalog:
+    return VoiceCatalog.model_validate(
+        json.loads((CONFIGS_DIR / "elevenlabs.voices.sample.json").read_text())
+    )
+
+
+def _timed_build(fake: FakeElevenLabs, concurrency: int, ffmpeg: Ffmpeg) -> float:
+    with (
+        tempfile.TemporaryDirectory() as out,
+        ElevenLabsProvider("test-key", base_url=fake.base_url, concurrency=concurrency) as provider,
+    ):
+        start = time.perf_counter()
+        build_audio(
+            _dialogue(), None, provider=provider, voices_map=VoicesMap(), catalog=_catalog(),
+            out_dir=Path(out), ffmpeg=ffmpeg, mode="monologue",
+        )  # fmt: skip
+        return time.perf_counter() - start
+
+
+def _espeak_rows(ffmpeg: Ffmpeg) -> list[BenchRow]:
+    provider = EspeakProvider()
+    study = _dialogue()
+    voice = provider.voice_catalog(VoiceCatalog()).voices[2].id
+    start = time.perf_counter()
+    audio_seconds = 0.0
+    for line in study.lines:
+        with wave.open(io.BytesIO(provider.synthesize_line(line.text, voice)), "rb") as reader:
+            audio_seconds += reader.getnframes() / reader.getframerate()
+    synth_wall = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        result = build_audio(
+            study, None, provider=provider, voices_map=VoicesMap(), catalog=VoiceCatalog(),
+            out_dir=Path(out), ffmpeg=ffmpeg,
+        )  # fmt: skip
+        build_wall = time.perf_counter() - start
+    return [
+        BenchRow(
+            "espeak synthesis speed", audio_seconds / synth_wall, "audio s / wall s", target=">= 20"
+        ),
+        BenchRow(
+            "espeak full offline build (20 lines)",
+            (result.duration_seconds or 0.0) / build_wall,
+            "audio s / wall s",
+            target=">= 5",
+        ),
+    ]
+
+
+def run() -> list[BenchRow]:
+    ffmpeg = Ffmpeg()
+    with FakeElevenLabs(latency_s=LATENCY_S) as fake:
+        _timed_build(fake, DEFAULT_CONCURRENCY, ffmpeg)  # warm the fake's tone cache
+        sequential = _timed_build(fake, 1, ffmpeg)
+        concurrent = _timed_build(fake, DEFAULT_CONCURRENCY, ffmpeg)
+    return [
+        BenchRow(
+            f"elevenlabs 20-line build, concurrency {DEFAULT_CONCURRENCY} (baseline: 1)",
+            concurrent,
+            "s",
+            baseline=sequential,
+            ratio=sequential / concurrent,
+            target=">= 2.5x faster",
+        ),
+        *_espeak_rows(ffmpeg),
+    ]
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(row)
