@@ -2,6 +2,7 @@
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ from esl_dagster.pipeline.services import Services
 from tests.pipeline.conftest import MONOLOGUE, Bucket, copy_lesson
 
 # A manifest exactly as the original TypeScript pipeline writes it (schema version 1).
-ORIGINAL_V1 = {
+ORIGINAL_V1: dict[str, Any] = {
     "schemaVersion": 1,
     "mdHash": "0" * 64,
     "pageId": "1f2e3d4c-0000-4000-8000-000000000001",

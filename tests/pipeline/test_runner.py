@@ -3,6 +3,7 @@ every flag, skip/rerun rules, dry run, failures, observability."""
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ from esl_dagster.pipeline.errors import (
     ValidationError,
 )
 from esl_dagster.pipeline.options import JobOptions
-from esl_dagster.pipeline.runner import Pipeline
+from esl_dagster.pipeline.runner import AssignmentResult, Pipeline
 from esl_dagster.pipeline.services import Services
 from esl_dagster.pipeline.stages import STAGES, run_stage, start_run
 from tests.conftest import INVALID_LESSON
@@ -33,12 +34,13 @@ def md(tmp_path: Path) -> Path:
     return write_short_lesson(tmp_path / "lessons")
 
 
-def run(services: Services, md: Path, **flags: object) -> "Pipeline.new_assignment":
-    return Pipeline(services).new_assignment(JobOptions(md=str(md), **flags))  # type: ignore[arg-type]
+def run(services: Services, md: Path, **flags: Any) -> AssignmentResult:
+    return Pipeline(services).new_assignment(JobOptions(md=str(md), **flags))
 
 
-def manifest_of(md: Path) -> dict[str, object]:
-    return json.loads((md.parent / f"{md.stem}.manifest.json").read_text())
+def manifest_of(md: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((md.parent / f"{md.stem}.manifest.json").read_text())
+    return data
 
 
 def test_first_run_does_the_whole_job_and_second_run_skips_every_stage(
@@ -149,7 +151,8 @@ def test_no_tts_keeps_the_previous_audio_in_the_manifest(services: Services, md:
     first = run(services, md)
     without = run(services, md, with_tts=False)
     assert without.stages["tts"].reason == "tts disabled"
-    assert manifest_of(md)["audio"] == first.audio.model_dump(exclude_none=True)  # type: ignore[union-attr]
+    assert first.audio is not None
+    assert manifest_of(md)["audio"] == first.audio.model_dump(exclude_none=True)
 
 
 def test_skip_flags_reuse_the_manifest_and_push_skip_tokens(services: Services, md: Path) -> None:
@@ -266,7 +269,8 @@ def test_status_reports_hash_and_audio(services: Services, md: Path) -> None:
     result = run(services, md)
     status = pipeline.get_assignment_status(str(md))
     assert status.md_hash_matches and status.audio_file_exists
-    Path(str(result.audio.path)).unlink()  # type: ignore[union-attr]
+    assert result.audio is not None
+    Path(str(result.audio.path)).unlink()
     assert pipeline.get_assignment_status(str(md)).audio_file_exists is False
 
 
