@@ -13,8 +13,6 @@ from esl_dagster.pipeline.errors import ConfigurationError, ServiceError
 from esl_dagster.pipeline.storage import LocalUploader, S3Uploader, object_key, sanitize_prefix
 from tests.fakes.s3_acl_proxy import AclRefusingProxy
 
-CREDENTIALS = {"access_key": "test", "secret_key": "test"}
-
 
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
@@ -27,12 +25,12 @@ def moto_url() -> Iterator[str]:
 
 @pytest.fixture
 def bucket(moto_url: str, request: pytest.FixtureRequest) -> str:
-    name = "audio-" + request.node.name.replace("_", "-").lower()[:40].strip("-")
+    name = "audio-" + str(request.node.name).replace("_", "-").lower()[:40].strip("-")
     raw_client(moto_url).create_bucket(Bucket=name)
     return name
 
 
-def raw_client(endpoint: str) -> Any:
+def raw_client(endpoint: str) -> Any:  # an S3 client for checks
     return boto3.client(
         "s3", endpoint_url=endpoint, region_name="us-east-1",
         aws_access_key_id="test", aws_secret_access_key="test",
@@ -48,7 +46,11 @@ def mp3(tmp_path: Path) -> Path:
 
 def test_upload_sets_content_type_and_returns_url(moto_url: str, bucket: str, mp3: Path) -> None:
     uploader = S3Uploader(
-        bucket, endpoint_url=moto_url, prefix="/audio/assignments/", **CREDENTIALS
+        bucket,
+        endpoint_url=moto_url,
+        prefix="/audio/assignments/",
+        access_key="test",
+        secret_key="test",
     )
     result = uploader.upload(mp3)
     assert result.key == "audio/assignments/leonie-abc123.mp3"
@@ -62,7 +64,7 @@ def test_upload_sets_content_type_and_returns_url(moto_url: str, bucket: str, mp
 def test_reupload_is_a_noop_and_changes_overwrite_the_same_key(
     moto_url: str, bucket: str, mp3: Path
 ) -> None:
-    uploader = S3Uploader(bucket, endpoint_url=moto_url, **CREDENTIALS)
+    uploader = S3Uploader(bucket, endpoint_url=moto_url, access_key="test", secret_key="test")
     first = uploader.upload(mp3, key_prefix="lessons")
     second = uploader.upload(mp3, key_prefix="lessons")
     assert second.reused and second.key == first.key and second.etag == first.etag
@@ -75,7 +77,9 @@ def test_reupload_is_a_noop_and_changes_overwrite_the_same_key(
 
 
 def test_public_read_sets_the_acl(moto_url: str, bucket: str, mp3: Path) -> None:
-    result = S3Uploader(bucket, endpoint_url=moto_url, **CREDENTIALS).upload(mp3, public_read=True)
+    result = S3Uploader(bucket, endpoint_url=moto_url, access_key="test", secret_key="test").upload(
+        mp3, public_read=True
+    )
     grants = raw_client(moto_url).get_object_acl(Bucket=bucket, Key=result.key)["Grants"]
     assert any(g["Grantee"].get("URI", "").endswith("/global/AllUsers") for g in grants)
     assert httpx.get(result.url).content == mp3.read_bytes()
@@ -85,7 +89,9 @@ def test_public_read_falls_back_when_the_bucket_refuses_acls(
     moto_url: str, bucket: str, mp3: Path
 ) -> None:
     with AclRefusingProxy(moto_url) as proxy:
-        uploader = S3Uploader(bucket, endpoint_url=proxy.endpoint_url, **CREDENTIALS)
+        uploader = S3Uploader(
+            bucket, endpoint_url=proxy.endpoint_url, access_key="test", secret_key="test"
+        )
         result = uploader.upload(mp3, public_read=True)
         puts = [(method, acl) for method, _, acl in proxy.seen if method == "PUT"]
     assert puts == [("PUT", "public-read"), ("PUT", None)]
@@ -93,30 +99,36 @@ def test_public_read_falls_back_when_the_bucket_refuses_acls(
 
 
 def test_presigned_url_with_expiry(moto_url: str, bucket: str, mp3: Path) -> None:
-    result = S3Uploader(bucket, endpoint_url=moto_url, **CREDENTIALS).upload(
+    result = S3Uploader(bucket, endpoint_url=moto_url, access_key="test", secret_key="test").upload(
         mp3, presign_seconds=600
     )
     assert "X-Amz-Expires=600" in result.url and "X-Amz-Signature=" in result.url
     assert httpx.get(result.url).content == mp3.read_bytes()
     with pytest.raises(ConfigurationError):
-        S3Uploader(bucket, endpoint_url=moto_url, **CREDENTIALS).upload(mp3, presign_seconds=0)
+        S3Uploader(bucket, endpoint_url=moto_url, access_key="test", secret_key="test").upload(
+            mp3, presign_seconds=0
+        )
 
 
 def test_missing_bucket_is_a_permanent_service_error(moto_url: str, mp3: Path) -> None:
     with pytest.raises(ServiceError, match="NoSuchBucket") as caught:
-        S3Uploader("no-such-bucket", endpoint_url=moto_url, **CREDENTIALS).upload(mp3)
+        S3Uploader(
+            "no-such-bucket", endpoint_url=moto_url, access_key="test", secret_key="test"
+        ).upload(mp3)
     assert not caught.value.transient
 
 
 def test_unreachable_endpoint_is_transient(mp3: Path) -> None:
-    uploader = S3Uploader("b", endpoint_url="http://127.0.0.1:9", **CREDENTIALS)
+    uploader = S3Uploader(
+        "b", endpoint_url="http://127.0.0.1:9", access_key="test", secret_key="test"
+    )
     with pytest.raises(ServiceError) as caught:
         uploader.upload(mp3)
     assert caught.value.transient
 
 
 def test_aws_url_form_and_config_errors(mp3: Path) -> None:
-    uploader = S3Uploader("esl-audio", region="eu-west-1", **CREDENTIALS)
+    uploader = S3Uploader("esl-audio", region="eu-west-1", access_key="test", secret_key="test")
     assert (
         uploader.public_url("a b/c.mp3")
         == "https://esl-audio.s3.eu-west-1.amazonaws.com/a%20b/c.mp3"

@@ -8,10 +8,8 @@ import pytest
 import yaml
 
 from esl_dagster.pipeline.config.models import VoiceCatalog, VoicesMap
-from esl_dagster.pipeline.lesson.document import parse_document
-from esl_dagster.pipeline.lesson.front_matter import check_front_matter
-from esl_dagster.pipeline.lesson.models import LessonMeta, StudyLine, StudyText
-from esl_dagster.pipeline.lesson.speakers import match_speaker_line
+from esl_dagster.pipeline.lesson.extractor import extract_lesson
+from esl_dagster.pipeline.lesson.models import LessonMeta, StudyLine, StudyText, StudyTextType
 from esl_dagster.pipeline.tts.audio import Ffmpeg
 from esl_dagster.pipeline.tts.elevenlabs import ElevenLabsProvider
 from esl_dagster.pipeline.tts.espeak import EspeakProvider
@@ -20,31 +18,16 @@ from tests.fakes.elevenlabs_server import FakeElevenLabs
 
 
 def load_lesson(path: Path) -> tuple[StudyText, LessonMeta]:
-    """Study text and front matter of a sample lesson (test-only, until the extractor lands)."""
-    document = parse_document(path.read_text(encoding="utf-8"))
-    _, meta = check_front_matter(document.front_matter)
-    assert meta is not None
-    body = document.body.splitlines()
-    start = next(i for i, line in enumerate(body) if line.lower().startswith(":::study-text"))
-    end = next(i for i in range(start + 1, len(body)) if body[i].strip() == ":::")
-    lines: list[StudyLine] = []
-    for raw in (line.strip() for line in body[start + 1 : end]):
-        if not raw:
-            continue
-        match = match_speaker_line(raw)
-        if match is not None:
-            lines.append(StudyLine(speaker=match.name, text=match.text, raw=raw))
-        else:
-            previous = lines[-1].speaker if lines else None
-            lines.append(StudyLine(speaker=previous, text=raw, raw=raw))
-    kind = "dialogue" if sum(1 for ln in lines if match_speaker_line(ln.raw)) >= 2 else "monologue"
-    return StudyText(type=kind, lines=lines), meta
+    """Study text and front matter of a sample lesson, through the lesson extractor."""
+    extraction = extract_lesson(path.read_text(encoding="utf-8"))
+    assert extraction.study_text is not None and extraction.meta is not None
+    return extraction.study_text, extraction.meta
 
 
-def study(kind: str, *pairs: tuple[str | None, str]) -> StudyText:
+def study(kind: StudyTextType, *pairs: tuple[str | None, str]) -> StudyText:
     """A StudyText built from (speaker, text) pairs."""
     return StudyText(
-        type=kind,  # type: ignore[arg-type]
+        type=kind,
         lines=[StudyLine(speaker=s, text=t, raw=f"{s}: {t}" if s else t) for s, t in pairs],
     )
 

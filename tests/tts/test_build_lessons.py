@@ -14,7 +14,7 @@ from esl_dagster.pipeline.tts.espeak import EspeakProvider
 from esl_dagster.pipeline.tts.segments import plan_segments
 from tests.conftest import LESSONS_DIR
 from tests.fakes.elevenlabs_server import FakeElevenLabs
-from tests.tts.conftest import load_lesson
+from tests.tts.conftest import load_lesson, study
 
 GAP = 0.4
 MONOLOGUE = LESSONS_DIR / "02-monologue-single-host-podcast.md"
@@ -102,9 +102,9 @@ def test_elevenlabs_builds_lesson_mp3(
 def test_title_is_written_as_id3(
     espeak: EspeakProvider, catalog: VoiceCatalog, ffmpeg: Ffmpeg, tmp_path: Path
 ) -> None:
-    study_text, meta = load_lesson(DIALOGUE)
+    study_text = study("dialogue", ("Agent", "Hello."), ("Leonie", "Hi there."))
     result = build_audio(
-        study_text, meta, provider=espeak, voices_map=VoicesMap(), catalog=catalog,
+        study_text, None, provider=espeak, voices_map=VoicesMap(), catalog=catalog,
         out_dir=tmp_path, ffmpeg=ffmpeg, title="Viewing a Flat – Übung",
     )  # fmt: skip
     assert result.path.read_bytes()[:3] == b"ID3"

@@ -119,6 +119,7 @@ def test_gap_change_reuses_clips(
         second = build(provider, catalog, ffmpeg, tmp_path, mode="monologue", gap_seconds=1.2)
     assert len(fake.audio_requests()) == 3
     assert first.path != second.path
+    assert first.duration_seconds is not None
     assert second.duration_seconds == pytest.approx(first.duration_seconds + 2 * 1.0, rel=0.02)
     assert len(list((tmp_path / CLIPS_DIR).iterdir())) == 3
 
