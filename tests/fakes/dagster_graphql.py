@@ -12,8 +12,10 @@ non-JSON), `delay_s` (sleep before answering), `launch_delay_s` (sleep after a l
 recorded, to lose the answer to a client timeout), `runs_delay_s` (slow `runsOrError`).
 """
 
+import contextlib
 import functools
 import json
+import socket
 import threading
 import time
 import uuid
@@ -179,6 +181,7 @@ class FakeDagster:
         self.job = job
         self.schema: GraphQLSchema = _schema()
         self._lock = threading.RLock()
+        self._connections: set[socket.socket] = set()
         self._documents: dict[str, tuple[DocumentNode | None, list[GraphQLError]]] = {}
         self.runs: list[dict[str, Any]] = []
         self.events: dict[str, list[dict[str, Any]]] = {}
@@ -212,6 +215,16 @@ class FakeDagster:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
+            def setup(self) -> None:
+                super().setup()
+                with fake._lock:
+                    fake._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with fake._lock:
+                    fake._connections.discard(self.connection)
+                super().finish()
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 raw = self.rfile.read(length)
@@ -233,10 +246,16 @@ class FakeDagster:
         return self
 
     def stop(self) -> None:
+        """Stop accepting and drop open keep-alive connections, like a process that exits."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
