@@ -1,0 +1,137 @@
+"""``esl run|rerun|status`` end to end on the embedded default, and the D5 service choices."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from esl_dagster.pipeline.cli import main
+from esl_dagster.pipeline.errors import ConfigurationError
+from esl_dagster.pipeline.manifest import FilesystemManifestStore, S3ManifestStore
+from esl_dagster.pipeline.services import build_services
+from esl_dagster.pipeline.storage import LocalUploader, S3Uploader
+from esl_dagster.pipeline.tts.elevenlabs import ElevenLabsProvider
+from esl_dagster.pipeline.tts.espeak import EspeakProvider
+from tests.conftest import INVALID_LESSON, VALID_LESSONS
+from tests.pipeline.conftest import copy_lesson, settings_for, write_short_lesson
+
+ENV_PREFIXES = ("NOTION_", "ELEVENLABS_", "S3_", "AWS_", "MINIO_", "ESL_", "PG_", "PIPELINE_CWD")
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No credentials, no settings: the embedded default, working in tmp_path."""
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIXES):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_every_sample_lesson_runs_offline_and_then_skips_everything(
+    clean_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = clean_env / "lessons"
+    for source in VALID_LESSONS:
+        md = copy_lesson(source, folder)
+        assert main(["run", "--md", str(md), "--json"]) == 0
+        result = json.loads(capsys.readouterr().out)["result"]
+        assert Path(result["audio"]["path"]).suffix == ".mp3"
+        assert Path(result["audio"]["path"]).stat().st_size > 0
+        assert Path(result["notion_preview"]).is_file()
+        assert Path(result["manifest_path"]).is_file()
+        assert main(["run", "--md", str(md), "--json"]) == 0
+        again = json.loads(capsys.readouterr().out)["result"]
+        assert all(step.startswith("unchanged:") for step in again["steps"]), again["steps"]
+        assert {stage["status"] for stage in again["stages"].values()} == {"skipped"}
+
+
+def test_text_summary_status_and_rerun(clean_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    md = write_short_lesson(clean_env / "lessons")
+    assert main(["run", "--md", str(md)]) == 0
+    out = capsys.readouterr().out
+    assert "Steps:" in out and "Manifest:" in out and "Audio:" in out
+    assert main(["status", "--md", str(md)]) == 0
+    assert "matches" in capsys.readouterr().out
+    assert main(["status", "--md", str(md), "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)["status"]
+    assert status["md_hash_matches"] and status["audio_file_exists"]
+    assert main(["rerun", "--md", str(md), "--steps", "tts,upload,tts", "--json"]) == 0
+    rerun = json.loads(capsys.readouterr().out)
+    assert rerun["result"]["steps"][:2] == ["tts", "upload"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "reason"),
+    [
+        (["run", "--md", "{invalid}"], 1, "esl: Validation failed: "),
+        (["run", "--md", "{short}", "--preset", "nope"], 2, 'esl: unknown preset "nope"'),
+        (["run", "--md", "missing.md"], 2, "esl: lesson file not found"),
+        (["run", "--md", "{short}", "--dialogue-seed", "-1"], 2, "esl: invalid option"),
+        (["run", "--md", "{short}", "--upload", "s3"], 2, "esl: --upload s3 needs S3 storage"),
+        (["rerun", "--md", "{short}"], 1, "esl: no manifest for"),
+        (["run", "--md", "{short}", "--skip-tts"], 1, "esl: --skip-tts needs audio"),
+    ],
+)
+def test_failures_exit_non_zero_with_one_line(
+    clean_env: Path,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    code: int,
+    reason: str,
+) -> None:
+    short = write_short_lesson(clean_env / "lessons")
+    invalid = copy_lesson(INVALID_LESSON, clean_env / "lessons")
+    args = [a.format(short=short, invalid=invalid) for a in argv]
+    assert main(args) == code
+    captured = capsys.readouterr()
+    assert captured.err.startswith(reason)
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+
+
+def test_json_failure_is_one_document(clean_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    invalid = copy_lesson(INVALID_LESSON, clean_env / "lessons")
+    assert main(["run", "--md", str(invalid), "--json"]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert document["command"] == "run"
+    assert document["error"]["code"] == "validation_failed"
+
+
+def test_unknown_rerun_step_is_a_usage_error(clean_env: Path) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["rerun", "--md", "x.md", "--steps", "import"])
+    assert exit_info.value.code == 2
+
+
+def test_embedded_default_services(tmp_path: Path) -> None:
+    services = build_services(settings_for(tmp_path))
+    assert services.notion is None
+    assert isinstance(services.tts_provider, EspeakProvider)
+    assert isinstance(services.uploader, LocalUploader)
+    assert isinstance(services.manifest_store, FilesystemManifestStore)
+
+
+def test_credentials_switch_each_part_to_the_real_service(tmp_path: Path) -> None:
+    settings = settings_for(
+        tmp_path,
+        notion_token="secret_x",
+        elevenlabs_api_key="key",
+        s3_bucket="audio",
+        manifest_store="s3",
+        manifest_bucket="manifests",
+        aws_access_key_id="a",
+        aws_secret_access_key="b",
+    )
+    services = build_services(settings)
+    assert services.notion is not None
+    assert isinstance(services.tts_provider, ElevenLabsProvider)
+    assert isinstance(services.uploader, S3Uploader)
+    assert isinstance(services.manifest_store, S3ManifestStore)
+    assert services.manifest_store.bucket == "manifests"
+
+
+def test_s3_manifest_store_without_bucket_names_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="ESL_PIPELINE_MANIFEST_BUCKET"):
+        build_services(settings_for(tmp_path, manifest_store="s3"))
