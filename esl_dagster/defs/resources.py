@@ -52,6 +52,7 @@ def pipeline_from_env() -> PipelineResource:
         tts=TTSResource(
             elevenlabs_api_key=optional_env("ELEVENLABS_API_KEY"),
             base_url=_env_or("ELEVENLABS_BASE_URL", "https://api.elevenlabs.io"),
+            voices_path=optional_env("ELEVENLABS_VOICES_PATH"),
         ),
         s3=s3_storage_from_env(),
         manifests=ManifestStoreResource(

@@ -55,6 +55,7 @@ class TTSResource(dg.ConfigurableResource):
 
     elevenlabs_api_key: str | None = None
     base_url: str = "https://api.elevenlabs.io"
+    voices_path: str | None = None
     timeout_seconds: float = 120.0
     max_retries: int = 4
 
@@ -66,6 +67,7 @@ class TTSResource(dg.ConfigurableResource):
         return {
             "elevenlabs_api_key": self.elevenlabs_api_key or None,
             "elevenlabs_base_url": self.base_url,
+            "elevenlabs_voices_path": self.voices_path,
             "elevenlabs_timeout_seconds": self.timeout_seconds,
             "elevenlabs_max_retries": self.max_retries,
         }

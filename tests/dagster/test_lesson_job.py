@@ -1,0 +1,255 @@
+"""``lesson_job`` end to end in-process against the test doubles (fake Notion, fake ElevenLabs,
+moto S3): every sample lesson, transient faults retried by the op, permanent ones failing at once.
+The job under test has the production graph with a millisecond retry delay."""
+
+import hashlib
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import dagster as dg
+import pytest
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+from esl_dagster.defs.lessons.jobs import build_lesson_job
+from esl_dagster.defs.lessons.tags import ERROR_TAG, MANIFEST_PATH_TAG
+from esl_dagster.resources.s3 import S3StorageResource
+from esl_dagster.resources.services import (
+    ConfigProviderResource,
+    ManifestStoreResource,
+    NotionResource,
+    PipelineResource,
+    TTSResource,
+)
+from tests.conftest import INVALID_LESSON, VALID_LESSONS
+from tests.fakes.elevenlabs_server import SAMPLE_CATALOG, FakeElevenLabs, Fault
+from tests.fakes.notion_server import FakeNotion, Seeded, running_fake, seed_homework
+
+FAST_RETRY = dg.RetryPolicy(max_retries=4, delay=0.01, backoff=dg.Backoff.EXPONENTIAL)
+job = build_lesson_job("lesson_job_fast_retry", retry_policy=FAST_RETRY)
+
+
+@pytest.fixture
+def fake_notion() -> Iterator[FakeNotion]:
+    yield from running_fake()
+
+
+@pytest.fixture
+def seeded(fake_notion: FakeNotion) -> Seeded:
+    return seed_homework(fake_notion)
+
+
+@pytest.fixture(scope="module")
+def fake_elevenlabs() -> Iterator[FakeElevenLabs]:
+    with FakeElevenLabs() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def bucket(moto_url: str, request: pytest.FixtureRequest) -> str:
+    name = f"b-{hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:20]}"
+    s3_client(moto_url).create_bucket(Bucket=name)
+    return name
+
+
+def s3_client(url: str) -> Any:
+    return boto3.client(
+        "s3",
+        region_name="us-east-1",
+        endpoint_url=url,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+
+
+@pytest.fixture
+def pipeline(
+    tmp_path: Path,
+    fake_notion: FakeNotion,
+    fake_elevenlabs: FakeElevenLabs,
+    moto_url: str,
+    bucket: str,
+) -> PipelineResource:
+    return PipelineResource(
+        notion=NotionResource(token=fake_notion.token, base_url=fake_notion.base_url, max_retries=0),
+        tts=TTSResource(
+            elevenlabs_api_key="test-key",
+            base_url=fake_elevenlabs.base_url,
+            voices_path=str(SAMPLE_CATALOG),
+            max_retries=0,
+        ),
+        s3=S3StorageResource(
+            bucket=bucket,
+            endpoint_url=moto_url,
+            region_name="us-east-1",
+            access_key_id="test",
+            secret_access_key="test",
+        ),
+        manifests=ManifestStoreResource(),
+        config=ConfigProviderResource(),
+        pipeline_cwd=str(tmp_path),
+        local_upload_dir=str(tmp_path / "uploads"),
+    )
+
+
+def run(
+    pipeline: PipelineResource, md: Path, seeded: Seeded, **options: Any
+) -> dg.ExecuteInProcessResult:
+    voices = md.parent / "voices.yml"  # automatic voices from the fake's catalog
+    voices.write_text("auto: true\n", encoding="utf-8")
+    config = {"md": str(md), "db_id": seeded.homework_db, "voices": str(voices), **options}
+    return job.execute_in_process(
+        run_config={"ops": {"validate_lesson": {"config": config}}},
+        resources={"esl": pipeline},
+        tags={"esl/job_id": "test-job", "esl/source": "api"},
+        raise_on_error=False,
+    )
+
+
+def copy(lesson: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "lessons" / lesson.name
+    target.parent.mkdir(exist_ok=True)
+    shutil.copyfile(lesson, target)
+    return target
+
+
+def retries(result: dg.ExecuteInProcessResult, step: str) -> int:
+    return sum(
+        1
+        for event in result.all_events
+        if event.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY and event.step_key == step
+    )
+
+
+def failure_description(result: dg.ExecuteInProcessResult) -> tuple[str, str]:
+    event = next(event for event in result.all_events if event.is_step_failure)
+    data = event.step_failure_data
+    assert data is not None and data.user_failure_data is not None
+    return str(event.step_key), data.user_failure_data.description or ""
+
+
+def output_metadata(result: dg.ExecuteInProcessResult, node: str) -> dict[str, Any]:
+    for event in result.events_for_node(node):
+        if event.event_type == dg.DagsterEventType.STEP_OUTPUT:
+            return {key: value.value for key, value in event.step_output_data.metadata.items()}
+    raise AssertionError(f"no output for {node}")
+
+
+@pytest.mark.parametrize("lesson", VALID_LESSONS, ids=lambda path: path.stem)
+def test_every_sample_lesson_runs_through_all_stages(
+    lesson: Path,
+    tmp_path: Path,
+    pipeline: PipelineResource,
+    seeded: Seeded,
+    fake_notion: FakeNotion,
+    moto_url: str,
+    bucket: str,
+) -> None:
+    result = run(pipeline, copy(lesson, tmp_path), seeded)
+    assert result.success
+    assert fake_notion.page_count(seeded.homework_ds) == 1
+    keys = [o["Key"] for o in s3_client(moto_url).list_objects_v2(Bucket=bucket)["Contents"]]
+    assert len(keys) == 1 and keys[0].endswith(".mp3")
+    manifest = result.dagster_run.tags[MANIFEST_PATH_TAG]
+    assert Path(manifest).is_file()
+    assert ERROR_TAG not in result.dagster_run.tags
+    assert output_metadata(result, "import_to_notion")["notion_page"].startswith("http")
+    assert output_metadata(result, "write_manifest")["manifest_path"] == manifest
+    assert output_metadata(result, "synthesize_audio")["status"] == "success"
+
+
+def test_transient_notion_fault_is_retried_by_the_op(
+    tmp_path: Path, pipeline: PipelineResource, seeded: Seeded, fake_notion: FakeNotion
+) -> None:
+    fake_notion.add_fault("service_unavailable", method="POST", path_regex="^/v1/pages", times=2)
+    result = run(pipeline, copy(VALID_LESSONS[0], tmp_path), seeded, with_tts=False)
+    assert result.success
+    assert retries(result, "import_to_notion") == 2
+    assert fake_notion.page_count(seeded.homework_ds) == 1
+
+
+def test_rate_limit_retry_honours_retry_after(
+    tmp_path: Path, pipeline: PipelineResource, seeded: Seeded, fake_notion: FakeNotion
+) -> None:
+    fake_notion.add_fault("rate_limit", method="POST", path_regex="^/v1/pages", retry_after=1)
+    result = run(pipeline, copy(VALID_LESSONS[1], tmp_path), seeded, with_tts=False)
+    assert result.success
+    assert retries(result, "import_to_notion") == 1
+    restart = next(
+        e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY
+    )
+    assert restart.event_specific_data is not None
+    assert restart.event_specific_data.seconds_to_wait == 1
+
+
+def test_transient_tts_fault_is_retried_by_the_op(
+    tmp_path: Path,
+    pipeline: PipelineResource,
+    seeded: Seeded,
+    fake_elevenlabs: FakeElevenLabs,
+) -> None:
+    fake_elevenlabs.add_fault(Fault(kind="status", status=503))
+    result = run(pipeline, copy(VALID_LESSONS[0], tmp_path), seeded)
+    assert result.success
+    assert retries(result, "synthesize_audio") == 1
+
+
+def test_exhausted_transient_faults_fail_with_the_root_cause(
+    tmp_path: Path, pipeline: PipelineResource, seeded: Seeded, fake_notion: FakeNotion
+) -> None:
+    fake_notion.add_fault("bad_gateway", method="POST", path_regex="^/v1/pages", times=50)
+    result = run(pipeline, copy(VALID_LESSONS[0], tmp_path), seeded, with_tts=False)
+    assert not result.success
+    assert retries(result, "import_to_notion") == 4
+    step, description = failure_description(result)
+    assert step == "import_to_notion" and "502" in description
+    assert result.dagster_run.tags[ERROR_TAG] == description
+
+
+def test_invalid_lesson_fails_at_once_with_the_validator_message(
+    tmp_path: Path, pipeline: PipelineResource, seeded: Seeded, fake_notion: FakeNotion
+) -> None:
+    result = run(pipeline, copy(INVALID_LESSON, tmp_path), seeded)
+    assert not result.success
+    assert retries(result, "validate_lesson") == 0
+    step, description = failure_description(result)
+    assert step == "validate_lesson"
+    assert description.startswith("Validation failed")
+    assert result.dagster_run.tags[ERROR_TAG] == description
+    assert MANIFEST_PATH_TAG not in result.dagster_run.tags
+    assert fake_notion.page_count(seeded.homework_ds) == 0
+
+
+def test_permanent_service_error_is_not_retried(
+    tmp_path: Path, pipeline: PipelineResource, seeded: Seeded, fake_notion: FakeNotion
+) -> None:
+    wrong = pipeline.model_copy(
+        update={"notion": NotionResource(token="wrong", base_url=fake_notion.base_url)}
+    )
+    result = run(wrong, copy(VALID_LESSONS[0], tmp_path), seeded, with_tts=False)
+    assert not result.success
+    step, description = failure_description(result)
+    assert step == "import_to_notion" and "401" in description
+    assert retries(result, "import_to_notion") == 0
+
+
+def test_bad_options_are_rejected_before_anything_runs(
+    tmp_path: Path, pipeline: PipelineResource, seeded: Seeded
+) -> None:
+    result = run(pipeline, copy(VALID_LESSONS[0], tmp_path), seeded, dialogue_language="eng")
+    assert not result.success
+    step, description = failure_description(result)
+    assert step == "validate_lesson" and description.startswith("Invalid job options")
