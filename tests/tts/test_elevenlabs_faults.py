@@ -10,6 +10,7 @@ from esl_dagster.pipeline.tts.audio import Ffmpeg
 from esl_dagster.pipeline.tts.builder import CLIPS_DIR, AudioResult, build_audio
 from esl_dagster.pipeline.tts.elevenlabs import ElevenLabsProvider, parse_retry_after
 from esl_dagster.pipeline.tts.mp3 import is_complete_mp3
+from esl_dagster.pipeline.tts.provider import DialogueLine
 from tests.fakes.elevenlabs_server import FakeElevenLabs, Fault
 from tests.tts.conftest import SleepLog, study
 
@@ -171,3 +172,26 @@ def test_provider_settings_are_validated() -> None:
         ElevenLabsProvider("")
     with pytest.raises(ConfigurationError, match="not MP3"):
         ElevenLabsProvider("k", output_format="pcm_44100")
+
+
+def test_dialogue_options_and_voice_list_follow_the_api(
+    fake: FakeElevenLabs, sleeps: SleepLog
+) -> None:
+    with ElevenLabsProvider(
+        "test-key", base_url=fake.base_url, dialogue_language="en", dialogue_stability=0.5,
+        dialogue_seed=42, sleep=sleeps,
+    ) as provider:  # fmt: skip
+        catalog = provider.list_voices()
+        voice = catalog.voices[0].id
+        audio = provider.synthesize_dialogue(
+            [DialogueLine("Hi.", voice), DialogueLine("Hello.", voice)]
+        )
+    assert is_complete_mp3(audio)
+    assert [v.name for v in catalog.voices][:2] == ["Quinn", "Marlowe"]
+    assert catalog.voices[1].labels.accent == "british"
+    body = fake.audio_requests()[0].body
+    assert body == {
+        "inputs": [{"text": "Hi.", "voice_id": voice}, {"text": "Hello.", "voice_id": voice}],
+        "model_id": "eleven_v3", "apply_text_normalization": "auto", "language_code": "en",
+        "settings": {"stability": 0.5}, "seed": 42,
+    }  # fmt: skip
