@@ -26,7 +26,6 @@ from esl_dagster.pipeline.errors import (
     ConfigurationError,
     InfrastructureError,
     ManifestError,
-    PipelineError,
     ValidationError,
 )
 from esl_dagster.pipeline.lesson.document import parse_document
@@ -169,7 +168,7 @@ def start_run(
     store = services.manifest_store
     previous = store.read_manifest(str(md_path))
     if options.is_rerun and previous is None:
-        raise PipelineError(
+        raise ManifestError(
             f"no manifest for {md_path}; run the whole pipeline (esl run) before a rerun"
         )
     resolved, profile = resolve_options(
@@ -654,12 +653,10 @@ def _audio_file_ok(path: str | None) -> bool:
 
 def _decide_tts(state: RunState, services: Services) -> Skip | str:
     options = state.options
+    if state.rerun and not state.requested("tts"):
+        return Skip("not requested")
     if state.rerun:
-        return (
-            str(input_hash("tts", **_tts_inputs(state, services)))
-            if state.requested("tts")
-            else Skip("not requested")
-        )
+        return input_hash("tts", **_tts_inputs(state, services))
     if not options.with_tts:
         return Skip("tts disabled")
     if options.skip_tts:
@@ -683,7 +680,7 @@ def _act_tts(state: RunState, services: Services) -> Outcome:
     text = lesson_text(state)
     study_text = extract_study_text(text)
     meta = validate_text(text, strict=False).meta
-    force = options.force or options.redo_tts if not state.rerun else options.force
+    force = options.force or options.redo_tts
     result = build_audio(
         study_text,
         meta,
