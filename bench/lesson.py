@@ -6,9 +6,9 @@ extra prose paragraphs, repeated study-text passages and practice items, and tri
 (``validate_text`` + ``extract_lesson``, as the pipeline's validate stage and TTS stage do).
 
 Baseline, measured in the same run over the same corpus: ``parse_document`` alone (fence and
-YAML front matter), the part of the work every consumer of a lesson has to do anyway. A 1 MB
-lesson checks that cost grows linearly with size (ratio to the corpus MB/s near 1), and a 10 MB
-file checks that oversized input is refused at once.
+YAML front matter), the part of the work every consumer of a lesson has to do anyway. One 1 MB
+lesson made of corpus bodies checks that cost grows linearly with size (its MB/s against the
+corpus MB/s, ratio near 1), and a 10 MB file checks that oversized input is refused at once.
 
 Run alone with ``python -m bench.lesson``.
 """
@@ -27,6 +27,7 @@ from esl_dagster.pipeline.lesson.validator import validate_file, validate_text
 
 LESSONS_DIR = Path(__file__).resolve().parent.parent / "examples" / "lessons"
 CORPUS_SIZE = 2000
+CHUNK = 100
 SEED = 20251122
 STUDENTS = ("Ines", "Marek", "Анна", "Joaquín", "Li Wei", "Fatima", "Ólafur", "Sam")
 FILLER = (
@@ -64,13 +65,22 @@ def _vary(text: str, rng: random.Random) -> str:
     return "\n".join(out)
 
 
-def big_lesson(target_bytes: int) -> str:
-    """One valid lesson padded to about ``target_bytes`` with study-text paragraphs."""
-    text = (LESSONS_DIR / "01-monologue-narrator-fish-market.md").read_text(encoding="utf-8")
-    marker = ":::study-text Market Column\n"
-    paragraph = FILLER + "\n\n"
-    repeats = max(0, target_bytes - len(text.encode())) // len(paragraph.encode())
-    return text.replace(marker, marker + paragraph * repeats, 1)
+def big_lesson(corpus: list[str], target_bytes: int) -> str:
+    """One lesson of about ``target_bytes``: the bodies of corpus lessons inside one fence.
+
+    It is invalid (many H2s) but holds the same mix of blocks as the corpus, so its MB/s is
+    comparable with the corpus figure.
+    """
+    first = parse_document(corpus[0])
+    bodies: list[str] = []
+    size = 0
+    for text in corpus:
+        if size >= target_bytes:
+            break
+        body = parse_document(text).body
+        bodies.append(body)
+        size += len(body.encode())
+    return f"```markdown\n---\n{first.front_matter_raw}\n---\n" + "\n".join(bodies) + "\n```\n"
 
 
 def _timed(fn: Callable[[str], object], texts: list[str]) -> float:
@@ -89,21 +99,25 @@ def run() -> list[BenchRow]:
     corpus = generate_corpus()
     megabytes = sum(len(text.encode()) for text in corpus) / 1e6
     _timed(_validate_and_extract, corpus[:20])  # warm caches and imports
-    engine = _timed(_validate_and_extract, corpus)
-    baseline = _timed(parse_document, corpus)
+    # Alternate engine and baseline chunk by chunk so load from other processes hits both alike.
+    engine = baseline = 0.0
+    for offset in range(0, len(corpus), CHUNK):
+        chunk = corpus[offset : offset + CHUNK]
+        baseline += _timed(parse_document, chunk)
+        engine += _timed(_validate_and_extract, chunk)
     engine_rate, base_rate = len(corpus) / engine, len(corpus) / baseline
     engine_mbs, base_mbs = megabytes / engine, megabytes / baseline
 
-    large = big_lesson(1_000_000)
+    large = big_lesson(corpus, 1_000_000)
     large_mb = len(large.encode()) / 1e6
     large_mbs = large_mb / _timed(_validate_and_extract, [large])
 
     with tempfile.TemporaryDirectory() as folder:
         huge = Path(folder) / "huge.md"
         huge.write_bytes(large.encode() * 10)
-        start = time.perf_counter()
+        started = time.perf_counter()
         validate_file(huge)
-        reject_ms = (time.perf_counter() - start) * 1000
+        reject_ms = (time.perf_counter() - started) * 1000
 
     label = f"validate+extract ({len(corpus)} lessons, {megabytes:.1f} MB)"
     return [
@@ -128,7 +142,7 @@ def run() -> list[BenchRow]:
             "MB/s",
             baseline=engine_mbs,
             ratio=large_mbs / engine_mbs,
-            target="ratio ~1 (linear)",
+            target="ratio ~1 (linear in size)",
         ),
         BenchRow("validate_file on a 10 MB file (refused)", reject_ms, "ms", target="< 100 ms"),
     ]
