@@ -8,13 +8,15 @@ local upload folder. ``mode`` tells which one a resource selects (shown in op me
 Client libraries are imported by the engine only when a real service is built.
 """
 
+import dataclasses
 import enum
 from collections.abc import Mapping
 from typing import Any, Literal
 
 import dagster as dg
+from pydantic import PrivateAttr
 
-from esl_dagster.pipeline.observability import NoopMetrics
+from esl_dagster.pipeline.observability import NoopLogger, NoopMetrics
 from esl_dagster.pipeline.services import (
     Services,
     build_config_provider,
@@ -174,6 +176,7 @@ class PipelineResource(dg.ConfigurableResource):
     config: ConfigProviderResource
     pipeline_cwd: str | None = None
     local_upload_dir: str | None = None
+    _built: Services | None = PrivateAttr(default=None)
 
     def settings(self) -> Settings:
         """Engine settings: these resources' fields (``None`` included: the resources decide which
@@ -198,6 +201,13 @@ class PipelineResource(dg.ConfigurableResource):
         }
 
     def services(self, log: dg.DagsterLogManager) -> Services:
+        """The engine's services for one op: built once per run process (clients are reused by
+        every op of the run), with the op's Dagster log as the engine's logger."""
+        if self._built is None:
+            self._built = self._build()
+        return dataclasses.replace(self._built, logger=DagsterPipelineLogger(log))
+
+    def _build(self) -> Services:
         """The engine's services, chosen by its builders; S3 uploads use a dagster-aws client."""
         settings = self.settings()
         settings.validate_for_start()
@@ -219,6 +229,6 @@ class PipelineResource(dg.ConfigurableResource):
             notion=build_notion(settings),
             tts_provider=build_tts_provider(settings),
             uploader=uploader,
-            logger=DagsterPipelineLogger(log),
+            logger=NoopLogger(),
             metrics=NoopMetrics(),
         )
