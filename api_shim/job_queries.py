@@ -2,7 +2,6 @@
 
 import asyncio
 import base64
-import binascii
 import uuid
 from dataclasses import dataclass
 
@@ -36,7 +35,7 @@ def decode_cursor(cursor: str) -> str:
     padded = cursor + "=" * (-len(cursor) % 4)
     try:
         run_id = base64.b64decode(padded, altchars=b"-_", validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError) as exc:
+    except ValueError as exc:  # binascii.Error, UnicodeDecodeError, non-ASCII input
         raise InvalidCursor(cursor) from exc
     if canonical_job_id(run_id) is None:
         raise InvalidCursor(cursor)

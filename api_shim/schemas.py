@@ -32,6 +32,7 @@ class JobCreate(BaseModel):
             max_length=4096,
             description="Lesson file, relative to PIPELINE_CWD or absolute; must be a .md file "
             "inside a lesson root.",
+            examples=["./lessons/mission.md"],
         ),
     ]
     preset: ShortText | None = Field(default=None, description="Colour preset name.")
