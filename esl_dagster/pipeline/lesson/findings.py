@@ -35,8 +35,7 @@ comprehension.item_count       warning   W4    Comprehension Check with exactly 
 body.code_block                warning   W5    a code block inside the lesson body
 front_matter.input_type        warning   W6    ``input_type`` not generate/authentic
 column_list.unclosed           error     L1    a ``:::column-list`` is never closed
-column_list.no_column          error     L2    a column list without ``:::column``
-column_list.no_column_content  error     L3    a column list whose columns cannot be parsed
+column_list.no_column          error     L2    a column list without ``:::column`` (L2+L3)
 column_list.empty_column       error     L4    a column with no content
 callout.unclosed               error     C1    a ``:::callout`` is never closed
 callout.icon                   error     C2    a callout without an icon
@@ -48,12 +47,16 @@ table.columns                  error     T2    table rows with different cell co
 table.no_data                  error     T3    a table with a header but no data row
 =============================  ========  ====  ==============================================
 
-Line numbers. ``Finding.line`` is always the 1-based line in the FILE as an editor shows it
-(front matter and the text before the fence included), so tools can jump to it. The message text
+Line numbers. ``Finding.line`` is the 1-based line in the FILE as an editor shows it (front
+matter and the text before the fence included), so tools can jump to it; it is None when a
+finding has no single place (a missing marker, the H2 count, a file that cannot be read). The message text
 keeps the original validator's wording, whose numbers are relative: ``Line <n>:`` and
 ``... starting at line <n>`` count from the first line after the closing front-matter ``---``
 (the "body"), and ``study-text line <n>:`` counts from the first non-blank line of the study text.
 Users and existing docs grep for those phrases, so they are kept as they were.
+
+Rule L3 of the original only repeated L2 for the same column list, so both are reported once as
+``column_list.no_column``.
 
 In strict mode warnings are copied into the errors with the same code and ``severity="error"``.
 """
@@ -95,7 +98,6 @@ class Code(StrEnum):
     FRONT_MATTER_INPUT_TYPE = "front_matter.input_type"
     COLUMN_LIST_UNCLOSED = "column_list.unclosed"
     COLUMN_LIST_NO_COLUMN = "column_list.no_column"
-    COLUMN_LIST_NO_COLUMN_CONTENT = "column_list.no_column_content"
     COLUMN_LIST_EMPTY_COLUMN = "column_list.empty_column"
     CALLOUT_UNCLOSED = "callout.unclosed"
     CALLOUT_ICON = "callout.icon"
