@@ -162,3 +162,11 @@ def test_extract_human_summary(capsys: pytest.CaptureFixture[str]) -> None:
     assert "study text: dialogue, 6 lines" in out
     assert "  Aunt Rosa: Good plan. But we're going to check the weather first." in out
     assert "answer key: found" in out
+
+
+def test_extract_non_utf8_file_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "latin1.md"
+    path.write_bytes("Caf\xe9".encode("latin-1"))
+    code, out, err = run(capsys, "extract", "--json", str(path))
+    assert (code, out) == (1, "")
+    assert "not valid UTF-8" in err
