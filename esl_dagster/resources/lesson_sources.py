@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pydantic
 
 from esl_dagster.resources.s3 import S3StorageResource
 
@@ -45,10 +46,10 @@ class SourceListing:
     problems: list[str] = field(default_factory=list)
 
 
-class LessonSourcesResource(dg.ConfigurableResource):
+class LessonSourcesResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """Lesson folders (label = folder name) and an optional ``s3://bucket/prefix`` to watch."""
 
-    folders: list[str] = []
+    folders: list[str] = pydantic.Field(default_factory=list)
     s3_uri: str | None = None
     s3: S3StorageResource
     staging_dir: str = "var/s3-lessons"

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 
-class S3StorageResource(dg.ConfigurableResource):
+class S3StorageResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """Connection and location of the S3 bucket; unconfigured (no ``bucket``) means "no S3"."""
 
     bucket: str | None = None

@@ -29,7 +29,7 @@ from esl_dagster.pipeline.settings import Settings, load_settings
 from esl_dagster.resources.s3 import S3StorageResource
 
 
-class NotionResource(dg.ConfigurableResource):
+class NotionResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """Notion REST API; without ``token`` imports run in preview mode (no network)."""
 
     token: str | None = None
@@ -52,7 +52,7 @@ class NotionResource(dg.ConfigurableResource):
         }
 
 
-class TTSResource(dg.ConfigurableResource):
+class TTSResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """ElevenLabs text-to-speech; without ``elevenlabs_api_key`` the offline espeak-ng engine."""
 
     elevenlabs_api_key: str | None = None
@@ -85,7 +85,7 @@ class ConfigProviderKind(enum.Enum):
     REMOTE = "remote"
 
 
-class ManifestStoreResource(dg.ConfigurableResource):
+class ManifestStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """Where manifests live: next to each lesson (``filesystem``) or in an S3 bucket (``s3``)."""
 
     kind: ManifestStoreKind | None = None
@@ -102,7 +102,7 @@ class ManifestStoreResource(dg.ConfigurableResource):
         }
 
 
-class ConfigProviderResource(dg.ConfigurableResource):
+class ConfigProviderResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """Presets, student profiles and voices: a local folder (with bundled defaults) or HTTP."""
 
     kind: ConfigProviderKind = ConfigProviderKind.LOCAL
@@ -163,7 +163,7 @@ class DagsterPipelineLogger:
         return DagsterPipelineLogger(self._log, {**self._fields, **fields})
 
 
-class PipelineResource(dg.ConfigurableResource):
+class PipelineResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """All services of a lesson run; ``services()`` builds the engine's ``Services`` for an op.
 
     ``pipeline_cwd`` anchors relative paths (lesson folders, the local upload folder).

@@ -5,9 +5,9 @@ import sys
 
 import dagster as dg
 
+from esl_dagster.definitions import defs
 from esl_dagster.defs.lessons.jobs import lesson_job
 from esl_dagster.defs.lessons.run_config import LessonRunConfig
-from esl_dagster.definitions import defs
 from esl_dagster.pipeline.options import JobOptions
 
 
@@ -19,8 +19,8 @@ def test_definitions_load_and_hold_jobs_sensors_schedules() -> None:
         "lesson_batch_job",
         "revalidate_folder_job",
     }
-    assert [sensor.name for sensor in definitions.sensors] == ["lesson_folder_sensor"]
-    assert [schedule.name for schedule in definitions.schedules] == ["nightly_revalidation"]
+    assert [sensor.name for sensor in definitions.sensors or []] == ["lesson_folder_sensor"]
+    assert [schedule.name for schedule in definitions.schedules or []] == ["nightly_revalidation"]
     assert set(definitions.resources or {}) >= {"esl", "lesson_sources"}
 
 

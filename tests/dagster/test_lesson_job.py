@@ -84,7 +84,9 @@ def pipeline(
     bucket: str,
 ) -> PipelineResource:
     return PipelineResource(
-        notion=NotionResource(token=fake_notion.token, base_url=fake_notion.base_url, max_retries=0),
+        notion=NotionResource(
+            token=fake_notion.token, base_url=fake_notion.base_url, max_retries=0
+        ),
         tts=TTSResource(
             elevenlabs_api_key="test-key",
             base_url=fake_elevenlabs.base_url,
@@ -191,8 +193,7 @@ def test_rate_limit_retry_honours_retry_after(
     restart = next(
         e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY
     )
-    assert restart.event_specific_data is not None
-    assert restart.event_specific_data.seconds_to_wait == 1
+    assert getattr(restart.event_specific_data, "seconds_to_wait", None) == 1
 
 
 def test_transient_tts_fault_is_retried_by_the_op(

@@ -65,9 +65,12 @@ def test_production_instance_stores_runs_and_events_in_postgres(
         assert runs[0].status == dg.DagsterRunStatus.SUCCESS
         logs = instance.all_logs(result.run_id)
         assert any("hello from postgres" in (entry.user_message or "") for entry in logs)
-    with psycopg2.connect(
-        host=PG_HOST, port=PG_PORT, user="postgres", dbname=fresh_database
-    ) as connection, connection.cursor() as cursor:
+    with (
+        psycopg2.connect(
+            host=PG_HOST, port=PG_PORT, user="postgres", dbname=fresh_database
+        ) as connection,
+        connection.cursor() as cursor,
+    ):
         cursor.execute("SELECT count(*) FROM runs WHERE run_id = %s", (result.run_id,))
         assert cursor.fetchone() == (1,)
         cursor.execute("SELECT count(*) FROM event_logs WHERE run_id = %s", (result.run_id,))

@@ -87,9 +87,9 @@ def test_new_file_copied_with_an_old_mtime_is_seen(folder: Path) -> None:
     shutil.copy2(VALID_LESSONS[2], copy)
     os.utime(copy, (0, 0))
     requests, _, _ = tick(folder, cursor)
-    assert [Path(r.run_config["ops"]["validate_lesson"]["config"]["md"]).name for r in requests] == [
-        "old.md"
-    ]
+    assert [
+        Path(r.run_config["ops"]["validate_lesson"]["config"]["md"]).name for r in requests
+    ] == ["old.md"]
 
 
 def test_deleted_file_is_dropped_from_the_cursor_and_reported(folder: Path) -> None:

@@ -38,9 +38,7 @@ def _mapping_key(index: int, relative: str) -> str:
 
 
 @dg.op(out=dg.DynamicOut(JobOptions), tags={"esl/stage": "discover"})
-def discover_lessons(
-    context: dg.OpExecutionContext, config: BatchConfig
-) -> Any:
+def discover_lessons(context: dg.OpExecutionContext, config: BatchConfig) -> Any:
     """One dynamic output per lesson of the folder, with the folder's default options."""
     listing = list_folder(Path(config.folder))
     for problem in listing.problems:
@@ -82,11 +80,13 @@ def summarize_batch(
     """Count the outcomes; fail the run (listing the failed lessons) if any lesson failed."""
     failed = [outcome for outcome in outcomes if outcome["status"] == "failed"]
     rows = "\n".join(f"| {o['md']} | {o['error'].splitlines()[0]} |" for o in failed)
-    metadata = {
+    metadata: dict[str, Any] = {
         "lessons": len(outcomes),
         "succeeded": len(outcomes) - len(failed),
         "failed": len(failed),
-        "failures": dg.MetadataValue.md("| lesson | error |\n|---|---|\n" + rows if failed else "none"),
+        "failures": dg.MetadataValue.md(
+            "| lesson | error |\n|---|---|\n" + rows if failed else "none"
+        ),
     }
     if failed:
         message = f"{len(failed)} of {len(outcomes)} lesson(s) failed: " + "; ".join(

@@ -4,6 +4,7 @@ schedule's red tick is the alert). It changes nothing: no Notion, TTS, upload or
 """
 
 import datetime
+from typing import Any
 
 import dagster as dg
 
@@ -30,7 +31,7 @@ def revalidate_lessons(
             if not result.ok:
                 invalid.append((candidate.key, len(result.errors), result.errors[0].message))
     rows = "\n".join(f"| {key} | {count} | {first} |" for key, count, first in invalid)
-    metadata = {
+    metadata: dict[str, Any] = {
         "checked": checked,
         "invalid": len(invalid),
         "problems": dg.MetadataValue.json(problems),
@@ -70,4 +71,6 @@ def revalidate_folder_job() -> None:
 def nightly_revalidation(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     scheduled = context.scheduled_execution_time or datetime.datetime.now(datetime.UTC)
     day = scheduled.strftime("%Y-%m-%d")
-    return dg.RunRequest(run_key=f"revalidate:{day}", tags={SOURCE_TAG: "schedule", "esl/date": day})
+    return dg.RunRequest(
+        run_key=f"revalidate:{day}", tags={SOURCE_TAG: "schedule", "esl/date": day}
+    )

@@ -12,7 +12,6 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import dagster as dg
 import pydantic
@@ -47,7 +46,9 @@ class TickReport:
 
     def skip_reason(self, sources: int) -> str:
         if sources == 0:
-            return "No lesson folder or S3 prefix configured (ESL_LESSON_FOLDERS, ESL_LESSON_S3_URI)."
+            return (
+                "No lesson folder or S3 prefix configured (ESL_LESSON_FOLDERS, ESL_LESSON_S3_URI)."
+            )
         parts = [f"No new or changed lessons in {sources} source(s)"]
         parts.append(f"{self.unchanged} unchanged")
         if self.deleted:
@@ -120,7 +121,9 @@ def _evaluate_candidate(
     try:
         options = _options_for(listing, candidate)
     except pydantic.ValidationError as exc:
-        report.problems.append(f"{listing.label}: invalid default options ({exc.error_count()} error(s))")
+        report.problems.append(
+            f"{listing.label}: invalid default options ({exc.error_count()} error(s))"
+        )
         yield None, candidate.key, known
         return
     candidate.stage(data)
@@ -170,5 +173,3 @@ def lesson_folder_sensor(
         f"{report.deleted} removed lesson(s)"
     )
     yield from requests
-
-

@@ -109,9 +109,7 @@ def execute_stage(
     except Exception as exc:  # every failure is classified, none escapes unlabelled
         fail_or_retry(context, stage, exc)
     if stage == "manifest" and new_state.manifest_path and new_state.manifest_written:
-        context.instance.add_run_tags(
-            context.run_id, {MANIFEST_PATH_TAG: new_state.manifest_path}
-        )
+        context.instance.add_run_tags(context.run_id, {MANIFEST_PATH_TAG: new_state.manifest_path})
     return dg.Output(
         new_state, metadata=stage_metadata(stage, new_state, time.perf_counter() - started)
     )

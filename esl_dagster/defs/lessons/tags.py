@@ -34,7 +34,9 @@ def tts_runs(options: JobOptions) -> bool:
     return options.with_tts and not options.skip_tts and not options.dry_run
 
 
-def lesson_run_tags(options: JobOptions, *, source: str, job_id: str | None = None) -> dict[str, str]:
+def lesson_run_tags(
+    options: JobOptions, *, source: str, job_id: str | None = None
+) -> dict[str, str]:
     """Tags for a ``lesson_job`` run: job id (a new UUID unless given), lesson key, source, TTS."""
     tags = {
         JOB_ID_TAG: job_id or str(uuid.uuid4()),
