@@ -26,12 +26,21 @@ from pathlib import Path
 
 import httpx
 
+from esl_dagster.pipeline.errors import ConfigurationError
+from esl_dagster.pipeline.settings import Settings, load_settings
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_LESSONS = REPO_ROOT / "examples" / "lessons"
 EMBEDDED_INSTANCE_YAML = REPO_ROOT / "deploy" / "dagster.embedded.yaml"
 PRODUCTION_INSTANCE_YAML = REPO_ROOT / "dagster.yaml"
 WORKSPACE_YAML = REPO_ROOT / "workspace.yaml"
 STOP_GRACE_SECONDS = 15.0
+LESSON_SENSOR = "lesson_folder_sensor"
+START_SENSOR_MUTATION = """
+mutation Start($selector: SensorSelector!) {
+  startSensor(sensorSelector: $selector) { __typename ... on PythonError { message } }
+}
+"""
 
 
 @dataclass
@@ -87,7 +96,21 @@ class StackConfig:
         return f"http://{self.host}:{self.api_port}"
 
 
-def prepare(config: StackConfig) -> dict[str, str]:
+def dagster_postgres_url(settings: Settings) -> str:
+    """The URL ``dagster.yaml`` reads from ``DAGSTER_PG_URL``, built from the seed's PG_* settings.
+
+    The scheme is forced to ``postgresql+psycopg2`` (dagster-notes P1).
+    """
+    url = settings.postgres_url
+    if url is None:
+        raise ConfigurationError(
+            "Postgres storage needs PG_CONNECTION_STRING or PG_HOST (and PG_USER, PG_PASSWORD, "
+            "PG_DATABASE); PG_ENABLED=false turns it off"
+        )
+    return "postgresql+psycopg2://" + url.split("://", 1)[1]
+
+
+def prepare(config: StackConfig, settings: Settings) -> dict[str, str]:
     """Create the Dagster home and the lesson folder; return the children's environment."""
     config.dagster_home.mkdir(parents=True, exist_ok=True)
     (config.dagster_home / "logs").mkdir(exist_ok=True)
@@ -103,19 +126,14 @@ def prepare(config: StackConfig) -> dict[str, str]:
             "DAGSTER_HOME": str(config.dagster_home),
             "PIPELINE_CWD": str(config.workdir),
             "ESL_LESSON_ROOTS": str(config.lessons_dir),
-            "ESL_SENSOR_LESSON_DIRS": str(config.lessons_dir),
+            "ESL_LESSON_FOLDERS": str(config.lessons_dir),
             "ESL_DAGSTER_GRAPHQL_URL": f"{config.dagster_url}/graphql",
             "ESL_API_HOST": config.host,
             "ESL_API_PORT": str(config.api_port),
         }
     )
     if config.postgres:
-        env.setdefault("PG_ENABLED", "true")
-        env.setdefault("PG_HOST", "127.0.0.1")
-        env.setdefault("PG_PORT", "5432")
-        env.setdefault("PG_USER", "postgres")
-        env.setdefault("PG_PASSWORD", "")
-        env.setdefault("PG_DATABASE", "postgres")
+        env["DAGSTER_PG_URL"] = dagster_postgres_url(settings)
     return env
 
 
@@ -180,6 +198,24 @@ def wait_ready(config: StackConfig, procs: Sequence[Child], timeout: float) -> N
                 time.sleep(0.5)
 
 
+def start_lesson_sensor(config: StackConfig) -> None:
+    """Turn the lesson-folder sensor on (it ships stopped, so production opts in explicitly)."""
+    selector = {
+        "repositoryLocationName": "esl_dagster",
+        "repositoryName": "__repository__",
+        "sensorName": LESSON_SENSOR,
+    }
+    response = httpx.post(
+        f"{config.dagster_url}/graphql",
+        json={"query": START_SENSOR_MUTATION, "variables": {"selector": selector}},
+        timeout=30.0,
+    )
+    response.raise_for_status()
+    result = response.json().get("data", {}).get("startSensor", {})
+    if result.get("__typename") == "PythonError":
+        raise RuntimeError(f"could not start {LESSON_SENSOR}: {result.get('message')}")
+
+
 def stop(procs: Sequence[Child]) -> None:
     """SIGTERM every process group, wait, then SIGKILL what is left. Leaves no orphans."""
     for proc in reversed(procs):
@@ -223,7 +259,11 @@ def banner(config: StackConfig) -> str:
 
 def parse_args(argv: Sequence[str] | None) -> StackConfig:
     parser = argparse.ArgumentParser(prog="esl-stack", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--postgres", action="store_true", help="use dagster.yaml on Postgres")
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="use the production dagster.yaml on Postgres (PG_* variables, default local server)",
+    )
     parser.add_argument("--workdir", type=Path, default=Path.cwd(), help="PIPELINE_CWD")
     parser.add_argument("--dagster-home", type=Path, default=None)
     parser.add_argument("--lessons", type=Path, default=None, help="lesson folder (sensor)")
@@ -243,7 +283,20 @@ def parse_args(argv: Sequence[str] | None) -> StackConfig:
 
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_args(argv)
-    env = prepare(config)
+    try:
+        settings = load_settings(env_file=config.workdir / ".env")
+        if config.postgres and settings.pg_host is None and settings.pg_connection_string is None:
+            # The local server of the README's second command: trust auth on 127.0.0.1.
+            settings = load_settings(
+                env_file=config.workdir / ".env", pg_host="127.0.0.1", pg_database="postgres"
+            )
+        settings.validate_for_start()
+        env = prepare(config, settings)
+    except ConfigurationError as exc:
+        print(f"esl-stack: {exc}", file=sys.stderr)
+        return 2
+    for name, why in settings.unused_settings().items():
+        print(f"esl-stack: {name} is set but unused: {why}", file=sys.stderr)
     procs = children(config)
     stopping = False
 
@@ -262,6 +315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for proc in procs:
             proc.start(env, config.workdir)
         wait_ready(config, procs, timeout=180.0)
+        start_lesson_sensor(config)
         print(banner(config), flush=True)
         while all(proc.running() for proc in procs):
             time.sleep(0.5)
@@ -271,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nesl-stack: stopping ...", flush=True)
         return 0
-    except RuntimeError as exc:
+    except (RuntimeError, httpx.HTTPError) as exc:
         print(f"esl-stack: {exc}", file=sys.stderr)
         return 1
     finally:

@@ -9,6 +9,8 @@ import dagster as dg
 import psycopg2  # type: ignore[import-untyped]
 import pytest
 
+from esl_dagster.pipeline.settings import load_settings
+from esl_dagster.stack import dagster_postgres_url
 from tests.conftest import REPO_ROOT
 
 PG_HOST = "127.0.0.1"
@@ -45,15 +47,16 @@ def test_production_instance_stores_runs_and_events_in_postgres(
     fresh_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     shutil.copy(REPO_ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
-    for name, value in {
-        "DAGSTER_HOME": str(tmp_path),
-        "DAGSTER_PG_HOST": PG_HOST,
-        "DAGSTER_PG_PORT": str(PG_PORT),
-        "DAGSTER_PG_USER": "postgres",
-        "DAGSTER_PG_PASSWORD": "",
-        "DAGSTER_PG_DB": fresh_database,
-    }.items():
-        monkeypatch.setenv(name, value)
+    # The seed's PG_* variables, turned into DAGSTER_PG_URL exactly as `esl-stack --postgres` does.
+    settings = load_settings(
+        env_file=None,
+        pg_host=PG_HOST,
+        pg_port=PG_PORT,
+        pg_user="postgres",
+        pg_database=fresh_database,
+    )
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    monkeypatch.setenv("DAGSTER_PG_URL", dagster_postgres_url(settings))
     with dg.DagsterInstance.get() as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         config = instance.get_concurrency_config().run_queue_config
