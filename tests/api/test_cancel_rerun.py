@@ -2,6 +2,7 @@
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -132,7 +133,7 @@ def test_rerun_rechecks_the_lesson_path(client: TestClient, fake: FakeDagster) -
     "body",
     [{}, {"steps": []}, {"steps": ["import"]}, {"steps": "tts"}, {"steps": ["tts", "tts"]}],
 )
-def test_rerun_validates_steps(client: TestClient, fake: FakeDagster, body: dict) -> None:
+def test_rerun_validates_steps(client: TestClient, fake: FakeDagster, body: dict[str, Any]) -> None:
     job_id = _submit(client)
     fake.update_run(_run_id(fake, job_id), status="SUCCESS")
     response = client.post(f"/jobs/{job_id}/rerun", json=body)

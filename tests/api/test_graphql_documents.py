@@ -57,7 +57,7 @@ def test_fake_schema_is_a_subset_of_real_dagster() -> None:
         if isinstance(fake_type, GraphQLObjectType | GraphQLInterfaceType | GraphQLInputObjectType):
             assert isinstance(real_type, type(fake_type)), name
             for field_name, field in fake_type.fields.items():
-                real_field = real_type.fields.get(field_name)  # type: ignore[union-attr]
+                real_field = real_type.fields.get(field_name)
                 assert real_field is not None, f"{name}.{field_name}"
                 assert str(real_field.type) == str(field.type), f"{name}.{field_name}"
                 for arg_name, arg in getattr(field, "args", {}).items():

@@ -2,6 +2,7 @@
 
 import re
 import uuid
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -267,8 +268,8 @@ def test_malformed_run_shape_is_500(client: TestClient, fake: FakeDagster) -> No
 # ----- GET /jobs ---------------------------------------------------------------------------------
 
 
-def _all_pages(client: TestClient, **params: object) -> tuple[list[dict], int]:
-    items: list[dict] = []
+def _all_pages(client: TestClient, **params: object) -> tuple[list[dict[str, Any]], int]:
+    items: list[dict[str, Any]] = []
     cursor = None
     pages = 0
     while True:
@@ -341,7 +342,7 @@ def test_list_of_nothing_is_empty(client: TestClient) -> None:
         ({"cursor": "bm90LWEtcnVu"}, "invalid_cursor"),
     ],
 )
-def test_list_rejects_bad_parameters(client: TestClient, params: dict, code: str) -> None:
+def test_list_rejects_bad_parameters(client: TestClient, params: dict[str, Any], code: str) -> None:
     response = client.get("/jobs", params=params)
     assert response.status_code == 400
     assert response.json()["code"] == code

@@ -3,6 +3,7 @@
 import hashlib
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,7 +12,7 @@ from tests.api.conftest import MISSION, ClientFactory
 from tests.fakes.dagster_graphql import FakeDagster
 
 
-def _tags(launch: dict) -> dict[str, str]:
+def _tags(launch: dict[str, Any]) -> dict[str, str]:
     return {t["key"]: t["value"] for t in launch["executionMetadata"]["tags"]}
 
 
@@ -120,7 +121,7 @@ def test_known_upload_values_are_forwarded(
     ],
 )
 def test_invalid_bodies_are_400_with_a_specific_code(
-    client: TestClient, fake: FakeDagster, kwargs: dict, code: str
+    client: TestClient, fake: FakeDagster, kwargs: dict[str, Any], code: str
 ) -> None:
     response = client.post("/jobs", **kwargs)
 
@@ -245,7 +246,7 @@ def test_job_not_loaded_is_503(client: TestClient, fake: FakeDagster) -> None:
     ],
 )
 def test_launch_rejections_are_500_without_detail(
-    client: TestClient, fake: FakeDagster, result: dict
+    client: TestClient, fake: FakeDagster, result: dict[str, Any]
 ) -> None:
     fake.launch_result = result
     response = client.post("/jobs", json={"md": MISSION})

@@ -157,6 +157,11 @@ type Mutation {
 TERMINAL = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the default of 5 drops SYNs under 20 concurrent clients
+    daemon_threads = True
+
+
 @functools.cache
 def _schema() -> GraphQLSchema:
     return build_schema(SDL)
@@ -235,8 +240,7 @@ class FakeDagster:
                 self.end_headers()
                 self.wfile.write(body)
 
-        server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        server.daemon_threads = True
+        server = _Server(("127.0.0.1", self.port), Handler)
         self._server = server
         self.port = server.server_address[1]
         self._thread = threading.Thread(
