@@ -9,6 +9,7 @@ import importlib
 import importlib.metadata
 import posixpath
 import re
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,6 +243,49 @@ def engine_known_variables() -> set[str]:
         | code_location_variables()
         | instance_env_references(load_yaml(PRODUCTION_INSTANCE))
         | DAGSTER_PROCESS_VARIABLES
+    )
+
+
+@dataclass(frozen=True)
+class PostgresTarget:
+    scheme: str
+    user: str
+    password: str
+    host: str
+    port: int
+    database: str
+
+
+def postgres_target(instance: Mapping[str, Any], env: Mapping[str, str]) -> PostgresTarget:
+    """Where an instance yaml's Postgres storage connects, given the process environment.
+
+    Handles both forms dagster-postgres accepts: ``postgres_url`` and ``postgres_db`` fields.
+    """
+
+    def value(node: object) -> str:
+        if isinstance(node, Mapping):
+            return env[node["env"]]
+        return str(node)
+
+    storage = instance["storage"]["postgres"]
+    if "postgres_url" in storage:
+        url = urllib.parse.urlsplit(value(storage["postgres_url"]))
+        return PostgresTarget(
+            url.scheme,
+            urllib.parse.unquote(url.username or ""),
+            urllib.parse.unquote(url.password or ""),
+            url.hostname or "",
+            url.port or 5432,
+            url.path.lstrip("/"),
+        )
+    db = storage["postgres_db"]
+    return PostgresTarget(
+        db.get("scheme", "postgresql"),
+        value(db["username"]),
+        value(db["password"]),
+        value(db["hostname"]),
+        int(value(db.get("port", 5432))),
+        value(db["db_name"]),
     )
 
 

@@ -10,7 +10,6 @@ import importlib
 from typing import Any
 
 import pytest
-import yaml
 from fastapi import FastAPI
 
 from api_shim.core.config import Settings as ShimSettings
@@ -35,6 +34,7 @@ from tests.deploy.deploy_files import (
     load_yaml,
     parse_command,
     port_mappings,
+    postgres_target,
     read_dockerfile,
     read_env_example,
     resolve,
@@ -182,20 +182,23 @@ def test_engine_values_are_valid_settings(services: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("name", ENGINE_SERVICES)
-def test_every_instance_variable_is_set_for_engine_services(
+def test_engine_services_reach_the_compose_postgres_with_psycopg2(
     services: dict[str, Any], name: str
 ) -> None:
-    dockerfile = read_dockerfile()
-    instance = load_yaml(
-        image_path_to_repo(f"{dockerfile.env['DAGSTER_HOME']}/dagster.yaml", dockerfile)
-    )
+    instance = image_instance()
     env = environment_of(services[name])
     missing = {var for var in instance_env_references(instance) if var not in env}
     assert not missing, f"{name} lacks the instance's variables {sorted(missing)}"
-    assert env["DAGSTER_PG_PASSWORD"] == REQUIRED_SECRETS["PG_PASSWORD"]
-    assert env["DAGSTER_PG_USER"] == services["postgres"]["environment"]["POSTGRES_USER"]
-    assert env["DAGSTER_PG_DB"] == services["postgres"]["environment"]["POSTGRES_DB"]
-    assert env["DAGSTER_PG_HOST"] == "postgres"
+    target = postgres_target(instance, env)
+    postgres = services["postgres"]["environment"]
+    assert target.scheme == "postgresql+psycopg2"  # dagster-notes P1
+    assert (target.user, target.password, target.database) == (
+        postgres["POSTGRES_USER"],
+        postgres["POSTGRES_PASSWORD"],
+        postgres["POSTGRES_DB"],
+    )
+    assert target.password == REQUIRED_SECRETS["PG_PASSWORD"]
+    assert (target.host, target.port) == ("postgres", Settings.model_fields["pg_port"].default)
 
 
 def test_env_example_covers_every_compose_variable(compose: dict[str, Any]) -> None:
@@ -277,7 +280,6 @@ def test_storage_ports_match_the_settings(services: dict[str, Any]) -> None:
     engine = services["code-server"]["environment"]
     assert int(engine["MINIO_PORT"]) == Settings.model_fields["minio_port"].default
     assert f":{engine['MINIO_PORT']}" in services["minio"]["command"]
-    assert int(engine["DAGSTER_PG_PORT"]) == Settings.model_fields["pg_port"].default
     assert engine["MINIO_BUCKET"] == Settings.model_fields["minio_bucket"].default
 
 
@@ -380,12 +382,24 @@ def test_image_is_python_311_slim_non_root_with_the_pinned_install() -> None:
     assert installs and all("-c constraints.txt" in line for line in installs)
 
 
+def image_instance() -> dict[str, Any]:
+    """The dagster.yaml the image carries in $DAGSTER_HOME."""
+    dockerfile = read_dockerfile()
+    instance = load_yaml(
+        image_path_to_repo(f"{dockerfile.env['DAGSTER_HOME']}/dagster.yaml", dockerfile)
+    )
+    assert isinstance(instance, dict)
+    return instance
+
+
 def test_image_dagster_yaml_is_the_production_postgres_instance() -> None:
     dockerfile = read_dockerfile()
     home = dockerfile.env["DAGSTER_HOME"]
-    source = image_path_to_repo(f"{home}/dagster.yaml", dockerfile)
-    assert source == REPO_ROOT / "dagster.yaml"
-    instance = yaml.safe_load(source.read_text(encoding="utf-8"))
-    assert instance["storage"]["postgres"]["postgres_db"]["scheme"] == "postgresql+psycopg2"
+    assert image_path_to_repo(f"{home}/dagster.yaml", dockerfile) == REPO_ROOT / "dagster.yaml"
+    instance = image_instance()
+    assert set(instance["storage"]) == {"postgres"}
+    postgres_db = instance["storage"]["postgres"].get("postgres_db")
+    if postgres_db is not None:
+        assert postgres_db["scheme"] == "postgresql+psycopg2"  # dagster-notes P1
     assert instance["run_launcher"]["class"] == "DefaultRunLauncher"
     assert image_path_to_repo(f"{home}/workspace.yaml", dockerfile).is_file()

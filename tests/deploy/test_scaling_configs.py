@@ -17,6 +17,7 @@ from tests.deploy.deploy_files import (
     DEPLOY_DIR,
     PRODUCTION_INSTANCE,
     engine_known_variables,
+    instance_env_references,
     load_yaml,
 )
 
@@ -55,8 +56,8 @@ def test_ecs_run_tasks_get_only_variables_the_engine_reads(ecs_config: dict[str,
     assert not plain & secret
     unknown = (plain | secret) - engine_known_variables()
     assert not unknown, f"run tasks get variables nothing reads: {sorted(unknown)}"
-    storage_variables = {"DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USER", "DAGSTER_PG_DB"}
-    assert storage_variables <= plain and "DAGSTER_PG_PASSWORD" in secret
+    storage_variables = instance_env_references(ecs_config["storage"])
+    assert storage_variables and storage_variables <= plain | secret
 
 
 def test_ecs_launcher_is_built_by_a_dagster_instance(
@@ -75,10 +76,8 @@ def test_ecs_launcher_is_built_by_a_dagster_instance(
         assert launcher.secrets_tags == []
         queue = instance.get_concurrency_config().run_queue_config
         assert queue is not None and queue.max_concurrent_runs == 5
-        assert [limit["key"] for limit in queue.tag_concurrency_limits] == [
-            "esl/lesson_key",
-            "esl/tts",
-        ]
+        production = load_yaml(PRODUCTION_INSTANCE)["concurrency"]["runs"]
+        assert queue.tag_concurrency_limits == production["tag_concurrency_limits"]
 
 
 def test_ecs_run_task_mounts_the_lesson_folder_the_sensor_watches(
