@@ -4,7 +4,6 @@ Both providers return the same typed models, so the pipeline never knows which o
 Lookups (``find_student``, ``get_preset``) are written once in ``BaseConfigProvider``.
 """
 
-import email.utils
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -30,7 +29,8 @@ from esl_dagster.pipeline.config.loaders import (
     student_profile_files,
 )
 from esl_dagster.pipeline.config.models import Preset, StudentProfile, VoiceCatalog, VoicesMap
-from esl_dagster.pipeline.errors import ConfigurationError, ServiceError, is_transient_status
+from esl_dagster.pipeline.errors import ConfigurationError, ServiceError
+from esl_dagster.pipeline.http_retry import service_error_from_response
 
 BUNDLED_CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 PRESETS_FILE = "presets.json"
@@ -247,21 +247,6 @@ def _join_url(base_url: str, path: str) -> str:
     return str(httpx.URL(base).join(path.lstrip("/")))
 
 
-def _retry_after_seconds(value: str | None) -> float | None:
-    """``Retry-After`` as seconds: a number, or an HTTP date relative to now."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, moment.timestamp() - time.time())
-
-
 @dataclass
 class _CacheEntry:
     fetched_at: float
@@ -360,13 +345,8 @@ class RemoteConfigProvider(BaseConfigProvider):
                 revalidated: T = entry.value
                 return revalidated
             if not response.is_success:
-                status = response.status_code
-                raise ServiceError(
-                    _SERVICE,
-                    f"GET {url} returned HTTP {status}",
-                    status=status,
-                    transient=is_transient_status(status),
-                    retry_after=_retry_after_seconds(response.headers.get("Retry-After")),
+                raise service_error_from_response(
+                    _SERVICE, response, f"GET {url} returned HTTP {response.status_code}"
                 )
             value = parse(response.text, url)
             self._cache[url] = _CacheEntry(now, response.headers.get("ETag"), value)

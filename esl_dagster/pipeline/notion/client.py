@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from esl_dagster.pipeline.errors import ServiceError, is_transient_status
+from esl_dagster.pipeline.http_retry import parse_retry_after, retry_delay
 
 JSON = dict[str, Any]
 Recover = Callable[[], JSON | None]
@@ -215,10 +216,14 @@ class NotionClient:
         )
 
     def _delay(self, retry: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.retry_after_cap)
-        ceiling: float = min(self.backoff_cap, self.backoff_base * 2.0 ** (retry - 1))
-        return ceiling / 2 + self._rng() * ceiling / 2
+        return retry_delay(
+            retry,
+            retry_after,
+            base=self.backoff_base,
+            cap=self.backoff_cap,
+            retry_after_cap=self.retry_after_cap,
+            rng=self._rng,
+        )
 
     def _send(
         self, method: str, path: str, body: JSON | None, params: dict[str, str | int] | None
@@ -254,7 +259,7 @@ def _error_from(response: httpx.Response) -> NotionAPIError:
     if isinstance(data, dict) and data.get("object") == "error":
         code = str(data.get("code") or "") or None
         message = str(data.get("message") or message)
-    retry_after = _retry_after(response.headers.get("Retry-After"))
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
     text = f"HTTP {status} {code}: {message}" if code else f"HTTP {status}: {message}"
     return NotionAPIError(
         text,
@@ -263,12 +268,3 @@ def _error_from(response: httpx.Response) -> NotionAPIError:
         transient=is_transient_status(status),
         retry_after=retry_after,
     )
-
-
-def _retry_after(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None

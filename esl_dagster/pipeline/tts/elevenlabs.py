@@ -5,8 +5,6 @@ Every request is retried on transient faults (timeouts, dropped connections, HTT
 sends one and exponential backoff otherwise. Permanent faults (400/401/403/404/422) fail at once.
 """
 
-import email.utils
-import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -14,7 +12,11 @@ from typing import Any
 import httpx
 
 from esl_dagster.pipeline.config.models import CatalogVoice, VoiceCatalog, VoiceLabels
-from esl_dagster.pipeline.errors import ConfigurationError, ServiceError, is_transient_status
+from esl_dagster.pipeline.errors import ConfigurationError, ServiceError
+from esl_dagster.pipeline.http_retry import (
+    parse_retry_after as parse_retry_after,  # public name kept for existing importers
+)
+from esl_dagster.pipeline.http_retry import retry_delay, service_error_from_response
 from esl_dagster.pipeline.tts.mp3 import scan_mp3
 from esl_dagster.pipeline.tts.provider import DialogueLine
 
@@ -22,7 +24,6 @@ DEFAULT_BASE_URL = "https://api.elevenlabs.io"
 DIALOGUE_MAX_INPUTS = 100
 DIALOGUE_MAX_CHARS = 5000
 _SERVICE = "elevenlabs"
-_MAX_RETRY_AFTER_SECONDS = 60.0
 _BACKOFF_BASE_SECONDS = 0.5
 _ERROR_BODY_LIMIT = 300
 
@@ -48,23 +49,6 @@ def chunk_dialogue_lines(
     if current:
         chunks.append(current)
     return chunks
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date), capped at 60 s."""
-    if value is None or not value.strip():
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - time.time()
-    if math.isnan(seconds):
-        return None
-    return min(max(seconds, 0.0), _MAX_RETRY_AFTER_SECONDS)
 
 
 def _error_detail(response: httpx.Response) -> str:
@@ -218,12 +202,10 @@ class ElevenLabsProvider:
                 response = send()
                 if response.status_code == 200:
                     return response
-                failure = ServiceError(
+                failure = service_error_from_response(
                     _SERVICE,
+                    response,
                     f"{what} failed ({response.status_code}): {_error_detail(response)}",
-                    status=response.status_code,
-                    transient=is_transient_status(response.status_code),
-                    retry_after=parse_retry_after(response.headers.get("retry-after")),
                 )
             except httpx.TimeoutException as exc:
                 failure = ServiceError(_SERVICE, f"{what} timed out: {exc}", transient=True)
@@ -233,10 +215,7 @@ class ElevenLabsProvider:
                 failure = exc
             if not failure.transient or attempt + 1 == attempts:
                 break
-            delay = failure.retry_after
-            if delay is None:
-                delay = _BACKOFF_BASE_SECONDS * 2**attempt
-            self._sleep(delay)
+            self._sleep(retry_delay(attempt + 1, failure.retry_after, base=_BACKOFF_BASE_SECONDS))
         if failure.transient and attempts > 1:
             raise ServiceError(
                 _SERVICE,
