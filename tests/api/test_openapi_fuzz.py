@@ -14,6 +14,7 @@ from schemathesis.generation import GenerationMode
 
 from api_shim.core.config import Settings
 from api_shim.main import create_app
+from tests.conftest import VALID_LESSONS
 from tests.fakes.dagster_graphql import FakeDagster
 
 API_KEY = "fuzz-key-8d7c6b5a4f"
@@ -36,8 +37,6 @@ def fuzz_fake() -> Iterator[FakeDagster]:
 def api_schema(
     fuzz_fake: FakeDagster, tmp_path_factory: pytest.TempPathFactory
 ) -> schemathesis.BaseSchema:
-    from tests.conftest import VALID_LESSONS
-
     cwd = tmp_path_factory.mktemp("fuzz")
     (cwd / "lessons").mkdir()
     (cwd / "lessons" / "mission.md").write_text(Path(VALID_LESSONS[0]).read_text())
