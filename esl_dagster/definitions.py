@@ -10,17 +10,19 @@ and boto3 in every run process (about 1 s and 2 CPU-seconds per run on the refer
 
 import dagster as dg
 
+# A module, not the function: a second @dg.definitions function in this module's scope would make
+# the code location ambiguous to Dagster's loader.
+from esl_dagster.defs import resources as resource_defs
 from esl_dagster.defs.lessons.batch import lesson_batch_job
 from esl_dagster.defs.lessons.jobs import lesson_job
 from esl_dagster.defs.lessons.revalidation import nightly_revalidation, revalidate_folder_job
 from esl_dagster.defs.lessons.sensors import lesson_folder_sensor
-from esl_dagster.defs.resources import resources
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
     return dg.Definitions.merge(
-        resources(),
+        resource_defs.resources(),
         dg.Definitions(
             jobs=[lesson_job, lesson_batch_job, revalidate_folder_job],
             sensors=[lesson_folder_sensor],

@@ -88,6 +88,10 @@ class StackConfig:
     host: str = "127.0.0.1"
 
     @property
+    def log_dir(self) -> Path:
+        return self.workdir / "var" / "log"
+
+    @property
     def dagster_url(self) -> str:
         return f"http://{self.host}:{self.dagster_port}"
 
@@ -113,7 +117,7 @@ def dagster_postgres_url(settings: Settings) -> str:
 def prepare(config: StackConfig, settings: Settings) -> dict[str, str]:
     """Create the Dagster home and the lesson folder; return the children's environment."""
     config.dagster_home.mkdir(parents=True, exist_ok=True)
-    (config.dagster_home / "logs").mkdir(exist_ok=True)
+    config.log_dir.mkdir(parents=True, exist_ok=True)
     instance_yaml = PRODUCTION_INSTANCE_YAML if config.postgres else EMBEDDED_INSTANCE_YAML
     shutil.copyfile(instance_yaml, config.dagster_home / "dagster.yaml")
     if not config.lessons_dir.exists() or not any(config.lessons_dir.glob("*.md")):
@@ -139,7 +143,7 @@ def prepare(config: StackConfig, settings: Settings) -> dict[str, str]:
 
 def children(config: StackConfig) -> list[Child]:
     bin_dir = Path(sys.executable).parent
-    logs = config.dagster_home / "logs"
+    logs = config.log_dir
     workspace = str(WORKSPACE_YAML)
     return [
         Child(
@@ -247,7 +251,7 @@ def banner(config: StackConfig) -> str:
             f"  metrics        {config.api_url}/metrics",
             f"  run storage    {storage}",
             f"  lesson folder  {config.lessons_dir}  (the sensor picks up new or changed *.md)",
-            f"  logs           {config.dagster_home / 'logs'}",
+            f"  logs           {config.log_dir}",
             "Try:",
             f"  curl -s -X POST {config.api_url}/jobs -H 'content-type: application/json' "
             f'-d \'{{"md": "./{rel}"}}\'',

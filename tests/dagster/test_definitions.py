@@ -1,7 +1,9 @@
 """The code location loads, holds what the deployment expects, and stays light to import."""
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import dagster as dg
 
@@ -22,6 +24,24 @@ def test_definitions_load_and_hold_jobs_sensors_schedules() -> None:
     assert [sensor.name for sensor in definitions.sensors or []] == ["lesson_folder_sensor"]
     assert [schedule.name for schedule in definitions.schedules or []] == ["nightly_revalidation"]
     assert set(definitions.resources or {}) >= {"esl", "lesson_sources"}
+
+
+def test_code_location_loads_the_way_the_webserver_loads_it(tmp_path) -> None:
+    """Dagster's own loader (module scan), not just ``defs()``: it rejects ambiguous modules."""
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    dagster_cli = Path(sys.executable).parent / "dagster"
+    result = subprocess.run(
+        [str(dagster_cli), "definitions", "validate", "-m", "esl_dagster.definitions"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "All code locations passed validation" in result.stdout + result.stderr
 
 
 def test_lesson_job_has_the_seven_stage_ops_in_order_and_in_process_executor() -> None:
