@@ -1,0 +1,50 @@
+"""The seven stages of a lesson job, each written once; the in-process runner and the Dagster ops
+both call :func:`start_run` and then :func:`run_stage` per stage.
+
+Every stage first *decides*: it computes the hash of everything that shapes its effect and skips
+(with a reason) when a skip flag says so, when it does not apply, or when the manifest records a
+success with the same input hash (unless ``force``). Only then does it emit ``start`` and act.
+A dry run decides the same way but acts without effects: it reports what would happen and
+records nothing.
+
+Step tokens (``RunState.steps``) follow the original: the stage name when it runs (or would run),
+``skip:<stage>`` for an explicit skip flag, ``colorize:<preset>:<h2>/<h3>/<toggles>`` after a
+colorize, and the new ``unchanged:<stage>`` when unchanged inputs skip a stage.
+"""
+
+from esl_dagster.pipeline.run_state import STAGES, RunState, StageName, StageResult
+from esl_dagster.pipeline.stages.common import (
+    UNCHANGED_REASON,
+    Outcome,
+    Skip,
+    input_hash,
+    lesson_text,
+    one_line,
+    read_lesson,
+    unchanged,
+)
+from esl_dagster.pipeline.stages.execute import STAGE_FUNCTIONS, run_stage
+from esl_dagster.pipeline.stages.manifest import build_manifest
+from esl_dagster.pipeline.stages.notion import lesson_key
+from esl_dagster.pipeline.stages.start import resolve_options, start_run
+
+__all__ = [
+    "STAGES",
+    "STAGE_FUNCTIONS",
+    "UNCHANGED_REASON",
+    "Outcome",
+    "RunState",
+    "Skip",
+    "StageName",
+    "StageResult",
+    "build_manifest",
+    "input_hash",
+    "lesson_key",
+    "lesson_text",
+    "one_line",
+    "read_lesson",
+    "resolve_options",
+    "run_stage",
+    "start_run",
+    "unchanged",
+]

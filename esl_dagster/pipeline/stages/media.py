@@ -1,0 +1,259 @@
+"""The audio stages: ``tts`` (build the MP3) and ``upload`` (put it where the page can link it)."""
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from esl_dagster.pipeline.config.loaders import load_voices_map
+from esl_dagster.pipeline.config.models import VoicesMap
+from esl_dagster.pipeline.errors import ConfigurationError, InfrastructureError, ManifestError
+from esl_dagster.pipeline.lesson.extractor import extract_study_text
+from esl_dagster.pipeline.lesson.validator import validate_text
+from esl_dagster.pipeline.manifest import ManifestAudio
+from esl_dagster.pipeline.run_state import RunState
+from esl_dagster.pipeline.services import Services
+from esl_dagster.pipeline.stages.common import (
+    UNCHANGED_REASON,
+    Outcome,
+    Skip,
+    input_hash,
+    lesson_text,
+    unchanged,
+)
+from esl_dagster.pipeline.storage import LocalUploader, S3Uploader, Uploader, object_key
+from esl_dagster.pipeline.tts.builder import build_audio
+from esl_dagster.pipeline.tts.elevenlabs import ElevenLabsProvider
+from esl_dagster.pipeline.tts.provider import SpeechProvider
+from esl_dagster.pipeline.tts.voices import VoiceAssignment
+
+
+def _tts_provider(state: RunState, services: Services) -> SpeechProvider:
+    """The configured provider, carrying this job's dialogue options when it has any."""
+    provider = services.tts_provider
+    options = state.options
+    if isinstance(provider, ElevenLabsProvider):
+        job_provider = copy.copy(provider)  # shares the HTTP client; only the options differ
+        if options.dialogue_language is not None:
+            job_provider.dialogue_language = options.dialogue_language
+        if options.dialogue_stability is not None:
+            job_provider.dialogue_stability = options.dialogue_stability
+        if options.dialogue_seed is not None:
+            job_provider.dialogue_seed = options.dialogue_seed
+        return job_provider
+    return provider
+
+
+def _out_dir(state: RunState, services: Services) -> Path:
+    out = state.options.out
+    if out is None:
+        return Path(state.md_path).parent
+    return services.settings.resolve_path(Path(out))
+
+
+def _voices_map(state: RunState, services: Services) -> VoicesMap:
+    if state.options.voices is not None:
+        return load_voices_map(services.settings.resolve_path(Path(state.options.voices)))
+    return services.config_provider.load_voices_map()
+
+
+def _tts_inputs(state: RunState, services: Services) -> dict[str, Any]:
+    options = state.options
+    provider = services.tts_provider
+    return {
+        "md_hash": state.md_hash,
+        "voices": _voices_map(state, services).model_dump(mode="json"),
+        "voice_id": options.voice_id,
+        "accent": options.accent,
+        "mode": options.tts_mode,
+        "dialogue": [options.dialogue_language, options.dialogue_stability, options.dialogue_seed],
+        "provider": [provider.name, provider.model, provider.output_format],
+        "out": str(_out_dir(state, services)),
+        "student": options.student,
+    }
+
+
+def _audio_file_ok(path: str | None) -> bool:
+    if not path:
+        return False
+    target = Path(path)
+    return target.is_file() and target.stat().st_size > 0
+
+
+def decide_tts(state: RunState, services: Services) -> Skip | str:
+    options = state.options
+    if state.rerun and not state.requested("tts"):
+        return Skip("not requested")
+    if state.rerun:
+        return input_hash("tts", **_tts_inputs(state, services))
+    if not options.with_tts:
+        return Skip("tts disabled")
+    if options.skip_tts:
+        if not state.dry_run and not (state.audio and state.audio.path):
+            raise ManifestError(
+                "--skip-tts needs audio recorded in the manifest; run without --skip-tts first"
+            )
+        return Skip("skip-tts flag set", token="skip:tts")
+    digest = input_hash("tts", **_tts_inputs(state, services))
+    if (
+        not options.redo_tts
+        and unchanged(state, "tts", digest)
+        and _audio_file_ok(state.audio.path if state.audio else None)
+    ):
+        return Skip(UNCHANGED_REASON, token="unchanged:tts")
+    return digest
+
+
+def act_tts(state: RunState, services: Services) -> Outcome:
+    options = state.options
+    text = lesson_text(state)
+    study_text = extract_study_text(text)
+    meta = validate_text(text, strict=False).meta
+    force = options.force or options.redo_tts
+    result = build_audio(
+        study_text,
+        meta,
+        provider=_tts_provider(state, services),
+        voices_map=_voices_map(state, services),
+        catalog=services.config_provider.load_voice_catalog(),
+        out_dir=_out_dir(state, services),
+        mode=options.tts_mode,
+        default_mode=services.settings.elevenlabs_tts_mode,
+        force=force,
+        dry_run=state.dry_run,
+        gap_seconds=services.settings.tts_gap_seconds,
+        student=options.student,
+        default_voice=options.voice_id,
+        accent=options.accent,
+    )
+    voices = [_voice_record(item) for item in result.voices]
+    summary = result.voice_summary()
+    detail: dict[str, Any] = {
+        "path": str(result.path),
+        "hash": result.hash,
+        "mode": result.mode,
+        "provider": result.provider,
+        "cached": result.cached,
+        "voices": voices,
+        "voiceSummary": summary,
+    }
+    if not state.dry_run:
+        if not _audio_file_ok(str(result.path)):
+            raise InfrastructureError(
+                f"TTS finished but {result.path} is missing or empty; the study text needs "
+                "speakable lines and voices.yml needs a default or auto: true"
+            )
+        previous = state.audio
+        keep_upload = previous is not None and previous.hash == result.hash
+        state.audio = ManifestAudio(
+            path=str(result.path),
+            hash=result.hash,
+            voices=voices,
+            url=previous.url if keep_upload and previous else None,
+            key=previous.key if keep_upload and previous else None,
+        )
+        state.voice_summary = summary
+        detail["durationSeconds"] = result.duration_seconds
+    return Outcome(
+        detail=detail,
+        tokens=["tts"],
+        outputs={"path": str(result.path), "hash": result.hash},
+    )
+
+
+def _voice_record(item: VoiceAssignment) -> dict[str, Any]:
+    """A voice assignment with the manifest's camelCase keys (``voiceId``, ``voiceName``...)."""
+    data = item.model_dump(exclude_none=True)
+    return {_camel(key): value for key, value in data.items()}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+# ##### upload
+
+
+def _uploader(state: RunState, services: Services) -> Uploader:
+    """The target the ``upload`` option asks for (auto = whatever the settings configured)."""
+    mode = state.options.upload
+    configured = services.uploader
+    if mode == "s3" and not isinstance(configured, S3Uploader):
+        raise ConfigurationError("--upload s3 needs S3 storage: set S3_BUCKET (or MINIO_ENABLED)")
+    if mode == "local" and not isinstance(configured, LocalUploader):
+        settings = services.settings
+        return LocalUploader(settings.upload_dir, settings.public_base_url)
+    return configured
+
+
+def _upload_target(uploader: Uploader) -> list[Any]:
+    if isinstance(uploader, S3Uploader):
+        return ["s3", uploader.bucket, uploader.endpoint_url]
+    if isinstance(uploader, LocalUploader):
+        return ["local", str(uploader.folder), uploader.base_url]
+    return [type(uploader).__name__]
+
+
+def decide_upload(state: RunState, services: Services) -> Skip | str:
+    options = state.options
+    if state.rerun and not state.requested("upload"):
+        return Skip("not requested")
+    if options.upload == "none":
+        if state.rerun:
+            raise ConfigurationError("rerun of upload needs an upload target (--upload)")
+        return Skip("upload disabled")
+    audio = state.audio
+    if audio is None or not audio.path:
+        if state.rerun:
+            raise ManifestError("no audio recorded in the manifest; rerun with --steps tts first")
+        return Skip("no audio path available")
+    if options.skip_upload and not state.rerun:
+        if not state.dry_run and not audio.url:
+            raise ManifestError(
+                "--skip-upload needs an audio URL recorded in the manifest; upload once first"
+            )
+        return Skip("skip-upload flag set", token="skip:upload")
+    digest = input_hash(
+        "upload",
+        audio_hash=audio.hash,
+        path=audio.path,
+        target=_upload_target(_uploader(state, services)),
+        prefix=options.prefix,
+        public_read=options.public_read,
+        presign=options.presign,
+    )
+    if not state.rerun and unchanged(state, "upload", digest) and audio.url:
+        return Skip(UNCHANGED_REASON, token="unchanged:upload")
+    return digest
+
+
+def act_upload(state: RunState, services: Services) -> Outcome:
+    options = state.options
+    audio = state.audio
+    if audio is None or audio.path is None:
+        raise ManifestError("no audio to upload")
+    uploader = _uploader(state, services)
+    path = Path(audio.path)
+    if state.dry_run:
+        key = object_key(path, options.prefix)
+        return Outcome(
+            detail={"key": key, "target": _upload_target(uploader)[:2]}, tokens=["upload"]
+        )
+    result = uploader.upload(
+        path,
+        key_prefix=options.prefix,
+        public_read=options.public_read,
+        presign_seconds=options.presign,
+    )
+    audio.url = result.url
+    audio.key = result.key
+    return Outcome(
+        detail={
+            "url": result.url,
+            "key": result.key,
+            "location": result.location,
+            "reused": result.reused,
+        },
+        tokens=["upload"],
+        outputs={"url": result.url, "key": result.key},
+    )

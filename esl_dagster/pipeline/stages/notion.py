@@ -1,0 +1,256 @@
+"""The Notion stages: ``import``, ``colorize`` and ``add-audio`` (real or preview mode)."""
+
+from typing import Any
+
+from esl_dagster.pipeline.errors import ConfigurationError, ManifestError, ValidationError
+from esl_dagster.pipeline.lesson.document import parse_document
+from esl_dagster.pipeline.lesson.validator import validate_text
+from esl_dagster.pipeline.manifest import (
+    MANIFEST_SCHEMA_VERSION,
+    Manifest,
+    NotionRecord,
+    sha256_hex,
+    utc_timestamp,
+)
+from esl_dagster.pipeline.notion.importer import ImportProgress
+from esl_dagster.pipeline.notion.stage import (
+    NotionDefaults,
+    PreviewOutcome,
+    run_add_audio,
+    run_colorize,
+    run_import,
+)
+from esl_dagster.pipeline.run_state import RunState
+from esl_dagster.pipeline.services import Services
+from esl_dagster.pipeline.stages.common import (
+    UNCHANGED_REASON,
+    Outcome,
+    Skip,
+    input_hash,
+    lesson_text,
+    unchanged,
+)
+
+
+def _notion_mode(services: Services) -> str:
+    return "notion" if services.notion is not None else "preview"
+
+
+def _notion_defaults(services: Services) -> NotionDefaults:
+    settings = services.settings
+    return NotionDefaults(
+        database_id=settings.notion_db_id,
+        data_source_id=settings.notion_data_source_id,
+        students_data_source_id=settings.notion_students_data_source_id,
+    )
+
+
+def lesson_key(md_path: str) -> str:
+    """The lesson's stable identity on its Notion page (first 16 hex of the path's SHA-256)."""
+    return sha256_hex(md_path)[:16]
+
+
+def decide_import(state: RunState, services: Services) -> Skip | str:
+    options = state.options
+    if state.rerun:
+        return Skip("not requested")
+    if options.skip_import:
+        if not state.dry_run and services.notion is not None and not state.page_id:
+            raise ValidationError(
+                "--skip-import needs a page recorded in the manifest; run the full pipeline first"
+            )
+        return Skip("skip-import flag set", token="skip:import")
+    digest = input_hash(
+        "import",
+        md_hash=state.md_hash,
+        student=options.student,
+        target=[options.db_id, options.db, options.data_source_id, options.data_source],
+        mode=_notion_mode(services),
+    )
+    done = state.page_id if services.notion is not None else state.notion
+    if unchanged(state, "import", digest) and done:
+        return Skip(UNCHANGED_REASON, token="unchanged:import")
+    return digest
+
+
+def act_import(state: RunState, services: Services) -> Outcome:
+    options = state.options
+    text = lesson_text(state)
+    meta = validate_text(text, strict=False).meta
+    if meta is None:
+        raise ValidationError("Validation failed: the front matter is invalid")
+    store = services.manifest_store
+    latest = None if state.dry_run else store.read_manifest(state.md_path)
+    # A retried op gets the state from before its failure: the store holds the newest progress.
+    recorded = latest or state.previous
+    page_id = recorded.page_id if recorded else None
+    progress_data = recorded.notion.progress if recorded and recorded.notion else None
+    progress = ImportProgress.from_dict(progress_data) if progress_data else None
+    profile = services.config_provider.find_student(options.student)
+    has_target = bool(profile.db_id or profile.data_source_id)
+
+    def checkpoint(update: ImportProgress) -> None:
+        _checkpoint_import(state, services, update)
+
+    result = run_import(
+        services.notion,
+        meta=meta,
+        body=parse_document(text).body,
+        lesson_key=lesson_key(state.md_path),
+        defaults=_notion_defaults(services),
+        profile=profile if has_target else None,
+        data_source_id=options.data_source_id,
+        database_id=options.db_id,
+        data_source_name=options.data_source,
+        student=options.student,
+        page_id=page_id,
+        progress=progress,
+        force=options.force,
+        dry_run=state.dry_run,
+        on_progress=checkpoint,
+    )
+    if isinstance(result, PreviewOutcome):
+        payload = result.preview.to_dict()
+        detail: dict[str, Any] = {
+            "imported": False,
+            "blocks": result.preview.total_blocks,
+            "requests": len(result.preview.requests),
+        }
+        if state.dry_run:
+            detail["wouldUpdatePage"] = page_id if services.notion is not None else None
+            detail["payload"] = payload
+            return Outcome(detail=detail, tokens=["import"])
+        location = store.write_preview(state.md_path, payload)
+        # A page imported earlier (with a token) stays recorded: preview mode never forgets it.
+        state.notion = NotionRecord(imported=False, preview_path=location)
+        detail["previewPath"] = location
+        return Outcome(detail=detail, tokens=["import"], outputs={"previewPath": location})
+    state.page_id = result.page_id
+    state.page_url = result.url
+    state.notion = NotionRecord(imported=True, progress=result.progress.to_dict())
+    return Outcome(
+        detail={
+            "pageId": result.page_id,
+            "pageUrl": result.url,
+            "created": result.created,
+            "studentLinked": result.student_linked,
+            "warnings": result.warnings,
+        },
+        tokens=["import"],
+        outputs={"pageId": result.page_id},
+    )
+
+
+def _checkpoint_import(state: RunState, services: Services, progress: ImportProgress) -> None:
+    """Record the page and the append progress at once, so a crash or retry resumes the import
+    instead of creating a second page (DESIGN D3). Only the Notion fields change."""
+    store = services.manifest_store
+    current = store.read_manifest(state.md_path) or state.previous
+    base = current.model_copy(deep=True) if current else Manifest(md_hash=state.md_hash)
+    base.schema_version = MANIFEST_SCHEMA_VERSION
+    base.page_id = progress.page_id
+    if base.page_id != (current.page_id if current else None):
+        base.page_url = None
+    base.notion = NotionRecord(imported=True, progress=progress.to_dict())
+    base.timestamp = utc_timestamp()
+    store.write_manifest(state.md_path, base)
+
+
+# ##### colorize
+
+
+def decide_colorize(state: RunState, services: Services) -> Skip | str:
+    preset_name = state.options.preset
+    if state.rerun:
+        return Skip("not requested")
+    if preset_name is None:
+        return Skip("no preset selected")
+    preset = services.config_provider.get_preset(preset_name)
+    if services.notion is not None and not state.page_id and not state.dry_run:
+        raise ValidationError("colorize needs a Notion page: the import stage must run first")
+    digest = input_hash(
+        "colorize",
+        preset=preset_name,
+        colors=preset.model_dump(mode="json"),
+        page_id=state.page_id,
+        page_content=state.input_hash_of("import"),
+        mode=_notion_mode(services),
+    )
+    if unchanged(state, "colorize", digest):
+        state.colorized = True
+        return Skip(UNCHANGED_REASON, token="unchanged:colorize")
+    return digest
+
+
+def act_colorize(state: RunState, services: Services) -> Outcome:
+    preset_name = state.options.preset
+    if preset_name is None:
+        raise ConfigurationError("colorize needs a preset")
+    preset = services.config_provider.get_preset(preset_name)
+    counts = run_colorize(services.notion, state.page_id, preset, dry_run=state.dry_run)
+    tokens = ["colorize", f"colorize:{preset_name}:{counts.h2}/{counts.h3}/{counts.toggles}"]
+    detail: dict[str, Any] = {"preset": preset_name, "counts": counts.as_dict()}
+    if services.notion is None:
+        detail["preview"] = True
+        tokens = tokens[1:]
+    state.colorized = True
+    return Outcome(detail=detail, tokens=tokens, outputs={"counts": counts.as_dict()})
+
+
+# ##### add-audio
+
+
+def decide_add_audio(state: RunState, services: Services) -> Skip | str:
+    options = state.options
+    if state.rerun and not state.requested("add-audio"):
+        return Skip("not requested")
+    if options.skip_upload and not state.rerun:
+        return Skip("skip-upload flag set", token="skip:add-audio")
+    url = state.audio.url if state.audio else None
+    if not url:
+        if state.rerun:
+            raise ManifestError("no audio URL in the manifest; rerun with --steps upload first")
+        return Skip("no audio url available")
+    if services.notion is None:
+        return Skip("Notion preview mode: no page to attach the audio to")
+    if not state.page_id:
+        if state.rerun:
+            raise ManifestError("no Notion page in the manifest; run the full pipeline first")
+        return Skip("missing pageId")
+    digest = input_hash(
+        "add-audio",
+        page_id=state.page_id,
+        url=url,
+        page_content=state.input_hash_of("import"),
+    )
+    if not state.rerun and unchanged(state, "add-audio", digest):
+        return Skip(UNCHANGED_REASON, token="unchanged:add-audio")
+    return digest
+
+
+def act_add_audio(state: RunState, services: Services) -> Outcome:
+    url = state.audio.url if state.audio else None
+    if not url or not state.page_id:
+        raise ManifestError("add-audio needs a page id and an audio URL")
+    record = state.previous_record("add-audio")
+    previous_block = record.outputs.get("blockId") if record else None
+    result = run_add_audio(
+        services.notion,
+        state.page_id,
+        url,
+        previous_block_id=str(previous_block) if previous_block else None,
+        dry_run=state.dry_run,
+    )
+    if result is None:
+        return Outcome(detail={"pageId": state.page_id, "url": url}, tokens=["add-audio"])
+    return Outcome(
+        detail={
+            "pageId": state.page_id,
+            "url": url,
+            "blockId": result.block_id,
+            "appended": result.appended,
+            "replaced": result.replaced,
+        },
+        tokens=["add-audio"],
+        outputs={"blockId": result.block_id},
+    )

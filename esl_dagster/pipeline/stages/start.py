@@ -1,0 +1,79 @@
+"""Starting a run: read the lesson and its manifest, resolve the options into the first state."""
+
+from pathlib import Path
+from typing import Any
+
+from esl_dagster.pipeline.errors import ManifestError
+from esl_dagster.pipeline.manifest import Manifest
+from esl_dagster.pipeline.options import DEFAULT_RERUN_STEPS, JobOptions
+from esl_dagster.pipeline.run_state import RunState
+from esl_dagster.pipeline.services import Services
+from esl_dagster.pipeline.stages.common import read_lesson
+
+
+def resolve_options(
+    options: JobOptions, services: Services, previous: Manifest | None
+) -> tuple[JobOptions, str]:
+    """Fill unset options from the student profile, the settings and the previous manifest.
+
+    Returns the resolved options and the name of the student profile used. An unknown preset is
+    a ``ConfigurationError`` raised here, before anything runs.
+    """
+    provider = services.config_provider
+    profile = provider.find_student(options.student)
+    updates: dict[str, Any] = {}
+    notion_target = (options.db_id, options.db, options.data_source_id, options.data_source)
+    if all(value is None for value in notion_target):
+        updates["db_id"] = profile.db_id
+        updates["data_source_id"] = profile.data_source_id
+    if options.preset is None and not options.is_rerun:
+        updates["preset"] = profile.color_preset
+    if options.accent is None:
+        updates["accent"] = profile.accent_preference
+    if options.prefix is None:
+        updates["prefix"] = services.settings.s3_prefix
+    if previous is not None:
+        # The TTS options are sticky: an unflagged run reproduces the previous audio.
+        for name in ("tts_mode", "dialogue_language", "dialogue_stability", "dialogue_seed"):
+            if getattr(options, name) is None:
+                updates[name] = getattr(previous, name)
+    if options.tts_mode is None and updates.get("tts_mode") is None:
+        updates["tts_mode"] = services.settings.elevenlabs_tts_mode
+    if options.is_rerun and not options.rerun_steps:
+        updates["rerun_steps"] = list(DEFAULT_RERUN_STEPS)
+    resolved = options.model_copy(update=updates)
+    JobOptions.model_validate(resolved.model_dump())
+    if resolved.preset is not None and not resolved.is_rerun:
+        provider.get_preset(resolved.preset)
+    return resolved, profile.student
+
+
+def start_run(
+    options: JobOptions, services: Services, *, run_id: str, job_id: str | None = None
+) -> RunState:
+    """Read the lesson and its manifest, resolve the options and return the initial state."""
+    md_path = Path(options.md).expanduser().resolve()
+    _, md_hash = read_lesson(md_path)
+    store = services.manifest_store
+    previous = store.read_manifest(str(md_path))
+    if options.is_rerun and previous is None:
+        raise ManifestError(
+            f"no manifest for {md_path}; run the whole pipeline (esl run) before a rerun"
+        )
+    resolved, profile = resolve_options(
+        options.model_copy(update={"md": str(md_path)}), services, previous
+    )
+    return RunState(
+        options=resolved,
+        run_id=run_id,
+        job_id=job_id,
+        md_path=str(md_path),
+        md_hash=md_hash,
+        profile=profile,
+        page_id=previous.page_id if previous else None,
+        page_url=previous.page_url if previous else None,
+        notion=previous.notion if previous else None,
+        audio=previous.audio.model_copy() if previous and previous.audio else None,
+        manifest_path=store.manifest_path_for(str(md_path)),
+        previous=previous,
+    )
