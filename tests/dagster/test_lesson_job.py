@@ -173,6 +173,18 @@ def test_every_sample_lesson_runs_through_all_stages(
     assert output_metadata(result, "synthesize_audio")["status"] == "success"
 
 
+def test_rerun_of_an_unchanged_lesson_still_reports_its_manifest(
+    tmp_path: Path, pipeline: PipelineResource, seeded: Seeded, fake_notion: FakeNotion
+) -> None:
+    lesson = copy(VALID_LESSONS[0], tmp_path)
+    first = run(pipeline, lesson, seeded, with_tts=False)
+    second = run(pipeline, lesson, seeded, with_tts=False)
+    assert first.success and second.success
+    assert output_metadata(second, "write_manifest")["status"] == "skipped"
+    assert second.dagster_run.tags[MANIFEST_PATH_TAG] == first.dagster_run.tags[MANIFEST_PATH_TAG]
+    assert fake_notion.page_count(seeded.homework_ds) == 1
+
+
 def test_transient_notion_fault_is_retried_by_the_op(
     tmp_path: Path, pipeline: PipelineResource, seeded: Seeded, fake_notion: FakeNotion
 ) -> None:

@@ -94,9 +94,17 @@ def stage_metadata(stage: str, state: RunState, wall_seconds: float) -> dict[str
             metadata["audio_path"] = dg.MetadataValue.path(state.audio.path)
         if stage == "upload" and state.audio.url:
             metadata["audio_url"] = dg.MetadataValue.url(state.audio.url)
-    if stage == "manifest" and state.manifest_path and state.manifest_written:
-        metadata["manifest_path"] = dg.MetadataValue.path(state.manifest_path)
+    if stage == "manifest" and has_manifest(state):
+        metadata["manifest_path"] = dg.MetadataValue.path(str(state.manifest_path))
     return metadata
+
+
+def has_manifest(state: RunState) -> bool:
+    """True when the manifest on disk describes this run: written now, or unchanged and kept.
+
+    A dry run writes nothing, so it has none (DESIGN D4).
+    """
+    return bool(state.manifest_path) and not state.options.dry_run
 
 
 def execute_stage(
@@ -108,8 +116,10 @@ def execute_stage(
         new_state = run_stage(stage, state, services)
     except Exception as exc:  # every failure is classified, none escapes unlabelled
         fail_or_retry(context, stage, exc)
-    if stage == "manifest" and new_state.manifest_path and new_state.manifest_written:
-        context.instance.add_run_tags(context.run_id, {MANIFEST_PATH_TAG: new_state.manifest_path})
+    if stage == "manifest" and has_manifest(new_state):
+        context.instance.add_run_tags(
+            context.run_id, {MANIFEST_PATH_TAG: str(new_state.manifest_path)}
+        )
     return dg.Output(
         new_state, metadata=stage_metadata(stage, new_state, time.perf_counter() - started)
     )
