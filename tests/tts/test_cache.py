@@ -6,12 +6,12 @@ from pathlib import Path
 import pytest
 
 from esl_dagster.pipeline.config.models import VoiceCatalog, VoicesMap
-from esl_dagster.pipeline.errors import ValidationError
+from esl_dagster.pipeline.errors import ConfigurationError, ValidationError
 from esl_dagster.pipeline.tts.audio import Ffmpeg
 from esl_dagster.pipeline.tts.builder import CLIPS_DIR, AudioResult, build_audio, slugify
 from esl_dagster.pipeline.tts.elevenlabs import ElevenLabsProvider
 from esl_dagster.pipeline.tts.espeak import EspeakProvider
-from esl_dagster.pipeline.tts.provider import DialogueProvider, SpeechProvider
+from esl_dagster.pipeline.tts.provider import DialogueOptions, DialogueProvider, SpeechProvider
 from tests.conftest import LESSONS_DIR
 from tests.fakes.elevenlabs_server import FakeElevenLabs
 from tests.tts.conftest import SleepLog, load_lesson, study
@@ -186,3 +186,28 @@ def test_slug() -> None:
     assert [slugify(s) for s in ("Anna", "Test Student", "Joaquín", "Катя", None)] == [
         "anna", "test-student", "joaquin", "", "",
     ]  # fmt: skip
+
+
+def test_job_dialogue_options_reach_the_request_and_the_hash_over_the_defaults(
+    fake: FakeElevenLabs, catalog: VoiceCatalog, ffmpeg: Ffmpeg, tmp_path: Path
+) -> None:
+    with ElevenLabsProvider(
+        "test-key", base_url=fake.base_url, dialogue_language="en", dialogue_seed=7
+    ) as provider:
+        plain = build(provider, catalog, ffmpeg, tmp_path, dry_run=True)
+        unset = build(provider, catalog, ffmpeg, tmp_path, dry_run=True, dialogue=DialogueOptions())
+        job = DialogueOptions(stability=0.25, seed=42)
+        seeded = build(provider, catalog, ffmpeg, tmp_path, dialogue=job)
+        assert provider.dialogue_defaults == DialogueOptions(language="en", seed=7)
+    assert unset.hash == plain.hash and seeded.hash != plain.hash
+    body = fake.audio_requests()[0].body
+    assert (body["language_code"], body["settings"], body["seed"]) == (
+        "en",
+        {"stability": 0.25},
+        42,
+    )
+
+
+def test_dialogue_stability_out_of_range_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="stability"):
+        DialogueOptions(stability=1.5)

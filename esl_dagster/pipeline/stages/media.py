@@ -1,6 +1,5 @@
 """The audio stages: ``tts`` (build the MP3) and ``upload`` (put it where the page can link it)."""
 
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -22,25 +21,8 @@ from esl_dagster.pipeline.stages.common import (
 )
 from esl_dagster.pipeline.storage import LocalUploader, S3Uploader, Uploader, object_key
 from esl_dagster.pipeline.tts.builder import build_audio
-from esl_dagster.pipeline.tts.elevenlabs import ElevenLabsProvider
-from esl_dagster.pipeline.tts.provider import SpeechProvider
+from esl_dagster.pipeline.tts.provider import DialogueOptions
 from esl_dagster.pipeline.tts.voices import VoiceAssignment
-
-
-def _tts_provider(state: RunState, services: Services) -> SpeechProvider:
-    """The configured provider, carrying this job's dialogue options when it has any."""
-    provider = services.tts_provider
-    options = state.options
-    if isinstance(provider, ElevenLabsProvider):
-        job_provider = copy.copy(provider)  # shares the HTTP client; only the options differ
-        if options.dialogue_language is not None:
-            job_provider.dialogue_language = options.dialogue_language
-        if options.dialogue_stability is not None:
-            job_provider.dialogue_stability = options.dialogue_stability
-        if options.dialogue_seed is not None:
-            job_provider.dialogue_seed = options.dialogue_seed
-        return job_provider
-    return provider
 
 
 def _out_dir(state: RunState, services: Services) -> Path:
@@ -112,7 +94,7 @@ def act_tts(state: RunState, services: Services) -> Outcome:
     result = build_audio(
         study_text,
         meta,
-        provider=_tts_provider(state, services),
+        provider=services.tts_provider,
         voices_map=_voices_map(state, services),
         catalog=services.config_provider.load_voice_catalog(),
         out_dir=_out_dir(state, services),
@@ -124,6 +106,11 @@ def act_tts(state: RunState, services: Services) -> Outcome:
         student=options.student,
         default_voice=options.voice_id,
         accent=options.accent,
+        dialogue=DialogueOptions(
+            language=options.dialogue_language,
+            stability=options.dialogue_stability,
+            seed=options.dialogue_seed,
+        ),
     )
     voices = [_voice_record(item) for item in result.voices]
     summary = result.voice_summary()

@@ -27,7 +27,12 @@ from esl_dagster.pipeline.tts.audio import Ffmpeg, MixSettings
 from esl_dagster.pipeline.tts.files import atomic_write_bytes
 from esl_dagster.pipeline.tts.modes import ResolvedMode, select_mode
 from esl_dagster.pipeline.tts.mp3 import scan_mp3
-from esl_dagster.pipeline.tts.provider import DialogueLine, DialogueProvider, SpeechProvider
+from esl_dagster.pipeline.tts.provider import (
+    DialogueLine,
+    DialogueOptions,
+    DialogueProvider,
+    SpeechProvider,
+)
 from esl_dagster.pipeline.tts.segments import Segment, order_speakers, plan_segments
 from esl_dagster.pipeline.tts.voices import (
     VoiceAssignment,
@@ -116,6 +121,7 @@ def _plan_clips(
     provider: SpeechProvider,
     mode: ResolvedMode,
     clips_dir: Path,
+    dialogue_options: DialogueOptions,
 ) -> list[_Clip]:
     lines = [DialogueLine(seg.text, _voice_for(seg, voices)) for seg in segments]
     if mode == "dialogue" and isinstance(provider, DialogueProvider):
@@ -128,12 +134,13 @@ def _plan_clips(
                     "provider": dialogue.name,
                     "model": dialogue.dialogue_model,
                     "format": dialogue.output_format,
-                    "settings": dialogue.dialogue_settings(),
+                    "settings": dialogue.dialogue_settings(dialogue_options),
                     "inputs": [[line.text, line.voice_id] for line in chunk],
                 }
             )
             path = clips_dir / f"{key}{dialogue.clip_suffix}"
-            clips.append(_Clip(key, path, partial(dialogue.synthesize_dialogue, chunk)))
+            render = partial(dialogue.synthesize_dialogue, chunk, dialogue_options)
+            clips.append(_Clip(key, path, render))
         return clips
     result: list[_Clip] = []
     for line in lines:
@@ -201,6 +208,7 @@ def build_audio(
     student: str | None = None,
     default_voice: str | None = None,
     accent: str | None = None,
+    dialogue: DialogueOptions | None = None,
     sample_rate: int = 22050,
     bitrate: str = "64k",
     loudness_lufs: float = -16.0,
@@ -210,7 +218,9 @@ def build_audio(
 
     ``mode`` is the job option and ``default_mode`` the configured default (auto/monologue/
     dialogue); ``default_voice`` and ``accent`` are the run's voice preferences (either may be a
-    catalog voice name); ``title`` and ``student`` default to the lesson's front matter.
+    catalog voice name); ``dialogue`` holds the run's dialogue options (language, stability, seed),
+    each falling back to the provider's configured default; ``title`` and ``student`` default to
+    the lesson's front matter.
     """
     mix = MixSettings(
         gap_seconds=gap_seconds,
@@ -237,7 +247,14 @@ def build_audio(
         accept_unknown_tokens=provider.accepts_any_voice_id,
     )
     out_dir = out_dir.resolve()
-    clips = _plan_clips(segments, voices, provider, resolved_mode, out_dir / CLIPS_DIR)
+    clips = _plan_clips(
+        segments,
+        voices,
+        provider,
+        resolved_mode,
+        out_dir / CLIPS_DIR,
+        dialogue or DialogueOptions(),
+    )
     final_title = (title if title is not None else (meta.title if meta else "")).strip()
     audio_hash = _digest(
         {

@@ -18,7 +18,7 @@ from esl_dagster.pipeline.http_retry import (
 )
 from esl_dagster.pipeline.http_retry import retry_delay, service_error_from_response
 from esl_dagster.pipeline.tts.mp3 import scan_mp3
-from esl_dagster.pipeline.tts.provider import DialogueLine
+from esl_dagster.pipeline.tts.provider import DialogueLine, DialogueOptions
 
 DEFAULT_BASE_URL = "https://api.elevenlabs.io"
 DIALOGUE_MAX_INPUTS = 100
@@ -93,16 +93,14 @@ class ElevenLabsProvider:
             )
         if concurrency < 1 or max_retries < 0 or timeout <= 0:
             raise ConfigurationError("ElevenLabs concurrency >= 1, retries >= 0, timeout > 0")
-        if dialogue_stability is not None and not 0 <= dialogue_stability <= 1:
-            raise ConfigurationError("ElevenLabs dialogue stability must be between 0 and 1")
         self.model = model_id
         self.dialogue_model = dialogue_model_id
         self.output_format = output_format
         self.concurrency = concurrency
         self.max_retries = max_retries
-        self.dialogue_language = dialogue_language
-        self.dialogue_stability = dialogue_stability
-        self.dialogue_seed = dialogue_seed
+        self.dialogue_defaults = DialogueOptions(
+            language=dialogue_language, stability=dialogue_stability, seed=dialogue_seed
+        )
         self._sleep = sleep
         self._client = httpx.Client(
             base_url=base_url.rstrip("/"),
@@ -123,14 +121,15 @@ class ElevenLabsProvider:
     def voice_catalog(self, configured: VoiceCatalog) -> VoiceCatalog:
         return configured
 
-    def dialogue_settings(self) -> dict[str, object]:
+    def dialogue_settings(self, options: DialogueOptions | None = None) -> dict[str, object]:
+        chosen = (options or DialogueOptions()).over(self.dialogue_defaults)
         settings: dict[str, object] = {}
-        if self.dialogue_language:
-            settings["language_code"] = self.dialogue_language
-        if self.dialogue_stability is not None:
-            settings["stability"] = self.dialogue_stability
-        if self.dialogue_seed is not None:
-            settings["seed"] = self.dialogue_seed
+        if chosen.language:
+            settings["language_code"] = chosen.language
+        if chosen.stability is not None:
+            settings["stability"] = chosen.stability
+        if chosen.seed is not None:
+            settings["seed"] = chosen.seed
         return settings
 
     def split_dialogue(self, lines: Sequence[DialogueLine]) -> list[list[DialogueLine]]:
@@ -143,18 +142,21 @@ class ElevenLabsProvider:
             what=f"text-to-speech with voice {voice_id!r}",
         )
 
-    def synthesize_dialogue(self, lines: Sequence[DialogueLine]) -> bytes:
+    def synthesize_dialogue(
+        self, lines: Sequence[DialogueLine], options: DialogueOptions | None = None
+    ) -> bytes:
+        settings = self.dialogue_settings(options)
         body: dict[str, Any] = {
             "inputs": [{"text": line.text, "voice_id": line.voice_id} for line in lines],
             "model_id": self.dialogue_model,
             "apply_text_normalization": "auto",
         }
-        if self.dialogue_language:
-            body["language_code"] = self.dialogue_language
-        if self.dialogue_stability is not None:
-            body["settings"] = {"stability": self.dialogue_stability}
-        if self.dialogue_seed is not None:
-            body["seed"] = self.dialogue_seed
+        if "language_code" in settings:
+            body["language_code"] = settings["language_code"]
+        if "stability" in settings:
+            body["settings"] = {"stability": settings["stability"]}
+        if "seed" in settings:
+            body["seed"] = settings["seed"]
         return self._audio_request(
             "/v1/text-to-dialogue", body, what=f"text-to-dialogue ({len(lines)} lines)"
         )

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from esl_dagster.pipeline.config.models import VoiceCatalog
+from esl_dagster.pipeline.errors import ConfigurationError
 
 
 @dataclass(frozen=True)
@@ -13,6 +14,27 @@ class DialogueLine:
 
     text: str
     voice_id: str
+
+
+@dataclass(frozen=True)
+class DialogueOptions:
+    """Options that shape dialogue audio; None leaves the provider's configured default."""
+
+    language: str | None = None
+    stability: float | None = None
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.stability is not None and not 0 <= self.stability <= 1:
+            raise ConfigurationError("dialogue stability must be between 0 and 1")
+
+    def over(self, defaults: "DialogueOptions") -> "DialogueOptions":
+        """These options, with ``defaults`` filling every field left as None."""
+        return DialogueOptions(
+            language=self.language if self.language is not None else defaults.language,
+            stability=self.stability if self.stability is not None else defaults.stability,
+            seed=self.seed if self.seed is not None else defaults.seed,
+        )
 
 
 @runtime_checkable
@@ -60,14 +82,17 @@ class DialogueProvider(SpeechProvider, Protocol):
     @property
     def dialogue_model(self) -> str: ...
 
-    def dialogue_settings(self) -> dict[str, object]:
-        """Request options that shape dialogue audio (language, stability, seed)."""
+    def dialogue_settings(self, options: DialogueOptions | None = None) -> dict[str, object]:
+        """Request options that shape dialogue audio (language, stability, seed): ``options``
+        over the provider's configured defaults."""
         ...
 
     def split_dialogue(self, lines: Sequence[DialogueLine]) -> list[list[DialogueLine]]:
         """Split a conversation into chunks within the endpoint's request limits."""
         ...
 
-    def synthesize_dialogue(self, lines: Sequence[DialogueLine]) -> bytes:
-        """The complete audio of one chunk."""
+    def synthesize_dialogue(
+        self, lines: Sequence[DialogueLine], options: DialogueOptions | None = None
+    ) -> bytes:
+        """The complete audio of one chunk, with ``options`` over the configured defaults."""
         ...
