@@ -23,7 +23,11 @@ from esl_dagster.resources.services import (
 
 
 def optional_env(name: str) -> dg.EnvVar | None:
-    """``dg.EnvVar(name)`` when the variable is set and not empty, else ``None``."""
+    """``dg.EnvVar(name)`` when the variable is set and not empty, else ``None``.
+
+    ``None`` leaves the field to the engine's settings parser, which also knows the original's
+    alternative names (e.g. ELEVENLABS_API_TOKEN) and the MinIO variables.
+    """
     return dg.EnvVar(name) if os.environ.get(name) else None
 
 
@@ -34,9 +38,9 @@ def _env_or(name: str, default: str) -> str:
 def s3_storage_from_env() -> S3StorageResource:
     return S3StorageResource(
         bucket=optional_env("S3_BUCKET"),
-        prefix=_env_or("S3_PREFIX", ""),
+        prefix=optional_env("S3_PREFIX"),
         endpoint_url=optional_env("S3_ENDPOINT_URL"),
-        region_name=_env_or("AWS_REGION", "us-east-1"),
+        region_name=optional_env("AWS_REGION"),
         access_key_id=optional_env("AWS_ACCESS_KEY_ID"),
         secret_access_key=optional_env("AWS_SECRET_ACCESS_KEY"),
     )
@@ -47,11 +51,11 @@ def pipeline_from_env() -> PipelineResource:
     return PipelineResource(
         notion=NotionResource(
             token=optional_env("NOTION_TOKEN"),
-            base_url=_env_or("NOTION_BASE_URL", "https://api.notion.com"),
+            base_url=optional_env("NOTION_BASE_URL"),
         ),
         tts=TTSResource(
             elevenlabs_api_key=optional_env("ELEVENLABS_API_KEY"),
-            base_url=_env_or("ELEVENLABS_BASE_URL", "https://api.elevenlabs.io"),
+            base_url=optional_env("ELEVENLABS_BASE_URL"),
             voices_path=optional_env("ELEVENLABS_VOICES_PATH"),
         ),
         s3=s3_storage_from_env(),
@@ -60,12 +64,12 @@ def pipeline_from_env() -> PipelineResource:
             if os.environ.get("ESL_PIPELINE_MANIFEST_STORE") == "s3"
             else None,
             bucket=optional_env("ESL_PIPELINE_MANIFEST_BUCKET"),
-            prefix=_env_or("ESL_PIPELINE_MANIFEST_PREFIX", ""),
+            prefix=optional_env("ESL_PIPELINE_MANIFEST_PREFIX"),
         ),
         config=ConfigProviderResource(
             kind=ConfigProviderKind.REMOTE
             if os.environ.get("ESL_PIPELINE_CONFIG_ENDPOINT")
-            else ConfigProviderKind.LOCAL,
+            else None,
             config_dir=optional_env("ESL_PIPELINE_CONFIG_DIR"),
             endpoint=optional_env("ESL_PIPELINE_CONFIG_ENDPOINT"),
             token=optional_env("ESL_PIPELINE_CONFIG_TOKEN"),

@@ -17,16 +17,12 @@ class S3StorageResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """Connection and location of the S3 bucket; unconfigured (no ``bucket``) means "no S3"."""
 
     bucket: str | None = None
-    prefix: str = ""
+    prefix: str | None = None
     endpoint_url: str | None = None
     region_name: str | None = None
     access_key_id: str | None = None
     secret_access_key: str | None = None
     max_attempts: int = 5
-
-    @property
-    def configured(self) -> bool:
-        return bool(self.bucket)
 
     def client(self) -> "S3Client":
         """A boto3 S3 client built by dagster-aws's ``S3Resource`` from this configuration."""

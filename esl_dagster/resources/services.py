@@ -1,7 +1,9 @@
 """The Dagster resources of the engine's services, and their composition into ``Services``.
 
 Each resource holds one service's settings (secrets bound to ``dg.EnvVar`` in
-``defs/resources.py``) and maps them onto the engine's ``Settings`` fields. The choice between the
+``defs/resources.py``) and maps them onto the engine's ``Settings`` fields. A field left ``None``
+is not configured by the resource: the environment decides, read by the engine's one ``Settings``
+parser with every accepted variable name (aliases, MinIO, the seed's names). The choice between the
 real service and the embedded default (DESIGN D5) is made once, by the engine's
 ``build_services``: no Notion token -> preview mode, no ElevenLabs key -> espeak-ng, no bucket ->
 local upload folder. ``mode`` tells which one a resource selects (shown in op metadata and logs).
@@ -11,7 +13,7 @@ Client libraries are imported by the engine only when a real service is built.
 import dataclasses
 import enum
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 import dagster as dg
 from pydantic import PrivateAttr
@@ -33,14 +35,10 @@ class NotionResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """Notion REST API; without ``token`` imports run in preview mode (no network)."""
 
     token: str | None = None
-    base_url: str = "https://api.notion.com"
-    notion_version: str = "2025-09-03"
-    timeout_seconds: float = 30.0
-    max_retries: int = 4
-
-    @property
-    def mode(self) -> Literal["notion", "preview"]:
-        return "notion" if self.token else "preview"
+    base_url: str | None = None
+    notion_version: str | None = None
+    timeout_seconds: float | None = None
+    max_retries: int | None = None
 
     def settings_fields(self) -> dict[str, Any]:
         return {
@@ -56,14 +54,10 @@ class TTSResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """ElevenLabs text-to-speech; without ``elevenlabs_api_key`` the offline espeak-ng engine."""
 
     elevenlabs_api_key: str | None = None
-    base_url: str = "https://api.elevenlabs.io"
+    base_url: str | None = None
     voices_path: str | None = None
-    timeout_seconds: float = 120.0
-    max_retries: int = 4
-
-    @property
-    def mode(self) -> Literal["elevenlabs", "espeak"]:
-        return "elevenlabs" if self.elevenlabs_api_key else "espeak"
+    timeout_seconds: float | None = None
+    max_retries: int | None = None
 
     def settings_fields(self) -> dict[str, Any]:
         return {
@@ -90,7 +84,7 @@ class ManifestStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
 
     kind: ManifestStoreKind | None = None
     bucket: str | None = None
-    prefix: str = ""
+    prefix: str | None = None
     root_dir: str | None = None
 
     def settings_fields(self) -> dict[str, Any]:
@@ -105,14 +99,14 @@ class ManifestStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
 class ConfigProviderResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """Presets, student profiles and voices: a local folder (with bundled defaults) or HTTP."""
 
-    kind: ConfigProviderKind = ConfigProviderKind.LOCAL
+    kind: ConfigProviderKind | None = None
     config_dir: str | None = None
     endpoint: str | None = None
     token: str | None = None
 
     def settings_fields(self) -> dict[str, Any]:
         return {
-            "config_provider": self.kind.value,
+            "config_provider": self.kind.value if self.kind is not None else None,
             "config_dir": self.config_dir,
             "config_endpoint": self.endpoint,
             "config_token": self.token or None,
@@ -124,7 +118,7 @@ def _s3_settings_fields(s3: S3StorageResource) -> dict[str, Any]:
         "s3_bucket": s3.bucket,
         "s3_prefix": s3.prefix,
         "s3_endpoint_url": s3.endpoint_url,
-        "aws_region": s3.region_name or "us-east-1",
+        "aws_region": s3.region_name,
         "aws_access_key_id": s3.access_key_id,
         "aws_secret_access_key": s3.secret_access_key,
     }
@@ -179,8 +173,8 @@ class PipelineResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     _built: Services | None = PrivateAttr(default=None)
 
     def settings(self) -> Settings:
-        """Engine settings: these resources' fields (``None`` included: the resources decide which
-        services are real) over the environment's remaining settings (e.g. ffmpeg, TTS tuning)."""
+        """Engine settings: the fields these resources configure (not ``None``) over the
+        environment's settings, so every accepted variable name keeps working inside runs."""
         fields: dict[str, Any] = {
             **self.notion.settings_fields(),
             **self.tts.settings_fields(),
@@ -188,16 +182,19 @@ class PipelineResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             **self.manifests.settings_fields(),
             **self.config.settings_fields(),
             "pipeline_cwd": self.pipeline_cwd,
+            "local_upload_dir": self.local_upload_dir,
         }
-        if self.local_upload_dir is not None:
-            fields["local_upload_dir"] = self.local_upload_dir
-        return load_settings(env_file=None, **fields)
+        return load_settings(
+            env_file=None, **{name: value for name, value in fields.items() if value is not None}
+        )
 
     def modes(self) -> dict[str, str]:
+        """Which real service or embedded default each part uses (DESIGN D5)."""
+        settings = self.settings()
         return {
-            "notion": self.notion.mode,
-            "tts": self.tts.mode,
-            "upload": "s3" if self.s3.configured else "local",
+            "notion": "notion" if settings.notion_enabled else "preview",
+            "tts": "elevenlabs" if settings.elevenlabs_enabled else "espeak",
+            "upload": "s3" if settings.s3_enabled else "local",
         }
 
     def services(self, log: dg.DagsterLogManager) -> Services:
@@ -211,7 +208,7 @@ class PipelineResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         """The engine's services, chosen by its builders; S3 uploads use a dagster-aws client."""
         settings = self.settings()
         settings.validate_for_start()
-        if self.s3.configured and self.s3.bucket is not None:
+        if self.s3.bucket is not None:
             from esl_dagster.pipeline.storage.s3 import S3Uploader
 
             uploader: Any = S3Uploader(

@@ -1,0 +1,28 @@
+"""Resources defer unset fields to the engine's one settings parser, so every accepted variable
+name (the original's aliases, MinIO) works inside Dagster runs as it does in the ``esl`` CLI."""
+
+import pytest
+
+from esl_dagster.defs.resources import pipeline_from_env
+
+
+def test_embedded_default_when_nothing_is_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("NOTION_TOKEN", "ELEVENLABS_API_KEY", "S3_BUCKET", "MINIO_ENABLED"):
+        monkeypatch.delenv(name, raising=False)
+    assert pipeline_from_env().modes() == {"notion": "preview", "tts": "espeak", "upload": "local"}
+
+
+def test_aliases_and_minio_reach_the_run_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ELEVENLABS_API_TOKEN", "key-from-the-original-alias")
+    monkeypatch.setenv("NOTION_API_BASE_URL", "http://127.0.0.1:9/notion")
+    monkeypatch.setenv("NOTION_TOKEN", "secret_token")
+    monkeypatch.setenv("MINIO_ENABLED", "true")
+    monkeypatch.setenv("MINIO_ENDPOINT", "127.0.0.1")
+    monkeypatch.setenv("MINIO_ACCESS_KEY", "minio")
+    monkeypatch.setenv("MINIO_SECRET_KEY", "minio-secret")
+    pipeline = pipeline_from_env()
+    settings = pipeline.settings()
+    assert pipeline.modes() == {"notion": "notion", "tts": "elevenlabs", "upload": "s3"}
+    assert settings.notion_base_url == "http://127.0.0.1:9/notion"
+    assert settings.s3 is not None and settings.s3.endpoint_url == "http://127.0.0.1:9000"
+    assert settings.effective_manifest_store == "s3"
