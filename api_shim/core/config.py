@@ -17,67 +17,76 @@ def _split_csv(value: object) -> object:
 
 
 class Settings(BaseSettings):
-    """Everything the shim needs to know; each field names the environment variable(s) it reads."""
+    """Everything the shim needs to know; each field names the environment variable(s) it reads.
+
+    Only the ``ESL_*`` names (and the seed's) are read from the environment: bare names such as
+    ``PORT`` or ``HOST``, which hosting platforms set, never leak in. Field names still work as
+    constructor arguments (``populate_by_name``).
+    """
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_ignore_empty=True, extra="ignore", populate_by_name=True
+        env_file=".env",
+        env_ignore_empty=True,
+        extra="ignore",
+        populate_by_name=True,
+        # Upper-case ESL_* names only: with populate_by_name, a case-insensitive lookup would also
+        # read bare field names such as PORT or HOST from the environment.
+        case_sensitive=True,
     )
 
     dagster_graphql_url: str = Field(
         default="http://127.0.0.1:3000/graphql",
-        validation_alias=AliasChoices("ESL_DAGSTER_GRAPHQL_URL", "dagster_graphql_url"),
+        validation_alias=AliasChoices("ESL_DAGSTER_GRAPHQL_URL"),
     )
     dagster_location: str = Field(
         default="esl_dagster",
-        validation_alias=AliasChoices("ESL_DAGSTER_LOCATION", "dagster_location"),
+        validation_alias=AliasChoices("ESL_DAGSTER_LOCATION"),
     )
     dagster_repository: str = Field(
         default="__repository__",
-        validation_alias=AliasChoices("ESL_DAGSTER_REPOSITORY", "dagster_repository"),
+        validation_alias=AliasChoices("ESL_DAGSTER_REPOSITORY"),
     )
-    dagster_job: str = Field(
-        default="lesson_job", validation_alias=AliasChoices("ESL_DAGSTER_JOB", "dagster_job")
-    )
+    dagster_job: str = Field(default="lesson_job", validation_alias=AliasChoices("ESL_DAGSTER_JOB"))
     graphql_timeout_s: float = Field(
         default=10.0,
         gt=0,
-        validation_alias=AliasChoices("ESL_DAGSTER_GRAPHQL_TIMEOUT", "graphql_timeout_s"),
+        validation_alias=AliasChoices("ESL_DAGSTER_GRAPHQL_TIMEOUT"),
     )
     pipeline_cwd: Path = Field(
-        default_factory=Path.cwd, validation_alias=AliasChoices("PIPELINE_CWD", "pipeline_cwd")
+        default_factory=Path.cwd, validation_alias=AliasChoices("PIPELINE_CWD")
     )
     lesson_roots: Annotated[list[Path], NoDecode] = Field(
         default_factory=list,
-        validation_alias=AliasChoices("ESL_LESSON_ROOTS", "lesson_roots"),
+        validation_alias=AliasChoices("ESL_LESSON_ROOTS"),
         description="Empty means `<pipeline_cwd>/lessons`.",
     )
-    host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("ESL_API_HOST", "host"))
+    host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("ESL_API_HOST"))
     port: int = Field(
         default=8080,
         ge=0,
         le=65535,
-        validation_alias=AliasChoices("ESL_API_PORT", "BATCH_BACKEND_HTTP_PORT", "port"),
+        validation_alias=AliasChoices("ESL_API_PORT", "BATCH_BACKEND_HTTP_PORT"),
     )
     api_keys: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, validation_alias=AliasChoices("ESL_API_KEYS", "api_keys")
+        default_factory=list, validation_alias=AliasChoices("ESL_API_KEYS")
     )
     max_body_bytes: int = Field(
         default=64 * 1024,
         gt=0,
-        validation_alias=AliasChoices("ESL_API_MAX_BODY_BYTES", "max_body_bytes"),
+        validation_alias=AliasChoices("ESL_API_MAX_BODY_BYTES"),
     )
     idempotency_db: Path | None = Field(
         default=None,
-        validation_alias=AliasChoices("ESL_API_IDEMPOTENCY_DB", "idempotency_db"),
+        validation_alias=AliasChoices("ESL_API_IDEMPOTENCY_DB"),
         description="SQLite file of the idempotency keys; default `<pipeline_cwd>/var/api_shim/idempotency.sqlite3`.",
     )
     idempotency_ttl_s: float = Field(
         default=24 * 3600.0,
         gt=0,
-        validation_alias=AliasChoices("ESL_API_IDEMPOTENCY_TTL", "idempotency_ttl_s"),
+        validation_alias=AliasChoices("ESL_API_IDEMPOTENCY_TTL"),
     )
     retry_after_s: int = Field(
-        default=5, ge=1, validation_alias=AliasChoices("ESL_API_RETRY_AFTER", "retry_after_s")
+        default=5, ge=1, validation_alias=AliasChoices("ESL_API_RETRY_AFTER")
     )
 
     @field_validator("lesson_roots", "api_keys", mode="before")

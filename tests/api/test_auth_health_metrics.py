@@ -86,6 +86,14 @@ def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.host == "127.0.0.1"
 
 
+def test_bare_platform_variables_do_not_leak_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "1234")
+    monkeypatch.setenv("HOST", "0.0.0.0")
+    monkeypatch.setenv("API_KEYS", "leaked-key-123456")
+    settings = Settings(_env_file=None)
+    assert (settings.port, settings.host, settings.api_keys) == (8080, "127.0.0.1", [])
+
+
 def test_readyz_reports_each_way_of_not_being_ready(client: TestClient, fake: FakeDagster) -> None:
     assert client.get("/readyz").json() == {
         "status": "ready",
