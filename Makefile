@@ -1,12 +1,17 @@
 # The two commands of the README:
-#   make run    installs, then runs the main job on the embedded default (no credentials, no servers)
+#   make run    installs, then starts the whole embedded default stack (SQLite Dagster home, offline
+#               TTS, Notion preview, local uploads): webserver :3000, daemon, /jobs API :8080
 #   make test   installs, then runs lint, type checks and the whole test suite (CI calls this)
+# `make run-postgres` runs the same stack with the production dagster.yaml on the local Postgres.
+# STACK_ARGS passes options to esl-stack (e.g. STACK_ARGS="--api-port 8081").
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck pytest bench fmt lock clean
+STACK_ARGS ?=
+
+.PHONY: install run run-postgres test lint typecheck pytest bench fmt lock clean
 
 install: $(STAMP)
 
@@ -17,7 +22,10 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 run: install
-	$(BIN)/esl validate examples/lessons/0[1-5]-*.md
+	$(BIN)/esl-stack $(STACK_ARGS)
+
+run-postgres: install
+	$(BIN)/esl-stack --postgres $(STACK_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
