@@ -10,9 +10,19 @@ from esl_dagster.pipeline.notion.blocks import external, text_block
 from esl_dagster.pipeline.notion.client import NotionClient
 from esl_dagster.pipeline.notion.colorize import apply_preset
 from esl_dagster.pipeline.notion.importer import import_lesson
-from esl_dagster.pipeline.notion.preview import preview_import, write_preview
-from esl_dagster.pipeline.notion.rich_text import plain
-from esl_dagster.pipeline.notion.stage import NotionDefaults, PreviewOutcome, run_import
+from esl_dagster.pipeline.notion.preview import (
+    PlannedRequest,
+    plan_audio,
+    preview_import,
+    write_preview,
+)
+from esl_dagster.pipeline.notion.rich_text import plain, plain_text_of
+from esl_dagster.pipeline.notion.stage import (
+    NotionDefaults,
+    PreviewOutcome,
+    run_add_audio,
+    run_import,
+)
 from esl_dagster.pipeline.notion.target import TargetIds
 from tests.conftest import VALID_LESSONS
 from tests.fakes.notion_server import FakeNotion, Seeded
@@ -211,3 +221,44 @@ def test_preview_of_a_large_lesson_plans_appends_with_placeholders(tmp_path: Pat
         "/v1/blocks/{block:1:50.0.0}/children",
     ]
     assert write_preview(preview, tmp_path / "m.json").name == "m.notion-preview.json"
+
+
+def test_preview_audio_request_is_what_add_audio_sends_on_the_imported_page(
+    fake: FakeNotion, seeded: Seeded, client: NotionClient
+) -> None:
+    meta, body = load_lesson(VALID_LESSONS[4])
+    url = "https://cdn.example/lesson.mp3"
+    preview = preview_import(meta=meta, body=body)
+    planned = run_add_audio(None, None, url, lesson_preview=preview)
+    assert isinstance(planned, PlannedRequest)
+    assert (planned.method, planned.path) == ("PATCH", "/v1/blocks/{page_id}/children")
+    assert planned.body["children"] == [external("audio", url)]
+
+    page = imported(client, seeded, 4)
+    add_or_replace_audio(client, page, url)
+    (sent,) = fake.requests("PATCH", rf"/v1/blocks/{page}/children$")[-1:]
+    assert sent.body["children"] == planned.body["children"]
+    anchor = sent.body["position"]["after_block"]["id"]
+    placeholder = planned.body["position"]["after_block"]["id"]
+    request, index = placeholder.strip("{}").split(":")[1:]
+    page_blocks = [b for b in client.iter_block_children(page) if b["type"] != "audio"]
+    anchor_block = next(b for b in page_blocks if b["id"] == anchor)
+    planned_block = preview.requests[int(request)].body["children"][int(index)]
+    assert anchor_block["type"] == planned_block["type"]
+    kind = planned_block["type"]
+    anchor_text = plain_text_of(anchor_block[kind]["rich_text"])
+    assert anchor_text.startswith("Study Text:")
+    assert plain_text_of(planned_block[kind]["rich_text"]) == anchor_text
+    assert fake.requests("PATCH", r"/v1/blocks/\{") == []
+
+
+def test_preview_audio_goes_to_the_page_start_or_the_known_page_and_needs_the_toggle() -> None:
+    meta, _ = load_lesson(VALID_LESSONS[0])
+    url = "https://cdn.example/a.mp3"
+    first = preview_import(meta=meta, body=":::study-text\nA: Hi.\n:::\n\nAfter.")
+    planned = run_add_audio(None, "page-9", url, lesson_preview=first, dry_run=True)
+    assert isinstance(planned, PlannedRequest)
+    assert planned.path == "/v1/blocks/page-9/children"
+    assert planned.body["position"] == {"type": "start"}
+    with pytest.raises(ValidationError, match="study-text toggle not found"):
+        plan_audio(preview_import(meta=meta, body="No toggle here."), url)

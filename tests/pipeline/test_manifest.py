@@ -99,7 +99,7 @@ def test_pipeline_upgrades_an_original_v1_manifest(tmp_path: Path, services: Ser
     data = json.loads(manifest_file.read_text())
     assert data["schemaVersion"] == MANIFEST_SCHEMA_VERSION
     assert data["runId"] == "run-upgrade"
-    assert set(data["stages"]) == {"validate", "import", "colorize", "tts", "upload"}
+    assert set(data["stages"]) == {"validate", "import", "colorize", "tts", "upload", "add-audio"}
     # v1 state is carried, not lost: the real page stays recorded in preview mode,
     # the sticky TTS options and unknown keys survive.
     assert data["pageId"] == ORIGINAL_V1["pageId"]

@@ -26,7 +26,7 @@ from tests.pipeline.conftest import (
     write_short_lesson,
 )
 
-ALL_UNCHANGED = [f"unchanged:{stage}" for stage in STAGES if stage != "add-audio"]
+ALL_UNCHANGED = [f"unchanged:{stage}" for stage in STAGES]
 
 
 @pytest.fixture
@@ -53,6 +53,7 @@ def test_first_run_does_the_whole_job_and_second_run_skips_every_stage(
         "colorize:b1-default:0/0/0",
         "tts",
         "upload",
+        "add-audio",
         "manifest",
     ]
     assert first.audio is not None and Path(str(first.audio.path)).stat().st_size > 0
@@ -61,7 +62,17 @@ def test_first_run_does_the_whole_job_and_second_run_skips_every_stage(
         first.notion_preview
         and json.loads(Path(first.notion_preview).read_text())["imported"] is False
     )
-    assert first.stages["add-audio"].status == "skipped"
+    assert first.stages["add-audio"].status == "success"
+    preview = json.loads(Path(first.notion_preview).read_text())
+    audio_request = preview["audio"]
+    assert audio_request["method"] == "PATCH"
+    assert audio_request["path"] == "/v1/blocks/{page_id}/children"
+    assert audio_request["body"]["children"] == [
+        {"type": "audio", "audio": {"type": "external", "external": {"url": first.audio.url}}}
+    ]
+    assert audio_request["body"]["position"]["type"] in ("after_block", "start")
+    assert first.stages["add-audio"].detail["payload"] == audio_request
+    assert first.stages["add-audio"].detail["previewPath"] == first.notion_preview
     manifest_bytes = Path(str(first.manifest_path)).read_bytes()
 
     second = run(services, md)
@@ -96,12 +107,16 @@ def test_dry_run_touches_nothing(services: Services, md: Path, tmp_path: Path) -
     assert dry.stages["manifest"].reason == "dry run: manifest not written"
     assert dry.stages["import"].detail["payload"]["imported"] is False
     assert dry.stages["tts"].detail["voices"], "the voice assignment is reported"
+    assert dry.stages["add-audio"].reason == "no audio url available"
 
     run(services, md)
     before = tree_hashes(tmp_path)
     forced_dry = run(services, md, dry_run=True, force=True, redo_tts=True)
     assert tree_hashes(tmp_path) == before
     assert forced_dry.steps[:4] == ["validate", "import", "colorize:b1-default:0/0/0", "tts"]
+    dry_audio = forced_dry.stages["add-audio"].detail
+    assert dry_audio["dryRun"] is True and "previewPath" not in dry_audio
+    assert dry_audio["payload"]["body"]["children"][0]["type"] == "audio"
 
 
 def test_failure_leaves_the_previous_manifest_intact(
@@ -125,7 +140,7 @@ def test_events_carry_run_id_and_job_id(services: Services, md: Path, events: Ev
     assert logged[-1]["message"] == "pipeline.newAssignment.success"
     assert {(e["run_id"], e["job_id"]) for e in logged} == {("run-7", "job-7")}
     assert "stage.tts.start" in events.messages() and "stage.tts.success" in events.messages()
-    assert "stage.add-audio.skipped" in events.messages()
+    assert "stage.add-audio.success" in events.messages()
     assert manifest_of(md)["runId"] == "run-7" and manifest_of(md)["jobId"] == "job-7"
 
 

@@ -36,6 +36,14 @@ def find_study_text(blocks: list[JSON]) -> int | None:
     return None
 
 
+def insert_position(anchor: str | None) -> JSON:
+    """Where the audio block goes: right after ``anchor`` (the block before the toggle, or before
+    our audio blocks above it), or at the start of the page when the toggle comes first."""
+    if anchor is None:
+        return {"type": "start"}
+    return {"type": "after_block", "after_block": {"id": anchor}}
+
+
 def add_or_replace_audio(
     client: NotionClient, page_id: str, url: str, *, previous_block_id: str | None = None
 ) -> AudioResult:
@@ -60,10 +68,7 @@ def add_or_replace_audio(
         ours += [b for b in inner[:1] if b["type"] == "audio"]
     if len(ours) == 1 and start == index - 1 and _url(ours[0]) == url:
         return AudioResult(block_id=ours[0]["id"], appended=False)
-    anchor = blocks[start - 1]["id"] if start > 0 else None
-    position: JSON = (
-        {"type": "after_block", "after_block": {"id": anchor}} if anchor else {"type": "start"}
-    )
+    position = insert_position(blocks[start - 1]["id"] if start > 0 else None)
     new_block = external("audio", url)
 
     def recover() -> JSON | None:

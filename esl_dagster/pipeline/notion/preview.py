@@ -3,8 +3,10 @@
 Used when there is no Notion token or on a dry run (DESIGN D4/D5). The schema is unknown, so the
 properties follow the original's assumptions (``Name`` title, multi_select Topic, a placeholder
 student relation). Ids that only Notion can assign appear as placeholders: ``{page_id}`` and
-``{block:R:I.J}`` (block at index path I.J of the children of request R). Outside a dry run the
-preview is written as JSON next to the manifest, marked ``"imported": false``.
+``{block:R:I.J}`` (block at index path I.J of the children of request R). Once the audio is
+uploaded, ``audio`` holds the add-audio request: the audio block inserted directly above the
+study-text toggle. Outside a dry run the preview is written as JSON next to the manifest, marked
+``"imported": false``.
 """
 
 import json
@@ -12,13 +14,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from esl_dagster.pipeline.errors import ValidationError
 from esl_dagster.pipeline.lesson.models import LessonMeta
+from esl_dagster.pipeline.notion.audio import find_study_text, insert_position
 from esl_dagster.pipeline.notion.batching import Batch, plan_batches
-from esl_dagster.pipeline.notion.blocks import Block, markdown_to_blocks
+from esl_dagster.pipeline.notion.blocks import Block, external, markdown_to_blocks
 from esl_dagster.pipeline.notion.properties import PREVIEW_STUDENT_PLACEHOLDER, build_page_fields
 from esl_dagster.pipeline.notion.target import TargetIds
 
 PREVIEW_NOTE = "preview, not imported: no request was sent to Notion"
+PAGE_PLACEHOLDER = "{page_id}"
 
 
 @dataclass
@@ -36,6 +41,7 @@ class ImportPreview:
     requests: list[PlannedRequest] = field(default_factory=list)
     imported: bool = False
     note: str = PREVIEW_NOTE
+    audio: PlannedRequest | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,8 +71,41 @@ def preview_import(
         create["children"] = first.blocks
     preview.requests.append(PlannedRequest("POST", "/v1/pages", create))
     _plan_deferred(preview, 0, first)
-    _plan_appends(preview, "{page_id}", blocks[len(first.blocks) :])
+    _plan_appends(preview, PAGE_PLACEHOLDER, blocks[len(first.blocks) :])
     return preview
+
+
+def plan_audio(preview: ImportPreview, url: str, *, page_id: str | None = None) -> PlannedRequest:
+    """The add-audio request for the page ``preview`` creates: the audio block directly above the
+    study-text toggle (after the block before it, as a placeholder id, or at the page start).
+
+    ``page_id`` addresses an existing page; otherwise the ``{page_id}`` placeholder is used.
+    Raises ``ValidationError`` when the lesson has no study-text toggle.
+    """
+    if not url.strip():
+        raise ValidationError("url is required")
+    refs, blocks = _page_level_blocks(preview)
+    index = find_study_text(blocks)
+    if index is None:
+        raise ValidationError("study-text toggle not found on page")
+    body = {
+        "children": [external("audio", url)],
+        "position": insert_position(refs[index - 1] if index > 0 else None),
+    }
+    return PlannedRequest("PATCH", f"/v1/blocks/{page_id or PAGE_PLACEHOLDER}/children", body)
+
+
+def _page_level_blocks(preview: ImportPreview) -> tuple[list[str], list[Block]]:
+    """The page's top-level blocks in order, with the placeholder id of each."""
+    refs: list[str] = []
+    blocks: list[Block] = []
+    page_children = ("/v1/pages", f"/v1/blocks/{PAGE_PLACEHOLDER}/children")
+    for index, request in enumerate(preview.requests):
+        if request.path in page_children:
+            children: list[Block] = request.body.get("children", [])
+            refs.extend(f"{{block:{index}:{position}}}" for position in range(len(children)))
+            blocks.extend(children)
+    return refs, blocks
 
 
 def write_preview(preview: ImportPreview, manifest_path: Path) -> Path:

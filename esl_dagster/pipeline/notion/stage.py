@@ -2,7 +2,8 @@
 
 Each function takes a ``NotionClient`` or None; None (no ``NOTION_TOKEN``) or ``dry_run`` means
 preview mode: no network, the planned requests are returned (and, outside a dry run, written next
-to the manifest marked as not imported).
+to the manifest marked as not imported). Colorize has nothing to plan in preview: it needs the
+real page's blocks.
 """
 
 from collections.abc import Callable
@@ -20,7 +21,13 @@ from esl_dagster.pipeline.notion.importer import (
     ImportResult,
     import_lesson,
 )
-from esl_dagster.pipeline.notion.preview import ImportPreview, preview_import, write_preview
+from esl_dagster.pipeline.notion.preview import (
+    ImportPreview,
+    PlannedRequest,
+    plan_audio,
+    preview_import,
+    write_preview,
+)
 from esl_dagster.pipeline.notion.target import choose_target_ids
 
 
@@ -38,6 +45,31 @@ class NotionDefaults:
 class PreviewOutcome:
     preview: ImportPreview
     written_to: Path | None
+
+
+def preview_lesson_import(
+    *,
+    meta: LessonMeta,
+    body: str,
+    defaults: NotionDefaults,
+    profile: StudentProfile | None = None,
+    data_source_id: str | None = None,
+    database_id: str | None = None,
+    data_source_name: str | None = None,
+    student: str | None = None,
+) -> ImportPreview:
+    """The import's requests, computed without any network call (preview mode and dry runs)."""
+    ids = None
+    if data_source_id or database_id or profile or defaults.data_source_id or defaults.database_id:
+        ids = choose_target_ids(
+            data_source_id=data_source_id,
+            database_id=database_id,
+            data_source_name=data_source_name,
+            profile=profile,
+            default_data_source_id=defaults.data_source_id,
+            default_database_id=defaults.database_id,
+        )
+    return preview_import(meta=meta, body=body, target_ids=ids, student=student)
 
 
 def run_import(
@@ -61,23 +93,16 @@ def run_import(
 ) -> ImportResult | PreviewOutcome:
     """Import (or preview) a lesson; see :func:`importer.import_lesson` for idempotency."""
     if client is None or dry_run:
-        ids = None
-        if (
-            data_source_id
-            or database_id
-            or profile
-            or defaults.data_source_id
-            or defaults.database_id
-        ):
-            ids = choose_target_ids(
-                data_source_id=data_source_id,
-                database_id=database_id,
-                data_source_name=data_source_name,
-                profile=profile,
-                default_data_source_id=defaults.data_source_id,
-                default_database_id=defaults.database_id,
-            )
-        preview = preview_import(meta=meta, body=body, target_ids=ids, student=student)
+        preview = preview_lesson_import(
+            meta=meta,
+            body=body,
+            defaults=defaults,
+            profile=profile,
+            data_source_id=data_source_id,
+            database_id=database_id,
+            data_source_name=data_source_name,
+            student=student,
+        )
         written = (
             write_preview(preview, manifest_path)
             if manifest_path is not None and not dry_run
@@ -122,10 +147,16 @@ def run_add_audio(
     page_id: str | None,
     url: str,
     *,
+    lesson_preview: ImportPreview,
     previous_block_id: str | None = None,
     dry_run: bool = False,
-) -> AudioResult | None:
-    """Place the audio block; None in preview/dry run (nothing would be written)."""
+) -> AudioResult | PlannedRequest:
+    """Place the audio block above the study-text toggle, replacing ours.
+
+    In preview mode, on a dry run or without a page nothing is sent: the result is the request
+    that would insert the block, placed on the page ``lesson_preview`` (the lesson's import
+    preview) describes and addressed to ``page_id`` when there is one.
+    """
     if client is None or dry_run or not page_id:
-        return None
+        return plan_audio(lesson_preview, url, page_id=page_id)
     return add_or_replace_audio(client, page_id, url, previous_block_id=previous_block_id)

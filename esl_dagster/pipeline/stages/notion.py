@@ -1,9 +1,12 @@
 """The Notion stages: ``import``, ``colorize`` and ``add-audio`` (real or preview mode)."""
 
-from typing import Any
+from dataclasses import asdict
+from typing import Any, TypedDict
 
+from esl_dagster.pipeline.config.models import StudentProfile
 from esl_dagster.pipeline.errors import ConfigurationError, ManifestError, ValidationError
 from esl_dagster.pipeline.lesson.document import parse_document
+from esl_dagster.pipeline.lesson.models import LessonMeta
 from esl_dagster.pipeline.lesson.validator import validate_text
 from esl_dagster.pipeline.manifest import (
     MANIFEST_SCHEMA_VERSION,
@@ -13,9 +16,11 @@ from esl_dagster.pipeline.manifest import (
     utc_timestamp,
 )
 from esl_dagster.pipeline.notion.importer import ImportProgress
+from esl_dagster.pipeline.notion.preview import PlannedRequest
 from esl_dagster.pipeline.notion.stage import (
     NotionDefaults,
     PreviewOutcome,
+    preview_lesson_import,
     run_add_audio,
     run_colorize,
     run_import,
@@ -73,12 +78,41 @@ def decide_import(state: RunState, services: Services) -> Skip | str:
     return digest
 
 
-def act_import(state: RunState, services: Services) -> Outcome:
+class _LessonImport(TypedDict):
+    """The lesson and its target: what the import and its preview both take."""
+
+    meta: LessonMeta
+    body: str
+    defaults: NotionDefaults
+    profile: StudentProfile | None
+    data_source_id: str | None
+    database_id: str | None
+    data_source_name: str | None
+    student: str | None
+
+
+def _lesson_import(state: RunState, services: Services) -> _LessonImport:
     options = state.options
     text = lesson_text(state)
     meta = validate_text(text, strict=False).meta
     if meta is None:
         raise ValidationError("Validation failed: the front matter is invalid")
+    profile = services.config_provider.find_student(options.student)
+    has_target = bool(profile.db_id or profile.data_source_id)
+    return _LessonImport(
+        meta=meta,
+        body=parse_document(text).body,
+        defaults=_notion_defaults(services),
+        profile=profile if has_target else None,
+        data_source_id=options.data_source_id,
+        database_id=options.db_id,
+        data_source_name=options.data_source,
+        student=options.student,
+    )
+
+
+def act_import(state: RunState, services: Services) -> Outcome:
+    lesson = _lesson_import(state, services)
     store = services.manifest_store
     latest = None if state.dry_run else store.read_manifest(state.md_path)
     # A retried op gets the state from before its failure: the store holds the newest progress.
@@ -86,28 +120,19 @@ def act_import(state: RunState, services: Services) -> Outcome:
     page_id = recorded.page_id if recorded else None
     progress_data = recorded.notion.progress if recorded and recorded.notion else None
     progress = ImportProgress.from_dict(progress_data) if progress_data else None
-    profile = services.config_provider.find_student(options.student)
-    has_target = bool(profile.db_id or profile.data_source_id)
 
     def checkpoint(update: ImportProgress) -> None:
         _checkpoint_import(state, services, update)
 
     result = run_import(
         services.notion,
-        meta=meta,
-        body=parse_document(text).body,
         lesson_key=lesson_key(state.md_path),
-        defaults=_notion_defaults(services),
-        profile=profile if has_target else None,
-        data_source_id=options.data_source_id,
-        database_id=options.db_id,
-        data_source_name=options.data_source,
-        student=options.student,
         page_id=page_id,
         progress=progress,
-        force=options.force,
+        force=state.options.force,
         dry_run=state.dry_run,
         on_progress=checkpoint,
+        **lesson,
     )
     if isinstance(result, PreviewOutcome):
         payload = result.preview.to_dict()
@@ -211,9 +236,7 @@ def decide_add_audio(state: RunState, services: Services) -> Skip | str:
         if state.rerun:
             raise ManifestError("no audio URL in the manifest; rerun with --steps upload first")
         return Skip("no audio url available")
-    if services.notion is None:
-        return Skip("Notion preview mode: no page to attach the audio to")
-    if not state.page_id:
+    if services.notion is not None and not state.page_id:
         if state.rerun:
             raise ManifestError("no Notion page in the manifest; run the full pipeline first")
         return Skip("missing pageId")
@@ -229,20 +252,36 @@ def decide_add_audio(state: RunState, services: Services) -> Skip | str:
 
 
 def act_add_audio(state: RunState, services: Services) -> Outcome:
+    """Attach the audio; in preview mode record the request in the preview next to the manifest
+    (a dry run only reports it)."""
     url = state.audio.url if state.audio else None
-    if not url or not state.page_id:
+    if not url or (services.notion is not None and not state.page_id):
         raise ManifestError("add-audio needs a page id and an audio URL")
     record = state.previous_record("add-audio")
     previous_block = record.outputs.get("blockId") if record else None
+    lesson_preview = preview_lesson_import(**_lesson_import(state, services))
     result = run_add_audio(
         services.notion,
         state.page_id,
         url,
+        lesson_preview=lesson_preview,
         previous_block_id=str(previous_block) if previous_block else None,
         dry_run=state.dry_run,
     )
-    if result is None:
-        return Outcome(detail={"pageId": state.page_id, "url": url}, tokens=["add-audio"])
+    if isinstance(result, PlannedRequest):
+        detail: dict[str, Any] = {
+            "pageId": state.page_id,
+            "url": url,
+            "preview": True,
+            "payload": asdict(result),
+        }
+        if state.dry_run:
+            return Outcome(detail=detail, tokens=["add-audio"])
+        lesson_preview.audio = result
+        location = services.manifest_store.write_preview(state.md_path, lesson_preview.to_dict())
+        state.notion = NotionRecord(imported=False, preview_path=location)
+        detail["previewPath"] = location
+        return Outcome(detail=detail, tokens=["add-audio"], outputs={"previewPath": location})
     return Outcome(
         detail={
             "pageId": state.page_id,
