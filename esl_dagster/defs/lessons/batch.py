@@ -1,7 +1,8 @@
 """``lesson_batch_job``: a whole folder in ONE run, one dynamic step per lesson.
 
 For large folders one run per lesson costs too much (each run is a fresh process, about 2 s and
-2 CPU-seconds; see the benchmark). Each lesson's step runs every stage through ``run_stage``;
+2 CPU-seconds; see the benchmark). Each lesson's step runs the engine's ``Pipeline``, as ``esl run``
+does;
 a transient fault retries that lesson's step (stages are idempotent, DESIGN D3), a permanent one
 is recorded and the other lessons go on; the summary step fails the run if any lesson failed.
 The folder's ``esl.defaults.json`` applies as for the sensor.
@@ -21,8 +22,7 @@ from esl_dagster.defs.lessons.ops import SERVICE_RETRY_POLICY
 from esl_dagster.defs.lessons.stage_ops import record_error, retry_if_transient, root_cause_message
 from esl_dagster.defs.lessons.tags import JOB_ID_TAG
 from esl_dagster.pipeline.options import JobOptions
-from esl_dagster.pipeline.run_state import STAGES
-from esl_dagster.pipeline.stages import run_stage, start_run
+from esl_dagster.pipeline.runner import Pipeline
 from esl_dagster.resources.lesson_sources import list_folder
 from esl_dagster.resources.services import PipelineResource
 
@@ -58,19 +58,16 @@ def process_lesson(
     context: dg.OpExecutionContext, options: JobOptions, esl: PipelineResource
 ) -> dict[str, Any]:
     """Every stage of one lesson; a permanent failure becomes a ``failed`` outcome."""
-    services = esl.services(context.log)
-    stage = "validate"
+    pipeline = Pipeline(esl.services(context.log))
     try:
-        state = start_run(
-            options, services, run_id=context.run_id, job_id=context.run.tags.get(JOB_ID_TAG)
+        result = pipeline.new_assignment(
+            options, run_id=context.run_id, job_id=context.run.tags.get(JOB_ID_TAG)
         )
-        for stage in STAGES:
-            state = run_stage(stage, state, services)
     except Exception as exc:  # transient: retried; otherwise this lesson's outcome
-        retry_if_transient(context, stage, exc)
-        return {"md": options.md, "status": "failed", "error": root_cause_message(stage, exc)}
-    context.log.info(f"{options.md}: {' '.join(state.steps) or 'no changes'}")
-    return {"md": options.md, "status": "succeeded", "manifest_path": state.manifest_path}
+        retry_if_transient(context, "lesson", exc)
+        return {"md": options.md, "status": "failed", "error": root_cause_message("lesson", exc)}
+    context.log.info(f"{options.md}: {' '.join(result.steps) or 'no changes'}")
+    return {"md": options.md, "status": "succeeded", "manifest_path": result.manifest_path}
 
 
 @dg.op(tags={"esl/stage": "summary"})

@@ -1,0 +1,82 @@
+"""``lesson_batch_job``: a whole folder in one run, one dynamic step per lesson, on the embedded
+default (Notion preview, espeak-free with TTS off, local uploads)."""
+
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from esl_dagster.defs.lessons.batch import lesson_batch_job
+from esl_dagster.resources.s3 import S3StorageResource
+from esl_dagster.resources.services import (
+    ConfigProviderResource,
+    ManifestStoreResource,
+    NotionResource,
+    PipelineResource,
+    TTSResource,
+)
+from tests.conftest import INVALID_LESSON, VALID_LESSONS
+
+
+@pytest.fixture
+def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> PipelineResource:
+    for name in ("NOTION_TOKEN", "ELEVENLABS_API_KEY", "S3_BUCKET", "MINIO_ENABLED"):
+        monkeypatch.delenv(name, raising=False)
+    return PipelineResource(
+        notion=NotionResource(),
+        tts=TTSResource(),
+        s3=S3StorageResource(),
+        manifests=ManifestStoreResource(),
+        config=ConfigProviderResource(),
+        pipeline_cwd=str(tmp_path),
+    )
+
+
+def folder_with(tmp_path: Path, lessons: list[Path]) -> Path:
+    folder = tmp_path / "lessons"
+    folder.mkdir()
+    for lesson in lessons:
+        shutil.copyfile(lesson, folder / lesson.name)
+    return folder
+
+
+def run_batch(folder: Path, pipeline: PipelineResource) -> dg.ExecuteInProcessResult:
+    return lesson_batch_job.execute_in_process(
+        run_config={
+            "ops": {"discover_lessons": {"config": {"folder": str(folder), "with_tts": False}}}
+        },
+        resources={"esl": pipeline},
+        raise_on_error=False,
+    )
+
+
+def test_a_folder_is_one_run_with_one_step_per_lesson(
+    tmp_path: Path, embedded: PipelineResource
+) -> None:
+    folder = folder_with(tmp_path, VALID_LESSONS)
+    result = run_batch(folder, embedded)
+    assert result.success
+    lesson_steps = [
+        event.step_key
+        for event in result.all_events
+        if event.is_step_success and event.step_key and event.step_key.startswith("process_lesson[")
+    ]
+    assert len(lesson_steps) == len(VALID_LESSONS)
+    assert result.output_for_node("summarize_batch") == len(VALID_LESSONS)
+    for lesson in VALID_LESSONS:
+        assert (folder / f"{lesson.stem}.manifest.json").is_file()
+
+
+def test_an_invalid_lesson_fails_the_batch_but_not_the_others(
+    tmp_path: Path, embedded: PipelineResource
+) -> None:
+    folder = folder_with(tmp_path, [VALID_LESSONS[0], INVALID_LESSON])
+    result = run_batch(folder, embedded)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert failure.step_key == "summarize_batch"
+    assert "1 of 2 lesson(s) failed" in str(failure.step_failure_data.user_failure_data.description)
+    assert INVALID_LESSON.name in str(failure.step_failure_data.user_failure_data.description)
+    assert (folder / f"{VALID_LESSONS[0].stem}.manifest.json").is_file()
+    assert not (folder / f"{INVALID_LESSON.stem}.manifest.json").exists()
