@@ -14,7 +14,6 @@ Both also hold the Notion preview payloads of the embedded default next to the m
 import hashlib
 import json
 import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from esl_dagster.pipeline.errors import ManifestError, ServiceError, is_transient_status
+from esl_dagster.pipeline.files import atomic_write_text
 
 MANIFEST_SCHEMA_VERSION = 2
 MANIFEST_SUFFIX = ".manifest.json"
@@ -151,22 +151,6 @@ class ManifestStore(Protocol):
     def preview_path_for(self, md_path: str) -> str: ...
 
     def write_preview(self, md_path: str, payload: dict[str, Any]) -> str: ...
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder and ``os.replace``: never a torn file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp_name, 0o644)  # mkstemp's 0600 would hide the manifest from other users
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
 
 
 class FilesystemManifestStore:

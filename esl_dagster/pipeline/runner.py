@@ -17,7 +17,7 @@ from esl_dagster.pipeline.options import JobOptions, RerunStep
 from esl_dagster.pipeline.run_state import STAGES, RunState, StageResult
 from esl_dagster.pipeline.services import Services, build_services
 from esl_dagster.pipeline.settings import Settings
-from esl_dagster.pipeline.stages import run_stage, start_run
+from esl_dagster.pipeline.stages import resolve_lesson_path, run_stage, start_run
 
 
 class AssignmentResult(BaseModel):
@@ -139,7 +139,7 @@ class Pipeline:
         telemetry = self._telemetry(None, None)
         started = telemetry.operation_start("getAssignmentStatus", {"md": md})
         try:
-            md_path = str(Path(md).expanduser().resolve())
+            md_path = str(resolve_lesson_path(md))
             store = self.services.manifest_store
             manifest = store.read_manifest(md_path)
             try:

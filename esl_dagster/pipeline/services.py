@@ -7,13 +7,9 @@ next to each lesson. Every field can also be built by hand (tests, the Dagster r
 """
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from esl_dagster.pipeline.config.provider import (
-    ConfigProvider,
-    LocalConfigProvider,
-    RemoteConfigProvider,
-)
+from esl_dagster.pipeline.config.factory import config_provider_from_settings
+from esl_dagster.pipeline.config.provider import ConfigProvider
 from esl_dagster.pipeline.errors import ConfigurationError
 from esl_dagster.pipeline.manifest import FilesystemManifestStore, ManifestStore, S3ManifestStore
 from esl_dagster.pipeline.notion.client import NotionClient
@@ -44,29 +40,9 @@ class Services:
     metrics: PipelineMetrics
 
 
-def build_config_provider(settings: Settings) -> ConfigProvider:
-    """Remote when ESL_PIPELINE_CONFIG_PROVIDER=remote, else the config folders."""
-    if settings.config_provider == "remote" and settings.config_endpoint:
-        token = settings.config_token.get_secret_value() if settings.config_token else None
-        return RemoteConfigProvider(
-            settings.config_endpoint,
-            token,
-            presets_path=settings.config_presets_path,
-            students_path=settings.config_students_path,
-            voices_path=settings.config_voices_path,
-            timeout=settings.config_timeout_seconds,
-            cache_ttl=settings.config_cache_ttl_seconds,
-            local_catalog_path=_optional_path(settings, settings.elevenlabs_voices_path),
-        )
-    return LocalConfigProvider(
-        _optional_path(settings, settings.config_dir),
-        catalog_path=_optional_path(settings, settings.elevenlabs_voices_path),
-        cwd=settings.cwd,
-    )
-
-
-def _optional_path(settings: Settings, path: Path | None) -> Path | None:
-    return settings.resolve_path(path) if path is not None else None
+# The one builder of the config provider lives with the config package; this name is kept for
+# the Dagster resources.
+build_config_provider = config_provider_from_settings
 
 
 def build_manifest_store(settings: Settings) -> ManifestStore:

@@ -511,6 +511,10 @@ class Settings(BaseSettings):
         path = path.expanduser()
         return path if path.is_absolute() else self.cwd / path
 
+    def resolve_optional_path(self, path: Path | None) -> Path | None:
+        """:meth:`resolve_path` for an optional setting (None stays None)."""
+        return self.resolve_path(path) if path is not None else None
+
     @property
     def notion_enabled(self) -> bool:
         return self.notion_token is not None

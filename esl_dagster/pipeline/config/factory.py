@@ -15,11 +15,7 @@ def config_provider_from_settings(settings: Settings) -> ConfigProvider:
     The voice catalog path (ELEVENLABS_VOICES_PATH) applies to both: the remote provider reads its
     catalog from that local file (or the bundled one).
     """
-    catalog_path = (
-        settings.resolve_path(settings.elevenlabs_voices_path)
-        if settings.elevenlabs_voices_path is not None
-        else None
-    )
+    catalog_path = settings.resolve_optional_path(settings.elevenlabs_voices_path)
     if settings.config_provider == "remote":
         if not settings.config_endpoint:
             raise ConfigurationError(
@@ -36,10 +32,11 @@ def config_provider_from_settings(settings: Settings) -> ConfigProvider:
             cache_ttl=settings.config_cache_ttl_seconds,
             local_catalog_path=catalog_path,
         )
-    config_dir = (
-        settings.resolve_path(settings.config_dir) if settings.config_dir is not None else None
+    return LocalConfigProvider(
+        settings.resolve_optional_path(settings.config_dir),
+        catalog_path=catalog_path,
+        cwd=settings.cwd,
     )
-    return LocalConfigProvider(config_dir, catalog_path=catalog_path, cwd=settings.cwd)
 
 
 __all__ = ["config_provider_from_settings"]

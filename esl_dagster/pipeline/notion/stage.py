@@ -28,7 +28,7 @@ from esl_dagster.pipeline.notion.preview import (
     preview_import,
     write_preview,
 )
-from esl_dagster.pipeline.notion.target import choose_target_ids
+from esl_dagster.pipeline.notion.target import TargetIds, choose_target_ids
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,24 @@ class PreviewOutcome:
     written_to: Path | None
 
 
+def _target_ids(
+    defaults: NotionDefaults,
+    profile: StudentProfile | None,
+    data_source_id: str | None,
+    database_id: str | None,
+    data_source_name: str | None,
+) -> TargetIds:
+    """The explicit ids first, then the student profile's, then the configured defaults."""
+    return choose_target_ids(
+        data_source_id=data_source_id,
+        database_id=database_id,
+        data_source_name=data_source_name,
+        profile=profile,
+        default_data_source_id=defaults.data_source_id,
+        default_database_id=defaults.database_id,
+    )
+
+
 def preview_lesson_import(
     *,
     meta: LessonMeta,
@@ -61,14 +79,7 @@ def preview_lesson_import(
     """The import's requests, computed without any network call (preview mode and dry runs)."""
     ids = None
     if data_source_id or database_id or profile or defaults.data_source_id or defaults.database_id:
-        ids = choose_target_ids(
-            data_source_id=data_source_id,
-            database_id=database_id,
-            data_source_name=data_source_name,
-            profile=profile,
-            default_data_source_id=defaults.data_source_id,
-            default_database_id=defaults.database_id,
-        )
+        ids = _target_ids(defaults, profile, data_source_id, database_id, data_source_name)
     return preview_import(meta=meta, body=body, target_ids=ids, student=student)
 
 
@@ -109,14 +120,7 @@ def run_import(
             else None
         )
         return PreviewOutcome(preview, written)
-    ids = choose_target_ids(
-        data_source_id=data_source_id,
-        database_id=database_id,
-        data_source_name=data_source_name,
-        profile=profile,
-        default_data_source_id=defaults.data_source_id,
-        default_database_id=defaults.database_id,
-    )
+    ids = _target_ids(defaults, profile, data_source_id, database_id, data_source_name)
     return import_lesson(
         client,
         meta=meta,

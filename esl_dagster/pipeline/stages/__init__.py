@@ -21,6 +21,7 @@ from esl_dagster.pipeline.stages.common import (
     lesson_text,
     one_line,
     read_lesson,
+    resolve_lesson_path,
     unchanged,
 )
 from esl_dagster.pipeline.stages.execute import STAGE_FUNCTIONS, run_stage
@@ -43,6 +44,7 @@ __all__ = [
     "lesson_text",
     "one_line",
     "read_lesson",
+    "resolve_lesson_path",
     "resolve_options",
     "run_stage",
     "start_run",

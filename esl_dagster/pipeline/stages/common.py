@@ -38,6 +38,11 @@ Decide = Callable[[RunState, Services], "Skip | str"]
 Act = Callable[[RunState, Services], Outcome]
 
 
+def resolve_lesson_path(md: str) -> Path:
+    """The lesson path as runs and manifests know it: ``~`` expanded, absolute, links resolved."""
+    return Path(md).expanduser().resolve()
+
+
 def read_lesson(md_path: Path) -> tuple[str, str]:
     """The lesson's text and the SHA-256 of its bytes (the manifest's ``mdHash``)."""
     try:

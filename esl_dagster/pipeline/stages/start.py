@@ -1,6 +1,5 @@
 """Starting a run: read the lesson and its manifest, resolve the options into the first state."""
 
-from pathlib import Path
 from typing import Any
 
 from esl_dagster.pipeline.errors import ManifestError
@@ -8,7 +7,7 @@ from esl_dagster.pipeline.manifest import Manifest
 from esl_dagster.pipeline.options import DEFAULT_RERUN_STEPS, JobOptions
 from esl_dagster.pipeline.run_state import RunState
 from esl_dagster.pipeline.services import Services
-from esl_dagster.pipeline.stages.common import read_lesson
+from esl_dagster.pipeline.stages.common import read_lesson, resolve_lesson_path
 
 
 def resolve_options(
@@ -52,7 +51,7 @@ def start_run(
     options: JobOptions, services: Services, *, run_id: str, job_id: str | None = None
 ) -> RunState:
     """Read the lesson and its manifest, resolve the options and return the initial state."""
-    md_path = Path(options.md).expanduser().resolve()
+    md_path = resolve_lesson_path(options.md)
     _, md_hash = read_lesson(md_path)
     store = services.manifest_store
     previous = store.read_manifest(str(md_path))

@@ -6,7 +6,7 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
-from esl_dagster.pipeline.errors import ConfigurationError
+from esl_dagster.pipeline.errors import ConfigurationError, InfrastructureError
 
 AUDIO_CONTENT_TYPE = "audio/mpeg"
 _CHUNK = 1024 * 1024
@@ -55,6 +55,13 @@ def object_key(path: Path, *prefixes: str | None) -> str:
         raise ConfigurationError(f"cannot upload {path}: no file name")
     joined = "/".join(p for p in (sanitize_prefix(prefix) for prefix in prefixes) if p)
     return f"{joined}/{name}" if joined else name
+
+
+def upload_key(path: Path, *prefixes: str | None) -> str:
+    """The key of a file about to be uploaded; an ``InfrastructureError`` when it is missing."""
+    if not path.is_file():
+        raise InfrastructureError(f"cannot upload {path}: file not found")
+    return object_key(path, *prefixes)
 
 
 def content_type_for(path: Path) -> str:

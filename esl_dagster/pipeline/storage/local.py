@@ -1,13 +1,11 @@
 """The embedded default upload target: a folder on this machine."""
 
-import os
-import shutil
-import uuid
 from pathlib import Path
 from urllib.parse import quote
 
 from esl_dagster.pipeline.errors import InfrastructureError
-from esl_dagster.pipeline.storage.base import UploadResult, file_md5, object_key, sanitize_prefix
+from esl_dagster.pipeline.files import atomic_copy
+from esl_dagster.pipeline.storage.base import UploadResult, file_md5, sanitize_prefix, upload_key
 
 
 class LocalUploader:
@@ -33,9 +31,7 @@ class LocalUploader:
         presign_seconds: int | None = None,
     ) -> UploadResult:
         del public_read, presign_seconds  # meaningless for a folder (see the class docstring)
-        if not path.is_file():
-            raise InfrastructureError(f"cannot upload {path}: file not found")
-        key = object_key(path, self.prefix, key_prefix)
+        key = upload_key(path, self.prefix, key_prefix)
         target = self.folder.joinpath(*key.split("/"))
         if not target.resolve().is_relative_to(self.folder):
             raise InfrastructureError(f"refusing to write outside {self.folder}: {key}")
@@ -48,12 +44,7 @@ class LocalUploader:
         if not reused:
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
-                try:
-                    shutil.copyfile(path, tmp)
-                    os.replace(tmp, target)
-                finally:
-                    tmp.unlink(missing_ok=True)
+                atomic_copy(path, target)
             except OSError as exc:
                 raise InfrastructureError(f"cannot copy {path.name} to {target}: {exc}") from exc
         url = f"{self.base_url}/{quote(key)}" if self.base_url else target.as_uri()

@@ -22,8 +22,8 @@ from esl_dagster.pipeline.storage.base import (
     UploadResult,
     content_type_for,
     file_md5,
-    object_key,
     sanitize_prefix,
+    upload_key,
 )
 
 if TYPE_CHECKING:
@@ -130,11 +130,9 @@ class S3Uploader:
         public_read: bool = False,
         presign_seconds: int | None = None,
     ) -> UploadResult:
-        if not path.is_file():
-            raise InfrastructureError(f"cannot upload {path}: file not found")
+        key = upload_key(path, self.prefix, key_prefix)
         if presign_seconds is not None and not 1 <= presign_seconds <= _MAX_PRESIGN_SECONDS:
             raise ConfigurationError("presigned URL expiry must be between 1 s and 7 days")
-        key = object_key(path, self.prefix, key_prefix)
         md5 = file_md5(path)
         existing = self._head(key)
         reused = existing is not None and (

@@ -18,7 +18,7 @@ from esl_dagster.pipeline.errors import (
     FfmpegNotFoundError,
     InfrastructureError,
 )
-from esl_dagster.pipeline.tts.files import temporary_sibling
+from esl_dagster.pipeline.files import temporary_sibling
 from esl_dagster.pipeline.tts.mp3 import scan_mp3
 
 _OUT_TIME = re.compile(r"^out_time_us=(\d+)$", re.MULTILINE)

@@ -22,9 +22,9 @@ from pydantic import BaseModel
 
 from esl_dagster.pipeline.config.models import VoiceCatalog, VoicesMap
 from esl_dagster.pipeline.errors import InfrastructureError, ValidationError
+from esl_dagster.pipeline.files import atomic_write_bytes
 from esl_dagster.pipeline.lesson.models import LessonMeta, StudyText
 from esl_dagster.pipeline.tts.audio import Ffmpeg, MixSettings
-from esl_dagster.pipeline.tts.files import atomic_write_bytes
 from esl_dagster.pipeline.tts.modes import ResolvedMode, select_mode
 from esl_dagster.pipeline.tts.mp3 import scan_mp3
 from esl_dagster.pipeline.tts.provider import (
