@@ -413,17 +413,9 @@ class PipelineTelemetry:
         self, stage: str, started: float, detail: Mapping[str, Any] | None = None
     ) -> float:
         duration = self._elapsed_ms(started)
-        self.logger.log(
-            "info",
-            stage_event(stage, "success"),
-            stage=stage,
-            detail={**(detail or {}), "durationMs": duration},
+        return self._stage_end(
+            stage, "success", duration, "info", {**(detail or {}), "durationMs": duration}
         )
-        self.metrics.timing(
-            "esl.pipeline.stage.duration_ms", duration, {"stage": stage, "status": "success"}
-        )
-        self.metrics.increment("esl.pipeline.stage.success", 1, {"stage": stage})
-        return duration
 
     def stage_skipped(self, stage: str, reason: str) -> None:
         self.logger.log(
@@ -433,17 +425,13 @@ class PipelineTelemetry:
 
     def stage_failure(self, stage: str, started: float, error: BaseException) -> float:
         duration = self._elapsed_ms(started)
-        self.logger.log(
+        return self._stage_end(
+            stage,
+            "failure",
+            duration,
             "error",
-            stage_event(stage, "failure"),
-            stage=stage,
-            detail={"durationMs": duration, "error": _error_text(error)},
+            {"durationMs": duration, "error": _error_text(error)},
         )
-        self.metrics.timing(
-            "esl.pipeline.stage.duration_ms", duration, {"stage": stage, "status": "failure"}
-        )
-        self.metrics.increment("esl.pipeline.stage.failure", 1, {"stage": stage})
-        return duration
 
     def operation_start(
         self, operation: Operation, detail: Mapping[str, Any] | None = None
@@ -457,30 +445,51 @@ class PipelineTelemetry:
         self, operation: Operation, started: float, detail: Mapping[str, Any] | None = None
     ) -> float:
         duration = self._elapsed_ms(started)
-        self.logger.log(
-            "info",
-            operation_event(operation, "success"),
-            stage="pipeline",
-            detail={"durationMs": duration, **(detail or {})},
+        return self._operation_end(
+            operation, "success", duration, "info", {"durationMs": duration, **(detail or {})}
         )
-        metric = _OPERATION_METRIC[operation]
-        self.metrics.timing(f"esl.pipeline.{metric}.duration_ms", duration, {"result": "success"})
-        self.metrics.increment(f"esl.pipeline.{metric}.success")
-        return duration
 
     def operation_failure(
         self, operation: Operation, started: float, error: BaseException
     ) -> float:
         duration = self._elapsed_ms(started)
-        self.logger.log(
+        return self._operation_end(
+            operation,
+            "failure",
+            duration,
             "error",
-            operation_event(operation, "failure"),
-            stage="pipeline",
-            detail={"durationMs": duration, "error": _error_text(error)},
+            {"durationMs": duration, "error": _error_text(error)},
         )
+
+    def _stage_end(
+        self,
+        stage: str,
+        outcome: Literal["success", "failure"],
+        duration: float,
+        level: Level,
+        detail: Mapping[str, Any],
+    ) -> float:
+        """Log the stage's end event and record its duration and outcome counter."""
+        self.logger.log(level, stage_event(stage, outcome), stage=stage, detail=detail)
+        self.metrics.timing(
+            "esl.pipeline.stage.duration_ms", duration, {"stage": stage, "status": outcome}
+        )
+        self.metrics.increment(f"esl.pipeline.stage.{outcome}", 1, {"stage": stage})
+        return duration
+
+    def _operation_end(
+        self,
+        operation: Operation,
+        outcome: Literal["success", "failure"],
+        duration: float,
+        level: Level,
+        detail: Mapping[str, Any],
+    ) -> float:
+        """Log the operation's end event and record its duration and outcome counter."""
+        self.logger.log(level, operation_event(operation, outcome), stage="pipeline", detail=detail)
         metric = _OPERATION_METRIC[operation]
-        self.metrics.timing(f"esl.pipeline.{metric}.duration_ms", duration, {"result": "failure"})
-        self.metrics.increment(f"esl.pipeline.{metric}.failure")
+        self.metrics.timing(f"esl.pipeline.{metric}.duration_ms", duration, {"result": outcome})
+        self.metrics.increment(f"esl.pipeline.{metric}.{outcome}")
         return duration
 
 

@@ -33,7 +33,12 @@ from esl_dagster.pipeline.lesson.models import LessonMeta
 from esl_dagster.pipeline.notion.batching import Batch, plan_batches
 from esl_dagster.pipeline.notion.blocks import Block, children_of, markdown_to_blocks
 from esl_dagster.pipeline.notion.client import JSON, NotionAPIError, NotionClient
-from esl_dagster.pipeline.notion.properties import PageFields, build_page_fields, value_for
+from esl_dagster.pipeline.notion.properties import (
+    PageFields,
+    build_page_fields,
+    lesson_student,
+    value_for,
+)
 from esl_dagster.pipeline.notion.target import (
     NotionTarget,
     TargetIds,
@@ -107,18 +112,14 @@ def import_lesson(
     digest = content_hash(blocks)
     target = resolve_target(client, target_ids)
     warnings: list[str] = []
-    student_name = (student if student is not None else meta.student).strip()
+    student_name = lesson_student(meta, student)
     student_prop = _student_property(
         client, target, student_name, students_data_source_id, warnings
     )
     key_prop = target.find(key_property)
     key = (key_prop[0], lesson_key) if key_prop and key_prop[1].get("type") == "rich_text" else None
     fields = build_page_fields(
-        title=meta.title,
-        topic=meta.topic,
-        properties=meta.properties,
-        icon=meta.icon,
-        cover=meta.cover,
+        meta,
         target=target,
         student_value=student_prop[1] if student_prop else None,
         student_property=student_prop[0] if student_prop else None,

@@ -19,7 +19,11 @@ from esl_dagster.pipeline.lesson.models import LessonMeta
 from esl_dagster.pipeline.notion.audio import find_study_text, insert_position
 from esl_dagster.pipeline.notion.batching import Batch, plan_batches
 from esl_dagster.pipeline.notion.blocks import Block, external, markdown_to_blocks
-from esl_dagster.pipeline.notion.properties import PREVIEW_STUDENT_PLACEHOLDER, build_page_fields
+from esl_dagster.pipeline.notion.properties import (
+    PREVIEW_STUDENT_PLACEHOLDER,
+    build_page_fields,
+    lesson_student,
+)
 from esl_dagster.pipeline.notion.target import TargetIds
 
 PREVIEW_NOTE = "preview, not imported: no request was sent to Notion"
@@ -51,13 +55,9 @@ def preview_import(
     *, meta: LessonMeta, body: str, target_ids: TargetIds | None = None, student: str | None = None
 ) -> ImportPreview:
     blocks = markdown_to_blocks(body)
-    student_name = (student if student is not None else meta.student).strip()
+    student_name = lesson_student(meta, student)
     fields = build_page_fields(
-        title=meta.title,
-        topic=meta.topic,
-        properties=meta.properties,
-        icon=meta.icon,
-        cover=meta.cover,
+        meta,
         target=None,
         student_value={"relation": [{"id": PREVIEW_STUDENT_PLACEHOLDER}]} if student_name else None,
     )

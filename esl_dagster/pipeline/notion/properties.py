@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from esl_dagster.pipeline.errors import ValidationError
+from esl_dagster.pipeline.lesson.models import LessonMeta
 from esl_dagster.pipeline.notion.rich_text import plain, split_content
 from esl_dagster.pipeline.notion.target import NotionTarget
 
@@ -65,19 +66,23 @@ def value_for(kind: str, value: Any, name: str) -> JSON:
     raise ValidationError(f'Property "{name}" has type {kind}, which the importer cannot set.')
 
 
+def lesson_student(meta: LessonMeta, student: str | None) -> str:
+    """The student the page is for: the job's ``student`` when given, else the front matter's."""
+    return (student if student is not None else meta.student).strip()
+
+
 def build_page_fields(
+    meta: LessonMeta,
     *,
-    title: str,
-    topic: str | None,
-    properties: dict[str, Any] | None,
-    icon: str | None,
-    cover: str | None,
     target: NotionTarget | None,
     student_value: JSON | None = None,
     student_property: str | None = None,
     key: tuple[str, str] | None = None,
 ) -> PageFields:
-    """Build the page fields. ``target`` None means preview (no schema known)."""
+    """Build the page fields from the lesson's front matter (title, topic, properties, icon,
+    cover). ``target`` None means preview (no schema known)."""
+    title, topic, properties = meta.title, meta.topic, meta.properties
+    icon, cover = meta.icon, meta.cover
     fields = PageFields(properties={})
     title_name = target.title_property if target else "Name"
     fields.properties[title_name] = {"title": plain(title)}
