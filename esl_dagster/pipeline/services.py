@@ -126,8 +126,13 @@ def build_services(
     *,
     logger: PipelineLogger | None = None,
     metrics: PipelineMetrics | None = None,
+    uploader: Uploader | None = None,
 ) -> Services:
-    """Validate the settings, then pick each service per DESIGN D5."""
+    """Validate the settings, then pick each service per DESIGN D5.
+
+    ``uploader`` replaces the one the settings would build (the Dagster resources pass an S3
+    uploader whose boto3 client comes from dagster-aws).
+    """
     settings.validate_for_start()
     return Services(
         settings=settings,
@@ -135,7 +140,7 @@ def build_services(
         manifest_store=build_manifest_store(settings),
         notion=build_notion(settings),
         tts_provider=build_tts_provider(settings),
-        uploader=build_uploader(settings),
+        uploader=uploader if uploader is not None else build_uploader(settings),
         logger=logger if logger is not None else logger_from_settings(settings),
         metrics=metrics if metrics is not None else NoopMetrics(),
     )

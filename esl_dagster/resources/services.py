@@ -19,14 +19,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from esl_dagster.pipeline.observability import NoopLogger, NoopMetrics
-from esl_dagster.pipeline.services import (
-    Services,
-    build_config_provider,
-    build_manifest_store,
-    build_notion,
-    build_tts_provider,
-    build_uploader,
-)
+from esl_dagster.pipeline.services import Services, build_services
 from esl_dagster.pipeline.settings import Settings, load_settings
 from esl_dagster.resources.s3 import S3StorageResource
 
@@ -205,27 +198,25 @@ class PipelineResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         return dataclasses.replace(self._built, logger=DagsterPipelineLogger(log))
 
     def _build(self) -> Services:
-        """The engine's services, chosen by its builders; S3 uploads use a dagster-aws client."""
+        """The engine's services, chosen by its builders; S3 (or MinIO) uploads use a boto3
+        client made by dagster-aws's ``S3Resource``."""
         settings = self.settings()
-        settings.validate_for_start()
-        if self.s3.bucket is not None:
+        s3 = settings.s3
+        uploader = None
+        if s3 is not None:
             from esl_dagster.pipeline.storage.s3 import S3Uploader
 
-            uploader: Any = S3Uploader(
-                self.s3.bucket,
-                region=self.s3.region_name,
-                endpoint_url=self.s3.endpoint_url,
-                client=self.s3.client(),
+            client = S3StorageResource(
+                bucket=s3.bucket,
+                endpoint_url=s3.endpoint_url,
+                region_name=s3.region,
+                access_key_id=s3.access_key_id,
+                secret_access_key=s3.secret_access_key,
+                max_attempts=self.s3.max_attempts,
+            ).client()
+            uploader = S3Uploader(
+                s3.bucket, region=s3.region, endpoint_url=s3.endpoint_url, client=client
             )
-        else:
-            uploader = build_uploader(settings)
-        return Services(
-            settings=settings,
-            config_provider=build_config_provider(settings),
-            manifest_store=build_manifest_store(settings),
-            notion=build_notion(settings),
-            tts_provider=build_tts_provider(settings),
-            uploader=uploader,
-            logger=NoopLogger(),
-            metrics=NoopMetrics(),
+        return build_services(
+            settings, logger=NoopLogger(), metrics=NoopMetrics(), uploader=uploader
         )
