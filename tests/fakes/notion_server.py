@@ -1,10 +1,11 @@
 """A fake Notion API (version 2025-09-03) on 127.0.0.1 for tests and benchmarks.
 
 It speaks the real REST shapes (reference notion.md §9) for databases with data sources and
-schemas, pages, block trees, data-source queries, and enforces what the real API rejects: missing
-auth or version header, more than 100 children per array, nesting deeper than two levels below the
-request's top blocks, rich text over 2,000 characters (UTF-16 units, as Notion counts) or with
-empty content, unknown properties, property values of the wrong type. Errors have Notion's body
+schemas, pages, block trees, data-source queries and title search, and enforces what the real API
+rejects: missing auth or version header, more than 100 children per array, nesting deeper than two
+levels below the request's top blocks, rich text over 2,000 characters (UTF-16 units, as Notion
+counts) or with empty content, unknown properties, property values of the wrong type. Errors have
+Notion's body
 ``{"object": "error", "status", "code", "message", "request_id"}``. Faults are injected with
 :meth:`FakeNotion.add_fault` (429 with Retry-After, 502/503/500, delay, dropped connection, either
 before or after the request took effect), and ``latency`` delays every answer.
@@ -358,6 +359,8 @@ class FakeNotion:
             return 200, self._source_json(self._get(self.store.sources, parts[1], "data_source"))
         if key == ("POST", "data_sources", 3, "query"):
             return 200, self._query(self._get(self.store.sources, parts[1], "data_source"), body)
+        if key == ("POST", "search", 1, ""):
+            return 200, self._search(body)
         if key == ("POST", "pages", 1, ""):
             return 200, self._create_page(body)
         if key == ("GET", "pages", 2, ""):
@@ -605,6 +608,65 @@ class FakeNotion:
             "results": [self._page_json(p) for p in pages[:size]],
             "next_cursor": None,
             "has_more": len(pages) > size,
+            "type": "page_or_data_source",
+            "page_or_data_source": {},
+        }
+
+    def _search(self, body: JSON) -> JSON:
+        """``POST /v1/search``: pages and data sources whose title contains ``query``
+        (case-insensitive), newest first; ``filter`` narrows to ``page`` or ``data_source``
+        (2025-09-03 rejects ``database``); paged by ``start_cursor`` (the next item's id)."""
+        flt = body.get("filter")
+        kinds = {"page", "data_source"}
+        if flt is not None:
+            if not isinstance(flt, dict) or flt.get("property") != "object":
+                raise _invalid(
+                    'body failed validation: body.filter.property should be `"object"`, '
+                    f"instead was `{json.dumps(flt.get('property') if isinstance(flt, dict) else flt)}`."
+                )
+            if flt.get("value") not in kinds:
+                raise _invalid(
+                    'body failed validation: body.filter.value should be `"page"` or '
+                    f'`"data_source"`, instead was `{json.dumps(flt.get("value"))}`.'
+                )
+            kinds = {str(flt["value"])}
+        size = body.get("page_size", 100)
+        if not isinstance(size, int) or not 1 <= size <= 100:
+            raise _invalid(
+                f"body failed validation: body.page_size should be ≤ `100`, instead was `{size}`."
+            )
+        wanted = str(body.get("query") or "").strip().lower()
+        found: list[tuple[str, JSON]] = []
+        if "data_source" in kinds:
+            found += [
+                (ds_id, self._source_json(ds))
+                for ds_id, ds in self.store.sources.items()
+                if wanted in str(ds["name"]).lower()
+            ]
+        if "page" in kinds:
+            for page_id, page in self.store.pages.items():
+                title = self._title_property(page["parent"]["data_source_id"])
+                text = "".join(
+                    str(item.get("text", {}).get("content", ""))
+                    for item in page["properties"].get(title) or []
+                )
+                if not page["in_trash"] and wanted in text.lower():
+                    found.append((page_id, self._page_json(page)))
+        found.sort(key=lambda item: item[0], reverse=True)  # ids count up: newest first
+        ids = [object_id for object_id, _ in found]
+        start = 0
+        cursor = body.get("start_cursor")
+        if cursor is not None:
+            if cursor not in ids:
+                raise _invalid(f"start_cursor {cursor} is not valid.")
+            start = ids.index(cursor)
+        window = found[start : start + size]
+        rest = ids[start + size :]
+        return {
+            "object": "list",
+            "results": [result for _, result in window],
+            "next_cursor": rest[0] if rest else None,
+            "has_more": bool(rest),
             "type": "page_or_data_source",
             "page_or_data_source": {},
         }

@@ -1,15 +1,17 @@
 """Real protocols (DESIGN D3/D6): the runner against the fake Notion server and a moto S3 server.
 
 The same job twice makes one page, one upload object and one audio file; an import that fails
-after creating its page is resumed on the same page; a dry run sends nothing.
+after creating its page is resumed on the same page; a dry run sends nothing; a database or data
+source named instead of identified is found by search and receives the page.
 """
 
+import copy
 from pathlib import Path
 
 import pytest
 
 from esl_dagster.pipeline.config.provider import LocalConfigProvider
-from esl_dagster.pipeline.errors import ServiceError
+from esl_dagster.pipeline.errors import ConfigurationError, ServiceError
 from esl_dagster.pipeline.manifest import FilesystemManifestStore
 from esl_dagster.pipeline.notion.client import NotionClient
 from esl_dagster.pipeline.observability import JsonLogger, NoopMetrics
@@ -17,7 +19,7 @@ from esl_dagster.pipeline.options import JobOptions
 from esl_dagster.pipeline.runner import Pipeline
 from esl_dagster.pipeline.services import Services
 from esl_dagster.pipeline.tts.espeak import EspeakProvider
-from tests.fakes.notion_server import FakeNotion, Seeded
+from tests.fakes.notion_server import HOMEWORK_SCHEMA, FakeNotion, Seeded
 from tests.pipeline.conftest import (
     Bucket,
     Events,
@@ -107,3 +109,27 @@ def test_dry_run_sends_nothing_and_writes_nothing(
     assert fake_notion.requests() == []
     assert bucket.keys() == []
     assert result.stages["import"].detail["payload"]["requests"]
+
+
+def test_database_and_data_source_names_pick_the_target(
+    real_services: Services, fake_notion: FakeNotion, seeded: Seeded, tmp_path: Path
+) -> None:
+    schema = {**copy.deepcopy(HOMEWORK_SCHEMA), "Student": {"type": "rich_text", "rich_text": {}}}
+    db, (ds,) = fake_notion.add_database("Term 2 Lessons", {"Term 2 Lessons": schema})
+    md = write_short_lesson(tmp_path / "lessons")
+    pipeline = Pipeline(real_services)
+
+    by_db = pipeline.new_assignment(JobOptions(md=str(md), db="term 2 lessons", with_tts=False))
+    assert by_db.page_id and fake_notion.page(by_db.page_id)["parent"]["database_id"] == db
+    assert fake_notion.page_count(ds) == 1 and fake_notion.page_count(seeded.homework_ds) == 0
+
+    other = write_short_lesson(tmp_path / "more")
+    by_source = pipeline.new_assignment(
+        JobOptions(md=str(other), data_source="Term 2 Lessons", with_tts=False)
+    )
+    assert by_source.page_id and by_source.page_id != by_db.page_id
+    assert fake_notion.page_count(ds) == 2
+    assert len(fake_notion.requests("POST", r"^/v1/search$")) == 2
+
+    with pytest.raises(ConfigurationError, match='not found by name: "Term 3"'):
+        pipeline.new_assignment(JobOptions(md=str(other), db="Term 3", with_tts=False, force=True))

@@ -257,7 +257,13 @@ def test_voices_file_option(services: Services, md: Path, tmp_path: Path) -> Non
 
 def test_notion_target_options_shape_the_import(services: Services, md: Path) -> None:
     run(services, md)
-    for flags in ({"db_id": "db-1"}, {"data_source_id": "ds-1"}, {"student": "Marisol"}):
+    for flags in (
+        {"db_id": "db-1"},
+        {"data_source_id": "ds-1"},
+        {"student": "Marisol"},
+        {"db": "Homework"},
+        {"data_source": "Primary"},
+    ):
         assert "import" in run(services, md, **flags).steps
 
 

@@ -116,6 +116,16 @@ class NotionClient:
     def search(self, body: JSON) -> JSON:
         return self.request("POST", "search", body=body, idempotent=True)
 
+    def iter_search(self, body: JSON) -> Iterator[JSON]:
+        """Every search result for ``body``, following ``next_cursor`` while ``has_more``."""
+        cursor: str | None = None
+        while True:
+            page = self.search({**body, "start_cursor": cursor} if cursor else body)
+            yield from page.get("results", [])
+            cursor = page.get("next_cursor")
+            if not page.get("has_more") or not cursor:
+                return
+
     def retrieve_page(self, page_id: str) -> JSON:
         return self.request("GET", f"pages/{page_id}")
 

@@ -52,12 +52,14 @@ def _target_ids(
     profile: StudentProfile | None,
     data_source_id: str | None,
     database_id: str | None,
+    database_name: str | None,
     data_source_name: str | None,
 ) -> TargetIds:
-    """The explicit ids first, then the student profile's, then the configured defaults."""
+    """The explicit target first, then the student profile's ids, then the configured defaults."""
     return choose_target_ids(
         data_source_id=data_source_id,
         database_id=database_id,
+        database_name=database_name,
         data_source_name=data_source_name,
         profile=profile,
         default_data_source_id=defaults.data_source_id,
@@ -73,13 +75,20 @@ def preview_lesson_import(
     profile: StudentProfile | None = None,
     data_source_id: str | None = None,
     database_id: str | None = None,
+    database_name: str | None = None,
     data_source_name: str | None = None,
     student: str | None = None,
 ) -> ImportPreview:
-    """The import's requests, computed without any network call (preview mode and dry runs)."""
+    """The import's requests, computed without any network call (preview mode and dry runs).
+
+    A target known only by name cannot be resolved offline: its id stays a placeholder.
+    """
     ids = None
-    if data_source_id or database_id or profile or defaults.data_source_id or defaults.database_id:
-        ids = _target_ids(defaults, profile, data_source_id, database_id, data_source_name)
+    explicit = data_source_id or database_id or database_name or data_source_name
+    if explicit or profile or defaults.data_source_id or defaults.database_id:
+        ids = _target_ids(
+            defaults, profile, data_source_id, database_id, database_name, data_source_name
+        )
     return preview_import(meta=meta, body=body, target_ids=ids, student=student)
 
 
@@ -93,6 +102,7 @@ def run_import(
     profile: StudentProfile | None = None,
     data_source_id: str | None = None,
     database_id: str | None = None,
+    database_name: str | None = None,
     data_source_name: str | None = None,
     student: str | None = None,
     page_id: str | None = None,
@@ -111,6 +121,7 @@ def run_import(
             profile=profile,
             data_source_id=data_source_id,
             database_id=database_id,
+            database_name=database_name,
             data_source_name=data_source_name,
             student=student,
         )
@@ -120,7 +131,9 @@ def run_import(
             else None
         )
         return PreviewOutcome(preview, written)
-    ids = _target_ids(defaults, profile, data_source_id, database_id, data_source_name)
+    ids = _target_ids(
+        defaults, profile, data_source_id, database_id, database_name, data_source_name
+    )
     return import_lesson(
         client,
         meta=meta,

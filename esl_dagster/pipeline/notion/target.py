@@ -1,11 +1,20 @@
 """Which data source a lesson goes to, and its schema (API 2025-09-03).
 
-Precedence for the target ids: explicit options, then the student profile (``dbId`` /
+Precedence for the target: explicit options, then the student profile (``dbId`` /
 ``dataSourceId``), then the settings defaults (``NOTION_DATA_SOURCE_ID`` / ``NOTION_DB_ID``); within
-one level a data-source id wins over a database id. A database id is resolved through its
-``data_sources`` list: one source is used, several need a name. The schema is always read from the
-DATA SOURCE (the original read the database object, whose ``properties`` no longer exist under
-2025-09-03). Database lookups are cached for five minutes per token and database.
+one level a data-source id wins over a database id, which wins over a database name (explicit
+options only). A database id is resolved through its ``data_sources`` list: one source is used,
+several need a data-source name. A data-source name with no id or database name anywhere names
+the data source itself.
+
+Names are found with ``POST /v1/search`` filtered to ``data_source`` objects (the original
+searched for ``database`` objects, a filter 2025-09-03 rejects): a title equal to the name
+(trimmed, case-insensitive) matches. A database is reached through its data sources, so a
+database name matches the databases whose data source carries that title (a single-source
+database's source shares its title). No match or several matches is a ConfigurationError listing
+the candidates. The schema is always read from the DATA SOURCE (the original read the database
+object, whose ``properties`` no longer exist under 2025-09-03). Database lookups are cached for
+five minutes per token and database.
 """
 
 import time
@@ -26,6 +35,7 @@ class TargetIds:
     data_source_id: str | None = None
     database_id: str | None = None
     data_source_name: str | None = None
+    database_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,30 +63,43 @@ def choose_target_ids(
     *,
     data_source_id: str | None = None,
     database_id: str | None = None,
+    database_name: str | None = None,
     data_source_name: str | None = None,
     profile: StudentProfile | None = None,
     default_data_source_id: str | None = None,
     default_database_id: str | None = None,
 ) -> TargetIds:
-    """Pick the ids by precedence; raise ConfigurationError when none is known."""
+    """Pick the target by precedence; raise ConfigurationError when none is known."""
     levels = [
-        (data_source_id, database_id),
-        (profile.data_source_id, profile.db_id) if profile else (None, None),
-        (default_data_source_id, default_database_id),
+        (data_source_id, database_id, database_name),
+        (profile.data_source_id, profile.db_id, None) if profile else (None, None, None),
+        (default_data_source_id, default_database_id, None),
     ]
-    for ds, db in levels:
-        if ds or db:
-            return TargetIds(ds or None, db or None, data_source_name)
+    for ds, db, db_name in levels:
+        if ds or db or db_name:
+            return TargetIds(ds or None, db or None, data_source_name, db_name or None)
+    if data_source_name:
+        return TargetIds(data_source_name=data_source_name)
     raise ConfigurationError(
-        "No Notion target: pass a data source id or database id, set dbId/dataSourceId in the "
-        "student profile, or set NOTION_DATA_SOURCE_ID / NOTION_DB_ID."
+        "No Notion target: pass a data source id or name or a database id or name, set "
+        "dbId/dataSourceId in the student profile, or set NOTION_DATA_SOURCE_ID / NOTION_DB_ID."
     )
 
 
 def resolve_target(client: NotionClient, ids: TargetIds) -> NotionTarget:
-    """Resolve ``ids`` to a data source and read its schema (1 call, 2 with an uncached db)."""
+    """Resolve ``ids`` to a data source and read its schema.
+
+    One call for a data-source id, two with an uncached database id; a name adds the search.
+    """
     data_source_id = ids.data_source_id
     database_id = ids.database_id
+    if data_source_id is None and database_id is None:
+        if ids.database_name:
+            database_id = find_database_by_name(client, ids.database_name)
+        elif ids.data_source_name:
+            data_source_id = find_data_source_by_name(client, ids.data_source_name)
+        else:
+            raise ConfigurationError("No Notion target: no data source or database id or name.")
     if data_source_id is None:
         assert database_id is not None
         database_id, data_source_id = _pick_source(client, database_id, ids.data_source_name)
@@ -87,6 +110,75 @@ def resolve_target(client: NotionClient, ids: TargetIds) -> NotionTarget:
         database_id=parent.get("database_id") or database_id,
         schema=dict(source.get("properties") or {}),
     )
+
+
+@dataclass(frozen=True)
+class _FoundSource:
+    """A data source returned by the search: its id, title and parent database id."""
+
+    id: str
+    title: str
+    database_id: str | None
+
+    def describe(self) -> str:
+        return f'"{self.title}" (data source {self.id}, database {self.database_id or "unknown"})'
+
+
+def find_database_by_name(client: NotionClient, name: str) -> str:
+    """The id of the one database whose data source is titled ``name``."""
+    found, seen = _search_sources(client, name)
+    databases = {s.database_id: s for s in found if s.database_id}
+    if len(databases) == 1:
+        return next(iter(databases))
+    if not databases:
+        raise ConfigurationError(
+            f'Notion database not found by name: "{name}". {_candidates("Similar titles", seen)}'
+        )
+    raise ConfigurationError(
+        f'Several Notion databases are named "{name}"; pass the database id. '
+        + _candidates("Candidates", list(databases.values()))
+    )
+
+
+def find_data_source_by_name(client: NotionClient, name: str) -> str:
+    """The id of the one data source titled ``name``."""
+    found, seen = _search_sources(client, name)
+    if len(found) == 1:
+        return found[0].id
+    if not found:
+        raise ConfigurationError(
+            f'Notion data source not found by name: "{name}". {_candidates("Similar titles", seen)}'
+        )
+    raise ConfigurationError(
+        f'Several Notion data sources are named "{name}"; '
+        "pass the data source id or the database id. " + _candidates("Candidates", found)
+    )
+
+
+def _search_sources(
+    client: NotionClient, name: str
+) -> tuple[list[_FoundSource], list[_FoundSource]]:
+    """The data sources titled ``name`` (trimmed, case-insensitive) and every one the search saw."""
+    body = {"query": name.strip(), "filter": {"property": "object", "value": "data_source"}}
+    seen: list[_FoundSource] = []
+    for result in client.iter_search(body):
+        if result.get("object") != "data_source" or result.get("id") is None:
+            continue
+        parent = result.get("parent") or {}
+        seen.append(
+            _FoundSource(
+                id=str(result["id"]),
+                title=plain_text_of(result.get("title") or []).strip(),
+                database_id=str(parent["database_id"]) if parent.get("database_id") else None,
+            )
+        )
+    wanted = name.strip().lower()
+    return [s for s in seen if s.title.lower() == wanted], seen
+
+
+def _candidates(label: str, sources: list[_FoundSource]) -> str:
+    listed = ", ".join(s.describe() for s in sources) if sources else "(none)"
+    return f"{label}: {listed}."
 
 
 def _pick_source(client: NotionClient, database_id: str, name: str | None) -> tuple[str, str]:

@@ -87,6 +87,7 @@ class _LessonImport(TypedDict):
     profile: StudentProfile | None
     data_source_id: str | None
     database_id: str | None
+    database_name: str | None
     data_source_name: str | None
     student: str | None
 
@@ -106,6 +107,7 @@ def _lesson_import(state: RunState, services: Services) -> _LessonImport:
         profile=profile if has_target else None,
         data_source_id=options.data_source_id,
         database_id=options.db_id,
+        database_name=options.db,
         data_source_name=options.data_source,
         student=options.student,
     )

@@ -1,0 +1,112 @@
+"""Targets named instead of identified: ``POST /v1/search`` over data sources (API 2025-09-03)."""
+
+import httpx
+import pytest
+
+from esl_dagster.pipeline.errors import ConfigurationError
+from esl_dagster.pipeline.notion.client import NotionClient
+from esl_dagster.pipeline.notion.target import TargetIds, choose_target_ids, resolve_target
+from tests.fakes.notion_server import FakeNotion
+
+SCHEMA = {"Name": {"type": "title", "title": {}}}
+
+
+def test_database_found_by_its_data_source_title(fake: FakeNotion, client: NotionClient) -> None:
+    fake.add_database("Homework Archive", {"Homework Archive": SCHEMA})
+    db, (ds,) = fake.add_database("Homework", {"Homework": SCHEMA})
+    target = resolve_target(client, TargetIds(database_name="  HOMEWORK "))
+    assert (target.data_source_id, target.database_id) == (ds, db)
+    (search,) = fake.requests("POST", r"^/v1/search$")
+    assert search.status == 200
+    assert search.body == {
+        "query": "HOMEWORK",
+        "filter": {"property": "object", "value": "data_source"},
+    }
+
+
+def test_database_name_then_data_source_name_picks_among_its_sources(
+    fake: FakeNotion, client: NotionClient
+) -> None:
+    db, (_first, second) = fake.add_database("Terms", {"Terms": SCHEMA, "Spring": SCHEMA})
+    with pytest.raises(ConfigurationError, match='Available: "Terms", "Spring"'):
+        resolve_target(client, TargetIds(database_name="terms"))
+    target = resolve_target(client, TargetIds(database_name="terms", data_source_name="spring"))
+    assert (target.data_source_id, target.database_id) == (second, db)
+
+
+def test_data_source_name_without_ids_names_the_data_source(
+    fake: FakeNotion, client: NotionClient
+) -> None:
+    db, (_alpha, beta) = fake.add_database("Multi", {"Alpha": SCHEMA, "Beta": SCHEMA})
+    ids = choose_target_ids(data_source_name="beta")
+    assert ids == TargetIds(data_source_name="beta")
+    target = resolve_target(client, ids)
+    assert (target.data_source_id, target.database_id) == (beta, db)
+
+
+def test_explicit_database_name_wins_over_profile_and_default_ids() -> None:
+    ids = choose_target_ids(
+        database_name="Homework", default_database_id="db-default", default_data_source_id="ds"
+    )
+    assert ids == TargetIds(database_name="Homework")
+    assert choose_target_ids(database_id="db-1", database_name="Homework").database_id == "db-1"
+
+
+def test_name_not_found_lists_the_similar_titles(fake: FakeNotion, client: NotionClient) -> None:
+    fake.add_database("Homework", {"Homework": SCHEMA})
+    fake.add_database("Homework Archive", {"Homework Archive": SCHEMA})
+    with pytest.raises(ConfigurationError) as caught:
+        resolve_target(client, TargetIds(database_name="Home"))
+    message = str(caught.value)
+    assert message.startswith('Notion database not found by name: "Home".')
+    assert '"Homework"' in message and '"Homework Archive"' in message
+    with pytest.raises(ConfigurationError, match=r'not found by name: "Nowhere"\. .*\(none\)'):
+        resolve_target(client, TargetIds(data_source_name="Nowhere"))
+    assert not fake.requests("POST", r"/v1/pages")
+
+
+def test_ambiguous_names_list_the_candidates(fake: FakeNotion, client: NotionClient) -> None:
+    first_db, (first_ds,) = fake.add_database("Shared", {"Shared": SCHEMA})
+    second_db, (second_ds,) = fake.add_database("Shared", {"shared ": SCHEMA})
+    with pytest.raises(
+        ConfigurationError, match='Several Notion databases are named "Shared"'
+    ) as db:
+        resolve_target(client, TargetIds(database_name="Shared"))
+    assert first_db in str(db.value) and second_db in str(db.value)
+    with pytest.raises(ConfigurationError, match="Several Notion data sources") as ds:
+        resolve_target(client, TargetIds(data_source_name="shared"))
+    assert first_ds in str(ds.value) and second_ds in str(ds.value)
+
+
+def test_search_is_followed_across_pages(fake: FakeNotion, client: NotionClient) -> None:
+    db, (ds,) = fake.add_database("Lesson", {"Lesson": SCHEMA})  # oldest: on the last page
+    fake.add_database("Lesson fillers", {f"Lesson {n}": SCHEMA for n in range(120)})
+    target = resolve_target(client, TargetIds(database_name="lesson"))
+    assert (target.data_source_id, target.database_id) == (ds, db)
+    searches = fake.requests("POST", r"^/v1/search$")
+    assert len(searches) == 2
+    assert "start_cursor" not in searches[0].body
+    assert searches[1].body["start_cursor"]
+
+
+def test_fake_search_checks_auth_version_and_filter(fake: FakeNotion) -> None:
+    fake.add_database("Homework", {"Homework": SCHEMA})
+    url = f"{fake.base_url}/v1/search"
+    version = {"Notion-Version": "2025-09-03"}
+    auth = {"Authorization": f"Bearer {fake.token}"}
+    with httpx.Client(timeout=5.0) as http:
+        assert http.post(url, json={}, headers=version).status_code == 401
+        missing = http.post(url, json={}, headers=auth)
+        assert (missing.status_code, missing.json()["code"]) == (400, "missing_version")
+        headers = {**auth, **version}
+        database = http.post(
+            url, json={"filter": {"property": "object", "value": "database"}}, headers=headers
+        )
+        assert (database.status_code, database.json()["code"]) == (400, "validation_error")
+        answer = http.post(url, json={"query": "home", "page_size": 1}, headers=headers).json()
+    assert answer["object"] == "list" and answer["type"] == "page_or_data_source"
+    assert answer["has_more"] is False and answer["next_cursor"] is None
+    (result,) = answer["results"]
+    assert result["object"] == "data_source"
+    assert result["title"][0]["plain_text"] == "Homework"
+    assert result["parent"]["type"] == "database_id"
