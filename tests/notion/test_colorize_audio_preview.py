@@ -1,5 +1,4 @@
 import json
-from pathlib import Path
 
 import pytest
 
@@ -11,15 +10,14 @@ from esl_dagster.pipeline.notion.client import NotionClient
 from esl_dagster.pipeline.notion.colorize import apply_preset
 from esl_dagster.pipeline.notion.importer import import_lesson
 from esl_dagster.pipeline.notion.preview import (
+    ImportPreview,
     PlannedRequest,
     plan_audio,
     preview_import,
-    write_preview,
 )
 from esl_dagster.pipeline.notion.rich_text import plain, plain_text_of
 from esl_dagster.pipeline.notion.stage import (
     NotionDefaults,
-    PreviewOutcome,
     run_add_audio,
     run_import,
 )
@@ -164,7 +162,7 @@ def test_audio_replaces_legacy_audio_inside_the_toggle_and_needs_a_toggle(
 
 
 def test_preview_payload_is_exactly_what_the_import_sends(
-    fake: FakeNotion, seeded: Seeded, client: NotionClient, tmp_path: Path
+    fake: FakeNotion, seeded: Seeded, client: NotionClient
 ) -> None:
     meta, body = load_lesson(VALID_LESSONS[4])
     preview = preview_import(
@@ -188,12 +186,12 @@ def test_preview_payload_is_exactly_what_the_import_sends(
         body=body,
         lesson_key="k",
         defaults=NotionDefaults(database_id="db-1"),
-        manifest_path=tmp_path / "lesson.manifest.json",
     )
-    assert isinstance(outcome, PreviewOutcome) and outcome.written_to is not None
-    written = json.loads(outcome.written_to.read_text())
+    assert isinstance(outcome, ImportPreview)
+    written = json.loads(json.dumps(outcome.to_dict()))
     assert written["imported"] is False and "not imported" in written["note"]
     assert written["requests"][0]["body"]["parent"] == {"data_source_id": "db-1"}
+    sent_before = len(fake.requests())
     dry = run_import(
         client,
         meta=meta,
@@ -201,12 +199,11 @@ def test_preview_payload_is_exactly_what_the_import_sends(
         lesson_key="k",
         defaults=NotionDefaults(),
         dry_run=True,
-        manifest_path=tmp_path / "other.json",
     )
-    assert isinstance(dry, PreviewOutcome) and dry.written_to is None
+    assert isinstance(dry, ImportPreview) and len(fake.requests()) == sent_before
 
 
-def test_preview_of_a_large_lesson_plans_appends_with_placeholders(tmp_path: Path) -> None:
+def test_preview_of_a_large_lesson_plans_appends_with_placeholders() -> None:
     meta, _ = load_lesson(VALID_LESSONS[0])
     body = (
         "\n".join(f"p{i}" for i in range(150))
@@ -220,7 +217,6 @@ def test_preview_of_a_large_lesson_plans_appends_with_placeholders(tmp_path: Pat
         "/v1/blocks/{page_id}/children",
         "/v1/blocks/{block:1:50.0.0}/children",
     ]
-    assert write_preview(preview, tmp_path / "m.json").name == "m.notion-preview.json"
 
 
 def test_preview_audio_request_is_what_add_audio_sends_on_the_imported_page(

@@ -47,6 +47,14 @@ def test_filesystem_paths_follow_the_original_rule() -> None:
     assert store.manifest_path_for("a/b.c.md") == "a/b.c.manifest.json"
     assert store.manifest_path_for("/a/noext") == "/a/noext.manifest.json"
     assert store.manifest_path_for("/a/.hidden") == "/a/.manifest.json"
+    assert store.preview_path_for("/a/lesson.md") == "/a/lesson.notion-preview.json"
+
+
+def test_filesystem_preview_is_written_next_to_the_manifest(tmp_path: Path) -> None:
+    md = tmp_path / "m.md"
+    location = FilesystemManifestStore().write_preview(str(md), {"imported": False})
+    assert location == str(tmp_path / "m.notion-preview.json")
+    assert json.loads(Path(location).read_text(encoding="utf-8")) == {"imported": False}
 
 
 def test_v1_manifest_reads_with_every_key_and_round_trips(tmp_path: Path) -> None:

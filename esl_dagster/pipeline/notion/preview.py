@@ -5,13 +5,11 @@ properties follow the original's assumptions (``Name`` title, multi_select Topic
 student relation). Ids that only Notion can assign appear as placeholders: ``{page_id}`` and
 ``{block:R:I.J}`` (block at index path I.J of the children of request R). Once the audio is
 uploaded, ``audio`` holds the add-audio request: the audio block inserted directly above the
-study-text toggle. Outside a dry run the preview is written as JSON next to the manifest, marked
-``"imported": false``.
+study-text toggle. Outside a dry run the manifest store writes the preview as JSON next to the
+manifest, marked ``"imported": false``.
 """
 
-import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from esl_dagster.pipeline.errors import ValidationError
@@ -106,15 +104,6 @@ def _page_level_blocks(preview: ImportPreview) -> tuple[list[str], list[Block]]:
             refs.extend(f"{{block:{index}:{position}}}" for position in range(len(children)))
             blocks.extend(children)
     return refs, blocks
-
-
-def write_preview(preview: ImportPreview, manifest_path: Path) -> Path:
-    """Write the preview next to ``manifest_path`` as ``<manifest stem>.notion-preview.json``."""
-    target = manifest_path.with_name(f"{manifest_path.stem}.notion-preview.json")
-    target.write_text(
-        json.dumps(preview.to_dict(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
-    )
-    return target
 
 
 def _plan_appends(preview: ImportPreview, parent: str, blocks: list[Block]) -> None:

@@ -1,14 +1,13 @@
 """The Notion stage's entry points for the pipeline runner and the Dagster ops.
 
 Each function takes a ``NotionClient`` or None; None (no ``NOTION_TOKEN``) or ``dry_run`` means
-preview mode: no network, the planned requests are returned (and, outside a dry run, written next
-to the manifest marked as not imported). Colorize has nothing to plan in preview: it needs the
-real page's blocks.
+preview mode: no network, the planned requests are returned (outside a dry run the pipeline stage
+has the manifest store write them next to the manifest, marked as not imported). Colorize has
+nothing to plan in preview: it needs the real page's blocks.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from esl_dagster.pipeline.config.models import Preset, StudentProfile
 from esl_dagster.pipeline.lesson.models import LessonMeta
@@ -26,7 +25,6 @@ from esl_dagster.pipeline.notion.preview import (
     PlannedRequest,
     plan_audio,
     preview_import,
-    write_preview,
 )
 from esl_dagster.pipeline.notion.target import TargetIds, choose_target_ids
 
@@ -39,12 +37,6 @@ class NotionDefaults:
     data_source_id: str | None = None
     students_data_source_id: str | None = None
     key_property: str = DEFAULT_KEY_PROPERTY
-
-
-@dataclass
-class PreviewOutcome:
-    preview: ImportPreview
-    written_to: Path | None
 
 
 def _target_ids(
@@ -109,12 +101,11 @@ def run_import(
     progress: ImportProgress | None = None,
     force: bool = False,
     dry_run: bool = False,
-    manifest_path: Path | None = None,
     on_progress: Callable[[ImportProgress], None] | None = None,
-) -> ImportResult | PreviewOutcome:
+) -> ImportResult | ImportPreview:
     """Import (or preview) a lesson; see :func:`importer.import_lesson` for idempotency."""
     if client is None or dry_run:
-        preview = preview_lesson_import(
+        return preview_lesson_import(
             meta=meta,
             body=body,
             defaults=defaults,
@@ -125,12 +116,6 @@ def run_import(
             data_source_name=data_source_name,
             student=student,
         )
-        written = (
-            write_preview(preview, manifest_path)
-            if manifest_path is not None and not dry_run
-            else None
-        )
-        return PreviewOutcome(preview, written)
     ids = _target_ids(
         defaults, profile, data_source_id, database_id, database_name, data_source_name
     )

@@ -16,10 +16,9 @@ from esl_dagster.pipeline.manifest import (
     utc_timestamp,
 )
 from esl_dagster.pipeline.notion.importer import ImportProgress
-from esl_dagster.pipeline.notion.preview import PlannedRequest
+from esl_dagster.pipeline.notion.preview import ImportPreview, PlannedRequest
 from esl_dagster.pipeline.notion.stage import (
     NotionDefaults,
-    PreviewOutcome,
     preview_lesson_import,
     run_add_audio,
     run_colorize,
@@ -136,12 +135,12 @@ def act_import(state: RunState, services: Services) -> Outcome:
         on_progress=checkpoint,
         **lesson,
     )
-    if isinstance(result, PreviewOutcome):
-        payload = result.preview.to_dict()
+    if isinstance(result, ImportPreview):
+        payload = result.to_dict()
         detail: dict[str, Any] = {
             "imported": False,
-            "blocks": result.preview.total_blocks,
-            "requests": len(result.preview.requests),
+            "blocks": result.total_blocks,
+            "requests": len(result.requests),
         }
         if state.dry_run:
             detail["wouldUpdatePage"] = page_id if services.notion is not None else None
