@@ -28,8 +28,8 @@ IMPORT_REPEATS = 3
 RUN_REPEATS = 3
 MULTIPROCESS_REPEATS = 2
 MANY_LESSONS = 50
-# Keep the module under about a minute: fewer lessons when one run is slow on this machine.
-MANY_RUNS_BUDGET_SECONDS = 12.0
+# Bounded: fewer lessons (said in the output) when one run is so slow that 50 would take too long.
+MANY_RUNS_BUDGET_SECONDS = 180.0
 
 # The production job and the same graph on the multiprocess executor, with the environment's
 # resources bound as in the code location (module level: ``dg.reconstructable`` needs it).

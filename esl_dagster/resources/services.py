@@ -117,6 +117,9 @@ def _s3_settings_fields(s3: S3StorageResource) -> dict[str, Any]:
     }
 
 
+MAX_LOG_LINE_CHARS = 2000
+
+
 class DagsterPipelineLogger:
     """The engine's structured logger protocol, written to the op's Dagster log."""
 
@@ -136,6 +139,8 @@ class DagsterPipelineLogger:
         extra = {**self._fields, **fields, **(detail or {})}
         extra.pop("run_id", None)  # every Dagster log line already carries the run id
         text = message if not extra else f"{message} {extra}"
+        if len(text) > MAX_LOG_LINE_CHARS:  # e.g. a dry run's Notion payload: see the metadata
+            text = f"{text[:MAX_LOG_LINE_CHARS]}... ({len(text)} characters, truncated)"
         if level == "error":
             self._log.error(text)
         elif level in ("warn", "warning"):
