@@ -90,10 +90,6 @@ def copy_lesson(workdir: Path, lesson: Path, prefix: str) -> str:
     return f"./lessons/{name}"
 
 
-def page_blocks(services: Services, page_id: str) -> list[dict[str, Any]]:
-    return services.notion.page_tree(page_id)
-
-
 def block_text(block: dict[str, Any]) -> str:
     payload = block[block["type"]]
     return "".join(item["text"]["content"] for item in payload.get("rich_text", []))
@@ -171,7 +167,7 @@ def test_every_sample_lesson_succeeds_with_manifest_audio_and_page(
 
     page = services.notion.page(manifest["pageId"])
     assert page["parent"]["data_source_id"] == services.default_seed.homework_ds
-    blocks = page_blocks(services, manifest["pageId"])
+    blocks = services.notion.page_tree(manifest["pageId"])
     toggles = [
         i for i, b in enumerate(blocks) if b["type"] == "toggle" and block_text(b) == "study-text"
     ]
