@@ -15,6 +15,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from esl_dagster.defs.lessons.jobs import build_lesson_job
 from esl_dagster.defs.lessons.tags import ERROR_TAG, MANIFEST_PATH_TAG
+from esl_dagster.pipeline.lesson.validator import validate_text
 from esl_dagster.resources.s3 import S3StorageResource
 from esl_dagster.resources.services import (
     ConfigProviderResource,
@@ -241,6 +242,8 @@ def test_invalid_lesson_fails_at_once_with_the_validator_message(
     step, description = failure_description(result)
     assert step == "validate_lesson"
     assert description.startswith("Validation failed")
+    expected = validate_text(INVALID_LESSON.read_text(encoding="utf-8")).error_summary()
+    assert description == expected  # each validator error exactly once
     assert result.dagster_run.tags[ERROR_TAG] == description
     assert MANIFEST_PATH_TAG not in result.dagster_run.tags
     assert fake_notion.page_count(seeded.homework_ds) == 0

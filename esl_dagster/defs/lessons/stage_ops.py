@@ -27,7 +27,9 @@ MAX_RETRY_AFTER_SECONDS = 120.0
 def root_cause_message(stage: str, exc: BaseException) -> str:
     """The one-line-per-fact message the user sees for ``exc`` raised by ``stage``."""
     if isinstance(exc, ValidationError) and exc.details:
-        return "\n".join([str(exc), *(f"- {detail}" for detail in exc.details)])
+        message = str(exc)
+        missing = [detail for detail in exc.details if detail not in message]
+        return "\n".join([message, *(f"- {detail}" for detail in missing)])
     if isinstance(exc, PipelineError):
         return str(exc)
     if isinstance(exc, pydantic.ValidationError):
