@@ -13,7 +13,7 @@ import traceback
 
 from bench.common import BenchRow
 
-BENCH_MODULES = ("lesson", "config", "notion", "tts", "pipeline", "dagster", "api")
+BENCH_MODULES = ("lesson", "config", "notion", "tts", "pipeline", "dagster", "api", "api_real")
 
 
 def _fmt(value: float | None) -> str:

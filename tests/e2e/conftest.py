@@ -48,7 +48,7 @@ class Services:
         )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def services() -> Iterator[Services]:
     notion = FakeNotion().start()
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -64,7 +64,7 @@ def services() -> Iterator[Services]:
         notion.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """PIPELINE_CWD: a copy of every sample lesson, valid and invalid, and the config folder."""
     root = tmp_path_factory.mktemp("e2e-cwd")
@@ -77,7 +77,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack(services: Services, workdir: Path) -> Iterator[RealStack]:
     env = {
         "NOTION_TOKEN": services.notion.token,
