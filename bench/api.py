@@ -15,11 +15,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from api_shim.dagster_gateway import LAUNCH_RUN
-from bench.common import BenchRow
+from bench.common import BenchRow, percentile, timed_posts
 from tests.conftest import REPO_ROOT, VALID_LESSONS
 from tests.fakes.dagster_graphql import FakeDagster
 
@@ -32,30 +33,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
-
-
-async def _timed_posts(
-    url: str, bodies: list[dict[str, object]]
-) -> tuple[list[float], list[httpx.Response]]:
-    """POST every body with at most IN_FLIGHT outstanding; latencies in milliseconds."""
-    gate = asyncio.Semaphore(IN_FLIGHT)
-    limits = httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT)
-    async with httpx.AsyncClient(timeout=30.0, limits=limits, trust_env=False) as client:
-
-        async def one(body: dict[str, object]) -> tuple[float, httpx.Response]:
-            async with gate:
-                started = time.perf_counter()
-                response = await client.post(url, json=body)
-                return (time.perf_counter() - started) * 1000, response
-
-        results = await asyncio.gather(*(one(body) for body in bodies))
-    return [r[0] for r in results], [r[1] for r in results]
 
 
 def _wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
@@ -112,14 +89,14 @@ def run() -> list[BenchRow]:
         try:
             _wait_ready(base, process)
             # Warm both paths once so neither side pays for first-use costs.
-            asyncio.run(_timed_posts(f"{base}/jobs", [{"md": "./lessons/mission.md"}]))
-            asyncio.run(_timed_posts(fake.url, [_launch_variables(fake, -1)]))
+            asyncio.run(timed(f"{base}/jobs", [{"md": "./lessons/mission.md"}]))
+            asyncio.run(timed(fake.url, [_launch_variables(fake, -1)]))
             warm_launches = len(fake.launches)
 
             bodies: list[dict[str, object]] = [
                 {"md": "./lessons/mission.md", "preset": f"p{i}"} for i in range(SUBMISSIONS)
             ]
-            shim_ms, responses = asyncio.run(_timed_posts(f"{base}/jobs", bodies))
+            shim_ms, responses = asyncio.run(timed(f"{base}/jobs", bodies))
             accepted = sum(1 for r in responses if r.status_code == 202)
             job_ids = {r.json()["jobId"] for r in responses if r.status_code == 202}
             launched = len(fake.launches) - warm_launches
@@ -131,7 +108,7 @@ def run() -> list[BenchRow]:
             }
 
             bare_bodies = [_launch_variables(fake, i) for i in range(SUBMISSIONS)]
-            bare_ms, bare_responses = asyncio.run(_timed_posts(fake.url, bare_bodies))
+            bare_ms, bare_responses = asyncio.run(timed(fake.url, bare_bodies))
             bare_ok = sum(
                 1
                 for r in bare_responses
@@ -147,8 +124,8 @@ def run() -> list[BenchRow]:
             log.close()
     shutil.rmtree(workdir, ignore_errors=True)
 
-    p50, p99 = statistics.median(shim_ms), _percentile(shim_ms, 0.99)
-    bare_p50, bare_p99 = statistics.median(bare_ms), _percentile(bare_ms, 0.99)
+    p50, p99 = statistics.median(shim_ms), percentile(shim_ms, 0.99)
+    bare_p50, bare_p99 = statistics.median(bare_ms), percentile(bare_ms, 0.99)
     return [
         BenchRow("api.submit.accepted_202", accepted, "count", target=f"== {SUBMISSIONS}"),
         BenchRow("api.submit.unique_job_ids", len(job_ids), "count", target=f"== {SUBMISSIONS}"),
@@ -168,3 +145,7 @@ def run() -> list[BenchRow]:
 if __name__ == "__main__":
     for row in run():
         print(row)
+
+
+async def timed(url: str, bodies: list[dict[str, Any]]) -> tuple[list[float], list[httpx.Response]]:
+    return await timed_posts(url, bodies, in_flight=IN_FLIGHT, timeout=30.0)

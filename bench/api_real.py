@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 from api_shim.dagster_gateway import LAUNCH_RUN, TERMINATE_RUN
-from bench.common import BenchRow
+from bench.common import BenchRow, percentile, timed_posts
 from tests.conftest import VALID_LESSONS
 from tests.e2e.real_stack import (
     TERMINAL_STATES,
@@ -59,29 +59,6 @@ API_RUNS = """
   }
 }
 """
-
-
-def _percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
-
-
-async def _timed(
-    url: str, bodies: list[dict[str, Any]]
-) -> tuple[list[float], list[httpx.Response]]:
-    """POST every body with at most IN_FLIGHT outstanding; latencies in milliseconds."""
-    gate = asyncio.Semaphore(IN_FLIGHT)
-    limits = httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT)
-    async with httpx.AsyncClient(timeout=60.0, limits=limits, trust_env=False) as client:
-
-        async def one(body: dict[str, Any]) -> tuple[float, httpx.Response]:
-            async with gate:
-                started = time.perf_counter()
-                response = await client.post(url, json=body)
-                return (time.perf_counter() - started) * 1000, response
-
-        results = await asyncio.gather(*(one(body) for body in bodies))
-    return [r[0] for r in results], [r[1] for r in results]
 
 
 async def _get_all(url: str, paths: list[str]) -> list[httpx.Response]:
@@ -150,22 +127,22 @@ def _drain(stack: RealStack, expected: int) -> float:
 def _measure(stack: RealStack, workdir: Path) -> list[BenchRow]:
     jobs_url = f"{stack.api_url}/jobs"
     # Warm both paths once (first-use costs); the warm-up job counts among the API runs.
-    asyncio.run(_timed(jobs_url, [{"md": "./lessons/warm.md", **JOB_OPTIONS}]))
-    asyncio.run(_timed(stack.graphql_url, [_bare_launch(workdir, -1)]))
+    asyncio.run(timed(jobs_url, [{"md": "./lessons/warm.md", **JOB_OPTIONS}]))
+    asyncio.run(timed(stack.graphql_url, [_bare_launch(workdir, -1)]))
 
     bodies = [{"md": f"./lessons/bench-{i:03d}.md", **JOB_OPTIONS} for i in range(SUBMISSIONS)]
     submit_started = time.monotonic()
-    shim_ms, responses = asyncio.run(_timed(jobs_url, bodies))
+    shim_ms, responses = asyncio.run(timed(jobs_url, bodies))
     submit_seconds = time.monotonic() - submit_started
     accepted = [r for r in responses if r.status_code == 202]
     job_ids = [str(r.json()["jobId"]) for r in accepted]
 
     bare_ms, bare_responses = asyncio.run(
-        _timed(stack.graphql_url, [_bare_launch(workdir, i) for i in range(SUBMISSIONS)])
+        timed(stack.graphql_url, [_bare_launch(workdir, i) for i in range(SUBMISSIONS)])
     )
     bare_ids = [run_id for r in bare_responses if (run_id := _launched_run_id(r))]
     asyncio.run(
-        _timed(
+        timed(
             stack.graphql_url,
             [{"query": TERMINATE_RUN, "variables": {"runId": run_id}} for run_id in bare_ids],
         )
@@ -183,8 +160,8 @@ def _measure(stack: RealStack, workdir: Path) -> list[BenchRow]:
     )
     exactly_one = sum(1 for job_id in job_ids if runs_per_job[job_id] == 1)
 
-    p50, p99 = statistics.median(shim_ms), _percentile(shim_ms, 0.99)
-    bare_p50, bare_p99 = statistics.median(bare_ms), _percentile(bare_ms, 0.99)
+    p50, p99 = statistics.median(shim_ms), percentile(shim_ms, 0.99)
+    bare_p50, bare_p99 = statistics.median(bare_ms), percentile(bare_ms, 0.99)
     target = f"== {SUBMISSIONS}"
     return [
         BenchRow("api_real.submit.accepted_202", len(accepted), "count", target=target),
@@ -226,3 +203,7 @@ def run() -> list[BenchRow]:
 if __name__ == "__main__":
     for row in run():
         print(row)
+
+
+async def timed(url: str, bodies: list[dict[str, Any]]) -> tuple[list[float], list[httpx.Response]]:
+    return await timed_posts(url, bodies, in_flight=IN_FLIGHT, timeout=60.0)
