@@ -85,6 +85,12 @@ class LessonSourcesResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                     body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
                     _load_defaults(listing, body, f"s3://{bucket}/{key}")
                 elif relative.endswith(LESSON_SUFFIX):
+                    if not _is_safe_key(key):
+                        listing.problems.append(
+                            f"s3://{bucket}/{key}: unsafe object key (empty, '.' or '..' "
+                            "segment), not staged"
+                        )
+                        continue
                     target = staging / key
                     listing.candidates.append(
                         LessonCandidate(
@@ -150,6 +156,11 @@ def _s3_objects(client: Any, bucket: str, root: str) -> Iterator[tuple[str, str]
     for page in paginator.paginate(Bucket=bucket, Prefix=root):
         for item in page.get("Contents", []):
             yield item["Key"], item["ETag"].strip('"')
+
+
+def _is_safe_key(key: str) -> bool:
+    """True when ``key`` maps to a path inside the staging folder (no ``..``, no absolute path)."""
+    return all(part not in ("", ".", "..") for part in key.split("/"))
 
 
 def _s3_reader(client: Any, bucket: str, key: str) -> Callable[[], bytes]:

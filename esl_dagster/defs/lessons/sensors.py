@@ -43,6 +43,7 @@ class TickReport:
     unchanged: int = 0
     deleted: int = 0
     problems: list[str] = field(default_factory=list)
+    empty: list[str] = field(default_factory=list)
 
     def skip_reason(self, sources: int) -> str:
         if sources == 0:
@@ -51,6 +52,8 @@ class TickReport:
             )
         parts = [f"No new or changed lessons in {sources} source(s)"]
         parts.append(f"{self.unchanged} unchanged")
+        if self.empty:
+            parts.append("no lessons found in " + ", ".join(self.empty))
         if self.deleted:
             parts.append(f"{self.deleted} removed since the last tick")
         if self.problems:
@@ -86,6 +89,8 @@ def evaluate_sources(
     """For each candidate: a run request (or None) and the cursor entry to keep (None = drop)."""
     for listing in listings:
         report.problems.extend(listing.problems)
+        if not listing.candidates and not listing.problems:
+            report.empty.append(listing.label)
         if listing.problems and not listing.candidates:
             # The source could not be listed: keep what was known about it.
             prefix = f"{listing.label}/"
@@ -126,7 +131,12 @@ def _evaluate_candidate(
         )
         yield None, candidate.key, known
         return
-    candidate.stage(data)
+    try:
+        candidate.stage(data)
+    except OSError as exc:
+        report.problems.append(f"{candidate.key}: cannot stage ({exc.strerror or exc})")
+        yield None, candidate.key, known
+        return
     if known is None:
         report.new += 1
     else:
