@@ -1,11 +1,12 @@
 """Request and response bodies of the `/jobs` API (field names are the original's, camelCase)."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 JobState = Literal["queued", "running", "succeeded", "failed"]
 UploadTarget = Literal["s3", "auto", "local", "none"]
+UPLOAD_TARGETS: Final[tuple[str, ...]] = get_args(UploadTarget)
 TtsMode = Literal["auto", "dialogue", "monologue"]
 RerunStep = Literal["tts", "upload", "add-audio"]
 
@@ -35,12 +36,17 @@ class JobCreate(BaseModel):
             examples=["./lessons/mission.md"],
         ),
     ]
-    preset: ShortText | None = Field(default=None, description="Colour preset name.")
+    preset: Annotated[str, Field(max_length=256)] | None = Field(
+        default=None, description="Colour preset name; empty means no preset."
+    )
     with_tts: bool | None = Field(
         default=None, alias="withTts", description="Synthesize audio (default true)."
     )
-    upload: UploadTarget | None = Field(
-        default=None, description="Upload target; omitted means the deployment default (auto)."
+    upload: Annotated[str, Field(max_length=256)] | None = Field(
+        default=None,
+        description="Upload target: s3, auto, local or none. Free text as in the original: any "
+        "other value, like an omitted one, means the deployment default (auto).",
+        examples=list(UPLOAD_TARGETS),
     )
     student: ShortText | None = Field(default=None, description="Student profile name.")
     mode: TtsMode | None = Field(default=None, description="TTS mode.")
@@ -57,6 +63,16 @@ class JobCreate(BaseModel):
     )
     notion_database: ShortText | None = Field(default=None, alias="notionDatabase")
     notion_data_source: ShortText | None = Field(default=None, alias="notionDataSource")
+
+    @field_validator("preset")
+    @classmethod
+    def _empty_preset_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("upload")
+    @classmethod
+    def _unknown_upload_is_no_override(cls, value: str | None) -> str | None:
+        return value if value in UPLOAD_TARGETS else None
 
 
 class RerunRequest(BaseModel):

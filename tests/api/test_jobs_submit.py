@@ -94,6 +94,26 @@ def test_known_upload_values_are_forwarded(
     assert fake.launches[0]["runConfigData"]["ops"]["validate_lesson"]["config"]["upload"] == upload
 
 
+@pytest.mark.parametrize("body", [{"upload": "ftp"}, {"upload": ""}, {"upload": "S3"}])
+def test_other_upload_strings_are_accepted_without_an_upload_override(
+    client: TestClient, fake: FakeDagster, body: dict[str, str]
+) -> None:
+    """DESIGN section 4: `upload` is free text; only "s3" forces an S3 upload, and any other
+    value means no explicit upload override (the deployment default applies)."""
+    response = client.post("/jobs", json={"md": MISSION, **body})
+
+    assert response.status_code == 202
+    assert "upload" not in fake.launches[0]["runConfigData"]["ops"]["validate_lesson"]["config"]
+
+
+def test_an_empty_preset_string_means_no_preset(client: TestClient, fake: FakeDagster) -> None:
+    """`preset?: string` in the contract: "" is a valid string and, as in the original, no preset."""
+    response = client.post("/jobs", json={"md": MISSION, "preset": ""})
+
+    assert response.status_code == 202
+    assert "preset" not in fake.launches[0]["runConfigData"]["ops"]["validate_lesson"]["config"]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "code"),
     [
@@ -103,9 +123,8 @@ def test_known_upload_values_are_forwarded(
         ({"json": {"md": None}}, "invalid_md"),
         ({"json": {"md": MISSION, "withTts": "yes"}}, "invalid_with_tts"),
         ({"json": {"md": MISSION, "withTts": 1}}, "invalid_with_tts"),
-        ({"json": {"md": MISSION, "upload": "ftp"}}, "invalid_upload"),
         ({"json": {"md": MISSION, "upload": 3}}, "invalid_upload"),
-        ({"json": {"md": MISSION, "preset": ""}}, "invalid_preset"),
+        ({"json": {"md": MISSION, "preset": 7}}, "invalid_preset"),
         ({"json": {"md": MISSION, "mode": "choir"}}, "invalid_mode"),
         ({"json": {"md": MISSION, "voiceId": ["a"]}}, "invalid_voice_id"),
         ({"json": {"md": MISSION, "dryRun": "true"}}, "invalid_dry_run"),
