@@ -22,6 +22,7 @@ from tests.pipeline.conftest import (
     DIALOGUE,
     Events,
     copy_lesson,
+    settings_for,
     tree_hashes,
     write_short_lesson,
 )
@@ -310,3 +311,31 @@ def test_stages_run_one_by_one_like_the_dagster_ops(services: Services, md: Path
 def test_missing_lesson_is_a_configuration_error(services: Services, tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="lesson file not found"):
         run(services, tmp_path / "nope.md")
+
+
+def test_ffmpeg_path_setting_is_the_ffmpeg_the_tts_stage_runs(
+    services: Services, md: Path, tmp_path: Path
+) -> None:
+    import imageio_ffmpeg
+
+    calls = tmp_path / "ffmpeg-calls.log"
+    wrapper = tmp_path / "my-ffmpeg"
+    wrapper.write_text(
+        f'#!/bin/sh\necho "$@" >> {calls}\nexec {imageio_ffmpeg.get_ffmpeg_exe()} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    services.settings = settings_for(tmp_path, ffmpeg_path=wrapper)
+    result = run(services, md)
+    assert "tts" in result.steps
+    assert calls.is_file() and "libmp3lame" in calls.read_text()
+
+
+def test_a_changed_gap_setting_rebuilds_the_audio(
+    services: Services, md: Path, tmp_path: Path
+) -> None:
+    first = run(services, md)
+    services.settings = settings_for(tmp_path, tts_gap_seconds=1.5)
+    second = run(services, md)
+    assert "tts" in second.steps
+    assert first.audio is not None and second.audio is not None
+    assert second.audio.hash != first.audio.hash

@@ -20,6 +20,7 @@ from esl_dagster.pipeline.stages.common import (
     unchanged,
 )
 from esl_dagster.pipeline.storage import LocalUploader, S3Uploader, Uploader, object_key
+from esl_dagster.pipeline.tts.audio import Ffmpeg
 from esl_dagster.pipeline.tts.builder import build_audio
 from esl_dagster.pipeline.tts.provider import DialogueOptions
 from esl_dagster.pipeline.tts.voices import VoiceAssignment
@@ -51,7 +52,15 @@ def _tts_inputs(state: RunState, services: Services) -> dict[str, Any]:
         "provider": [provider.name, provider.model, provider.output_format],
         "out": str(_out_dir(state, services)),
         "student": options.student,
+        "catalog": services.config_provider.load_voice_catalog().model_dump(mode="json"),
+        "gap_seconds": services.settings.tts_gap_seconds,
     }
+
+
+def _ffmpeg(services: Services) -> Ffmpeg | None:
+    """The ffmpeg FFMPEG_PATH names, else None (the builder uses the bundled one)."""
+    path = services.settings.ffmpeg_path
+    return Ffmpeg(str(services.settings.resolve_path(path))) if path is not None else None
 
 
 def _audio_file_ok(path: str | None) -> bool:
@@ -98,6 +107,7 @@ def act_tts(state: RunState, services: Services) -> Outcome:
         voices_map=_voices_map(state, services),
         catalog=services.config_provider.load_voice_catalog(),
         out_dir=_out_dir(state, services),
+        ffmpeg=_ffmpeg(services),
         mode=options.tts_mode,
         default_mode=services.settings.elevenlabs_tts_mode,
         force=force,
