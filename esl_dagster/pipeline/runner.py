@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from esl_dagster.pipeline.errors import ConfigurationError
 from esl_dagster.pipeline.manifest import Manifest, ManifestAudio, sha256_hex
 from esl_dagster.pipeline.observability import Operation, PipelineTelemetry
 from esl_dagster.pipeline.options import JobOptions, RerunStep
@@ -66,6 +67,7 @@ class AssignmentStatus(BaseModel):
 
     manifest_path: str
     manifest: Manifest | None
+    md_exists: bool
     md_hash_matches: bool
     audio_file_exists: bool
 
@@ -146,10 +148,15 @@ class Pipeline:
                 current: str | None = sha256_hex(Path(md_path).read_bytes())
             except OSError:
                 current = None
+            if current is None and manifest is None:
+                raise ConfigurationError(
+                    f"lesson file not found: {md_path} (and no manifest for it); check the path"
+                )
             audio_path = manifest.audio.path if manifest and manifest.audio else None
             status = AssignmentStatus(
                 manifest_path=store.manifest_path_for(md_path),
                 manifest=manifest,
+                md_exists=current is not None,
                 md_hash_matches=bool(manifest and current and manifest.md_hash == current),
                 audio_file_exists=bool(audio_path and Path(audio_path).is_file()),
             )

@@ -135,3 +135,24 @@ def test_credentials_switch_each_part_to_the_real_service(tmp_path: Path) -> Non
 def test_s3_manifest_store_without_bucket_names_the_variable(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="ESL_PIPELINE_MANIFEST_BUCKET"):
         build_services(settings_for(tmp_path, manifest_store="s3"))
+
+
+@pytest.mark.parametrize("md", ["nope.md", "."])
+def test_status_of_a_path_that_is_no_lesson_file_is_a_usage_error(
+    clean_env: Path, capsys: pytest.CaptureFixture[str], md: str
+) -> None:
+    assert main(["status", "--md", md]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("esl: lesson file not found")
+    assert captured.out == ""
+
+
+def test_status_of_a_deleted_lesson_with_a_manifest_says_the_file_is_missing(
+    clean_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    md = write_short_lesson(clean_env / "lessons")
+    assert main(["run", "--md", str(md)]) == 0
+    md.unlink()
+    capsys.readouterr()
+    assert main(["status", "--md", str(md)]) == 0
+    assert "lesson file missing" in capsys.readouterr().out

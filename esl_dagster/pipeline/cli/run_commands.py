@@ -296,7 +296,10 @@ def _print_status(status: AssignmentStatus) -> None:
     manifest = status.manifest
     audio = manifest.audio if manifest else None
     print(f"{'Manifest:':<16}{status.manifest_path} ({'exists' if manifest else 'missing'})")
-    print(f"{'MD hash:':<16}{'matches' if status.md_hash_matches else 'differs'}")
+    md_hash = "matches" if status.md_hash_matches else "differs"
+    if not status.md_exists:
+        md_hash = "differs (lesson file missing)"
+    print(f"{'MD hash:':<16}{md_hash}")
     print(f"{'Audio file:':<16}{'present' if status.audio_file_exists else 'missing'}")
     if manifest and manifest.page_url:
         print(f"{'Page:':<16}{manifest.page_url}")
