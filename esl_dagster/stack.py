@@ -17,6 +17,7 @@ import argparse
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -98,6 +99,26 @@ class StackConfig:
     @property
     def api_url(self) -> str:
         return f"http://{self.host}:{self.api_port}"
+
+
+def busy_port_message(config: StackConfig) -> str | None:
+    """Why the stack cannot start when one of its ports is taken, else None.
+
+    Checked before anything starts: otherwise a child dies seconds later with a log path, or,
+    when another stack holds the port, this one would report itself up by reaching that one.
+    """
+    for flag, port in (("--dagster-port", config.dagster_port), ("--api-port", config.api_port)):
+        with socket.socket() as probe:
+            # As uvicorn binds: a port only lingering in TIME_WAIT is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((config.host, port))
+            except OSError:
+                return (
+                    f"{config.host}:{port} is already in use; "
+                    f"stop what listens there or pass {flag} with a free port"
+                )
+    return None
 
 
 def dagster_postgres_url(settings: Settings) -> str:
@@ -287,6 +308,10 @@ def parse_args(argv: Sequence[str] | None) -> StackConfig:
 
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_args(argv)
+    busy = busy_port_message(config)
+    if busy is not None:
+        print(f"esl-stack: {busy}", file=sys.stderr)
+        return 2
     try:
         settings = load_settings(env_file=config.workdir / ".env")
         if config.postgres and settings.pg_host is None and settings.pg_connection_string is None:
