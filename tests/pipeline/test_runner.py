@@ -339,3 +339,12 @@ def test_a_changed_gap_setting_rebuilds_the_audio(
     assert "tts" in second.steps
     assert first.audio is not None and second.audio is not None
     assert second.audio.hash != first.audio.hash
+
+
+def test_an_out_folder_that_cannot_be_created_is_a_clear_configuration_error(
+    services: Services, md: Path
+) -> None:
+    blocker = md.parent / "not-a-folder"
+    blocker.write_text("x")
+    with pytest.raises(ConfigurationError, match=r"audio output folder .*--out"):
+        run(services, md, out=str(blocker / "audio"))

@@ -100,13 +100,16 @@ def act_tts(state: RunState, services: Services) -> Outcome:
     study_text = extract_study_text(text)
     meta = validate_text(text, strict=False).meta
     force = options.force or options.redo_tts
+    out_dir = _out_dir(state, services)
+    if not state.dry_run:
+        _ensure_folder(out_dir)
     result = build_audio(
         study_text,
         meta,
         provider=services.tts_provider,
         voices_map=_voices_map(state, services),
         catalog=services.config_provider.load_voice_catalog(),
-        out_dir=_out_dir(state, services),
+        out_dir=out_dir,
         ffmpeg=_ffmpeg(services),
         mode=options.tts_mode,
         default_mode=services.settings.elevenlabs_tts_mode,
@@ -155,6 +158,16 @@ def act_tts(state: RunState, services: Services) -> Outcome:
         tokens=["tts"],
         outputs={"path": str(result.path), "hash": result.hash},
     )
+
+
+def _ensure_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot create the audio output folder {folder}: {exc.strerror}; "
+            "choose a writable folder with --out"
+        ) from exc
 
 
 def _voice_record(item: VoiceAssignment) -> dict[str, Any]:
