@@ -129,12 +129,15 @@ def execute_stage(
 
 @dg.failure_hook(name="record_esl_error")
 def record_error_from_hook(context: dg.HookContext) -> None:
-    """Fallback for failures the ops did not classify (e.g. a resource that failed to start):
-    record a root-cause message unless the failing op already wrote ``esl/error``."""
-    run = context.instance.get_run_by_id(context.run_id)
-    if run is None or ERROR_TAG in run.tags:
-        return
+    """Fallback for failures the ops did not classify (e.g. a resource that failed to start).
+
+    A ``dg.Failure`` comes from ``fail_or_retry``, which already wrote ``esl/error``. Anything else
+    is recorded even when the run carries the tag: a run retried by the daemon or re-executed from
+    the UI inherits its parent's tags, and the parent's message is not this failure's cause.
+    """
     exc = context.op_exception
+    if isinstance(exc, dg.Failure):
+        return
     message = (
         root_cause_message(context.op.name, exc)
         if exc is not None

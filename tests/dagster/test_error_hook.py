@@ -1,0 +1,55 @@
+"""The ``esl/error`` fallback hook on a run that inherited its parent's tags.
+
+A run re-executed from the UI or retried by the daemon copies the parent run's tags, including
+``esl/error``. An unclassified failure of the new run must still record its own root cause, not
+leave the parent's message for the shim to report.
+"""
+
+import dagster as dg
+
+from esl_dagster.defs.lessons.ops import validate_lesson
+from esl_dagster.defs.lessons.stage_ops import record_error_from_hook
+from esl_dagster.defs.lessons.tags import ERROR_TAG
+from esl_dagster.pipeline.errors import ConfigurationError
+
+PARENT_ERROR = "import: Notion answered 502 (the parent run's failure)"
+
+
+@dg.op
+def noop() -> None:
+    return None
+
+
+@dg.job
+def tagged_job() -> None:
+    noop()
+
+
+def run_with_tags(instance: dg.DagsterInstance, tags: dict[str, str]) -> str:
+    result = tagged_job.execute_in_process(instance=instance, tags=tags)
+    return result.run_id
+
+
+def hook(instance: dg.DagsterInstance, run_id: str, exc: Exception) -> None:
+    context = dg.build_hook_context(
+        op=validate_lesson, run_id=run_id, op_exception=exc, instance=instance
+    )
+    record_error_from_hook(context)
+
+
+def test_unclassified_failure_replaces_an_inherited_error() -> None:
+    with dg.DagsterInstance.ephemeral() as instance:
+        run_id = run_with_tags(instance, {ERROR_TAG: PARENT_ERROR})
+        hook(instance, run_id, ConfigurationError("S3_BUCKET is required for S3 uploads"))
+        run = instance.get_run_by_id(run_id)
+        assert run is not None
+        assert run.tags[ERROR_TAG] == "S3_BUCKET is required for S3 uploads"
+
+
+def test_failure_classified_by_the_op_keeps_the_op_message() -> None:
+    with dg.DagsterInstance.ephemeral() as instance:
+        run_id = run_with_tags(instance, {ERROR_TAG: "Validation failed: Line 3: ..."})
+        hook(instance, run_id, dg.Failure(description="Validation failed: Line 3: ..."))
+        run = instance.get_run_by_id(run_id)
+        assert run is not None
+        assert run.tags[ERROR_TAG] == "Validation failed: Line 3: ..."
