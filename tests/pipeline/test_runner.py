@@ -348,3 +348,13 @@ def test_an_out_folder_that_cannot_be_created_is_a_clear_configuration_error(
     blocker.write_text("x")
     with pytest.raises(ConfigurationError, match=r"audio output folder .*--out"):
         run(services, md, out=str(blocker / "audio"))
+
+
+def test_the_silence_tail_setting_lengthens_the_audio(
+    services: Services, md: Path, tmp_path: Path
+) -> None:
+    services.settings = settings_for(tmp_path, elevenlabs_silence_tail_seconds=0)
+    plain = run(services, md).stages["tts"].detail["durationSeconds"]
+    services.settings = settings_for(tmp_path, elevenlabs_silence_tail_seconds=2.0)
+    tailed = run(services, md).stages["tts"].detail["durationSeconds"]
+    assert tailed - plain == pytest.approx(2.0, abs=0.15)

@@ -54,6 +54,7 @@ def _tts_inputs(state: RunState, services: Services) -> dict[str, Any]:
         "student": options.student,
         "catalog": services.config_provider.load_voice_catalog().model_dump(mode="json"),
         "gap_seconds": services.settings.tts_gap_seconds,
+        "tail_seconds": services.settings.elevenlabs_silence_tail_seconds,
     }
 
 
@@ -116,6 +117,7 @@ def act_tts(state: RunState, services: Services) -> Outcome:
         force=force,
         dry_run=state.dry_run,
         gap_seconds=services.settings.tts_gap_seconds,
+        tail_seconds=services.settings.elevenlabs_silence_tail_seconds,
         student=options.student,
         default_voice=options.voice_id,
         accent=options.accent,

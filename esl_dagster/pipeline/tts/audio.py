@@ -2,7 +2,8 @@
 
 Assembly is one ffmpeg run with one filtergraph: each clip is converted to mono, loudness-normalised
 (EBU R128 ``loudnorm``) so speakers and providers sound equally loud, resampled, padded with the
-gap (all but the last clip), then concatenated and encoded to CBR MP3 with an ID3v2 title.
+gap (the last clip with the trailing silence), then concatenated and encoded to CBR MP3 with an
+ID3v2 title.
 """
 
 import os
@@ -51,6 +52,7 @@ class MixSettings:
     """Everything about assembly that shapes the sound (part of the audio cache hash)."""
 
     gap_seconds: float = 0.4
+    tail_seconds: float = 0.0
     sample_rate: int = 22050
     bitrate: str = "64k"
     loudness_lufs: float = -16.0
@@ -58,6 +60,8 @@ class MixSettings:
     def __post_init__(self) -> None:
         if not 0 <= self.gap_seconds <= 10:
             raise ConfigurationError("gap_seconds must be between 0 and 10")
+        if not 0 <= self.tail_seconds <= 10:
+            raise ConfigurationError("tail_seconds must be between 0 and 10")
         if self.sample_rate not in (16000, 22050, 24000, 32000, 44100, 48000):
             raise ConfigurationError(f"unsupported MP3 sample rate {self.sample_rate}")
         if not -70 <= self.loudness_lufs <= -5:
@@ -102,8 +106,9 @@ class Ffmpeg:
                 f"loudnorm=I={mix.loudness_lufs:g}:TP=-1.5:LRA=11",
                 f"aresample={mix.sample_rate}",
             ]
-            if index < len(clips) - 1 and mix.gap_seconds > 0:
-                steps.append(f"apad=pad_dur={mix.gap_seconds:g}")
+            pad = mix.gap_seconds if index < len(clips) - 1 else mix.tail_seconds
+            if pad > 0:
+                steps.append(f"apad=pad_dur={pad:g}")
             graph.append(f"[{index}:a]{','.join(steps)}[c{index}]")
         joined = "".join(f"[c{index}]" for index in range(len(clips)))
         graph.append(f"{joined}concat=n={len(clips)}:v=0:a=1[out]")

@@ -204,6 +204,7 @@ def build_audio(
     force: bool = False,
     dry_run: bool = False,
     gap_seconds: float = 0.4,
+    tail_seconds: float = 0.0,
     title: str | None = None,
     student: str | None = None,
     default_voice: str | None = None,
@@ -224,6 +225,7 @@ def build_audio(
     """
     mix = MixSettings(
         gap_seconds=gap_seconds,
+        tail_seconds=tail_seconds,
         sample_rate=sample_rate,
         bitrate=bitrate,
         loudness_lufs=loudness_lufs,
@@ -262,7 +264,13 @@ def build_audio(
             "mode": resolved_mode,
             "clips": [clip.key for clip in clips],
             "voices": {item.speaker: item.voice_id for item in voices},
-            "mix": [mix.gap_seconds, mix.sample_rate, mix.bitrate, mix.loudness_lufs],
+            "mix": [
+                mix.gap_seconds,
+                mix.sample_rate,
+                mix.bitrate,
+                mix.loudness_lufs,
+                *([mix.tail_seconds] if mix.tail_seconds else []),
+            ],
             "title": final_title,
         }
     )
