@@ -152,10 +152,13 @@ def _load_defaults(listing: SourceListing, data: bytes, where: str) -> None:
 
 
 def _s3_objects(client: Any, bucket: str, root: str) -> Iterator[tuple[str, str]]:
+    """``(key, stamp)`` of every object; the stamp is the ETag plus the modification time, so a
+    re-upload of earlier content is still a new version."""
     paginator = client.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=bucket, Prefix=root):
         for item in page.get("Contents", []):
-            yield item["Key"], item["ETag"].strip('"')
+            etag = item["ETag"].strip('"')
+            yield item["Key"], f"{etag}:{item['LastModified'].isoformat()}"
 
 
 def _is_safe_key(key: str) -> bool:

@@ -81,6 +81,22 @@ def test_changed_file_launches_again_with_a_new_run_key(folder: Path) -> None:
     assert requests[0].run_key is not None and lesson.name in requests[0].run_key
 
 
+def test_a_lesson_reverted_to_earlier_content_runs_again(folder: Path) -> None:
+    """A -> B -> A: the revert is a new version (run keys differ), so Notion follows it."""
+    lesson = sorted(folder.glob("*.md"))[0]
+    original = lesson.read_text(encoding="utf-8")
+    first, cursor, _ = tick(folder)
+    lesson.write_text(original + "\nExtra line.\n", encoding="utf-8")
+    changed, cursor, _ = tick(folder, cursor)
+    lesson.write_text(original, encoding="utf-8")
+    reverted, _, _ = tick(folder, cursor)
+    assert len(changed) == 1 and len(reverted) == 1
+    first_key = next(r.run_key for r in first if r.run_key and lesson.name in r.run_key)
+    assert reverted[0].run_key not in {first_key, changed[0].run_key}
+    assert reverted[0].run_key is not None
+    assert reverted[0].run_key.rsplit(":", 1)[0] == first_key.rsplit(":", 1)[0]  # same content
+
+
 def test_new_file_copied_with_an_old_mtime_is_seen(folder: Path) -> None:
     _, cursor, _ = tick(folder)
     copy = folder / "old.md"

@@ -4,8 +4,10 @@ Cursor: a JSON object ``{"v": 1, "files": {key: [stamp, sha16]}}``. The stamp (m
 the S3 ETag) is the per-file high-water mark: a file whose stamp is unchanged is not read again; a
 file whose stamp moved is hashed, and only a new content hash launches a run. Unlike a single
 folder-wide mtime mark this also sees files copied in with an older mtime (``cp -p``, rsync).
-Run key = ``<source>/<relative path>:<sha16>``, so Dagster itself also refuses duplicates if the
-cursor is ever reset. Unreadable files are not recorded, so they are retried on the next tick.
+Run key = ``<source>/<relative path>:<sha16>:<version>``, where the version is a short hash of the
+stamp: Dagster itself refuses duplicates if the cursor is ever reset, yet a lesson reverted to
+earlier content (A -> B -> A) is a new version and runs again, so Notion and the manifest follow
+it. Unreadable files are not recorded, so they are retried on the next tick.
 """
 
 import hashlib
@@ -59,6 +61,11 @@ class TickReport:
         if self.problems:
             parts.append(f"{len(self.problems)} problem(s): " + "; ".join(self.problems[:5]))
         return ", ".join(parts) + "."
+
+
+def version_of(stamp: str) -> str:
+    """A short, stable id of one version of a file (its mtime + size, or ETag + LastModified)."""
+    return hashlib.sha256(stamp.encode()).hexdigest()[:8]
 
 
 def load_cursor(raw: str | None) -> dict[str, list[str]]:
@@ -142,7 +149,7 @@ def _evaluate_candidate(
     else:
         report.changed += 1
     request = dg.RunRequest(
-        run_key=f"{candidate.key}:{digest}",
+        run_key=f"{candidate.key}:{digest}:{version_of(candidate.stamp)}",
         run_config={"ops": {"validate_lesson": {"config": options_to_run_config(options)}}},
         tags=lesson_run_tags(options, source="sensor"),
     )
