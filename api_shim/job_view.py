@@ -8,6 +8,9 @@ from api_shim.schemas import JobState, JobStatus
 
 ERROR_TAG: Final = "esl/error"
 MANIFEST_TAG: Final = "esl/manifest_path"
+# Written with every outcome tag: a retried or re-executed run inherits its parent's tags, so
+# `esl/error` and `esl/manifest_path` count only on the run this tag names.
+OUTCOME_RUN_TAG: Final = "esl/outcome_run_id"
 SUBMITTED_AT_TAG: Final = "esl/submitted_at"
 # Set by Dagster on a failed run that the daemon's run-retry policy will relaunch.
 WILL_RETRY_TAG: Final = "dagster/will_retry"
@@ -50,9 +53,16 @@ def format_timestamp(epoch_seconds: float) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def outcome_tag(run: DagsterRun, key: str) -> str | None:
+    """An outcome tag (`esl/error`, `esl/manifest_path`) written by this run, not inherited."""
+    if run.tags.get(OUTCOME_RUN_TAG) != run.run_id:
+        return None
+    return run.tags.get(key) or None
+
+
 def needs_error_fallback(run: DagsterRun) -> bool:
-    """A failed job whose run carries no `esl/error` tag: the message must come from its events."""
-    return job_state(run) == "failed" and not run.tags.get(ERROR_TAG)
+    """A failed job whose run wrote no `esl/error` tag: the message must come from its events."""
+    return job_state(run) == "failed" and outcome_tag(run, ERROR_TAG) is None
 
 
 def created_at(run: DagsterRun) -> float:
@@ -73,7 +83,7 @@ def job_status(run: DagsterRun, job_id: str, *, fallback_error: str | None = Non
     updated = max(created, run.update_time or run.creation_time)
     finished = state in ("succeeded", "failed")
     error = (
-        (run.tags.get(ERROR_TAG) or fallback_error or _generic_error(run))
+        (outcome_tag(run, ERROR_TAG) or fallback_error or _generic_error(run))
         if state == "failed"
         else None
     )
@@ -87,6 +97,6 @@ def job_status(run: DagsterRun, job_id: str, *, fallback_error: str | None = Non
         if finished and run.end_time is not None
         else None,
         error=error,
-        manifestPath=run.tags.get(MANIFEST_TAG) or None,
+        manifestPath=outcome_tag(run, MANIFEST_TAG),
         runId=run.run_id,
     )

@@ -1,6 +1,7 @@
 """GET /jobs/{jobId} and GET /jobs: state mapping (D8), newest run wins (D7), times, errors."""
 
 import re
+import time
 import uuid
 from typing import Any
 
@@ -346,3 +347,30 @@ def test_list_rejects_bad_parameters(client: TestClient, params: dict[str, Any],
     response = client.get("/jobs", params=params)
     assert response.status_code == 400
     assert response.json()["code"] == code
+
+
+def test_outcome_tags_inherited_from_a_parent_run_are_ignored(
+    client: TestClient, fake: FakeDagster
+) -> None:
+    """A UI re-execution inherits the parent's tags; canceled before writing its own outcome, it
+    must not report the parent's error or manifest."""
+    job_id = str(uuid.uuid4())
+    parent = fake.add_run(
+        job_id=job_id,
+        status="FAILURE",
+        tags={"esl/error": "parent failure", "esl/manifest_path": "/old.manifest.json"},
+        creation_time=time.time() - 60,
+    )
+    fake.add_run(
+        job_id=job_id,
+        status="CANCELED",
+        tags={
+            "esl/error": "parent failure",
+            "esl/manifest_path": "/old.manifest.json",
+            "esl/outcome_run_id": parent["runId"],
+        },
+    )
+    body = client.get(f"/jobs/{job_id}").json()
+    assert body["state"] == "failed"
+    assert body["error"] == "run was canceled"
+    assert body["manifestPath"] is None

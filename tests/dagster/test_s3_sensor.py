@@ -197,13 +197,14 @@ def test_bucket_defaults_apply_to_s3_lessons(
 def test_key_climbing_out_of_the_staging_dir_is_refused(
     sources: LessonSourcesResource, client: Any, bucket: str, tmp_path: Path
 ) -> None:
-    client.put_object(Bucket=bucket, Key="prefix/../../../../escape.md", Body=LESSON)
+    escape_name = f"escape-{bucket}.md"  # unique: other tests may legitimately own an escape.md
+    client.put_object(Bucket=bucket, Key=f"prefix/../../../../{escape_name}", Body=LESSON)
     client.put_object(Bucket=bucket, Key=KEY, Body=LESSON)
     requests, cursor, _ = tick(sources)
     assert [md_of(r) for r in requests] == [tmp_path / "staging" / bucket / KEY]
-    assert not list(tmp_path.parent.rglob("escape.md"))
+    assert not list(tmp_path.parent.rglob(escape_name))
     _, _, skip = tick(sources, cursor)
-    assert skip is not None and "escape.md: unsafe object key" in skip
+    assert skip is not None and f"{escape_name}: unsafe object key" in skip
 
 
 def test_unwritable_staging_dir_is_reported_and_retried_next_tick(

@@ -8,7 +8,7 @@ from typing import Any
 
 import dagster as dg
 
-from esl_dagster.defs.lessons.tags import ERROR_TAG, SOURCE_TAG, error_tag_value
+from esl_dagster.defs.lessons.tags import SOURCE_TAG, outcome_tags
 from esl_dagster.pipeline.lesson.validator import validate_file
 from esl_dagster.resources.lesson_sources import LessonSourcesResource
 
@@ -47,7 +47,7 @@ def revalidate_lessons(
         message = f"{len(invalid)} of {checked} lesson(s) invalid, {len(problems)} problem(s): " + (
             "; ".join([key for key, _, _ in invalid] + problems)
         )
-        context.instance.add_run_tags(context.run_id, {ERROR_TAG: error_tag_value(message)})
+        context.instance.add_run_tags(context.run_id, outcome_tags(context.run_id, error=message))
         raise dg.Failure(description=message, metadata=metadata, allow_retries=False)
     return dg.Output(checked - len(invalid), metadata=metadata)
 

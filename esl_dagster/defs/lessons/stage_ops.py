@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 import dagster as dg
 import pydantic
 
-from esl_dagster.defs.lessons.tags import ERROR_TAG, MANIFEST_PATH_TAG, error_tag_value
+from esl_dagster.defs.lessons.tags import outcome_tags
 from esl_dagster.pipeline.errors import PipelineError, ServiceError, ValidationError
 from esl_dagster.pipeline.run_state import RunState
 from esl_dagster.pipeline.services import Services
@@ -43,7 +43,7 @@ def root_cause_message(stage: str, exc: BaseException) -> str:
 
 def record_error(context: dg.OpExecutionContext, message: str) -> None:
     """Write the ``esl/error`` run tag (the shim reads it with the run status)."""
-    context.instance.add_run_tags(context.run_id, {ERROR_TAG: error_tag_value(message)})
+    context.instance.add_run_tags(context.run_id, outcome_tags(context.run_id, error=message))
 
 
 def retry_if_transient(context: dg.OpExecutionContext, stage: str, exc: BaseException) -> None:
@@ -120,7 +120,8 @@ def execute_stage(
         fail_or_retry(context, stage, exc)
     if stage == "manifest" and has_manifest(new_state):
         context.instance.add_run_tags(
-            context.run_id, {MANIFEST_PATH_TAG: str(new_state.manifest_path)}
+            context.run_id,
+            outcome_tags(context.run_id, manifest_path=str(new_state.manifest_path)),
         )
     return dg.Output(
         new_state, metadata=stage_metadata(stage, new_state, time.perf_counter() - started)
@@ -143,4 +144,4 @@ def record_error_from_hook(context: dg.HookContext) -> None:
         if exc is not None
         else f"{context.op.name}: failed"
     )
-    context.instance.add_run_tags(context.run_id, {ERROR_TAG: error_tag_value(message)})
+    context.instance.add_run_tags(context.run_id, outcome_tags(context.run_id, error=message))

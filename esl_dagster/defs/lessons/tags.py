@@ -2,6 +2,10 @@
 
 The shim reads ``esl/job_id``, ``esl/manifest_path`` and ``esl/error`` in the same GraphQL query
 as the run status; the run queue limits ``esl/lesson_key`` and ``esl/tts`` (``dagster.yaml``).
+
+A run retried by the daemon or re-executed from the UI inherits its parent's tags, so every write
+of an outcome tag also writes ``esl/outcome_run_id``: the shim trusts ``esl/error`` and
+``esl/manifest_path`` only on the run whose id that tag names.
 """
 
 import hashlib
@@ -16,6 +20,7 @@ SOURCE_TAG = "esl/source"
 TTS_TAG = "esl/tts"
 MANIFEST_PATH_TAG = "esl/manifest_path"
 ERROR_TAG = "esl/error"
+OUTCOME_RUN_TAG = "esl/outcome_run_id"
 
 # Run tag values are stored in a text column; keep error messages readable and bounded.
 MAX_ERROR_TAG_CHARS = 2000
@@ -53,3 +58,15 @@ def error_tag_value(message: str) -> str:
     if len(message) <= MAX_ERROR_TAG_CHARS:
         return message
     return message[: MAX_ERROR_TAG_CHARS - 1] + "…"
+
+
+def outcome_tags(
+    run_id: str, *, error: str | None = None, manifest_path: str | None = None
+) -> dict[str, str]:
+    """Outcome tags of run ``run_id`` (``esl/error``, ``esl/manifest_path``), marked as its own."""
+    tags = {OUTCOME_RUN_TAG: run_id}
+    if error is not None:
+        tags[ERROR_TAG] = error_tag_value(error)
+    if manifest_path is not None:
+        tags[MANIFEST_PATH_TAG] = manifest_path
+    return tags
