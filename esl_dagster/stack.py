@@ -282,7 +282,7 @@ def banner(config: StackConfig) -> str:
     )
 
 
-def parse_args(argv: Sequence[str] | None) -> StackConfig:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="esl-stack", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--postgres",
@@ -293,8 +293,24 @@ def parse_args(argv: Sequence[str] | None) -> StackConfig:
     parser.add_argument("--dagster-home", type=Path, default=None)
     parser.add_argument("--lessons", type=Path, default=None, help="lesson folder (sensor)")
     parser.add_argument("--dagster-port", type=int, default=3000)
-    parser.add_argument("--api-port", type=int, default=8080)
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--api-port", type=int, default=None, help="default: BATCH_BACKEND_HTTP_PORT, else 8080"
+    )
+    return parser.parse_args(argv)
+
+
+def load_stack_settings(args: argparse.Namespace) -> Settings:
+    """The engine settings of the working folder (environment + its ``.env``), validated."""
+    env_file = args.workdir.resolve() / ".env"
+    settings = load_settings(env_file=env_file)
+    if args.postgres and settings.pg_host is None and settings.pg_connection_string is None:
+        # The local server of the README's second command: trust auth on 127.0.0.1.
+        settings = load_settings(env_file=env_file, pg_host="127.0.0.1", pg_database="postgres")
+    settings.validate_for_start()
+    return settings
+
+
+def stack_config(args: argparse.Namespace, settings: Settings) -> StackConfig:
     workdir = args.workdir.resolve()
     return StackConfig(
         workdir=workdir,
@@ -302,24 +318,19 @@ def parse_args(argv: Sequence[str] | None) -> StackConfig:
         lessons_dir=(args.lessons or workdir / "lessons").resolve(),
         postgres=args.postgres,
         dagster_port=args.dagster_port,
-        api_port=args.api_port,
+        api_port=args.api_port or settings.http_port,
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    config = parse_args(argv)
-    busy = busy_port_message(config)
-    if busy is not None:
-        print(f"esl-stack: {busy}", file=sys.stderr)
-        return 2
+    args = parse_args(argv)
     try:
-        settings = load_settings(env_file=config.workdir / ".env")
-        if config.postgres and settings.pg_host is None and settings.pg_connection_string is None:
-            # The local server of the README's second command: trust auth on 127.0.0.1.
-            settings = load_settings(
-                env_file=config.workdir / ".env", pg_host="127.0.0.1", pg_database="postgres"
-            )
-        settings.validate_for_start()
+        settings = load_stack_settings(args)
+        config = stack_config(args, settings)
+        busy = busy_port_message(config)
+        if busy is not None:
+            print(f"esl-stack: {busy}", file=sys.stderr)
+            return 2
         env = prepare(config, settings)
     except ConfigurationError as exc:
         print(f"esl-stack: {exc}", file=sys.stderr)

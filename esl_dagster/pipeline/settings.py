@@ -114,12 +114,14 @@ class Settings(BaseSettings):
     notion_db_options: str | None = Field(
         None,
         validation_alias=_env("NOTION_DB_OPTIONS"),
-        description="Selectable databases for job options: comma-separated id[:label] entries.",
+        description="Accepted, unused: it fed the original batch UI's database picker.",
+        json_schema_extra=_unused("it fed the original batch UI's database picker"),
     )
     notion_db_name: str | None = Field(
         None,
         validation_alias=_env("NOTION_DB_NAME", "NOTION_DB_LABEL"),
-        description="Display label of the default database in job options.",
+        description="Accepted, unused: it labelled the database in the original batch UI.",
+        json_schema_extra=_unused("it labelled the database in the original batch UI"),
     )
     notion_timeout_seconds: float = Field(
         30.0,
@@ -414,12 +416,13 @@ class Settings(BaseSettings):
         ge=1,
         le=65535,
         validation_alias=_env("BATCH_BACKEND_HTTP_PORT"),
-        description="Port of the /jobs API shim.",
+        description="Port of the /jobs API shim (esl-stack's default --api-port).",
     )
-    jobs_queue_name: str = Field(
-        "esl-jobs",
+    jobs_queue_name: str | None = Field(
+        None,
         validation_alias=_env("BATCH_JOBS_QUEUE_NAME"),
-        description="Queue name of the seed; Dagster's run queue replaced it, so it only labels runs.",
+        description="Accepted, unused: Dagster's run queue replaced the seed's named queue.",
+        json_schema_extra=_unused("Dagster's run queue replaced the seed's named queue"),
     )
 
     # ##### accepted for compatibility, unused
