@@ -1,6 +1,7 @@
 """The runner on the embedded default (Notion preview, espeak, local uploads): stage semantics,
 every flag, skip/rerun rules, dry run, failures, observability."""
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -358,3 +359,17 @@ def test_the_silence_tail_setting_lengthens_the_audio(
     services.settings = settings_for(tmp_path, elevenlabs_silence_tail_seconds=2.0)
     tailed = run(services, md).stages["tts"].detail["durationSeconds"]
     assert tailed - plain == pytest.approx(2.0, abs=0.15)
+
+
+def test_a_new_default_notion_target_reimports_an_unchanged_lesson(
+    services: Services, md: Path, tmp_path: Path
+) -> None:
+    """The target's fallbacks (here NOTION_DATA_SOURCE_ID) are inputs of the import stage."""
+    run(services, md, with_tts=False)
+    moved = dataclasses.replace(
+        services, settings=settings_for(tmp_path, notion_data_source_id="ds-new")
+    )
+    again = run(moved, md, with_tts=False)
+    assert again.stages["import"].status == "success"
+    preview = json.loads(Path(str(again.notion_preview)).read_text())
+    assert preview["requests"][0]["body"]["parent"] == {"data_source_id": "ds-new"}

@@ -69,6 +69,9 @@ def decide_import(state: RunState, services: Services) -> Skip | str:
         md_hash=state.md_hash,
         student=options.student,
         target=[options.db_id, options.db, options.data_source_id, options.data_source],
+        # The defaults the target falls back to (profile, then settings) shape it as well.
+        profile_db=services.config_provider.find_student(options.student).db_id,
+        defaults=asdict(_notion_defaults(services)),
         mode=_notion_mode(services),
     )
     done = state.page_id if services.notion is not None else state.notion
