@@ -4,9 +4,10 @@ import httpx
 import pytest
 
 from esl_dagster.pipeline.errors import ConfigurationError
+from esl_dagster.pipeline.notion import target as target_module
 from esl_dagster.pipeline.notion.client import NotionClient
 from esl_dagster.pipeline.notion.target import TargetIds, choose_target_ids, resolve_target
-from tests.fakes.notion_server import FakeNotion
+from tests.fakes.notion_server import FakeNotion, seed_homework
 
 SCHEMA = {"Name": {"type": "title", "title": {}}}
 
@@ -110,3 +111,40 @@ def test_fake_search_checks_auth_version_and_filter(fake: FakeNotion) -> None:
     assert result["object"] == "data_source"
     assert result["title"][0]["plain_text"] == "Homework"
     assert result["parent"]["type"] == "database_id"
+
+
+def test_database_found_by_its_own_title_when_no_source_carries_it(
+    fake: FakeNotion, client: NotionClient
+) -> None:
+    seeded = seed_homework(fake)  # "Homework Assignments" whose only data source is "Primary"
+    fake.reset_log()
+    target = resolve_target(client, TargetIds(database_name=" homework assignments"))
+    assert (target.data_source_id, target.database_id) == (seeded.homework_ds, seeded.homework_db)
+    first, listing = (r.body for r in fake.requests("POST", r"^/v1/search$"))
+    assert first["query"] == "homework assignments"
+    assert listing == {"filter": {"property": "object", "value": "data_source"}}
+    fetched = [r.path for r in fake.requests("GET", r"^/v1/databases/")]
+    assert f"/v1/databases/{seeded.homework_db}" in fetched
+    assert len(fetched) == len(set(fetched)) == 2  # Students and Homework, each once, no re-read
+
+
+def test_database_title_shared_by_two_databases_is_ambiguous(
+    fake: FakeNotion, client: NotionClient
+) -> None:
+    first, _ = fake.add_database("Term", {"Alpha": SCHEMA})
+    second, _ = fake.add_database("term", {"Beta": SCHEMA, "Gamma": SCHEMA})
+    with pytest.raises(ConfigurationError, match='Several Notion databases are named "Term"') as e:
+        resolve_target(client, TargetIds(database_name="Term"))
+    assert first in str(e.value) and second in str(e.value)
+
+
+def test_database_title_lookup_is_bounded(
+    fake: FakeNotion, client: NotionClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(target_module, "MAX_DATABASES_CHECKED", 2)
+    fake.add_database("Oldest", {"Primary": SCHEMA})  # listed last: newest first
+    for n in range(3):
+        fake.add_database(f"Newer {n}", {f"Source {n}": SCHEMA})
+    with pytest.raises(ConfigurationError, match="Only the first 2 databases were checked"):
+        resolve_target(client, TargetIds(database_name="Oldest"))
+    assert len(fake.requests("GET", r"^/v1/databases/")) == 2

@@ -9,14 +9,17 @@ the data source itself.
 
 Names are found with ``POST /v1/search`` filtered to ``data_source`` objects (the original
 searched for ``database`` objects, a filter 2025-09-03 rejects): a title equal to the name
-(trimmed, case-insensitive) matches. A database is reached through its data sources, so a
-database name matches the databases whose data source carries that title (a single-source
-database's source shares its title). No match or several matches is a ConfigurationError listing
-the candidates. The schema is always read from the DATA SOURCE (the original read the database
+(trimmed, case-insensitive) matches. A database is reached through its data sources: a database
+name first matches the databases whose data source carries that title; when none does (e.g. the
+database "Homework Assignments" whose only source is "Primary"), the shared data sources are listed
+(search without a query, at most ``MAX_SOURCES_LISTED``) and each distinct parent database is
+retrieved once (at most ``MAX_DATABASES_CHECKED``) to compare the database's own title. No match or
+several matches is a ConfigurationError listing the candidates. The schema is always read from the DATA SOURCE (the original read the database
 object, whose ``properties`` no longer exist under 2025-09-03). Database lookups are cached for
 five minutes per token and database.
 """
 
+import itertools
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +30,8 @@ from esl_dagster.pipeline.notion.client import NotionClient
 from esl_dagster.pipeline.notion.rich_text import plain_text_of
 
 CACHE_TTL_SECONDS = 300.0
+MAX_SOURCES_LISTED = 500
+MAX_DATABASES_CHECKED = 30
 _database_cache: dict[str, tuple[float, str, list[dict[str, Any]]]] = {}
 
 
@@ -125,19 +130,56 @@ class _FoundSource:
 
 
 def find_database_by_name(client: NotionClient, name: str) -> str:
-    """The id of the one database whose data source is titled ``name``."""
+    """The id of the one database titled ``name``, or whose data source is titled ``name``."""
     found, seen = _search_sources(client, name)
-    databases = {s.database_id: s for s in found if s.database_id}
+    databases = {s.database_id: s.describe() for s in found if s.database_id}
+    checked = 0
+    if not databases:
+        databases, checked = _databases_titled(client, name)
     if len(databases) == 1:
         return next(iter(databases))
     if not databases:
+        limit = (
+            f" Only the first {MAX_DATABASES_CHECKED} databases were checked by title;"
+            " pass the database id."
+            if checked >= MAX_DATABASES_CHECKED
+            else ""
+        )
         raise ConfigurationError(
-            f'Notion database not found by name: "{name}". {_candidates("Similar titles", seen)}'
+            f'Notion database not found by name: "{name}". '
+            f"{_candidates('Similar titles', [s.describe() for s in seen])}{limit}"
         )
     raise ConfigurationError(
         f'Several Notion databases are named "{name}"; pass the database id. '
         + _candidates("Candidates", list(databases.values()))
     )
+
+
+def _databases_titled(client: NotionClient, name: str) -> tuple[dict[str, str], int]:
+    """Databases whose own title is ``name`` (id -> description) and how many were retrieved.
+
+    Search only matches data source titles, so the shared data sources are listed without a
+    query and each distinct parent database is retrieved once; every retrieved database also
+    fills the data-source cache that :func:`_pick_source` reads next.
+    """
+    body = {"filter": {"property": "object", "value": "data_source"}}
+    database_ids: list[str] = []
+    for result in itertools.islice(client.iter_search(body), MAX_SOURCES_LISTED):
+        db_id = str((result.get("parent") or {}).get("database_id") or "")
+        if result.get("object") == "data_source" and db_id and db_id not in database_ids:
+            database_ids.append(db_id)
+    wanted = name.strip().lower()
+    matches: dict[str, str] = {}
+    checked = database_ids[:MAX_DATABASES_CHECKED]
+    for db_id in checked:
+        database = client.retrieve_database(db_id)
+        found_id = str(database.get("id", db_id))
+        sources = list(database.get("data_sources") or [])
+        _database_cache[f"{client.cache_key}:{db_id}"] = (time.monotonic(), found_id, sources)
+        title = plain_text_of(database.get("title") or []).strip()
+        if title.lower() == wanted:
+            matches[found_id] = f'"{title}" (database {found_id})'
+    return matches, len(checked)
 
 
 def find_data_source_by_name(client: NotionClient, name: str) -> str:
@@ -147,11 +189,13 @@ def find_data_source_by_name(client: NotionClient, name: str) -> str:
         return found[0].id
     if not found:
         raise ConfigurationError(
-            f'Notion data source not found by name: "{name}". {_candidates("Similar titles", seen)}'
+            f'Notion data source not found by name: "{name}". '
+            + _candidates("Similar titles", [s.describe() for s in seen])
         )
     raise ConfigurationError(
         f'Several Notion data sources are named "{name}"; '
-        "pass the data source id or the database id. " + _candidates("Candidates", found)
+        "pass the data source id or the database id. "
+        + _candidates("Candidates", [s.describe() for s in found])
     )
 
 
@@ -176,8 +220,8 @@ def _search_sources(
     return [s for s in seen if s.title.lower() == wanted], seen
 
 
-def _candidates(label: str, sources: list[_FoundSource]) -> str:
-    listed = ", ".join(s.describe() for s in sources) if sources else "(none)"
+def _candidates(label: str, described: list[str]) -> str:
+    listed = ", ".join(described) if described else "(none)"
     return f"{label}: {listed}."
 
 
