@@ -29,6 +29,9 @@ from tests.pipeline.conftest import (
 )
 
 ALL_UNCHANGED = [f"unchanged:{stage}" for stage in STAGES]
+# Sample lesson 01 under b1-default: 9 "## " headings, 9 "### " headings, 2 toggles after an H2,
+# counted offline from the preview's block payloads.
+COLORIZE_TOKEN = "colorize:b1-default:9/9/2"
 
 
 @pytest.fixture
@@ -52,7 +55,7 @@ def test_first_run_does_the_whole_job_and_second_run_skips_every_stage(
     assert first.steps == [
         "validate",
         "import",
-        "colorize:b1-default:0/0/0",
+        COLORIZE_TOKEN,
         "tts",
         "upload",
         "add-audio",
@@ -96,7 +99,7 @@ def test_force_reruns_every_stage_but_keeps_one_audio_file_and_one_upload(
 ) -> None:
     run(services, md)
     forced = run(services, md, force=True)
-    assert forced.steps[:5] == ["validate", "import", "colorize:b1-default:0/0/0", "tts", "upload"]
+    assert forced.steps[:5] == ["validate", "import", COLORIZE_TOKEN, "tts", "upload"]
     assert len(list(md.parent.glob("*.mp3"))) == 1
     assert len(list((tmp_path / "uploads").glob("*.mp3"))) == 1
 
@@ -115,10 +118,29 @@ def test_dry_run_touches_nothing(services: Services, md: Path, tmp_path: Path) -
     before = tree_hashes(tmp_path)
     forced_dry = run(services, md, dry_run=True, force=True, redo_tts=True)
     assert tree_hashes(tmp_path) == before
-    assert forced_dry.steps[:4] == ["validate", "import", "colorize:b1-default:0/0/0", "tts"]
+    assert forced_dry.steps[:4] == ["validate", "import", COLORIZE_TOKEN, "tts"]
     dry_audio = forced_dry.stages["add-audio"].detail
     assert dry_audio["dryRun"] is True and "previewPath" not in dry_audio
     assert dry_audio["payload"]["body"]["children"][0]["type"] == "audio"
+
+
+def test_preview_mode_records_the_colour_updates_and_add_audio_keeps_them(
+    services: Services, md: Path
+) -> None:
+    first = run(services, md)
+    colorize = first.stages["colorize"].detail
+    assert colorize["counts"] == {"h2": 9, "h3": 9, "toggles": 2}
+    assert len(colorize["updates"]) == 9 + 9 + 2  # nothing on a new page has the colour yet
+    assert all(u["method"] == "PATCH" for u in colorize["updates"])
+    preview = json.loads(Path(str(first.notion_preview)).read_text())
+    assert preview["colors"] == colorize["updates"] and preview["audio"]
+
+    rerun = Pipeline(services).rerun_assignment(str(md), ["add-audio"], force=True)
+    assert rerun.steps[0] == "add-audio"
+    assert json.loads(Path(str(first.notion_preview)).read_text())["colors"] == preview["colors"]
+
+    dry = run(services, md, dry_run=True, force=True).stages["colorize"].detail
+    assert dry["updates"] == colorize["updates"] and "previewPath" not in dry
 
 
 def test_failure_leaves_the_previous_manifest_intact(
@@ -155,7 +177,7 @@ def test_unknown_preset_is_a_clear_error_before_anything_runs(services: Services
 def test_profile_defaults_fill_preset_and_explicit_preset_wins(
     services: Services, md: Path
 ) -> None:
-    assert "colorize:b1-default:0/0/0" in run(services, md).steps
+    assert COLORIZE_TOKEN in run(services, md).steps
     assert manifest_of(md)["preset"] == "b1-default"
     other = run(services, md, preset="b1-default", student="Anna")
     assert other.stages["colorize"].status in ("success", "skipped")
@@ -180,7 +202,7 @@ def test_skip_flags_reuse_the_manifest_and_push_skip_tokens(services: Services, 
     assert skipped.steps == [
         "validate",
         "skip:import",
-        "colorize:b1-default:0/0/0",
+        COLORIZE_TOKEN,
         "skip:tts",
         "skip:upload",
         "skip:add-audio",

@@ -5,18 +5,27 @@ properties follow the original's assumptions (``Name`` title, multi_select Topic
 student relation). Ids that only Notion can assign appear as placeholders: ``{page_id}`` and
 ``{block:R:I.J}`` (block at index path I.J of the children of request R). Once the audio is
 uploaded, ``audio`` holds the add-audio request: the audio block inserted directly above the
-study-text toggle. Outside a dry run the manifest store writes the preview as JSON next to the
-manifest, marked ``"imported": false``.
+study-text toggle, and once a preset colours the page, ``colors`` holds the block updates colorize
+would send (:func:`plan_colorize`). Outside a dry run the manifest store writes the preview as JSON
+next to the manifest, marked ``"imported": false``.
 """
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from esl_dagster.pipeline.config.models import Preset
 from esl_dagster.pipeline.errors import ValidationError
 from esl_dagster.pipeline.lesson.models import LessonMeta
 from esl_dagster.pipeline.notion.audio import find_study_text, insert_position
 from esl_dagster.pipeline.notion.batching import Batch, plan_batches
-from esl_dagster.pipeline.notion.blocks import Block, external, markdown_to_blocks
+from esl_dagster.pipeline.notion.blocks import (
+    Block,
+    children_of,
+    external,
+    markdown_to_blocks,
+    with_children,
+)
+from esl_dagster.pipeline.notion.colorize import ColourPlan, plan_colours
 from esl_dagster.pipeline.notion.properties import (
     PREVIEW_STUDENT_PLACEHOLDER,
     build_page_fields,
@@ -44,6 +53,7 @@ class ImportPreview:
     imported: bool = False
     note: str = PREVIEW_NOTE
     audio: PlannedRequest | None = None
+    colors: list[PlannedRequest] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,6 +101,48 @@ def plan_audio(preview: ImportPreview, url: str, *, page_id: str | None = None) 
         "position": insert_position(refs[index - 1] if index > 0 else None),
     }
     return PlannedRequest("PATCH", f"/v1/blocks/{page_id or PAGE_PLACEHOLDER}/children", body)
+
+
+def plan_colorize(preview: ImportPreview, preset: Preset) -> ColourPlan:
+    """What colorize would do to the page ``preview`` creates, by the same rules as the real
+    colorizer: the counts, and the block updates addressed to the planned blocks' placeholders."""
+    tree = _planned_tree(preview)
+    return plan_colours(PAGE_PLACEHOLDER, lambda parent: tree.get(parent, []), preset)
+
+
+def colour_requests(plan: ColourPlan) -> list[PlannedRequest]:
+    """The plan's updates as the requests colorize would send."""
+    return [PlannedRequest("PATCH", f"/v1/blocks/{u.block_id}", u.body) for u in plan.updates]
+
+
+def _planned_tree(preview: ImportPreview) -> dict[str, list[Block]]:
+    """The page the requests build: parent placeholder -> its children in page order, each child
+    shaped like a block Notion lists (placeholder ``id``, ``has_children``, no inline children).
+    Deferred children are appended after the inline ones, as the import appends them."""
+    tree: dict[str, list[Block]] = {}
+    for index, request in enumerate(preview.requests):
+        parent = PAGE_PLACEHOLDER
+        if request.path != "/v1/pages":
+            parent = request.path.removeprefix("/v1/blocks/").removesuffix("/children")
+        _plant(tree, parent, index, (), request.body.get("children", []))
+    for blocks in tree.values():
+        for block in blocks:
+            block["has_children"] = bool(tree.get(block["id"]))
+    return tree
+
+
+def _plant(
+    tree: dict[str, list[Block]],
+    parent: str,
+    request_index: int,
+    path: tuple[int, ...],
+    blocks: list[Block],
+) -> None:
+    for position, block in enumerate(blocks):
+        here = (*path, position)
+        ref = f"{{block:{request_index}:{'.'.join(str(i) for i in here)}}}"
+        tree.setdefault(parent, []).append({"id": ref, **with_children(block, [])})
+        _plant(tree, ref, request_index, here, children_of(block))
 
 
 def _page_level_blocks(preview: ImportPreview) -> tuple[list[str], list[Block]]:

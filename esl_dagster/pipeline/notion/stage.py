@@ -2,8 +2,8 @@
 
 Each function takes a ``NotionClient`` or None; None (no ``NOTION_TOKEN``) or ``dry_run`` means
 preview mode: no network, the planned requests are returned (outside a dry run the pipeline stage
-has the manifest store write them next to the manifest, marked as not imported). Colorize has
-nothing to plan in preview: it needs the real page's blocks.
+has the manifest store write them next to the manifest, marked as not imported). Colorize plans
+the preset on the block payloads of the import preview, by the real colorizer's rules.
 """
 
 from collections.abc import Callable
@@ -13,7 +13,7 @@ from esl_dagster.pipeline.config.models import Preset, StudentProfile
 from esl_dagster.pipeline.lesson.models import LessonMeta
 from esl_dagster.pipeline.notion.audio import AudioResult, add_or_replace_audio
 from esl_dagster.pipeline.notion.client import NotionClient
-from esl_dagster.pipeline.notion.colorize import ColorizeCounts, apply_preset
+from esl_dagster.pipeline.notion.colorize import ColorizeCounts, ColourPlan, apply_preset
 from esl_dagster.pipeline.notion.importer import (
     DEFAULT_KEY_PROPERTY,
     ImportProgress,
@@ -24,6 +24,7 @@ from esl_dagster.pipeline.notion.preview import (
     ImportPreview,
     PlannedRequest,
     plan_audio,
+    plan_colorize,
     preview_import,
 )
 from esl_dagster.pipeline.notion.target import TargetIds, choose_target_ids
@@ -136,11 +137,21 @@ def run_import(
 
 
 def run_colorize(
-    client: NotionClient | None, page_id: str | None, preset: Preset, *, dry_run: bool = False
-) -> ColorizeCounts:
-    """Colour the page; preview/dry run reports zero counts without calling Notion."""
+    client: NotionClient | None,
+    page_id: str | None,
+    preset: Preset,
+    *,
+    lesson_preview: ImportPreview,
+    dry_run: bool = False,
+) -> ColorizeCounts | ColourPlan:
+    """Colour the page and return the counts.
+
+    In preview mode, on a dry run or without a page nothing is sent: the result is the plan for
+    the page ``lesson_preview`` (the lesson's import preview) describes, the counts the preset
+    would apply and the updates addressed to the planned blocks' placeholder ids.
+    """
     if client is None or dry_run or not page_id:
-        return ColorizeCounts()
+        return plan_colorize(lesson_preview, preset)
     return apply_preset(client, page_id, preset)
 
 

@@ -15,8 +15,14 @@ from esl_dagster.pipeline.manifest import (
     sha256_hex,
     utc_timestamp,
 )
+from esl_dagster.pipeline.notion.colorize import ColourPlan
 from esl_dagster.pipeline.notion.importer import ImportProgress
-from esl_dagster.pipeline.notion.preview import ImportPreview, PlannedRequest
+from esl_dagster.pipeline.notion.preview import (
+    ImportPreview,
+    PlannedRequest,
+    colour_requests,
+    plan_colorize,
+)
 from esl_dagster.pipeline.notion.stage import (
     NotionDefaults,
     preview_lesson_import,
@@ -149,9 +155,8 @@ def act_import(state: RunState, services: Services) -> Outcome:
             detail["wouldUpdatePage"] = page_id if services.notion is not None else None
             detail["payload"] = payload
             return Outcome(detail=detail, tokens=["import"])
-        location = store.write_preview(state.md_path, payload)
         # A page imported earlier (with a token) stays recorded: preview mode never forgets it.
-        state.notion = NotionRecord(imported=False, preview_path=location)
+        location = _write_preview(state, services, result)
         detail["previewPath"] = location
         return Outcome(detail=detail, tokens=["import"], outputs={"previewPath": location})
     state.page_id = result.page_id
@@ -168,6 +173,27 @@ def act_import(state: RunState, services: Services) -> Outcome:
         tokens=["import"],
         outputs={"pageId": result.page_id},
     )
+
+
+def _write_preview(state: RunState, services: Services, preview: ImportPreview) -> str:
+    """Write the preview next to the manifest and record the lesson as not imported."""
+    location = services.manifest_store.write_preview(state.md_path, preview.to_dict())
+    state.notion = NotionRecord(imported=False, preview_path=location)
+    return location
+
+
+def _lesson_preview(state: RunState, services: Services) -> ImportPreview:
+    """The lesson's import preview; once colorize has run in this run's lineage, with its colour
+    updates too, so that rewriting the preview file keeps them. A rerun leaves the preset unset:
+    the page keeps the one the manifest records."""
+    preview = preview_lesson_import(**_lesson_import(state, services))
+    preset_name = state.options.preset
+    if preset_name is None and state.rerun and state.previous:
+        preset_name = state.previous.preset
+    if preset_name and state.input_hash_of("colorize"):
+        preset = services.config_provider.get_preset(preset_name)
+        preview.colors = colour_requests(plan_colorize(preview, preset))
+    return preview
 
 
 def _checkpoint_import(state: RunState, services: Services, progress: ImportProgress) -> None:
@@ -216,14 +242,30 @@ def act_colorize(state: RunState, services: Services) -> Outcome:
     if preset_name is None:
         raise ConfigurationError("colorize needs a preset")
     preset = services.config_provider.get_preset(preset_name)
-    counts = run_colorize(services.notion, state.page_id, preset, dry_run=state.dry_run)
+    lesson_preview = preview_lesson_import(**_lesson_import(state, services))
+    result = run_colorize(
+        services.notion,
+        state.page_id,
+        preset,
+        lesson_preview=lesson_preview,
+        dry_run=state.dry_run,
+    )
+    counts = result.counts if isinstance(result, ColourPlan) else result
     tokens = ["colorize", f"colorize:{preset_name}:{counts.h2}/{counts.h3}/{counts.toggles}"]
     detail: dict[str, Any] = {"preset": preset_name, "counts": counts.as_dict()}
-    if services.notion is None:
-        detail["preview"] = True
-        tokens = tokens[1:]
+    outputs: dict[str, Any] = {"counts": counts.as_dict()}
     state.colorized = True
-    return Outcome(detail=detail, tokens=tokens, outputs={"counts": counts.as_dict()})
+    if services.notion is None and isinstance(result, ColourPlan):
+        # Preview mode: report (and outside a dry run record) the updates colorize would send.
+        lesson_preview.colors = colour_requests(result)
+        detail["preview"] = True
+        detail["updates"] = [asdict(request) for request in lesson_preview.colors]
+        if not state.dry_run:
+            location = _write_preview(state, services, lesson_preview)
+            detail["previewPath"] = location
+            outputs["previewPath"] = location
+        tokens = tokens[1:]
+    return Outcome(detail=detail, tokens=tokens, outputs=outputs)
 
 
 # ##### add-audio
@@ -263,7 +305,7 @@ def act_add_audio(state: RunState, services: Services) -> Outcome:
         raise ManifestError("add-audio needs a page id and an audio URL")
     record = state.previous_record("add-audio")
     previous_block = record.outputs.get("blockId") if record else None
-    lesson_preview = preview_lesson_import(**_lesson_import(state, services))
+    lesson_preview = _lesson_preview(state, services)
     result = run_add_audio(
         services.notion,
         state.page_id,
@@ -282,8 +324,7 @@ def act_add_audio(state: RunState, services: Services) -> Outcome:
         if state.dry_run:
             return Outcome(detail=detail, tokens=["add-audio"])
         lesson_preview.audio = result
-        location = services.manifest_store.write_preview(state.md_path, lesson_preview.to_dict())
-        state.notion = NotionRecord(imported=False, preview_path=location)
+        location = _write_preview(state, services, lesson_preview)
         detail["previewPath"] = location
         return Outcome(detail=detail, tokens=["add-audio"], outputs={"previewPath": location})
     return Outcome(

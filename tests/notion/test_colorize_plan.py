@@ -1,0 +1,88 @@
+"""Colorize planned offline (preview mode, dry runs) against the real colorizer on the fake Notion
+server: the same lesson gives the same counts and the same update bodies."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from esl_dagster.pipeline.config.models import Preset
+from esl_dagster.pipeline.notion.client import NotionClient
+from esl_dagster.pipeline.notion.colorize import ColourPlan, apply_preset
+from esl_dagster.pipeline.notion.importer import import_lesson
+from esl_dagster.pipeline.notion.preview import colour_requests, plan_colorize, preview_import
+from esl_dagster.pipeline.notion.stage import run_colorize
+from esl_dagster.pipeline.notion.target import TargetIds
+from tests.conftest import VALID_LESSONS
+from tests.fakes.notion_server import FakeNotion, Seeded
+from tests.notion.conftest import load_lesson
+
+PRESETS = {
+    "all": Preset.model_validate(
+        {"h2": "yellow_background", "h3": "purple_background", "toggleMap": {"h2": "orange"}}
+    ),
+    "h2-only": Preset.model_validate({"h2": "gray_background"}),
+    "h3-and-toggles": Preset.model_validate({"h3": "green", "toggleMap": {"h2": "red"}}),
+}
+_BLOCK_UPDATE = r"^/v1/blocks/[^/]+$"
+
+
+def compare(
+    fake: FakeNotion, seeded: Seeded, client: NotionClient, body: str, preset: Preset
+) -> tuple[ColourPlan, list[dict[str, Any]]]:
+    """Plan ``preset`` offline on the lesson's preview, import the same lesson and colour it for
+    real; assert equal counts and update bodies and return the plan and the sent bodies."""
+    meta, _ = load_lesson(VALID_LESSONS[0])
+    target = TargetIds(data_source_id=seeded.homework_ds)
+    plan = plan_colorize(preview_import(meta=meta, body=body, target_ids=target), preset)
+    page = import_lesson(client, meta=meta, body=body, lesson_key="k", target_ids=target).page_id
+    fake.reset_log()
+    counts = apply_preset(client, page, preset)
+    sent = [r.body for r in fake.requests("PATCH", _BLOCK_UPDATE)]
+    assert plan.counts == counts
+    assert [request.body for request in colour_requests(plan)] == sent
+    return plan, sent
+
+
+@pytest.mark.parametrize("lesson", VALID_LESSONS, ids=lambda p: Path(p).stem[:2])
+@pytest.mark.parametrize("preset_name", sorted(PRESETS))
+def test_offline_counts_equal_what_the_real_colorizer_applies(
+    fake: FakeNotion,
+    seeded: Seeded,
+    client: NotionClient,
+    lesson: Path,
+    preset_name: str,
+) -> None:
+    _, body = load_lesson(lesson)
+    plan, sent = compare(fake, seeded, client, body, PRESETS[preset_name])
+    assert plan.counts.updates == len(sent)
+    if preset_name == "all":
+        assert plan.counts.h2 > 0 and plan.counts.h3 > 0
+
+
+def test_offline_plan_follows_children_appended_after_the_create(
+    fake: FakeNotion, seeded: Seeded, client: NotionClient
+) -> None:
+    """A toggleable heading with more children than one request holds: the headings among the
+    deferred children (appended to a placeholder parent) are counted too."""
+    inner = "\n\n".join(f"### Part {n}\n\nText {n}." for n in range(70))
+    body = f"## Intro\n\n:::toggle-heading Tips\nHi.\n:::\n\n:::toggle-h2 Answers\n{inner}\n:::\n"
+    plan, _ = compare(fake, seeded, client, body, PRESETS["all"])
+    assert plan.counts.as_dict() == {"h2": 2, "h3": 70, "toggles": 1}
+    deferred = [u for u in plan.updates if u.block_id.startswith("{block:1:")]
+    assert deferred, "some updates address blocks of the append request"
+
+
+def test_run_colorize_plans_without_notion_calls_in_preview_and_dry_runs(
+    fake: FakeNotion, seeded: Seeded, client: NotionClient
+) -> None:
+    meta, body = load_lesson(VALID_LESSONS[0])
+    preview = preview_import(meta=meta, body=body)
+    offline = run_colorize(None, None, PRESETS["all"], lesson_preview=preview)
+    fake.reset_log()
+    dry = run_colorize(client, "page-1", PRESETS["all"], lesson_preview=preview, dry_run=True)
+    assert fake.requests() == []
+    assert isinstance(offline, ColourPlan) and isinstance(dry, ColourPlan)
+    assert offline.counts.as_dict() == dry.counts.as_dict() == {"h2": 9, "h3": 9, "toggles": 2}
+    first = colour_requests(offline)[0]
+    assert first.method == "PATCH" and first.path == "/v1/blocks/{block:0:0}"
