@@ -8,10 +8,14 @@ counts) or with empty content, unknown properties, property values of the wrong 
 Notion's body
 ``{"object": "error", "status", "code", "message", "request_id"}``. Faults are injected with
 :meth:`FakeNotion.add_fault` (429 with Retry-After, 502/503/500, delay, dropped connection, either
-before or after the request took effect), and ``latency`` delays every answer.
+before or after the request took effect), ``latency`` delays every answer, and ``rate_limit``
+(requests per second, burst) turns on Notion's average-rate limiter: a token bucket answering 429
+with ``Retry-After`` in whole seconds when empty. ``max_in_flight`` records the most requests served
+at once.
 """
 
 import json
+import math
 import re
 import socket
 import threading
@@ -47,6 +51,19 @@ LANGUAGES = frozenset(
     "c++,c#,go,rust".split(",")
 )
 ANNOTATION_KEYS = frozenset({"bold", "italic", "strikethrough", "underline", "code", "color"})
+
+
+RATE_LIMITED_MESSAGE = "You have been rate limited. Please try again in a few minutes."
+
+
+def _error_body(status: int, code: str, message: str) -> JSON:
+    return {
+        "object": "error",
+        "status": status,
+        "code": code,
+        "message": message,
+        "request_id": str(uuid.uuid4()),
+    }
 
 
 class ApiError(Exception):
@@ -97,6 +114,7 @@ class LoggedRequest:
     headers: dict[str, str]
     body: Any
     status: int = 0
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -118,6 +136,11 @@ class FakeNotion:
         self.log: list[LoggedRequest] = []
         self.faults: list[Fault] = []
         self.latency = 0.0
+        self.rate_limit: tuple[float, float] | None = None
+        self.max_in_flight = 0
+        self._in_flight = 0
+        self._tokens: float | None = None
+        self._refilled = 0.0
         self._counter = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -242,6 +265,35 @@ class FakeNotion:
         self, method: str, path: str, headers: dict[str, str], raw: bytes
     ) -> tuple[int, JSON | str, dict[str, str]] | None:
         """Return (status, body, headers), or None to drop the connection."""
+        with self.lock:
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        try:
+            return self._handle(method, path, headers, raw)
+        finally:
+            with self.lock:
+                self._in_flight -= 1
+
+    def _rate_limited(self) -> float | None:
+        """Take a token; when none is left, the whole seconds until one is (Retry-After)."""
+        if self.rate_limit is None:
+            return None
+        rate, burst = self.rate_limit
+        with self.lock:
+            now = time.monotonic()
+            if self._tokens is None:
+                self._tokens = burst
+            else:
+                self._tokens = min(burst, self._tokens + (now - self._refilled) * rate)
+            self._refilled = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return None
+            return float(max(1, math.ceil((1 - self._tokens) / rate)))
+
+    def _handle(
+        self, method: str, path: str, headers: dict[str, str], raw: bytes
+    ) -> tuple[int, JSON | str, dict[str, str]] | None:
         body: Any = None
         entry = LoggedRequest(method, path, headers, None)
         with self.lock:
@@ -268,6 +320,14 @@ class FakeNotion:
                     400,
                     "validation_error",
                     f"Notion-Version {version} is not supported by this fake.",
+                )
+            retry_after = self._rate_limited()
+            if retry_after is not None:
+                entry.status = 429
+                return (
+                    429,
+                    _error_body(429, "rate_limited", RATE_LIMITED_MESSAGE),
+                    {"Retry-After": str(int(retry_after))},
                 )
             if raw:
                 try:
@@ -310,23 +370,11 @@ class FakeNotion:
         return None
 
     def _fault_response(self, fault: Fault) -> tuple[int, JSON | str, dict[str, str]] | None:
-        def err(status: int, code: str, message: str) -> JSON:
-            return {
-                "object": "error",
-                "status": status,
-                "code": code,
-                "message": message,
-                "request_id": str(uuid.uuid4()),
-            }
-
+        err = _error_body
         if fault.action == "rate_limit":
             return (
                 429,
-                err(
-                    429,
-                    "rate_limited",
-                    "You have been rate limited. Please try again in a few minutes.",
-                ),
+                err(429, "rate_limited", RATE_LIMITED_MESSAGE),
                 {"Retry-After": str(fault.retry_after)},
             )
         if fault.action == "bad_gateway":

@@ -10,12 +10,18 @@ established is retried for every call. ``Retry-After`` is honoured (capped); oth
 is a capped exponential backoff with jitter. Any other 4xx fails at once with Notion's own
 ``code`` and ``message``. When attempts run out the error is a transient ServiceError so that the
 Dagster op's RetryPolicy may try again later.
+
+The client may be shared by a few threads (:meth:`NotionClient.delete_blocks`). A 429 pauses the
+whole client: until the rate-limited call's ``Retry-After`` has passed, other calls wait before
+sending instead of each collecting its own 429.
 """
 
 import hashlib
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any
 
 import httpx
@@ -29,6 +35,9 @@ Recover = Callable[[], JSON | None]
 DEFAULT_BASE_URL = "https://api.notion.com"
 DEFAULT_NOTION_VERSION = "2025-09-03"
 SERVICE = "Notion"
+# A few requests in flight: Notion allows bursts above its ~3 requests/s average, and a 429
+# pauses every worker for its Retry-After.
+DEFAULT_DELETE_CONCURRENCY = 3
 
 
 class NotionAPIError(ServiceError):
@@ -79,6 +88,10 @@ class NotionClient:
         self._sleep = sleep
         self._rng = rng
         self.calls = 0
+        self._lock = threading.Lock()
+        # While a call waits out a 429's Retry-After, other calls hold back until ``_resume_at``.
+        self._resume_at = 0.0
+        self._pause_owner: object | None = None
         self.cache_key = hashlib.sha256(f"{base_url}\0{token}".encode()).hexdigest()
         self._http = httpx.Client(
             base_url=base_url.rstrip("/") + "/v1/",
@@ -186,6 +199,29 @@ class NotionClient:
             "DELETE", f"blocks/{block_id}", idempotent=False, recover=already_deleted
         )
 
+    def delete_blocks(
+        self, block_ids: list[str], *, concurrency: int = DEFAULT_DELETE_CONCURRENCY
+    ) -> None:
+        """Trash ``block_ids`` with up to ``concurrency`` calls in flight; return when all are.
+
+        Each deletion keeps :meth:`delete_block`'s retry rules. On the first failure no further
+        deletion starts; the ones in flight finish and the failure is raised. Deleted blocks stay
+        deleted, so a caller that lists the remaining children again resumes the work.
+        """
+        if concurrency <= 1 or len(block_ids) <= 1:
+            for block_id in block_ids:
+                self.delete_block(block_id)
+            return
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="notion") as pool:
+            futures = [pool.submit(self.delete_block, block_id) for block_id in block_ids]
+            wait(futures, return_when=FIRST_EXCEPTION)
+            for future in futures:
+                future.cancel()  # only those not started yet: nothing new after a failure
+        for future in futures:
+            error = None if future.cancelled() else future.exception()
+            if error is not None:
+                raise error
+
     # -- transport --------------------------------------------------------------------------
 
     def request(
@@ -200,22 +236,31 @@ class NotionClient:
     ) -> JSON:
         """Send one API call with the retry rules described in the module docstring."""
         safe = method == "GET" if idempotent is None else idempotent
+        me = object()
         last: NotionAPIError | None = None
-        for attempt in range(1, self.max_attempts + 1):
-            if attempt > 1 and last is not None:
-                self._sleep(self._delay(attempt - 1, last.retry_after))
-            try:
-                return self._send(method, path, body, params)
-            except NotionAPIError as error:
-                last = error
-                if not error.transient:
-                    raise
-                if error.status != 429 and error.sent and not safe:
-                    if recover is None:
+        try:
+            for attempt in range(1, self.max_attempts + 1):
+                if attempt > 1 and last is not None:
+                    delay = self._delay(attempt - 1, last.retry_after)
+                    if last.status == 429:
+                        self._pause_others(me, delay)
+                    self._sleep(delay)
+                else:
+                    self._wait_for_pause(me)
+                try:
+                    return self._send(method, path, body, params)
+                except NotionAPIError as error:
+                    last = error
+                    if not error.transient:
                         raise
-                    result = recover()
-                    if result is not None:
-                        return result
+                    if error.status != 429 and error.sent and not safe:
+                        if recover is None:
+                            raise
+                        result = recover()
+                        if result is not None:
+                            return result
+        finally:
+            self._end_pause(me)
         assert last is not None
         raise NotionAPIError(
             f"{method} /v1/{path} failed after {self.max_attempts} attempts: {last.args[0]}",
@@ -224,6 +269,24 @@ class NotionClient:
             transient=True,
             retry_after=last.retry_after,
         )
+
+    def _pause_others(self, owner: object, delay: float) -> None:
+        with self._lock:
+            until = time.monotonic() + delay
+            if until > self._resume_at:
+                self._resume_at, self._pause_owner = until, owner
+
+    def _wait_for_pause(self, me: object) -> None:
+        with self._lock:
+            remaining = self._resume_at - time.monotonic()
+            paused = self._pause_owner is not None and self._pause_owner is not me
+        if paused and remaining > 0:
+            self._sleep(remaining)
+
+    def _end_pause(self, me: object) -> None:
+        with self._lock:
+            if self._pause_owner is me:
+                self._resume_at, self._pause_owner = 0.0, None
 
     def _delay(self, retry: int, retry_after: float | None) -> float:
         return retry_delay(
@@ -238,7 +301,8 @@ class NotionClient:
     def _send(
         self, method: str, path: str, body: JSON | None, params: dict[str, str | int] | None
     ) -> JSON:
-        self.calls += 1
+        with self._lock:
+            self.calls += 1
         try:
             response = self._http.request(method, path, json=body, params=params)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:

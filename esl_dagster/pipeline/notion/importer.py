@@ -18,7 +18,7 @@ How a retry never creates a second page:
 Resume: ``ImportProgress.blocks_done`` counts the top-level blocks that were appended completely
 (with all their deferred descendants). When the lesson content is unchanged (same
 ``content_hash``), a rerun trims whatever the failed batch left behind and appends from there;
-when it changed, all old children are deleted and the new ones appended. Appends whose outcome is
+when it changed, all old children are deleted (a few requests in flight) and the new ones appended. Appends whose outcome is
 unknown are checked against the parent's children count before being sent again.
 """
 
@@ -258,8 +258,7 @@ def _append_checked(
         children = list(client.iter_block_children(parent_id))
         if len(children) == before + len(blocks):
             return {"results": children[before:]}
-        for extra in children[before:]:
-            client.delete_block(extra["id"])
+        client.delete_blocks([extra["id"] for extra in children[before:]])
         return None
 
     results: list[JSON] = client.append_block_children(parent_id, blocks, recover=recover)[
@@ -269,8 +268,12 @@ def _append_checked(
 
 
 def _trim_children(client: NotionClient, parent_id: str, *, keep: int) -> None:
-    for child in list(client.iter_block_children(parent_id))[keep:]:
-        client.delete_block(child["id"])
+    """Trash the children after the first ``keep`` (a few at a time; a top-level block takes its
+    descendants along). The append starts only after every deletion succeeded; after a failure
+    the progress is unchanged and a rerun lists the remaining children and trims them again."""
+    client.delete_blocks(
+        [child["id"] for child in list(client.iter_block_children(parent_id))[keep:]]
+    )
 
 
 def _find_by_key(client: NotionClient, target: NotionTarget, key: tuple[str, str]) -> str | None:
