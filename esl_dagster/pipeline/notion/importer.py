@@ -18,8 +18,9 @@ How a retry never creates a second page:
 Resume: ``ImportProgress.blocks_done`` counts the top-level blocks that were appended completely
 (with all their deferred descendants). When the lesson content is unchanged (same
 ``content_hash``), a rerun trims whatever the failed batch left behind and appends from there;
-when it changed, all old children are deleted (a few requests in flight) and the new ones appended. Appends whose outcome is
-unknown are checked against the parent's children count before being sent again.
+when it changed, all old children are deleted (a few requests in flight) and the new ones
+appended. Appends whose outcome is unknown are checked against the parent's children count before
+being sent again.
 """
 
 import hashlib
