@@ -63,6 +63,19 @@ def test_text_summary_status_and_rerun(clean_env: Path, capsys: pytest.CaptureFi
     assert rerun["result"]["steps"][:2] == ["tts", "upload"]
 
 
+def test_run_output_shows_the_voices_espeak_could_not_use(
+    clean_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    md = write_short_lesson(clean_env / "lessons")
+    assert main(["run", "--md", str(md), "--dry-run", "--voice-id", "Harriet"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    warnings = [line for line in lines if line.startswith("Voice warning:")]
+    assert any("'Harriet' (--voice-id / voice_id)" in line for line in warnings)
+    assert main(["run", "--md", str(md), "--dry-run", "--voice-id", "Harriet", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)["result"]
+    assert len(result["stages"]["tts"]["detail"]["voiceWarnings"]) == len(warnings)
+
+
 @pytest.mark.parametrize(
     ("argv", "code", "reason"),
     [

@@ -272,6 +272,21 @@ def test_dialogue_options_are_persisted_and_sticky(services: Services, tmp_path:
     assert run(services, md).steps == ALL_UNCHANGED
 
 
+def test_a_voice_espeak_cannot_use_is_a_warning_in_the_detail_and_the_log(
+    services: Services, md: Path, events: Events
+) -> None:
+    for dry_run in (True, False):
+        result = run(services, md, voice_id="Harriet", dry_run=dry_run)
+        warnings = result.stages["tts"].detail["voiceWarnings"]
+        forced = [w for w in warnings if w.startswith("voice 'Harriet' (--voice-id / voice_id)")]
+        assert len(forced) == 1 and "; espeak picked " in forced[0]
+        logged = [e for e in events.all() if e["message"] == "tts.voice_warnings"]
+        assert logged[-1]["level"] == "warn" and logged[-1]["detail"] == {"warnings": warnings}
+        assert logged[-1]["run_id"] == result.run_id
+    usable = run(services, md, voice_id="Avery (US)", force=True).stages["tts"].detail
+    assert not any("--voice-id" in w for w in usable.get("voiceWarnings", []))
+
+
 def test_voices_file_option(services: Services, md: Path, tmp_path: Path) -> None:
     run(services, md)
     voices = tmp_path / "voices.yml"

@@ -267,9 +267,18 @@ def _report(args: argparse.Namespace, result: AssignmentResult, extra: dict[str,
     for label, value in lines:
         if value:
             print(f"{label + ':':<16}{value}")
+    for warning in _voice_warnings(result):
+        print(f"{'Voice warning:':<16}{warning}")
     for stage, outcome in result.stages.items():
         reason = f" ({outcome.reason})" if outcome.reason else ""
         print(f"  {stage:<10} {outcome.status}{reason}")
+
+
+def _voice_warnings(result: AssignmentResult) -> list[str]:
+    """The requested voices the TTS provider could not use (from the tts stage's report)."""
+    tts = result.stages.get("tts")
+    warnings: list[str] = tts.detail.get("voiceWarnings", []) if tts else []
+    return warnings
 
 
 def _manifest_line(result: AssignmentResult) -> str | None:

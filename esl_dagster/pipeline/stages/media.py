@@ -138,6 +138,11 @@ def act_tts(state: RunState, services: Services) -> Outcome:
         "voices": voices,
         "voiceSummary": summary,
     }
+    if result.voice_warnings:
+        detail["voiceWarnings"] = result.voice_warnings
+        services.logger.bind(run_id=state.run_id, job_id=state.job_id).log(
+            "warn", "tts.voice_warnings", stage="tts", detail={"warnings": result.voice_warnings}
+        )
     if not state.dry_run:
         if not _audio_file_ok(str(result.path)):
             raise InfrastructureError(

@@ -37,6 +37,7 @@ from esl_dagster.pipeline.tts.segments import Segment, order_speakers, plan_segm
 from esl_dagster.pipeline.tts.voices import (
     VoiceAssignment,
     assign_voices,
+    describe_unusable,
     resolve_voice_preferences,
     summarize_voice_selections,
 )
@@ -57,6 +58,8 @@ class AudioResult(BaseModel):
     mode: ResolvedMode
     provider: str
     dry_run: bool = False
+    voice_warnings: list[str] = []
+    """One line per requested voice the provider could not use, with what it picked instead."""
 
     def voice_summary(self) -> str:
         return summarize_voice_selections(self.voices)
@@ -238,7 +241,7 @@ def build_audio(
     resolved_mode = select_mode(mode, study_text.type, default_mode)
     cast_catalog = provider.voice_catalog(catalog)
     preference = resolve_voice_preferences(cast_catalog, default_voice, accent)
-    voices = assign_voices(
+    casting = assign_voices(
         order_speakers(segments, labels, profiles),
         profiles=profiles,
         voices_map=voices_map,
@@ -248,6 +251,8 @@ def build_audio(
         default_voice=preference.voice,
         accept_unknown_tokens=provider.accepts_any_voice_id,
     )
+    voices = casting.assignments
+    voice_warnings = [describe_unusable(item, provider.name, catalog) for item in casting.unusable]
     out_dir = out_dir.resolve()
     clips = _plan_clips(
         segments,
@@ -289,6 +294,7 @@ def build_audio(
             mode=resolved_mode,
             provider=provider.name,
             dry_run=dry_run,
+            voice_warnings=voice_warnings,
         )
 
     if dry_run:

@@ -5,6 +5,9 @@ Per speaker, in order: the profile's ``voice`` (else the voices.yml entry), then
 on or the speaker has a profile), then the first unused voice of a fixed priority list and then
 any unused voice, and only then reuse of the default or the explicit voice. So no voice is reused
 while another one fits.
+
+A provider with a closed voice set (espeak) cannot use a requested voice outside its catalog: the
+casting goes on without it and reports it as an :class:`UnusableVoice`, never silently.
 """
 
 from collections.abc import Sequence
@@ -18,6 +21,9 @@ from esl_dagster.pipeline.errors import ConfigurationError
 from esl_dagster.pipeline.lesson.models import SpeakerProfile, StudyTextType
 
 VoiceSource = Literal["profile", "voiceMap", "default", "auto", "fallback", "reuse"]
+VoiceRequest = Literal["profile", "voiceMap", "default", "voiceId"]
+"""Where a requested voice came from: the speaker's profile, its voices.yml entry, the voices.yml
+``default`` or the run's forced voice (``--voice-id`` / ``voice_id``)."""
 
 FALLBACK_PRIORITY: tuple[str, ...] = (
     "liam",
@@ -66,6 +72,25 @@ class VoiceAssignment(BaseModel):
     gender: str | None = None
     accent: str | None = None
     use_case: str | None = None
+
+
+@dataclass(frozen=True)
+class UnusableVoice:
+    """A requested voice the active catalog lacks, and what ``speaker`` got instead (for a
+    default or forced voice: the first speaker it would have gone to)."""
+
+    token: str
+    origin: VoiceRequest
+    speaker: str
+    instead: VoiceAssignment
+
+
+@dataclass(frozen=True)
+class VoiceCasting:
+    """Every speaker's voice, and the requested voices that could not be used."""
+
+    assignments: list[VoiceAssignment]
+    unusable: list[UnusableVoice]
 
 
 @dataclass(frozen=True)
@@ -268,32 +293,42 @@ def assign_voices(
     default_accent: str | None = None,
     default_voice: str | None = None,
     accept_unknown_tokens: bool = True,
-) -> list[VoiceAssignment]:
+) -> VoiceCasting:
     """Cast every speaker (see the module docstring).
 
-    ``default_voice`` overrides the map's ``default``. A voice token is a catalog id or name; one
-    outside the catalog is used verbatim as a voice id when ``accept_unknown_tokens`` is True and
-    ignored otherwise (providers with a closed voice set, such as espeak).
+    ``default_voice`` (the run's forced voice) overrides the map's ``default``. A voice token is a
+    catalog id or name; one outside the catalog is used verbatim as a voice id when
+    ``accept_unknown_tokens`` is True, otherwise it is skipped and reported in ``unusable``
+    (providers with a closed voice set, such as espeak).
     """
+    missed: list[tuple[str, VoiceRequest]] = []
 
-    def resolve(token: str | None) -> str | None:
+    def resolve(token: str | None, origin: VoiceRequest) -> str | None:
         if not token or not token.strip():
             return None
         match = catalog.find(token)
         if match is not None:
             return match.id
-        return token.strip() if accept_unknown_tokens else None
+        if accept_unknown_tokens:
+            return token.strip()
+        missed.append((token.strip(), origin))
+        return None
 
-    default_id = resolve(default_voice or voices_map.default)
+    default_id = resolve(
+        default_voice or voices_map.default, "voiceId" if default_voice else "default"
+    )
+    missed_default = missed[:]
+    missed.clear()
+    unusable: list[UnusableVoice] = []
     used: set[str] = set()
     result: list[VoiceAssignment] = []
     for speaker in speakers:
         profile = find_profile(speaker, profiles)
         explicit_source: VoiceSource = "profile"
-        explicit_id = resolve(profile.voice) if profile and profile.voice else None
+        explicit_id = resolve(profile.voice, "profile") if profile and profile.voice else None
         if explicit_id is None:
             explicit_source = "voiceMap"
-            explicit_id = resolve(voices_map.speakers.get(speaker))
+            explicit_id = resolve(voices_map.speakers.get(speaker), "voiceMap")
         chosen = _cast_one(
             speaker,
             profile=profile,
@@ -304,9 +339,33 @@ def assign_voices(
             used=used,
             need=_need_for(speaker, profile, content_type, default_accent),
         )
+        if explicit_id is None or explicit_id in used:
+            # The default (or forced) voice would have gone to this speaker: report it here.
+            missed[:0] = missed_default
+            missed_default = []
+        unusable.extend(UnusableVoice(token, origin, speaker, chosen) for token, origin in missed)
+        missed.clear()
         used.add(chosen.voice_id)
         result.append(chosen)
-    return result
+    return VoiceCasting(result, unusable)
+
+
+def describe_unusable(item: UnusableVoice, provider: str, configured: VoiceCatalog) -> str:
+    """One warning line: the voice, where it was asked for, why ``provider`` could not use it
+    (``configured`` is the ElevenLabs catalog) and what it picked instead."""
+    where = {
+        "profile": f"speaker profile of {item.speaker}",
+        "voiceMap": f"voices.yml entry for {item.speaker}",
+        "default": "voices.yml default",
+        "voiceId": "--voice-id / voice_id",
+    }[item.origin]
+    known = configured.find(item.token)
+    why = "is an ElevenLabs voice" if known else f"is not in the {provider} voice catalog"
+    instead = item.instead
+    picked = instead.voice_id
+    if instead.voice_name:
+        picked = f"{instead.voice_name} ({instead.voice_id})"
+    return f"voice {item.token!r} ({where}) {why}; {provider} picked {picked} for {item.speaker}"
 
 
 def _cast_one(
