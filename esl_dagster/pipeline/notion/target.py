@@ -13,10 +13,10 @@ searched for ``database`` objects, a filter 2025-09-03 rejects): a title equal t
 name first matches the databases whose data source carries that title; when none does (e.g. the
 database "Homework Assignments" whose only source is "Primary"), the shared data sources are listed
 (search without a query, at most ``MAX_SOURCES_LISTED``) and each distinct parent database is
-retrieved once (at most ``MAX_DATABASES_CHECKED``) to compare the database's own title. No match or
-several matches is a ConfigurationError listing the candidates. The schema is always read from the DATA SOURCE (the original read the database
-object, whose ``properties`` no longer exist under 2025-09-03). Database lookups are cached for
-five minutes per token and database.
+retrieved once (at most ``MAX_DATABASES_CHECKED``) to compare the database's own title. No match
+or several matches is a ConfigurationError listing the candidates. The schema is always read from
+the DATA SOURCE (the original read the database object, whose ``properties`` no longer exist
+under 2025-09-03). Database lookups are cached for five minutes per token and database.
 """
 
 import itertools
