@@ -410,3 +410,19 @@ def test_a_new_default_notion_target_reimports_an_unchanged_lesson(
     assert again.stages["import"].status == "success"
     preview = json.loads(Path(str(again.notion_preview)).read_text())
     assert preview["requests"][0]["body"]["parent"] == {"data_source_id": "ds-new"}
+
+
+def test_rerun_add_audio_survives_a_removed_preset(
+    services: Services, md: Path, tmp_path: Path
+) -> None:
+    """The preview's colours come from the preset the manifest records; once that preset is gone
+    the rerun still attaches the audio (the preview just has no colours)."""
+    configs = tmp_path / "configs"
+    configs.mkdir(exist_ok=True)
+    presets = configs / "presets.json"
+    presets.write_text('{"mine": {"h2": "blue_background"}}', encoding="utf-8")
+    first = run(services, md, preset="mine")
+    assert first.stages["colorize"].status == "success"
+    presets.write_text('{"other": {"h2": "red"}}', encoding="utf-8")
+    rerun = Pipeline(services).rerun_assignment(str(md), steps=["add-audio"])
+    assert rerun.stages["add-audio"].status == "success"

@@ -188,10 +188,17 @@ def _lesson_preview(state: RunState, services: Services) -> ImportPreview:
     the page keeps the one the manifest records."""
     preview = preview_lesson_import(**_lesson_import(state, services))
     preset_name = state.options.preset
-    if preset_name is None and state.rerun and state.previous:
+    recorded = preset_name is None and state.rerun and state.previous is not None
+    if recorded and state.previous is not None:
         preset_name = state.previous.preset
     if preset_name and state.input_hash_of("colorize"):
-        preset = services.config_provider.get_preset(preset_name)
+        try:
+            preset = services.config_provider.get_preset(preset_name)
+        except ConfigurationError:
+            if not recorded:
+                raise
+            # The preset the manifest records was removed since: the preview just has no colours.
+            return preview
         preview.colors = colour_requests(plan_colorize(preview, preset))
     return preview
 
