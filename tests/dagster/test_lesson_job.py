@@ -2,16 +2,13 @@
 moto S3): every sample lesson, transient faults retried by the op, permanent ones failing at once.
 The job under test has the production graph with a millisecond retry delay."""
 
-import hashlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import dagster as dg
 import pytest
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from esl_dagster.defs.lessons.jobs import build_lesson_job
 from esl_dagster.defs.lessons.tags import ERROR_TAG, MANIFEST_PATH_TAG
@@ -26,6 +23,7 @@ from esl_dagster.resources.services import (
 )
 from tests.conftest import INVALID_LESSON, VALID_LESSONS
 from tests.fakes.elevenlabs_server import SAMPLE_CATALOG, FakeElevenLabs, Fault
+from tests.fakes.moto_s3 import bucket_name_for, running_moto, s3_client
 from tests.fakes.notion_server import FakeNotion, Seeded, running_fake, seed_homework
 
 FAST_RETRY = dg.RetryPolicy(max_retries=4, delay=0.01, backoff=dg.Backoff.EXPONENTIAL)
@@ -50,30 +48,15 @@ def fake_elevenlabs() -> Iterator[FakeElevenLabs]:
 
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with running_moto() as url:
+        yield url
 
 
 @pytest.fixture
 def bucket(moto_url: str, request: pytest.FixtureRequest) -> str:
-    name = f"b-{hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:20]}"
+    name = bucket_name_for(request)
     s3_client(moto_url).create_bucket(Bucket=name)
     return name
-
-
-def s3_client(url: str) -> Any:
-    return boto3.client(
-        "s3",
-        region_name="us-east-1",
-        endpoint_url=url,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
 
 
 @pytest.fixture

@@ -7,10 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import dagster as dg
 import pytest
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from esl_dagster.defs.lessons.jobs import lesson_job
 from esl_dagster.defs.lessons.sensors import lesson_folder_sensor
@@ -18,6 +16,7 @@ from esl_dagster.defs.lessons.tags import JOB_ID_TAG, LESSON_KEY_TAG, SOURCE_TAG
 from esl_dagster.resources.lesson_sources import LessonSourcesResource
 from esl_dagster.resources.s3 import S3StorageResource
 from tests.conftest import VALID_LESSONS
+from tests.fakes.moto_s3 import bucket_name_for, running_moto, s3_client
 
 LESSON = VALID_LESSONS[0].read_bytes()
 KEY = "prefix/unit1/lesson.md"
@@ -25,29 +24,18 @@ KEY = "prefix/unit1/lesson.md"
 
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with running_moto() as url:
+        yield url
 
 
 @pytest.fixture
 def client(moto_url: str) -> Any:
-    return boto3.client(
-        "s3",
-        region_name="us-east-1",
-        endpoint_url=moto_url,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    return s3_client(moto_url)
 
 
 @pytest.fixture
 def bucket(client: Any, request: pytest.FixtureRequest) -> str:
-    name = f"b-{hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:20]}"
+    name = bucket_name_for(request)
     client.create_bucket(Bucket=name)
     return name
 

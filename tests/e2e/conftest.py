@@ -16,11 +16,11 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from tests.conftest import INVALID_LESSON, VALID_LESSONS
 from tests.e2e.real_stack import RealStack, postgres_database, running_stack
 from tests.fakes.elevenlabs_server import SAMPLE_CATALOG, FakeElevenLabs
+from tests.fakes.moto_s3 import running_moto
 from tests.fakes.notion_server import FakeNotion, Seeded, seed_homework
 
 ELEVENLABS_KEY = "test-key"
@@ -51,16 +51,12 @@ class Services:
 @pytest.fixture(scope="package")
 def services() -> Iterator[Services]:
     notion = FakeNotion().start()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
     try:
-        with FakeElevenLabs(api_keys={ELEVENLABS_KEY}) as elevenlabs:
-            found = Services(notion, elevenlabs, f"http://{host}:{port}", seed_homework(notion))
+        with running_moto() as moto_url, FakeElevenLabs(api_keys={ELEVENLABS_KEY}) as elevenlabs:
+            found = Services(notion, elevenlabs, moto_url, seed_homework(notion))
             found.s3().create_bucket(Bucket=BUCKET)
             yield found
     finally:
-        moto.stop()
         notion.stop()
 
 

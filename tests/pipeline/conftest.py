@@ -10,9 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from esl_dagster.pipeline.config.provider import LocalConfigProvider
 from esl_dagster.pipeline.manifest import FilesystemManifestStore
@@ -23,6 +21,7 @@ from esl_dagster.pipeline.settings import Settings, load_settings
 from esl_dagster.pipeline.storage import LocalUploader, S3Uploader
 from esl_dagster.pipeline.tts.espeak import EspeakProvider
 from tests.conftest import INVALID_LESSON, VALID_LESSONS
+from tests.fakes.moto_s3 import bucket_name_for, running_moto, s3_client
 from tests.fakes.notion_server import FakeNotion, Seeded, running_fake, seed_homework
 
 MONOLOGUE = VALID_LESSONS[0]
@@ -134,13 +133,8 @@ def notion_client(fake_notion: FakeNotion) -> Iterator[NotionClient]:
 
 @pytest.fixture(scope="session")
 def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with running_moto() as url:
+        yield url
 
 
 @dataclass
@@ -156,14 +150,8 @@ class Bucket:
 
 @pytest.fixture
 def bucket(moto_url: str, request: pytest.FixtureRequest) -> Bucket:
-    client = boto3.client(
-        "s3",
-        region_name="us-east-1",
-        endpoint_url=moto_url,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-    name = f"b-{hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:20]}"
+    client = s3_client(moto_url)
+    name = bucket_name_for(request)
     client.create_bucket(Bucket=name)
     return Bucket(client, name, moto_url)
 

@@ -4,23 +4,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
 import pytest
-from moto.server import ThreadedMotoServer
 
 from esl_dagster.pipeline.errors import ConfigurationError, ServiceError
 from esl_dagster.pipeline.storage import LocalUploader, S3Uploader, object_key, sanitize_prefix
+from tests.fakes.moto_s3 import running_moto, s3_client
 from tests.fakes.s3_acl_proxy import AclRefusingProxy
 
 
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with running_moto() as url:
+        yield url
 
 
 @pytest.fixture
@@ -31,10 +27,7 @@ def bucket(moto_url: str, request: pytest.FixtureRequest) -> str:
 
 
 def raw_client(endpoint: str) -> Any:  # an S3 client for checks
-    return boto3.client(
-        "s3", endpoint_url=endpoint, region_name="us-east-1",
-        aws_access_key_id="test", aws_secret_access_key="test",
-    )  # fmt: skip
+    return s3_client(endpoint)
 
 
 @pytest.fixture
