@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -59,6 +60,14 @@ class NotionAPIError(ServiceError):
         self.notion_code = notion_code
         # False when the connection was never made, so the request cannot have had an effect.
         self.sent = sent
+
+
+@dataclass(frozen=True)
+class FormData:
+    """A multipart/form-data body: ``files`` maps a field to ``(filename, bytes, content type)``."""
+
+    files: dict[str, tuple[str, bytes, str]]
+    fields: dict[str, str]
 
 
 class NotionClient:
@@ -222,6 +231,48 @@ class NotionClient:
             if error is not None:
                 raise error
 
+    # -- file uploads (the multipart ``send`` is the only non-JSON body) ----------------------
+
+    def create_file_upload(self, body: JSON) -> JSON:
+        """``POST /v1/file_uploads``. Retried like an idempotent call: a duplicate creation only
+        leaves an unused pending upload behind, which Notion expires after an hour."""
+        return self.request("POST", "file_uploads", body=body, idempotent=True)
+
+    def retrieve_file_upload(self, file_upload_id: str) -> JSON:
+        return self.request("GET", f"file_uploads/{file_upload_id}")
+
+    def send_file_upload(
+        self,
+        file_upload_id: str,
+        content: bytes,
+        *,
+        filename: str,
+        content_type: str,
+        part_number: int | None = None,
+        recover: Recover | None = None,
+    ) -> JSON:
+        """``POST /v1/file_uploads/{id}/send`` as multipart/form-data: the bytes under ``file``
+        and, in multi-part mode, the ``part_number`` field."""
+        form = FormData(
+            files={"file": (filename, content, content_type)},
+            fields={"part_number": str(part_number)} if part_number is not None else {},
+        )
+        return self.request(
+            "POST",
+            f"file_uploads/{file_upload_id}/send",
+            form=form,
+            idempotent=False,
+            recover=recover,
+        )
+
+    def complete_file_upload(self, file_upload_id: str, *, recover: Recover | None = None) -> JSON:
+        return self.request(
+            "POST",
+            f"file_uploads/{file_upload_id}/complete",
+            idempotent=False,
+            recover=recover,
+        )
+
     # -- transport --------------------------------------------------------------------------
 
     def request(
@@ -231,10 +282,13 @@ class NotionClient:
         *,
         body: JSON | None = None,
         params: dict[str, str | int] | None = None,
+        form: "FormData | None" = None,
         idempotent: bool | None = None,
         recover: Recover | None = None,
     ) -> JSON:
-        """Send one API call with the retry rules described in the module docstring."""
+        """Send one API call with the retry rules described in the module docstring.
+
+        ``body`` is sent as JSON, ``form`` as multipart/form-data (only one of them)."""
         safe = method == "GET" if idempotent is None else idempotent
         me = object()
         last: NotionAPIError | None = None
@@ -248,7 +302,7 @@ class NotionClient:
                 else:
                     self._wait_for_pause(me)
                 try:
-                    return self._send(method, path, body, params)
+                    return self._send(method, path, body, params, form)
                 except NotionAPIError as error:
                     last = error
                     if not error.transient:
@@ -299,12 +353,22 @@ class NotionClient:
         )
 
     def _send(
-        self, method: str, path: str, body: JSON | None, params: dict[str, str | int] | None
+        self,
+        method: str,
+        path: str,
+        body: JSON | None,
+        params: dict[str, str | int] | None,
+        form: "FormData | None" = None,
     ) -> JSON:
         with self._lock:
             self.calls += 1
         try:
-            response = self._http.request(method, path, json=body, params=params)
+            if form is not None:
+                response = self._http.request(
+                    method, path, params=params, files=form.files, data=form.fields
+                )
+            else:
+                response = self._http.request(method, path, json=body, params=params)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise NotionAPIError(
                 f"cannot connect: {exc}", status=None, notion_code=None, transient=True, sent=False
