@@ -6,7 +6,8 @@
 case and whose message names the setting or option to change:
 
 - ``unknown_preset``: the colour preset does not exist (the available names are listed);
-- ``unknown_voice``: ``--voice-id`` names no voice of the catalog and is not a voice id;
+- ``unknown_voice``: ``--voice-id`` names no voice of the catalog and is not a voice id (for a
+  provider that takes any voice id; a closed set such as espeak's reports it as a warning);
 - ``ffmpeg_missing``: speech is asked for and no ffmpeg can be found;
 - ``upload_target_unavailable``: ``--upload s3`` without S3 settings, ``--upload notion``
   without ``NOTION_TOKEN``;
@@ -84,14 +85,14 @@ def _check_ffmpeg(services: Services) -> None:
 
 
 def _check_voice(options: JobOptions, services: Services) -> None:
+    """Only for providers that take any voice id (paid ones): a closed set, such as espeak's,
+    casts another voice and reports the unusable one as a warning, spending nothing."""
     token = (options.voice_id or "").strip()
-    if not token:
+    if not token or not services.tts_provider.accepts_any_voice_id:
         return
     configured = services.config_provider.load_voice_catalog()
     offered = services.tts_provider.voice_catalog(configured)
-    if configured.find(token) or offered.find(token):
-        return
-    if services.tts_provider.accepts_any_voice_id and _VOICE_ID.match(token):
+    if configured.find(token) or offered.find(token) or _VOICE_ID.match(token):
         return
     names = sorted({voice.name for voice in [*offered.voices, *configured.voices]})
     shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")

@@ -124,7 +124,7 @@ def _append(
 def _is_ours(block: JSON, url: str) -> bool:
     """Whether a new audio block holds ``url`` (a file upload reads back as type ``file``)."""
     if file_upload_id_of(url) is not None:
-        return block["audio"].get("type") == "file"
+        return bool(block["audio"].get("type") == "file")
     return _url(block) == url
 
 
