@@ -198,3 +198,17 @@ def test_expired_upload_attach_names_the_fix(
 def test_reference_round_trip() -> None:
     assert file_upload_id_of(file_upload_reference("abc")) == "abc"
     assert file_upload_id_of("https://example.com/a.mp3") is None
+
+
+def test_multi_part_upload_survives_a_throttled_part_and_a_lost_complete_answer(
+    fake: FakeNotion, client: NotionClient, tmp_path: Path, small_limits: PartPlan
+) -> None:
+    big = tmp_path / "long.mp3"
+    big.write_bytes(bytes(range(256)) * 100)
+    fake.add_fault("rate_limit", method="POST", path_regex=r"/send$", retry_after=1)
+    fake.add_fault("bad_gateway", method="POST", path_regex=r"/complete$", when="after_apply")
+    uploaded = upload_file(client, big, content_type="audio/mpeg", plan=small_limits)
+    assert uploaded.status == "uploaded"
+    assert fake.file_uploads.content(uploaded.id) == big.read_bytes()
+    assert len(fake.requests("POST", r"/complete$")) == 1  # the lost answer was looked up
+    assert [r.status for r in fake.requests("POST", r"/send$")] == [429, 200, 200, 200]
