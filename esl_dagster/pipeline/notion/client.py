@@ -234,8 +234,7 @@ class NotionClient:
     # -- file uploads (the multipart ``send`` is the only non-JSON body) ----------------------
 
     def create_file_upload(self, body: JSON) -> JSON:
-        """``POST /v1/file_uploads``. Retried like an idempotent call: a duplicate creation only
-        leaves an unused pending upload behind, which Notion expires after an hour."""
+        """Retried freely: a duplicate only leaves an unused upload, which Notion expires."""
         return self.request("POST", "file_uploads", body=body, idempotent=True)
 
     def retrieve_file_upload(self, file_upload_id: str) -> JSON:
@@ -251,27 +250,17 @@ class NotionClient:
         part_number: int | None = None,
         recover: Recover | None = None,
     ) -> JSON:
-        """``POST /v1/file_uploads/{id}/send`` as multipart/form-data: the bytes under ``file``
-        and, in multi-part mode, the ``part_number`` field."""
+        """Multipart/form-data: the bytes under ``file``; ``part_number`` in multi-part mode."""
         form = FormData(
             files={"file": (filename, content, content_type)},
             fields={"part_number": str(part_number)} if part_number is not None else {},
         )
-        return self.request(
-            "POST",
-            f"file_uploads/{file_upload_id}/send",
-            form=form,
-            idempotent=False,
-            recover=recover,
-        )
+        path = f"file_uploads/{file_upload_id}/send"
+        return self.request("POST", path, form=form, idempotent=False, recover=recover)
 
     def complete_file_upload(self, file_upload_id: str, *, recover: Recover | None = None) -> JSON:
-        return self.request(
-            "POST",
-            f"file_uploads/{file_upload_id}/complete",
-            idempotent=False,
-            recover=recover,
-        )
+        path = f"file_uploads/{file_upload_id}/complete"
+        return self.request("POST", path, idempotent=False, recover=recover)
 
     # -- transport --------------------------------------------------------------------------
 
@@ -282,7 +271,7 @@ class NotionClient:
         *,
         body: JSON | None = None,
         params: dict[str, str | int] | None = None,
-        form: "FormData | None" = None,
+        form: FormData | None = None,
         idempotent: bool | None = None,
         recover: Recover | None = None,
     ) -> JSON:
@@ -358,17 +347,19 @@ class NotionClient:
         path: str,
         body: JSON | None,
         params: dict[str, str | int] | None,
-        form: "FormData | None" = None,
+        form: FormData | None = None,
     ) -> JSON:
         with self._lock:
             self.calls += 1
         try:
-            if form is not None:
-                response = self._http.request(
-                    method, path, params=params, files=form.files, data=form.fields
-                )
-            else:
-                response = self._http.request(method, path, json=body, params=params)
+            response = self._http.request(
+                method,
+                path,
+                json=body,
+                params=params,
+                files=form.files if form else None,
+                data=form.fields if form else None,
+            )
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise NotionAPIError(
                 f"cannot connect: {exc}", status=None, notion_code=None, transient=True, sent=False
