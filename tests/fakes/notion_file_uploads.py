@@ -16,7 +16,7 @@ import hashlib
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from email.message import Message
+from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
@@ -295,12 +295,12 @@ class FakeFileUploads:
 def _parse_form(content_type_header: str, raw: bytes) -> tuple[dict[str, str], Message]:
     """The text fields and the ``file`` part of a multipart/form-data body."""
     head = f"Content-Type: {content_type_header}\r\nMIME-Version: 1.0\r\n\r\n".encode()
-    message = BytesParser(policy=HTTP).parsebytes(head + raw)
+    message = BytesParser(EmailMessage, policy=HTTP).parsebytes(head + raw)
     if not message.is_multipart() or message.get_content_type() != "multipart/form-data":
         raise _invalid("Content-Type must be multipart/form-data with a boundary.")
     fields: dict[str, str] = {}
     file_part: Message | None = None
-    for part in message.iter_parts() if hasattr(message, "iter_parts") else []:
+    for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
         if name == "file":
             file_part = part
