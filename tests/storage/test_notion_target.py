@@ -5,11 +5,14 @@ client: one page, exactly one audio block directly above the study-text toggle h
 lesson's MP3, also after an unchanged rerun, a ``--force`` run and new audio.
 """
 
+import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from esl_dagster.pipeline.cli import main
 from esl_dagster.pipeline.config.provider import LocalConfigProvider
 from esl_dagster.pipeline.errors import ConfigurationError
 from esl_dagster.pipeline.manifest import FilesystemManifestStore
@@ -173,3 +176,24 @@ def test_auto_prefers_s3_then_notion_then_local(tmp_path: Path, fake: FakeNotion
     offline = build_services(load_settings(None, **base))
     with pytest.raises(ConfigurationError, match="NOTION_TOKEN"):
         uploader_for("notion", offline)
+
+
+def test_esl_run_with_a_notion_token_and_no_s3_hosts_the_audio_in_notion(
+    fake: FakeNotion,
+    seeded: Seeded,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name in list(os.environ):
+        if name.startswith(("NOTION_", "ELEVENLABS_", "S3_", "AWS_", "MINIO_", "ESL_")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NOTION_TOKEN", fake.token)
+    monkeypatch.setenv("NOTION_BASE_URL", fake.base_url)
+    md = short_lesson(tmp_path / "lessons")
+    argv = ["run", "--md", str(md), "--data-source-id", seeded.homework_ds, "--with-tts"]
+    assert main([*argv, "--json"]) == 0
+    result = AssignmentResult.model_validate(json.loads(capsys.readouterr().out)["result"])
+    assert result.audio is not None and str(result.audio.url).startswith("notion://file_uploads/")
+    assert audio_above_toggle(fake, result) == result.audio.key
