@@ -2,8 +2,9 @@
 
 No ``NOTION_TOKEN``: Notion preview mode (``notion`` is None; the request payloads are written
 next to the manifest). No ``ELEVENLABS_API_KEY``: the offline espeak-ng engine. No S3 settings:
-uploads go to Notion itself when it is live, else to the local upload folder. ``ESL_PIPELINE_MANIFEST_STORE=s3``: manifests in S3, else
-next to each lesson. Every field can also be built by hand (tests, the Dagster resources).
+uploads go to Notion itself when it is live, else to the local upload folder.
+``ESL_PIPELINE_MANIFEST_STORE=s3``: manifests in S3, else next to each lesson. Every field can
+also be built by hand (tests, the Dagster resources).
 """
 
 from dataclasses import dataclass
