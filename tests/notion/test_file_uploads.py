@@ -212,3 +212,13 @@ def test_multi_part_upload_survives_a_throttled_part_and_a_lost_complete_answer(
     assert fake.file_uploads.content(uploaded.id) == big.read_bytes()
     assert len(fake.requests("POST", r"/complete$")) == 1  # the lost answer was looked up
     assert [r.status for r in fake.requests("POST", r"/send$")] == [429, 200, 200, 200]
+
+
+def test_default_part_plan_fits_notions_real_limits(
+    fake: FakeNotion, client: NotionClient, tmp_path: Path
+) -> None:
+    big = tmp_path / "hour-long.mp3"
+    big.write_bytes(bytes(25 * 1024 * KIB + 17))  # over 20 MiB: 10 + 10 + 5 MiB (and 17 bytes)
+    uploaded = upload_file(client, big, content_type="audio/mpeg")
+    assert uploaded.parts == 3
+    assert fake.file_uploads.content(uploaded.id) == big.read_bytes()
