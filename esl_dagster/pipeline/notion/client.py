@@ -1,6 +1,6 @@
 """A small synchronous Notion REST client over httpx with retries that never duplicate writes.
 
-Retry rules (DESIGN D2): HTTP 429 is retried for every call (Notion rejected the request before
+Retry rules: HTTP 429 is retried for every call (Notion rejected the request before
 doing anything); 408/409/425/5xx, timeouts and dropped connections are retried directly only for
 idempotent calls. For a non-idempotent write (create a page, append children) such a fault is
 *ambiguous*: the write may have happened. The caller then passes ``recover``, a function that
