@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 TtsMode = Literal["auto", "dialogue", "monologue"]
-UploadMode = Literal["auto", "s3", "local", "none"]
+UploadMode = Literal["auto", "s3", "notion", "local", "none"]
 RerunStep = Literal["tts", "upload", "add-audio"]
 
 RERUN_STEPS: tuple[RerunStep, ...] = ("tts", "upload", "add-audio")
@@ -42,7 +42,10 @@ class JobOptions(BaseModel):
     )
     upload: UploadMode = Field(
         default="auto",
-        description="auto = S3 when configured, else the local upload folder; none = no upload.",
+        description=(
+            "auto = S3 when configured, else Notion-hosted when Notion is live, else the local "
+            "upload folder; notion = Notion's File Upload API; none = no upload."
+        ),
     )
     prefix: str | None = Field(default=None, description="Key prefix; S3_PREFIX when unset.")
     public_read: bool = Field(default=False, description="Upload with the public-read ACL.")

@@ -2,8 +2,9 @@
 
 No ``NOTION_TOKEN``: Notion preview mode (``notion`` is None; the request payloads are written
 next to the manifest). No ``ELEVENLABS_API_KEY``: the offline espeak-ng engine. No S3 settings:
-uploads go to the local upload folder. ``ESL_PIPELINE_MANIFEST_STORE=s3``: manifests in S3, else
-next to each lesson. Every field can also be built by hand (tests, the Dagster resources).
+uploads go to Notion itself when it is live, else to the local upload folder.
+``ESL_PIPELINE_MANIFEST_STORE=s3``: manifests in S3, else next to each lesson. Every field can
+also be built by hand (tests, the Dagster resources).
 """
 
 from dataclasses import dataclass
@@ -19,8 +20,9 @@ from esl_dagster.pipeline.observability import (
     PipelineMetrics,
     logger_from_settings,
 )
+from esl_dagster.pipeline.options import UploadMode
 from esl_dagster.pipeline.settings import Settings
-from esl_dagster.pipeline.storage import LocalUploader, S3Uploader, Uploader
+from esl_dagster.pipeline.storage import LocalUploader, NotionUploader, S3Uploader, Uploader
 from esl_dagster.pipeline.tts.elevenlabs import ElevenLabsProvider
 from esl_dagster.pipeline.tts.espeak import EspeakProvider
 from esl_dagster.pipeline.tts.provider import SpeechProvider
@@ -104,21 +106,40 @@ def build_tts_provider(settings: Settings) -> SpeechProvider:
     )
 
 
-def build_uploader(settings: Settings) -> Uploader:
-    """S3 (or MinIO) when configured, else the local upload folder.
+def build_uploader(settings: Settings, notion: NotionClient | None = None) -> Uploader:
+    """The ``auto`` upload target: S3 (or MinIO) when configured, else Notion itself when Notion
+    is live (``notion``, its File Upload API), else the local upload folder.
 
     The key prefix is not baked in: each job passes its own (``--prefix``, else S3_PREFIX).
     """
     s3 = settings.s3
-    if s3 is None:
+    if s3 is not None:
+        return S3Uploader(
+            s3.bucket,
+            region=s3.region,
+            endpoint_url=s3.endpoint_url,
+            access_key=s3.access_key_id,
+            secret_key=s3.secret_access_key,
+        )
+    if notion is not None:
+        return NotionUploader(notion)
+    return LocalUploader(settings.upload_dir, settings.public_base_url)
+
+
+def uploader_for(mode: UploadMode, services: Services) -> Uploader:
+    """The target a job's ``upload`` option asks for; ``auto`` (and ``none``) keep the configured
+    one. A target the settings cannot provide is a ``ConfigurationError`` naming them."""
+    configured = services.uploader
+    if mode == "s3" and not isinstance(configured, S3Uploader):
+        raise ConfigurationError("--upload s3 needs S3 storage: set S3_BUCKET (or MINIO_ENABLED)")
+    if mode == "notion" and not isinstance(configured, NotionUploader):
+        if services.notion is None:
+            raise ConfigurationError("--upload notion needs a live Notion: set NOTION_TOKEN")
+        return NotionUploader(services.notion)
+    if mode == "local" and not isinstance(configured, LocalUploader):
+        settings = services.settings
         return LocalUploader(settings.upload_dir, settings.public_base_url)
-    return S3Uploader(
-        s3.bucket,
-        region=s3.region,
-        endpoint_url=s3.endpoint_url,
-        access_key=s3.access_key_id,
-        secret_key=s3.secret_access_key,
-    )
+    return configured
 
 
 def build_services(
@@ -134,13 +155,14 @@ def build_services(
     uploader whose boto3 client comes from dagster-aws).
     """
     settings.validate_for_start()
+    notion = build_notion(settings)
     return Services(
         settings=settings,
         config_provider=build_config_provider(settings),
         manifest_store=build_manifest_store(settings),
-        notion=build_notion(settings),
+        notion=notion,
         tts_provider=build_tts_provider(settings),
-        uploader=uploader if uploader is not None else build_uploader(settings),
+        uploader=uploader if uploader is not None else build_uploader(settings, notion),
         logger=logger if logger is not None else logger_from_settings(settings),
         metrics=metrics if metrics is not None else NoopMetrics(),
     )

@@ -233,7 +233,7 @@ class Settings(BaseSettings):
     s3_bucket: str | None = Field(
         None,
         validation_alias=_env("S3_BUCKET", "S3_BUCKET_NAME", "STORAGE_BUCKET_NAME"),
-        description="Bucket for audio uploads; when unset (and no MinIO), uploads go to a local folder.",
+        description="Bucket for audio uploads; when unset (and no MinIO), uploads go to Notion itself when NOTION_TOKEN is set, else to a local folder.",
     )
     s3_prefix: str = Field(
         "",
@@ -377,12 +377,12 @@ class Settings(BaseSettings):
     local_upload_dir: Path = Field(
         Path("var/uploads"),
         validation_alias=_env("ESL_LOCAL_UPLOAD_DIR", "FILESYSTEM_UPLOAD_DIR"),
-        description="Folder receiving uploads when no S3 storage is configured (relative to PIPELINE_CWD).",
+        description="Folder receiving uploads when neither S3 storage nor a live Notion is configured, or with --upload local (relative to PIPELINE_CWD).",
     )
     public_base_url: str | None = Field(
         None,
         validation_alias=_env("ESL_PUBLIC_BASE_URL"),
-        description="Public base URL under which the local upload folder is served (used for audio links).",
+        description="Public http(s) base URL under which the local upload folder is served (audio links; required for --upload local with a live Notion).",
     )
 
     # ##### Dagster Postgres storage

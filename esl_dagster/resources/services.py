@@ -6,7 +6,7 @@ is not configured by the resource: the environment decides, read by the engine's
 parser with every accepted variable name (aliases, MinIO, the seed's names). The choice between the
 real service and the embedded default (DESIGN D5) is made once, by the engine's
 ``build_services``: no Notion token -> preview mode, no ElevenLabs key -> espeak-ng, no bucket ->
-local upload folder. ``mode`` tells which one a resource selects (shown in op metadata and logs).
+Notion-hosted audio when Notion is live, else the local upload folder. ``mode`` tells which one a resource selects (shown in op metadata and logs).
 Client libraries are imported by the engine only when a real service is built.
 """
 
@@ -192,7 +192,9 @@ class PipelineResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         return {
             "notion": "notion" if settings.notion_enabled else "preview",
             "tts": "elevenlabs" if settings.elevenlabs_enabled else "espeak",
-            "upload": "s3" if settings.s3_enabled else "local",
+            "upload": (
+                "s3" if settings.s3_enabled else "notion" if settings.notion_enabled else "local"
+            ),
         }
 
     def services(self, log: dg.DagsterLogManager) -> Services:

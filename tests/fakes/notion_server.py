@@ -11,7 +11,8 @@ Notion's body
 before or after the request took effect), ``latency`` delays every answer, and ``rate_limit``
 (requests per second, burst) turns on Notion's average-rate limiter: a token bucket answering 429
 with ``Retry-After`` in whole seconds when empty. ``max_in_flight`` records the most requests served
-at once.
+at once. The File Upload API (``/v1/file_uploads``) lives in ``notion_file_uploads``; media blocks
+attach an upload with ``{"type": "file_upload", "file_upload": {"id": ...}}``.
 """
 
 import json
@@ -26,6 +27,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.fakes.notion_file_uploads import FakeFileUploads, UploadError
 
 JSON = dict[str, Any]
 VERSIONS = frozenset({"2025-09-03"})
@@ -142,6 +145,7 @@ class FakeNotion:
         self._tokens: float | None = None
         self._refilled = 0.0
         self._counter = 0
+        self.file_uploads = FakeFileUploads(self.new_id)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -329,7 +333,9 @@ class FakeNotion:
                     _error_body(429, "rate_limited", RATE_LIMITED_MESSAGE),
                     {"Retry-After": str(int(retry_after))},
                 )
-            if raw:
+            content_type = headers.get("content-type", "")
+            form = (content_type, raw) if content_type.startswith("multipart/") else None
+            if raw and form is None:
                 try:
                     body = json.loads(raw)
                 except ValueError:
@@ -338,8 +344,8 @@ class FakeNotion:
                     raise ApiError(400, "invalid_json", "Error parsing JSON body.")
             entry.body = body
             with self.lock:
-                status, result = self._route(method, path, body or {})
-        except ApiError as error:
+                status, result = self._route(method, path, body or {}, form)
+        except (ApiError, UploadError) as error:
             entry.status = error.status
             return (
                 error.status,
@@ -394,11 +400,20 @@ class FakeNotion:
 
     # -- routing ------------------------------------------------------------------------------
 
-    def _route(self, method: str, path: str, body: JSON) -> tuple[int, JSON]:
+    def _route(
+        self, method: str, path: str, body: JSON, form: tuple[str, bytes] | None = None
+    ) -> tuple[int, JSON]:
         parts = [p for p in path.split("?")[0].split("/") if p]
         if not parts or parts[0] != "v1":
             raise ApiError(400, "invalid_request_url", "Invalid request URL.")
         parts = parts[1:]
+        if parts[:1] == ["file_uploads"]:
+            answer = self.file_uploads.route(method, parts[1:], body, form)
+            if answer is None:
+                raise ApiError(400, "invalid_request_url", "Invalid request URL.")
+            return 200, answer
+        if form is not None:
+            raise ApiError(400, "invalid_json", "Error parsing JSON body.")
         query = dict(q.split("=", 1) for q in path.partition("?")[2].split("&") if "=" in q)
         key = (method, parts[0] if parts else "", len(parts), parts[2] if len(parts) > 2 else "")
         if key == ("GET", "databases", 2, ""):
@@ -800,7 +815,12 @@ class FakeNotion:
             raise _invalid(
                 f"body failed validation: {where}.language should be a supported language."
             )
-        if kind in ("image", "audio", "video", "file", "pdf"):
+        if (
+            kind in ("image", "audio", "video", "file", "pdf")
+            and payload.get("type") == "file_upload"
+        ):
+            self.file_uploads.check_attachable(payload, where)
+        elif kind in ("image", "audio", "video", "file", "pdf"):
             url = (
                 payload.get("external", {}).get("url")
                 if payload.get("type") == "external"
@@ -906,6 +926,7 @@ class FakeNotion:
         for block in blocks:
             kind = block.get("type") or next(k for k in block if k in CREATABLE)
             payload = {k: v for k, v in block[kind].items() if k != "children"}
+            payload = self.file_uploads.hosted_payload(payload)
             block_id = self.new_id()
             self.store.blocks[block_id] = {
                 "id": block_id,

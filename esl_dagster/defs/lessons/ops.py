@@ -67,7 +67,8 @@ def synthesize_audio(
 def upload_audio(
     context: dg.OpExecutionContext, state: RunState, esl: PipelineResource
 ) -> dg.Output[RunState]:
-    """Upload the MP3 (S3/MinIO, or the local upload folder without S3 settings)."""
+    """Upload the MP3 (S3/MinIO; without S3, Notion itself when it is live, else the local
+    upload folder)."""
     return execute_stage(context, "upload", state, esl.services(context.log))
 
 

@@ -95,9 +95,10 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="audio output folder (default: the lesson's folder)")
     parser.add_argument(
         "--upload",
-        choices=("auto", "s3", "local", "none"),
+        choices=("auto", "s3", "notion", "local", "none"),
         default="auto",
-        help="auto (default): S3 when configured, else the local upload folder",
+        help="auto (default): S3 when configured, else Notion-hosted when NOTION_TOKEN is set, "
+        "else the local upload folder",
     )
     parser.add_argument("--prefix", help="upload key prefix (default: S3_PREFIX)")
     parser.add_argument("--public-read", action="store_true", help="upload with public-read ACL")

@@ -1,6 +1,6 @@
 """A small synchronous Notion REST client over httpx with retries that never duplicate writes.
 
-Retry rules (DESIGN D2): HTTP 429 is retried for every call (Notion rejected the request before
+Retry rules: HTTP 429 is retried for every call (Notion rejected the request before
 doing anything); 408/409/425/5xx, timeouts and dropped connections are retried directly only for
 idempotent calls. For a non-idempotent write (create a page, append children) such a fault is
 *ambiguous*: the write may have happened. The caller then passes ``recover``, a function that
@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -59,6 +60,14 @@ class NotionAPIError(ServiceError):
         self.notion_code = notion_code
         # False when the connection was never made, so the request cannot have had an effect.
         self.sent = sent
+
+
+@dataclass(frozen=True)
+class FormData:
+    """A multipart/form-data body: ``files`` maps a field to ``(filename, bytes, content type)``."""
+
+    files: dict[str, tuple[str, bytes, str]]
+    fields: dict[str, str]
 
 
 class NotionClient:
@@ -222,6 +231,37 @@ class NotionClient:
             if error is not None:
                 raise error
 
+    # -- file uploads (the multipart ``send`` is the only non-JSON body) ----------------------
+
+    def create_file_upload(self, body: JSON) -> JSON:
+        """Retried freely: a duplicate only leaves an unused upload, which Notion expires."""
+        return self.request("POST", "file_uploads", body=body, idempotent=True)
+
+    def retrieve_file_upload(self, file_upload_id: str) -> JSON:
+        return self.request("GET", f"file_uploads/{file_upload_id}")
+
+    def send_file_upload(
+        self,
+        file_upload_id: str,
+        content: bytes,
+        *,
+        filename: str,
+        content_type: str,
+        part_number: int | None = None,
+        recover: Recover | None = None,
+    ) -> JSON:
+        """Multipart/form-data: the bytes under ``file``; ``part_number`` in multi-part mode."""
+        form = FormData(
+            files={"file": (filename, content, content_type)},
+            fields={"part_number": str(part_number)} if part_number is not None else {},
+        )
+        path = f"file_uploads/{file_upload_id}/send"
+        return self.request("POST", path, form=form, idempotent=False, recover=recover)
+
+    def complete_file_upload(self, file_upload_id: str, *, recover: Recover | None = None) -> JSON:
+        path = f"file_uploads/{file_upload_id}/complete"
+        return self.request("POST", path, idempotent=False, recover=recover)
+
     # -- transport --------------------------------------------------------------------------
 
     def request(
@@ -231,10 +271,13 @@ class NotionClient:
         *,
         body: JSON | None = None,
         params: dict[str, str | int] | None = None,
+        form: FormData | None = None,
         idempotent: bool | None = None,
         recover: Recover | None = None,
     ) -> JSON:
-        """Send one API call with the retry rules described in the module docstring."""
+        """Send one API call with the retry rules described in the module docstring.
+
+        ``body`` is sent as JSON, ``form`` as multipart/form-data (only one of them)."""
         safe = method == "GET" if idempotent is None else idempotent
         me = object()
         last: NotionAPIError | None = None
@@ -248,7 +291,7 @@ class NotionClient:
                 else:
                     self._wait_for_pause(me)
                 try:
-                    return self._send(method, path, body, params)
+                    return self._send(method, path, body, params, form)
                 except NotionAPIError as error:
                     last = error
                     if not error.transient:
@@ -299,12 +342,24 @@ class NotionClient:
         )
 
     def _send(
-        self, method: str, path: str, body: JSON | None, params: dict[str, str | int] | None
+        self,
+        method: str,
+        path: str,
+        body: JSON | None,
+        params: dict[str, str | int] | None,
+        form: FormData | None = None,
     ) -> JSON:
         with self._lock:
             self.calls += 1
         try:
-            response = self._http.request(method, path, json=body, params=params)
+            response = self._http.request(
+                method,
+                path,
+                json=body,
+                params=params,
+                files=form.files if form else None,
+                data=form.fields if form else None,
+            )
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise NotionAPIError(
                 f"cannot connect: {exc}", status=None, notion_code=None, transient=True, sent=False

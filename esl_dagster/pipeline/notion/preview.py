@@ -16,12 +16,11 @@ from typing import Any
 from esl_dagster.pipeline.config.models import Preset
 from esl_dagster.pipeline.errors import ValidationError
 from esl_dagster.pipeline.lesson.models import LessonMeta
-from esl_dagster.pipeline.notion.audio import find_study_text, insert_position
+from esl_dagster.pipeline.notion.audio import audio_block, find_study_text, insert_position
 from esl_dagster.pipeline.notion.batching import Batch, plan_batches
 from esl_dagster.pipeline.notion.blocks import (
     Block,
     children_of,
-    external,
     markdown_to_blocks,
     with_children,
 )
@@ -97,7 +96,7 @@ def plan_audio(preview: ImportPreview, url: str, *, page_id: str | None = None) 
     if index is None:
         raise ValidationError("study-text toggle not found on page")
     body = {
-        "children": [external("audio", url)],
+        "children": [audio_block(url)],
         "position": insert_position(refs[index - 1] if index > 0 else None),
     }
     return PlannedRequest("PATCH", f"/v1/blocks/{page_id or PAGE_PLACEHOLDER}/children", body)

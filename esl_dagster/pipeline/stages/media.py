@@ -1,4 +1,5 @@
-"""The audio stages: ``tts`` (build the MP3) and ``upload`` (put it where the page can link it)."""
+"""The audio stages: ``tts`` (build the MP3) and ``upload`` (put it where the page can link it:
+S3/MinIO, Notion itself, or the local folder)."""
 
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from esl_dagster.pipeline.lesson.extractor import extract_study_text
 from esl_dagster.pipeline.lesson.validator import validate_text
 from esl_dagster.pipeline.manifest import ManifestAudio
 from esl_dagster.pipeline.run_state import RunState
-from esl_dagster.pipeline.services import Services
+from esl_dagster.pipeline.services import Services, uploader_for
 from esl_dagster.pipeline.stages.common import (
     UNCHANGED_REASON,
     Outcome,
@@ -19,7 +20,13 @@ from esl_dagster.pipeline.stages.common import (
     lesson_text,
     unchanged,
 )
-from esl_dagster.pipeline.storage import LocalUploader, S3Uploader, Uploader, object_key
+from esl_dagster.pipeline.storage import (
+    LocalUploader,
+    NotionUploader,
+    S3Uploader,
+    Uploader,
+    object_key,
+)
 from esl_dagster.pipeline.tts.audio import Ffmpeg
 from esl_dagster.pipeline.tts.builder import build_audio
 from esl_dagster.pipeline.tts.provider import DialogueOptions
@@ -191,21 +198,11 @@ def _camel(name: str) -> str:
 # ##### upload
 
 
-def _uploader(state: RunState, services: Services) -> Uploader:
-    """The target the ``upload`` option asks for (auto = whatever the settings configured)."""
-    mode = state.options.upload
-    configured = services.uploader
-    if mode == "s3" and not isinstance(configured, S3Uploader):
-        raise ConfigurationError("--upload s3 needs S3 storage: set S3_BUCKET (or MINIO_ENABLED)")
-    if mode == "local" and not isinstance(configured, LocalUploader):
-        settings = services.settings
-        return LocalUploader(settings.upload_dir, settings.public_base_url)
-    return configured
-
-
 def _upload_target(uploader: Uploader) -> list[Any]:
     if isinstance(uploader, S3Uploader):
         return ["s3", uploader.bucket, uploader.endpoint_url]
+    if isinstance(uploader, NotionUploader):
+        return ["notion", uploader.workspace]
     if isinstance(uploader, LocalUploader):
         return ["local", str(uploader.folder), uploader.base_url]
     return [type(uploader).__name__]
@@ -230,18 +227,40 @@ def decide_upload(state: RunState, services: Services) -> Skip | str:
                 "--skip-upload needs an audio URL recorded in the manifest; upload once first"
             )
         return Skip("skip-upload flag set", token="skip:upload")
+    uploader = uploader_for(options.upload, services)
     digest = input_hash(
         "upload",
         audio_hash=audio.hash,
         path=audio.path,
-        target=_upload_target(_uploader(state, services)),
+        target=_upload_target(uploader),
         prefix=options.prefix,
         public_read=options.public_read,
         presign=options.presign,
     )
-    if not state.rerun and unchanged(state, "upload", digest) and audio.url:
+    if (
+        not state.rerun
+        and unchanged(state, "upload", digest)
+        and audio.url
+        and _still_attachable(state, uploader, audio.url)
+    ):
         return Skip(UNCHANGED_REASON, token="unchanged:upload")
     return digest
+
+
+def _still_attachable(state: RunState, uploader: Uploader, url: str) -> bool:
+    """False when the recorded Notion upload was never attached and Notion has expired it (an
+    upload expires an hour after its creation unless attached): it must be uploaded again."""
+    if not isinstance(uploader, NotionUploader) or state.dry_run:
+        return True
+    upload_record = state.previous_record("upload")
+    attach_record = state.previous_record("add-audio")
+    if (
+        upload_record is not None
+        and attach_record is not None
+        and attach_record.completed_at >= upload_record.completed_at
+    ):
+        return True
+    return uploader.still_usable(url)
 
 
 def act_upload(state: RunState, services: Services) -> Outcome:
@@ -249,28 +268,38 @@ def act_upload(state: RunState, services: Services) -> Outcome:
     audio = state.audio
     if audio is None or audio.path is None:
         raise ManifestError("no audio to upload")
-    uploader = _uploader(state, services)
+    uploader = uploader_for(options.upload, services)
     path = Path(audio.path)
     if state.dry_run:
         key = object_key(path, options.prefix)
         return Outcome(
             detail={"key": key, "target": _upload_target(uploader)[:2]}, tokens=["upload"]
         )
-    result = uploader.upload(
-        path,
-        key_prefix=options.prefix,
-        public_read=options.public_read,
-        presign_seconds=options.presign,
-    )
+    if isinstance(uploader, NotionUploader):
+        result = uploader.upload(path, previous_url=audio.url)
+    else:
+        result = uploader.upload(
+            path,
+            key_prefix=options.prefix,
+            public_read=options.public_read,
+            presign_seconds=options.presign,
+        )
     audio.url = result.url
     audio.key = result.key
-    return Outcome(
-        detail={
-            "url": result.url,
-            "key": result.key,
-            "location": result.location,
-            "reused": result.reused,
-        },
-        tokens=["upload"],
-        outputs={"url": result.url, "key": result.key},
-    )
+    detail: dict[str, Any] = {
+        "url": result.url,
+        "key": result.key,
+        "location": result.location,
+        "reused": result.reused,
+    }
+    outputs: dict[str, Any] = {"url": result.url, "key": result.key}
+    if isinstance(uploader, NotionUploader):
+        notion_upload = {
+            "fileUploadId": result.key,
+            "status": result.status,
+            "expiryTime": result.expiry_time,
+            "audioHash": audio.hash,
+        }
+        detail.update(notion_upload)
+        outputs.update(notion_upload)
+    return Outcome(detail=detail, tokens=["upload"], outputs=outputs)

@@ -5,6 +5,7 @@ from typing import Any
 from esl_dagster.pipeline.errors import ManifestError
 from esl_dagster.pipeline.manifest import Manifest
 from esl_dagster.pipeline.options import DEFAULT_RERUN_STEPS, JobOptions
+from esl_dagster.pipeline.preflight import preflight
 from esl_dagster.pipeline.run_state import RunState
 from esl_dagster.pipeline.services import Services
 from esl_dagster.pipeline.stages.common import read_lesson, resolve_lesson_path
@@ -15,8 +16,7 @@ def resolve_options(
 ) -> tuple[JobOptions, str]:
     """Fill unset options from the student profile, the settings and the previous manifest.
 
-    Returns the resolved options and the name of the student profile used. An unknown preset is
-    a ``ConfigurationError`` raised here, before anything runs.
+    Returns the resolved options and the name of the student profile used.
     """
     provider = services.config_provider
     profile = provider.find_student(options.student)
@@ -42,15 +42,15 @@ def resolve_options(
         updates["rerun_steps"] = list(DEFAULT_RERUN_STEPS)
     resolved = options.model_copy(update=updates)
     JobOptions.model_validate(resolved.model_dump())
-    if resolved.preset is not None and not resolved.is_rerun:
-        provider.get_preset(resolved.preset)
     return resolved, profile.student
 
 
 def start_run(
     options: JobOptions, services: Services, *, run_id: str, job_id: str | None = None
 ) -> RunState:
-    """Read the lesson and its manifest, resolve the options and return the initial state."""
+    """Read the lesson and its manifest, resolve the options, refuse a job that cannot succeed
+    (:func:`~esl_dagster.pipeline.preflight.preflight`, before any paid call or Notion write) and
+    return the initial state."""
     md_path = resolve_lesson_path(options.md)
     _, md_hash = read_lesson(md_path)
     store = services.manifest_store
@@ -62,6 +62,7 @@ def start_run(
     resolved, profile = resolve_options(
         options.model_copy(update={"md": str(md_path)}), services, previous
     )
+    preflight(resolved, services, previous)
     return RunState(
         options=resolved,
         run_id=run_id,

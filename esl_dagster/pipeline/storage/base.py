@@ -15,7 +15,8 @@ _CHUNK = 1024 * 1024
 class UploadResult(BaseModel):
     """``url`` is what a reader opens (presigned when asked); ``location`` names the object
     (``s3://bucket/key`` or the local path); ``reused`` is True when identical content was
-    already stored under ``key`` and nothing was written."""
+    already stored under ``key`` and nothing was written. ``status`` and ``expiry_time`` describe
+    a Notion file upload (None for other targets)."""
 
     url: str
     key: str
@@ -23,6 +24,8 @@ class UploadResult(BaseModel):
     location: str
     etag: str | None
     reused: bool
+    status: str | None = None
+    expiry_time: str | None = None
 
 
 class Uploader(Protocol):
