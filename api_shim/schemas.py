@@ -5,10 +5,12 @@ from typing import Annotated, Final, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 JobState = Literal["queued", "running", "succeeded", "failed"]
-UploadTarget = Literal["s3", "auto", "local", "none"]
+UploadTarget = Literal["s3", "auto", "local", "notion", "none"]
 UPLOAD_TARGETS: Final[tuple[str, ...]] = get_args(UploadTarget)
 TtsMode = Literal["auto", "dialogue", "monologue"]
 RerunStep = Literal["tts", "upload", "add-audio"]
+StageName = Literal["validate", "import", "colorize", "tts", "upload", "add-audio", "manifest"]
+StepStatus = Literal["pending", "running", "succeeded", "skipped", "failed"]
 
 TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
 Timestamp = Annotated[
@@ -44,8 +46,8 @@ class JobCreate(BaseModel):
     )
     upload: Annotated[str, Field(max_length=256)] | None = Field(
         default=None,
-        description="Upload target: s3, auto, local or none. Free text as in the original: any "
-        "other value, like an omitted one, means the deployment default (auto).",
+        description="Upload target: s3, auto, local, notion or none. Free text as in the "
+        "original: any other value, like an omitted one, means the deployment default (auto).",
         examples=list(UPLOAD_TARGETS),
     )
     student: ShortText | None = Field(default=None, description="Student profile name.")
@@ -87,8 +89,21 @@ class JobAccepted(BaseModel):
     jobId: str
 
 
+class JobStep(BaseModel):
+    """One stage of the job, as its newest run that reached it tells (retries included)."""
+
+    name: StageName
+    status: StepStatus = Field(
+        description="pending (not reached yet), running, succeeded, skipped (not needed, e.g. no "
+        "TTS asked, or not reached because an earlier stage failed) or failed."
+    )
+    startedAt: Timestamp | None
+    finishedAt: Timestamp | None
+    message: str | None = Field(description="Why it was skipped, or why it failed.")
+
+
 class JobStatus(BaseModel):
-    """The job resource. The first eight fields are the original contract; `runId` is extra."""
+    """The job resource. The first eight fields are the original contract; the rest are extra."""
 
     jobId: str
     state: JobState
@@ -99,6 +114,23 @@ class JobStatus(BaseModel):
     error: str | None
     manifestPath: str | None
     runId: str = Field(description="The Dagster run currently representing the job.")
+    md: str | None = Field(description="The lesson file the job processes.")
+    preset: str | None = Field(description="Colour preset asked for; null: the profile's.")
+    withTts: bool | None = Field(description="TTS asked for; null: the deployment default.")
+    voiceId: str | None
+    upload: str | None = Field(description="Upload target asked for; null: the default (auto).")
+    voiceAccent: str | None
+    forceTts: bool | None
+    notionDatabase: str | None
+    mode: TtsMode | None = Field(description="TTS mode asked for; null: the default.")
+    notionUrl: str | None = Field(description="The Notion page; null in preview mode.")
+    audioUrl: str | None = Field(
+        description="The audio the page links (what add-audio attached or the upload URL), or "
+        "the local MP3 path when nothing was uploaded."
+    )
+    attempts: int = Field(ge=1, description="Dagster runs of this job so far (retries, reruns).")
+    canceled: bool = Field(description="Canceled by a client or operator (state `failed`).")
+    steps: list[JobStep] = Field(description="The seven stages, in pipeline order.")
 
 
 class JobList(BaseModel):

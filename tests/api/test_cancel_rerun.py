@@ -27,8 +27,13 @@ def test_cancel_a_queued_job(client: TestClient, fake: FakeDagster) -> None:
     response = client.post(f"/jobs/{job_id}/cancel")
 
     assert response.status_code == 202
-    assert response.json()["state"] == "failed"
-    assert response.json()["error"] == "run was canceled"
+    body = response.json()
+    assert (body["state"], body["canceled"], body["error"]) == ("failed", True, "canceled")
+    # Dagster answers a run canceled in the queue with startTime == endTime: it never started.
+    assert body["startedAt"] is None
+    assert body["finishedAt"] is not None
+    assert [step["status"] for step in body["steps"]] == ["skipped"] * 7
+    assert client.get(f"/jobs/{job_id}").json() == body
     assert fake.runs_for_job(job_id)[0]["status"] == "CANCELED"
 
 
