@@ -136,7 +136,8 @@ def notion_url(
     detail = imported.get("detail")
     if isinstance(detail, dict) and detail.get("imported") is False:
         return None
-    for stage in ("add-audio", "colorize", "import"):
+    stages: tuple[StageName, ...] = ("add-audio", "colorize", "import")
+    for stage in stages:
         url = _text(stage_outputs(sources, events, stage).get("notion_page"))
         if url is not None:
             return url
@@ -147,7 +148,7 @@ def audio_url(
     sources: Mapping[StageName, StepSource], events: Mapping[str, RunEvents]
 ) -> str | None:
     """What add-audio attached, else the upload URL, else the local MP3 path."""
-    candidates = (
+    candidates: tuple[tuple[StageName, str], ...] = (
         ("add-audio", "audio_url"),
         ("upload", "audio_url"),
         ("upload", "audio_path"),

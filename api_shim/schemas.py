@@ -5,7 +5,7 @@ from typing import Annotated, Final, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 JobState = Literal["queued", "running", "succeeded", "failed"]
-UploadTarget = Literal["s3", "auto", "local", "notion", "none"]
+UploadTarget = Literal["auto", "s3", "notion", "local", "none"]
 UPLOAD_TARGETS: Final[tuple[str, ...]] = get_args(UploadTarget)
 TtsMode = Literal["auto", "dialogue", "monologue"]
 RerunStep = Literal["tts", "upload", "add-audio"]
@@ -165,3 +165,47 @@ class Readiness(BaseModel):
     dagster: Literal["ok", "unreachable", "error"]
     codeLocation: Literal["loaded", "loading", "error", "missing", "unknown"]
     job: Literal["present", "missing", "unknown"]
+
+
+TtsProvider = Literal["elevenlabs", "espeak"]
+
+
+class VoiceOption(BaseModel):
+    id: str = Field(description="Pass as `voiceId` (a name works too).")
+    name: str
+    accent: str | None = Field(description="Accent label, e.g. american; usable as voiceAccent.")
+    gender: str | None
+    category: str | None
+    provider: TtsProvider
+
+
+class NotionDatabaseOption(BaseModel):
+    id: str
+    name: str = Field(description="The student whose profile names this database.")
+
+
+class JobDefaults(BaseModel):
+    """What a job gets for a field the request leaves out."""
+
+    preset: str | None = Field(description="The `Default` student profile's preset.")
+    withTts: bool
+    mode: TtsMode = Field(description="ELEVENLABS_TTS_MODE of the deployment.")
+    upload: UploadTarget
+    voiceAccent: str | None = Field(description="The `Default` profile's accent preference.")
+
+
+class JobOptionsBody(BaseModel):
+    """`GET /config/job-options`: everything a client needs to build a job form."""
+
+    presets: list[str] = Field(description="Colour preset names, sorted (`preset`).")
+    students: list[str] = Field(description="Student profile names (`student`).")
+    voices: list[VoiceOption] = Field(description="Voices of the active TTS provider, by name.")
+    voiceAccents: list[str] = Field(description="Distinct voice accents (`voiceAccent`).")
+    modes: list[TtsMode] = Field(description="TTS modes (`mode`).")
+    uploadOptions: list[UploadTarget] = Field(description="Upload targets (`upload`).")
+    notionDatabases: list[NotionDatabaseOption]
+    ttsProvider: TtsProvider = Field(
+        description="elevenlabs when ELEVENLABS_API_KEY is set, else the offline espeak engine."
+    )
+    configSource: Literal["local", "remote"]
+    defaults: JobDefaults

@@ -79,7 +79,7 @@ def test_cancel_unknown_job_is_404(client: TestClient, job_id: str) -> None:
 def test_rerun_launches_rerun_mode_under_the_same_job_id(
     client: TestClient, fake: FakeDagster, lesson_cwd: Path
 ) -> None:
-    job_id = _submit(client, preset="b1", withTts=True)
+    job_id = _submit(client, preset="b1-default", withTts=True)
     first = fake.runs_for_job(job_id)[0]
     fake.update_run(first["runId"], status="SUCCESS", tags={"esl/manifest_path": "/m.json"})
 
@@ -92,7 +92,7 @@ def test_rerun_launches_rerun_mode_under_the_same_job_id(
     config = fake.launches[1]["runConfigData"]["ops"]["validate_lesson"]["config"]
     assert config == {
         "md": str((lesson_cwd / "lessons" / "mission.md").resolve()),
-        "preset": "b1",
+        "preset": "b1-default",
         "with_tts": True,
         "rerun_steps": ["tts", "upload"],
     }

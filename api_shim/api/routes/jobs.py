@@ -13,8 +13,10 @@ from api_shim.api.deps import (
     SettingsDep,
     require_principal,
 )
+from api_shim.api.routes.config import ConfigReaderDep
 from api_shim.core.errors import ApiError, conflict, not_found, validation_failed
 from api_shim.dagster_gateway import TerminateOutcome
+from api_shim.job_options import UnknownPreset, check_preset
 from api_shim.job_queries import InvalidCursor, canonical_job_id, list_jobs, read_job
 from api_shim.job_view import job_state
 from api_shim.lesson_paths import LessonPathError, resolve_lesson_path
@@ -74,6 +76,13 @@ def _resolve_md(md: str, settings: SettingsDep) -> PathLib:
         raise validation_failed(exc.code, exc.message) from exc
 
 
+async def _check_preset(preset: str | None, reader: ConfigReaderDep) -> None:
+    try:
+        await check_preset(reader, preset)
+    except UnknownPreset as exc:
+        raise validation_failed("unknown_preset", str(exc)) from exc
+
+
 def _job_id_or_404(raw: str) -> str:
     job_id = canonical_job_id(raw)
     if job_id is None:
@@ -106,6 +115,7 @@ async def create_job(
     launcher: LauncherDep,
     principal: PrincipalDep,
     request_id: RequestIdDep,
+    config_reader: ConfigReaderDep,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -115,8 +125,10 @@ async def create_job(
         ),
     ] = None,
 ) -> JobAccepted:
-    """Submit a lesson job (the original contract). Nothing is launched unless `md` is valid."""
+    """Submit a lesson job (the original contract). Nothing is launched unless `md` is valid
+    and the preset, when given, exists in the pipeline config."""
     lesson = _resolve_md(body.md, settings)
+    await _check_preset(body.preset, config_reader)
     try:
         submission = await launcher.submit(
             body,
