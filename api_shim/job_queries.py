@@ -1,7 +1,6 @@
 """Reading jobs back from Dagster: one job by id, and a cursor-paginated list (bounded GraphQL
 round trips, counted in each function's docstring)."""
 
-import base64
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,10 +13,6 @@ from api_shim.schemas import JobState, JobStatus
 MAX_SCAN_ROUNDS = 4
 
 
-class InvalidCursor(ValueError):
-    pass
-
-
 def canonical_job_id(raw: str) -> str | None:
     """The lower-case hyphenated form of a UUID, or None when `raw` is not one."""
     try:
@@ -26,21 +21,6 @@ def canonical_job_id(raw: str) -> str | None:
         return None
     canonical = str(parsed)
     return canonical if raw.lower() == canonical else None
-
-
-def encode_cursor(run_id: str) -> str:
-    return base64.urlsafe_b64encode(run_id.encode("utf-8")).decode("ascii").rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    padded = cursor + "=" * (-len(cursor) % 4)
-    try:
-        run_id = base64.b64decode(padded, altchars=b"-_", validate=True).decode("utf-8")
-    except ValueError as exc:  # binascii.Error, UnicodeDecodeError, non-ASCII input
-        raise InvalidCursor(cursor) from exc
-    if canonical_job_id(run_id) is None:
-        raise InvalidCursor(cursor)
-    return run_id
 
 
 async def job_resources(
@@ -75,12 +55,14 @@ async def list_jobs(
     """Jobs newest first. A job is listed once, at the position of its newest run.
 
     Runs are scanned newest first; a run that is not the newest of its job (retried or
-    re-executed later) is skipped, so each job id appears on exactly one page. GraphQL round
+    re-executed later) is skipped, so each job id appears on exactly one page. The cursor is the
+    id of the last run scanned (Dagster's own run cursor); a cursor whose run no longer exists
+    ends the list, as Dagster answers no runs after it. GraphQL round
     trips: two per scan round (a page of runs, then the histories of their jobs), at most
     MAX_SCAN_ROUNDS rounds, then the event logs of the page's jobs in one more (see read_job).
     """
     statuses = run_statuses_for(state) if state is not None else None
-    scan_cursor = decode_cursor(cursor) if cursor else None
+    scan_cursor = cursor
     chosen: dict[str, JobHistory] = {}
     more = True
     for _ in range(MAX_SCAN_ROUNDS):
@@ -105,5 +87,5 @@ async def list_jobs(
         if len(chosen) == limit:
             break
     resources = await job_resources(gateway, chosen)
-    next_cursor = encode_cursor(scan_cursor) if more and scan_cursor is not None else None
+    next_cursor = scan_cursor if more else None
     return JobPage([resources[job_id] for job_id in chosen], next_cursor)

@@ -35,7 +35,7 @@ class JobCreate(BaseModel):
             max_length=4096,
             description="Lesson file, relative to PIPELINE_CWD or absolute; must be a .md file "
             "inside a lesson root.",
-            examples=["./lessons/mission.md"],
+            examples=["./lessons/01-monologue-narrator-fish-market.md"],
         ),
     ]
     preset: Annotated[str, Field(max_length=256)] | None = Field(
@@ -82,7 +82,15 @@ class RerunRequest(BaseModel):
 
     model_config = ConfigDict(strict=True, extra="ignore")
 
-    steps: Annotated[list[RerunStep], Field(min_length=1, max_length=3)]
+    steps: Annotated[
+        list[RerunStep],
+        Field(
+            min_length=1,
+            max_length=3,
+            json_schema_extra={"uniqueItems": True},
+            description="Distinct stages to run again, in any order.",
+        ),
+    ]
 
 
 class JobAccepted(BaseModel):
@@ -136,7 +144,7 @@ class JobStatus(BaseModel):
 class JobList(BaseModel):
     items: list[JobStatus]
     nextCursor: str | None = Field(
-        description="Pass as `cursor` for the next page; null at the end."
+        description="Pass as `cursor` for the next page (a run id); null at the end."
     )
 
 

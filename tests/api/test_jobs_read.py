@@ -342,12 +342,23 @@ def test_list_of_nothing_is_empty(client: TestClient) -> None:
         ({"limit": "x"}, "invalid_limit"),
         ({"cursor": "%%%"}, "invalid_cursor"),
         ({"cursor": "bm90LWEtcnVu"}, "invalid_cursor"),
+        ({"cursor": "0"}, "invalid_cursor"),
+        ({"cursor": str(uuid.uuid4()).upper()}, "invalid_cursor"),
     ],
 )
 def test_list_rejects_bad_parameters(client: TestClient, params: dict[str, Any], code: str) -> None:
     response = client.get("/jobs", params=params)
     assert response.status_code == 400
     assert response.json()["code"] == code
+
+
+def test_the_cursor_of_a_run_that_no_longer_exists_ends_the_list(
+    client: TestClient, fake: FakeDagster
+) -> None:
+    _submit(client)
+    response = client.get("/jobs", params={"cursor": str(uuid.uuid4())})
+    assert response.status_code == 200
+    assert response.json() == {"items": [], "nextCursor": None}
 
 
 def test_outcome_tags_inherited_from_a_parent_run_are_ignored(

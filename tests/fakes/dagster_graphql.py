@@ -4,7 +4,7 @@ It executes queries with graphql-core against `SDL`, a subset of Dagster 1.13's 
 field and argument names and types identical to the real ones; `tests/api/test_fake_fidelity.py`
 checks that against `dagster_graphql`), so a document the real webserver would reject is
 rejected here too. Runs live in memory, newest last; `runsOrError` answers newest first with
-Dagster's cursor semantics (results older than the cursor run).
+Dagster's cursor semantics (results older than the cursor run; none for an unknown cursor).
 
 Step stats (`set_step`) and op output events (`add_output`) model what the ops of `lesson_job`
 report. Knobs for failure injection: `launch_result` (a launchRun union member to answer instead of
@@ -530,13 +530,9 @@ class FakeDagster:
             runs = list(reversed(self.runs))
         if cursor is not None:
             ids = [r["runId"] for r in runs]
-            if cursor not in ids:
-                return {
-                    "__typename": "PythonError",
-                    "message": f"Run {cursor} not found",
-                    "stack": [],
-                }
-            runs = runs[ids.index(cursor) + 1 :]
+            # Dagster selects runs whose storage id is below the cursor run's: none when the
+            # cursor run does not exist (`id < NULL`).
+            runs = runs[ids.index(cursor) + 1 :] if cursor in ids else []
         run_filter = filter or {}
         for tag in run_filter.get("tags") or []:
             runs = [r for r in runs if tag in r["tags"]]

@@ -17,7 +17,7 @@ from api_shim.api.routes.config import ConfigReaderDep
 from api_shim.core.errors import ApiError, conflict, not_found, validation_failed
 from api_shim.dagster_gateway import TerminateOutcome
 from api_shim.job_options import UnknownPreset, check_preset
-from api_shim.job_queries import InvalidCursor, canonical_job_id, list_jobs, read_job
+from api_shim.job_queries import canonical_job_id, list_jobs, read_job
 from api_shim.job_view import job_state
 from api_shim.lesson_paths import LessonPathError, resolve_lesson_path
 from api_shim.schemas import (
@@ -52,6 +52,7 @@ CONFLICT_RESPONSE: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorBody, "description": "The job is not in a state that allows this."}
 }
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+CURSOR_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 router = APIRouter(
     prefix="/jobs",
@@ -172,14 +173,17 @@ async def list_all_jobs(
     state: Annotated[JobState | None, Query(description="Only jobs in this state.")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[
-        str | None, Query(min_length=1, max_length=200, description="`nextCursor` of a page.")
+        str | None,
+        Query(
+            pattern=CURSOR_PATTERN,
+            description="`nextCursor` of the previous page (a run id). Anything else is "
+            "`400 invalid_cursor`; the cursor of a run that no longer exists ends the list.",
+            examples=["0b5b1c0e-4a8e-4f3a-9a57-2f1f3f4e5d6c"],
+        ),
     ] = None,
 ) -> JobList:
     """Jobs, newest first, one entry per job id (its newest run)."""
-    try:
-        page = await list_jobs(gateway, state=state, cursor=cursor, limit=limit)
-    except InvalidCursor as exc:
-        raise validation_failed("invalid_cursor", "cursor is not a cursor of this API") from exc
+    page = await list_jobs(gateway, state=state, cursor=cursor, limit=limit)
     return JobList(items=page.items, nextCursor=page.next_cursor)
 
 
