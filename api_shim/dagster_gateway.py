@@ -160,7 +160,7 @@ fragment JobEvent on DagsterRunEvent {
 MAX_EVENT_PAGES = 5
 EVENTS_PER_PAGE = 1000
 # Runs of one job read per request (newest first); older ones only count in `attempts`.
-MAX_RUNS_PER_JOB = 50
+MAX_RUNS_PER_JOB = 20
 
 
 def job_runs_document(count: int) -> str:

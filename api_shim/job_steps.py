@@ -74,37 +74,51 @@ def _text(value: MetadataValue) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _status(
+    source: StepSource, outputs: Mapping[str, MetadataValue], events: Mapping[str, RunEvents]
+) -> tuple[StepStatus, str | None]:
+    """What the source run's stats and events say of the stage: (status, message)."""
+    stat = source.stat
+    if stat.status == "SUCCESS":
+        status: StepStatus = "skipped" if outputs.get("status") == "skipped" else "succeeded"
+        return status, _text(outputs.get("reason"))
+    if stat.status == "FAILURE":
+        run_events = events.get(source.run.run_id)
+        return "failed", run_events.failures.get(stat.step_key) if run_events else None
+    if stat.status == "SKIPPED":
+        return "skipped", UPSTREAM_FAILED
+    if source.run.status in TERMINAL_RUN_STATUSES:
+        return "failed", "interrupted: the run ended while this stage ran"
+    return "running", None
+
+
 def _step(
     stage: StageName,
     source: StepSource | None,
     outputs: Mapping[str, MetadataValue],
     events: Mapping[str, RunEvents],
+    newest: DagsterRun,
     *,
     job_finished: bool,
 ) -> JobStep:
     if source is None:
         status: StepStatus = "skipped" if job_finished else "pending"
         return JobStep(name=stage, status=status, startedAt=None, finishedAt=None, message=None)
-    stat = source.stat
-    message: str | None = None
-    if stat.status == "SUCCESS":
-        status = "skipped" if outputs.get("status") == "skipped" else "succeeded"
-        message = _text(outputs.get("reason"))
-    elif stat.status == "FAILURE":
-        status = "failed"
-        run_events = events.get(source.run.run_id)
-        message = run_events.failures.get(stat.step_key) if run_events else None
-    elif stat.status == "SKIPPED":
-        status, message = "skipped", UPSTREAM_FAILED
-    elif source.run.status in TERMINAL_RUN_STATUSES:
-        status, message = "failed", "interrupted: the run ended while this stage ran"
-    else:
-        status = "running"
+    status, message = _status(source, outputs, events)
+    retry_pending = (
+        newest.run_id != source.run.run_id and newest.status not in TERMINAL_RUN_STATUSES
+    )
+    if status == "failed" and retry_pending:
+        # A newer run of the job (a retry from failure) has yet to reach this stage.
+        retry_message = f"to be retried after: {message}" if message else None
+        return JobStep(
+            name=stage, status="pending", startedAt=None, finishedAt=None, message=retry_message
+        )
     return JobStep(
         name=stage,
         status=status,
-        startedAt=format_optional(stat.start_time),
-        finishedAt=format_optional(stat.end_time) if status != "running" else None,
+        startedAt=format_optional(source.stat.start_time),
+        finishedAt=format_optional(source.stat.end_time) if status != "running" else None,
         message=message,
     )
 
@@ -112,16 +126,18 @@ def _step(
 def job_steps(
     sources: Mapping[StageName, StepSource],
     events: Mapping[str, RunEvents],
+    newest: DagsterRun,
     *,
     job_finished: bool,
 ) -> list[JobStep]:
-    """The seven stages in pipeline order."""
+    """The seven stages in pipeline order (`newest`: the job's newest run)."""
     return [
         _step(
             stage,
             sources.get(stage),
             stage_outputs(sources, events, stage),
             events,
+            newest,
             job_finished=job_finished,
         )
         for stage, _op in STAGE_OPS

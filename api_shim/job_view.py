@@ -196,5 +196,5 @@ def job_resource(
         audioUrl=audio_url(sources, events),
         attempts=history.count,
         canceled=is_canceled(history),
-        steps=job_steps(sources, events, job_finished=finished),
+        steps=job_steps(sources, events, newest, job_finished=finished),
     )

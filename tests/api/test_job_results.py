@@ -231,8 +231,8 @@ def test_a_retried_job_never_reads_queued_again_and_keeps_its_first_start(
         assert body["attempts"] == 2
         assert body["notionUrl"] == PAGE
     assert _steps(states[0])["colorize"] == (
-        "failed",
-        "interrupted: the run ended while this stage ran",
+        "pending",
+        "to be retried after: interrupted: the run ended while this stage ran",
     )
     assert _steps(states[1])["colorize"] == ("running", None)
     assert _steps(states[1])["import"] == ("succeeded", None)
