@@ -76,7 +76,7 @@ def _notion_databases(snapshot: ConfigSnapshot) -> list[NotionDatabaseOption]:
     return sorted(options, key=lambda option: option.name.casefold())
 
 
-async def job_options(reader: ConfigReader) -> JobOptionsBody:
+async def job_form_options(reader: ConfigReader) -> JobOptionsBody:
     """The options from the active provider; raises `ConfigUnavailable` when it cannot be read."""
     snapshot = await reader.read()
     provider = tts_provider(reader)

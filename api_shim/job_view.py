@@ -126,7 +126,7 @@ def runs_to_read_events_of(history: JobHistory) -> list[str]:
     return list(dict.fromkeys(needed))
 
 
-def job_options(run: DagsterRun) -> dict[str, Any]:
+def run_job_options(run: DagsterRun) -> dict[str, Any]:
     """The job options of the run's config (`ops.validate_lesson.config`), or {}."""
     ops = (run.run_config or {}).get("ops")
     op = ops.get(OPTIONS_OP) if isinstance(ops, dict) else None
@@ -152,7 +152,7 @@ def _error(history: JobHistory, events: Mapping[str, RunEvents], state: JobState
 
 
 def _request_fields(run: DagsterRun) -> dict[str, Any]:
-    options = job_options(run)
+    options = run_job_options(run)
     mode = _option(options, "tts_mode", str)
     return {
         "md": _option(options, "md", str),

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from api_shim.api.deps import SettingsDep, require_principal
 from api_shim.config_source import ConfigReader, ConfigUnavailable
 from api_shim.core.errors import ApiError
-from api_shim.job_options import job_options
+from api_shim.job_options import job_form_options
 from api_shim.schemas import ErrorBody, InternalErrorBody, JobOptionsBody
 
 logger = logging.getLogger("api_shim.config")
@@ -50,7 +50,7 @@ async def read_job_options(
     databases and the defaults a job gets, from the local config folders or the remote config
     provider (whichever the pipeline uses). Cacheable for 60 s."""
     try:
-        body = await job_options(reader)
+        body = await job_form_options(reader)
     except ConfigUnavailable as exc:
         logger.warning("config unavailable", extra={"fields": {"detail": str(exc)}})
         raise ApiError(
