@@ -7,7 +7,8 @@ import httpx
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from api_shim.api.routes import health, jobs, metrics
+from api_shim.api.routes import config, health, jobs, metrics
+from api_shim.config_source import ConfigReader, ConfigSourceSettings
 from api_shim.core.config import Settings, get_settings
 from api_shim.core.errors import install_error_handlers
 from api_shim.core.logging import configure_logging
@@ -70,11 +71,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = metrics_registry
+    app.state.config_reader = ConfigReader(ConfigSourceSettings(), settings.resolved_cwd)
     install_error_handlers(app)
     app.add_middleware(
         RequestContextMiddleware, metrics=metrics_registry, max_body_bytes=settings.max_body_bytes
     )
     app.include_router(jobs.router)
+    app.include_router(config.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     return app

@@ -16,8 +16,8 @@ KEY = {"Idempotency-Key": "7a0c4e8e-3f7e-4f34-9d62-1f2f5c0f1a11"}
 
 
 def test_same_key_and_body_returns_the_same_job(client: TestClient, fake: FakeDagster) -> None:
-    first = client.post("/jobs", json={"md": MISSION, "preset": "b1"}, headers=KEY)
-    again = client.post("/jobs", json={"preset": "b1", "md": MISSION}, headers=KEY)
+    first = client.post("/jobs", json={"md": MISSION, "preset": "b1-default"}, headers=KEY)
+    again = client.post("/jobs", json={"preset": "b1-default", "md": MISSION}, headers=KEY)
 
     assert first.status_code == again.status_code == 202
     assert again.json() == first.json()

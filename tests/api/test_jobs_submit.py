@@ -52,7 +52,7 @@ def test_accepts_the_seed_request_and_launches_one_run(
 def test_maps_every_optional_field_to_job_options(client: TestClient, fake: FakeDagster) -> None:
     body = {
         "md": MISSION,
-        "preset": "p",
+        "preset": "a2-calm",
         "withTts": False,
         "upload": "s3",
         "student": "Anna",
@@ -70,7 +70,7 @@ def test_maps_every_optional_field_to_job_options(client: TestClient, fake: Fake
 
     config = fake.launches[0]["runConfigData"]["ops"]["validate_lesson"]["config"]
     assert {k: v for k, v in config.items() if k != "md"} == {
-        "preset": "p",
+        "preset": "a2-calm",
         "with_tts": False,
         "upload": "s3",
         "student": "Anna",
