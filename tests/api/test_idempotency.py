@@ -1,5 +1,5 @@
 """Idempotency-Key: same key and body -> same job; other body -> 422; no claim survives a
-launch that certainly failed; a claim with an unknown outcome is reconciled by run tag."""
+launch that certainly failed or was abandoned; a stale pending claim is reconciled by run tag."""
 
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from api_shim.idempotency import ClaimState, IdempotencyStore, request_fingerprint
+from api_shim.idempotency import (
+    ClaimState,
+    LaunchOutcome,
+    SqliteIdempotencyStore,
+    request_fingerprint,
+)
 from tests.api.conftest import MISSION, ClientFactory
 from tests.fakes.dagster_graphql import FakeDagster
 
@@ -69,7 +74,7 @@ def test_dagster_down_leaves_no_claim_behind(
     with fake.down():
         down = client.post("/jobs", json={"md": MISSION}, headers=KEY)
     assert down.status_code == 503
-    store = IdempotencyStore(tmp_path / "idempotency.sqlite3", ttl_s=60, lease_s=60)
+    store = SqliteIdempotencyStore(tmp_path / "idempotency.sqlite3", ttl_s=60, lease_s=60)
     assert store.lookup("anonymous", KEY["Idempotency-Key"]) is None
 
     up = client.post("/jobs", json={"md": MISSION}, headers=KEY)
@@ -111,36 +116,56 @@ def test_concurrent_retries_with_one_key_launch_once(
     assert {status for status, _ in results} <= {202, 409}
 
 
-def test_lost_launch_answer_keeps_the_claim_until_reconciled(
+def test_abandoned_launch_releases_the_claim(
     make_client: ClientFactory, fake: FakeDagster, tmp_path: Path
 ) -> None:
-    client = make_client(graphql_timeout_s=0.3)
-    fake.launch_delay_s = 0.6
-    fake.delay_s = 0.0
-    # The launch answer is lost and the reconciling lookup is slow too: outcome unknown.
-    fake.runs_delay_s = 0.6
+    """The launch answer is lost and the lookup hangs too: the shim abandons the launch in the
+    ledger and answers 503, so the key is free again and a retry is a new job (the first run,
+    if the webserver creates it after all, is refused by its launch guard)."""
+    client = make_client(launch_budget_s=0.5)
+    fake.launch_delay_s = 0.8
+    fake.runs_delay_s = 0.8
     first = client.post("/jobs", json={"md": MISSION}, headers=KEY)
     assert first.status_code == 503
     fake.runs_delay_s = 0.0
     fake.launch_delay_s = 0.0
+    store = SqliteIdempotencyStore(tmp_path / "idempotency.sqlite3", ttl_s=60, lease_s=60)
+    assert store.lookup("anonymous", KEY["Idempotency-Key"]) is None
 
-    in_flight = client.post("/jobs", json={"md": MISSION}, headers=KEY)
-    assert in_flight.status_code == 409
-    assert in_flight.json()["code"] == "idempotency_in_progress"
-
-    # After the lease the claim is reconciled with the run that did get created.
-    store = IdempotencyStore(tmp_path / "idempotency.sqlite3", ttl_s=60, lease_s=60)
-    store._db.execute("UPDATE idempotency_keys SET updated_at = updated_at - 3600")
+    retry = client.post("/jobs", json={"md": MISSION}, headers=KEY)
+    assert retry.status_code == 202
+    assert "idempotent-replayed" not in retry.headers
+    abandoned_tags = {t["key"]: t["value"] for t in fake.launches[0]["executionMetadata"]["tags"]}
+    assert abandoned_tags["esl/job_id"] != retry.json()["jobId"]
+    assert store.abandon_launch(abandoned_tags["esl/launch_id"]) is LaunchOutcome.ABANDONED
     store.close()
+
+
+def test_stale_claim_is_reconciled_by_run_tag(
+    client: TestClient, fake: FakeDagster, tmp_path: Path
+) -> None:
+    """A pending claim left by a crashed shim is confirmed from the run that carries its job id."""
+    store = SqliteIdempotencyStore(tmp_path / "idempotency.sqlite3", ttl_s=60, lease_s=60)
+    fingerprint = request_fingerprint({"md": MISSION})
+    store.claim("anonymous", KEY["Idempotency-Key"], fingerprint, "job-of-the-crashed-shim")
+    store._db.execute("UPDATE idempotency_keys SET updated_at = updated_at - 3600")
+    fake.add_run(job_id="job-of-the-crashed-shim")
+
     replay = client.post("/jobs", json={"md": MISSION}, headers=KEY)
+
     assert replay.status_code == 202
+    assert replay.json() == {"jobId": "job-of-the-crashed-shim"}
     assert replay.headers["idempotent-replayed"] == "true"
-    assert len(fake.launches) == 1
-    assert fake.runs_for_job(replay.json()["jobId"])
+    assert fake.launches == []
+    assert store.lookup("anonymous", KEY["Idempotency-Key"]) == (
+        "job-of-the-crashed-shim",
+        "launched",
+    )
+    store.close()
 
 
 def test_store_claim_states(tmp_path: Path) -> None:
-    store = IdempotencyStore(tmp_path / "s.sqlite3", ttl_s=3600, lease_s=0.2)
+    store = SqliteIdempotencyStore(tmp_path / "s.sqlite3", ttl_s=3600, lease_s=0.2)
     fp = request_fingerprint({"md": "a"})
     assert store.claim("p", "k", fp, "job-1").state is ClaimState.CLAIMED
     assert store.claim("p", "k", fp, "job-2").state is ClaimState.IN_PROGRESS
@@ -157,7 +182,7 @@ def test_store_claim_states(tmp_path: Path) -> None:
 
 
 def test_store_forgets_keys_after_the_ttl(tmp_path: Path) -> None:
-    store = IdempotencyStore(tmp_path / "s.sqlite3", ttl_s=0.1, lease_s=10)
+    store = SqliteIdempotencyStore(tmp_path / "s.sqlite3", ttl_s=0.1, lease_s=10)
     fp = request_fingerprint({"md": "a"})
     store.claim("p", "k", fp, "job-1")
     store.mark_launched("p", "k")
