@@ -121,9 +121,7 @@ def test_one_key_sent_to_two_replicas_at_once_makes_one_job(
 
 
 def test_store_semantics_and_idempotent_migration(database_url: str) -> None:
-    stores = [
-        PostgresIdempotencyStore(database_url, ttl_s=3600, lease_s=0.2) for _ in range(2)
-    ]
+    stores = [PostgresIdempotencyStore(database_url, ttl_s=3600, lease_s=0.2) for _ in range(2)]
     one, two = stores
     try:
         assert one.schema_version == two.schema_version == 1
