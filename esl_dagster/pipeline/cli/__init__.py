@@ -8,9 +8,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from esl_dagster.pipeline.cli import lesson_commands, run_commands
+from esl_dagster.pipeline.cli import lesson_commands, run_commands, submit_commands
 
-COMMAND_MODULES = (lesson_commands, run_commands)
+COMMAND_MODULES = (lesson_commands, run_commands, submit_commands)
 
 
 def build_parser() -> argparse.ArgumentParser:
