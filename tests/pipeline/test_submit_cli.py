@@ -2,6 +2,7 @@
 event stream (also across a dropped connection, resumed with Last-Event-ID), fall back to polling
 when the API has no stream, and end with each job's Notion URL or error and the exit code."""
 
+import io
 import shutil
 import subprocess
 import sys
@@ -147,3 +148,23 @@ def test_help_does_not_import_the_client() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_progress_is_a_live_table(
+    api: FakeJobsApi, lessons: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+
+    assert _submit(api, *lessons, "--follow") == 0
+
+    screen = terminal.getvalue()
+    assert "\x1b[" in screen  # drawn by rich's live display, not plain lines
+    assert "lesson" in screen and "stages" in screen
+    assert "mission.md: queued" not in screen
+    assert screen.count(": succeeded https://www.notion.so/") == 2
