@@ -60,6 +60,10 @@ def request_fingerprint(body: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+class StoreUnavailable(Exception):
+    """The store cannot be reached (its database is down); the request may be retried."""
+
+
 class ClaimState(Enum):
     CLAIMED = "claimed"  # new key: launch with this job id
     CONFLICT = "conflict"  # same key, another body

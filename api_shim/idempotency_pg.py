@@ -4,6 +4,9 @@ Own tables (`esl_idempotency_keys`, `esl_launch_outcomes`) next to Dagster's, cr
 under a transaction-scoped advisory lock (several replicas may start at once) and versioned in
 `esl_shim_schema`: a migration is a new entry of `MIGRATIONS`, applied once, in order.
 
+The pool connects lazily and the schema is ensured on first use, so a shim started while
+Postgres is down comes up and answers 503 (`StoreUnavailable`) until the database is back.
+
 A claim is `INSERT ... ON CONFLICT DO NOTHING` followed by `SELECT ... FOR UPDATE` in one
 transaction, so two replicas claiming one key at once serialise on the row: one inserts, the
 other sees the first one's row.
@@ -18,7 +21,13 @@ from typing import Any, Final
 import psycopg2  # type: ignore[import-untyped]
 import psycopg2.pool  # type: ignore[import-untyped]
 
-from api_shim.idempotency import Claim, ClaimState, LaunchOutcome, existing_claim
+from api_shim.idempotency import (
+    Claim,
+    ClaimState,
+    LaunchOutcome,
+    StoreUnavailable,
+    existing_claim,
+)
 
 # Any constant shared by every replica; names this module's schema lock.
 SCHEMA_LOCK_ID: Final = 0x45534C5F53484D  # "ESL_SHM"
@@ -64,28 +73,48 @@ class PostgresIdempotencyStore:
         self._ttl_s = ttl_s
         self._lease_s = lease_s
         self._pool = psycopg2.pool.ThreadedConnectionPool(
-            1, MAX_CONNECTIONS, dsn=libpq_dsn(dsn), connect_timeout=CONNECT_TIMEOUT_S
+            0, MAX_CONNECTIONS, dsn=libpq_dsn(dsn), connect_timeout=CONNECT_TIMEOUT_S
         )
         self._gate = threading.BoundedSemaphore(MAX_CONNECTIONS)
-        self._migrate()
+        self._schema_lock = threading.Lock()
+        self._schema_ready = False
+        try:
+            self._ensure_schema()
+        except StoreUnavailable:
+            pass  # retried on first use
 
     @contextmanager
-    def _transaction(self) -> Iterator[Any]:
-        """A cursor in one transaction: committed on success, rolled back on any error."""
+    def _connection(self) -> Iterator[Any]:
+        """A cursor in one transaction; a lost database becomes `StoreUnavailable`."""
         with self._gate:
-            connection = self._pool.getconn()
+            try:
+                connection = self._pool.getconn()
+            except psycopg2.OperationalError as exc:
+                raise StoreUnavailable(f"idempotency store unavailable: {exc}") from exc
             broken = False
             try:
                 with connection, connection.cursor() as cursor:
                     yield cursor
-            except (psycopg2.OperationalError, psycopg2.InterfaceError):
+            except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
                 broken = True
-                raise
+                raise StoreUnavailable(f"idempotency store unavailable: {exc}") from exc
             finally:
                 self._pool.putconn(connection, close=broken or bool(connection.closed))
 
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        self._ensure_schema()
+        with self._connection() as cursor:
+            yield cursor
+
+    def _ensure_schema(self) -> None:
+        with self._schema_lock:
+            if not self._schema_ready:
+                self._migrate()
+                self._schema_ready = True
+
     def _migrate(self) -> None:
-        with self._transaction() as cursor:
+        with self._connection() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_ID,))
             cursor.execute("CREATE TABLE IF NOT EXISTS esl_shim_schema (version INTEGER NOT NULL)")
             cursor.execute("SELECT max(version) FROM esl_shim_schema")

@@ -45,6 +45,7 @@ from api_shim.idempotency import (
     ClaimState,
     IdempotencyStore,
     LaunchOutcome,
+    StoreUnavailable,
     request_fingerprint,
 )
 from api_shim.job_view import SUBMITTED_AT_TAG
@@ -198,7 +199,13 @@ class JobLauncher:
         except Exception:
             await anyio.to_thread.run_sync(self._store.release, principal, idempotency_key)
             raise
-        await anyio.to_thread.run_sync(self._store.mark_launched, principal, idempotency_key)
+        try:
+            await anyio.to_thread.run_sync(self._store.mark_launched, principal, idempotency_key)
+        except StoreUnavailable as exc:
+            # The run exists: answer 202. The pending claim is confirmed by run tag on a retry.
+            logger.warning(
+                "claim not confirmed", extra={"fields": {"job_id": claim.job_id, "error": str(exc)}}
+            )
         return Submission(claim.job_id, replayed=False)
 
     async def rerun(

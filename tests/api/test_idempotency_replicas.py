@@ -20,7 +20,7 @@ import pytest
 from api_shim.idempotency import ClaimState, LaunchOutcome, request_fingerprint
 from api_shim.idempotency_pg import PostgresIdempotencyStore, libpq_dsn
 from esl_dagster.defs.lessons.launch_guard import record_start
-from tests.api.conftest import MISSION
+from tests.api.conftest import MISSION, ClientFactory
 from tests.e2e.real_stack import PG_HOST, PG_PORT, free_port, postgres_database, tail
 from tests.fakes.dagster_graphql import FakeDagster
 
@@ -163,3 +163,19 @@ def test_sqlalchemy_scheme_is_reduced_for_libpq() -> None:
     assert libpq_dsn("postgresql+psycopg2://u@h:5/d") == "postgresql://u@h:5/d"
     assert libpq_dsn("postgresql://u@h/d") == "postgresql://u@h/d"
     assert libpq_dsn("host=h dbname=d") == "host=h dbname=d"
+
+
+def test_an_unreachable_store_is_503_and_the_shim_stays_up(
+    make_client: ClientFactory, fake: FakeDagster
+) -> None:
+    closed = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
+    client = make_client(idempotency_dsn=closed)
+
+    keyed = client.post("/jobs", json={"md": MISSION}, headers={"Idempotency-Key": "k-1"})
+    plain = client.post("/jobs", json={"md": MISSION})
+
+    assert keyed.status_code == 503
+    assert keyed.json()["code"] == "idempotency_store_unavailable"
+    assert keyed.headers["retry-after"]
+    assert plain.status_code == 202  # a request without a key does not need the store
+    assert len(fake.launches) == 1
