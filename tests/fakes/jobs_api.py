@@ -9,7 +9,8 @@ exactly the missed ones) and comment heartbeats. Bearer auth when `api_key` is s
 
 Jobs advance by themselves, one stage per `step_s`; a lesson whose name contains `fail` fails in
 its import stage. Knobs: `events_status` (answer the stream route with this status, e.g. 404),
-`drop_stream_after` (close the first stream abruptly after that many events).
+`drop_stream_after` (close the first stream abruptly after that many events); `events_status` 200
+answers an empty stream.
 """
 
 import contextlib

@@ -108,6 +108,18 @@ def test_without_a_stream_the_jobs_are_polled(
     assert captured.out.count(": succeeded https://www.notion.so/") == 2
 
 
+def test_a_stream_that_keeps_ending_empty_falls_back_to_polling(
+    api: FakeJobsApi, lessons: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    api.events_status = 200  # an empty body: the stream ends at once, every time
+
+    assert _submit(api, lessons[0], "--follow") == 0
+
+    assert len(api.stream_requests) == 3
+    assert "following by polling" in capsys.readouterr().err
+    assert api.job_requests
+
+
 def test_without_follow_the_job_ids_are_printed(
     api: FakeJobsApi, lessons: list[Path], capsys: pytest.CaptureFixture[str]
 ) -> None:

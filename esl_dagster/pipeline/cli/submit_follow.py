@@ -110,9 +110,10 @@ def _follow_stream(api: JobsApi, lines: dict[str, JobLine], display: Display) ->
     failures = 0
     while not all(line.terminal for line in lines.values()):
         pending = [job_id for job_id, line in lines.items() if not line.terminal]
+        received = broken = False
         try:
             for event in api.events(pending, last_event_id):
-                failures = 0
+                received = True
                 last_event_id = event.event_id or last_event_id
                 line = lines.get(str(event.job.get("jobId")))
                 if line is not None:
@@ -123,10 +124,13 @@ def _follow_stream(api: JobsApi, lines: dict[str, JobLine], display: Display) ->
         except StreamUnavailable:
             return False
         except httpx.HTTPError:
-            failures += 1
-            if failures >= MAX_STREAM_FAILURES:
-                return False
-            time.sleep(RECONNECT_PAUSE_S * failures)
+            broken = True
+        # Connections in a row that brought no event (broken or empty) give up on the stream.
+        failures = 0 if received else failures + 1
+        if failures >= MAX_STREAM_FAILURES:
+            return False
+        if broken or failures:
+            time.sleep(RECONNECT_PAUSE_S * max(1, failures))
     return True
 
 
