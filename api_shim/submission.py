@@ -182,7 +182,7 @@ class JobLauncher:
             self._metrics.launches.labels("submit", "replayed").inc()
             return Submission(claim.job_id, replayed=True)
         if claim.state is ClaimState.STALE:
-            if await self._gateway.newest_job_run(claim.job_id) is not None:
+            if await self._job_has_run(claim.job_id):
                 await anyio.to_thread.run_sync(
                     self._store.mark_launched, principal, idempotency_key
                 )
@@ -207,6 +207,14 @@ class JobLauncher:
                 "claim not confirmed", extra={"fields": {"job_id": claim.job_id, "error": str(exc)}}
             )
         return Submission(claim.job_id, replayed=False)
+
+    async def _job_has_run(self, job_id: str) -> bool:
+        """Whether a run carries the job id, asked within the launch budget (else 503)."""
+        try:
+            with anyio.fail_after(self._budget_s):
+                return await self._gateway.newest_job_run(job_id) is not None
+        except TimeoutError as exc:
+            raise DagsterUnavailable(f"no answer from Dagster about job {job_id}") from exc
 
     async def rerun(
         self,

@@ -164,6 +164,27 @@ def test_stale_claim_is_reconciled_by_run_tag(
     store.close()
 
 
+def test_stale_claim_with_a_hung_webserver_is_503_and_kept(
+    make_client: ClientFactory, fake: FakeDagster, tmp_path: Path
+) -> None:
+    client = make_client(launch_budget_s=0.5)
+    store = SqliteIdempotencyStore(tmp_path / "idempotency.sqlite3", ttl_s=60, lease_s=60)
+    fingerprint = request_fingerprint({"md": MISSION})
+    store.claim("anonymous", KEY["Idempotency-Key"], fingerprint, "job-of-the-crashed-shim")
+    store._db.execute("UPDATE idempotency_keys SET updated_at = updated_at - 3600")
+    fake.runs_delay_s = 2.0
+
+    response = client.post("/jobs", json={"md": MISSION}, headers=KEY)
+
+    assert response.status_code == 503
+    assert fake.launches == []
+    assert store.lookup("anonymous", KEY["Idempotency-Key"]) == (
+        "job-of-the-crashed-shim",
+        "pending",
+    )
+    store.close()
+
+
 def test_store_claim_states(tmp_path: Path) -> None:
     store = SqliteIdempotencyStore(tmp_path / "s.sqlite3", ttl_s=3600, lease_s=0.2)
     fp = request_fingerprint({"md": "a"})
