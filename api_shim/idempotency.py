@@ -11,8 +11,11 @@ replicas. The run still carries the tag, which is how a claim whose launch outco
 reconciled later.
 
 A row is `pending` from the claim until the launch is confirmed (`launched`). A launch that
-certainly did not happen deletes the row, so nothing points to a run that does not exist; a
-pending row older than the lease is re-checked against Dagster and either confirmed or taken over.
+certainly did not happen deletes the row, so nothing points to a run that does not exist. A
+pending row older than the lease (its shim crashed, or could not write the ledger) names the
+launch id it tried: the request that finds it abandons that launch in the ledger; `started`
+means the run exists (replay), `abandoned` means it never will work, so the job is launched
+again under the same job id and a new launch id.
 
 The launch ledger (`launch_outcomes`) decides launches whose answer was lost: every run the shim
 launches carries an `esl/launch_id` tag, and the first of two writers wins the row for that id:
@@ -81,13 +84,18 @@ class LaunchOutcome(Enum):
 class Claim:
     state: ClaimState
     job_id: str
+    # The launch the stored claim tried (STALE: the one to decide before launching again).
+    launch_id: str | None = None
 
 
 def existing_claim(
     fingerprint: str, stored: tuple[Any, ...], now: float, lease_s: float
 ) -> ClaimState:
-    """What a second request with a known key gets (stored: fingerprint, job id, state, updated)."""
-    stored_fingerprint, _job_id, state, updated_at = stored
+    """What a second request with a known key gets.
+
+    `stored` is the row's (fingerprint, job id, state, updated at, launch id).
+    """
+    stored_fingerprint, _job_id, state, updated_at, _launch_id = stored
     if stored_fingerprint != fingerprint:
         return ClaimState.CONFLICT
     if state == "launched":
@@ -105,8 +113,13 @@ class IdempotencyStore(Protocol):
         """The `esl/launch_ledger` tag value: where the run's launch guard finds the ledger."""
         ...
 
-    def claim(self, principal: str, key: str, fingerprint: str, job_id: str) -> Claim:
-        """Claim `key` for `job_id`, or report what an earlier request with the key did."""
+    def claim(
+        self, principal: str, key: str, fingerprint: str, job_id: str, launch_id: str
+    ) -> Claim:
+        """Claim `key` for `job_id` and `launch_id`, or report what an earlier request did.
+
+        A STALE claim is renewed for `launch_id`; it reports the launch id stored before.
+        """
         ...
 
     def mark_launched(self, principal: str, key: str) -> None: ...
@@ -139,6 +152,9 @@ class SqliteIdempotencyStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SQLITE_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(idempotency_keys)")}
+        if "launch_id" not in columns:  # a store file written before launch ids were kept
+            self._db.execute("ALTER TABLE idempotency_keys ADD COLUMN launch_id TEXT")
 
     @property
     def ledger_ref(self) -> str:
@@ -148,7 +164,9 @@ class SqliteIdempotencyStore:
         with self._lock:
             self._db.close()
 
-    def claim(self, principal: str, key: str, fingerprint: str, job_id: str) -> Claim:
+    def claim(
+        self, principal: str, key: str, fingerprint: str, job_id: str, launch_id: str
+    ) -> Claim:
         now = time.time()
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -157,24 +175,27 @@ class SqliteIdempotencyStore:
                     "DELETE FROM idempotency_keys WHERE created_at < ?", (now - self._ttl_s,)
                 )
                 row = self._db.execute(
-                    "SELECT fingerprint, job_id, state, updated_at FROM idempotency_keys "
-                    "WHERE principal = ? AND key = ?",
+                    "SELECT fingerprint, job_id, state, updated_at, launch_id "
+                    "FROM idempotency_keys WHERE principal = ? AND key = ?",
                     (principal, key),
                 ).fetchone()
                 if row is None:
                     self._db.execute(
-                        "INSERT INTO idempotency_keys VALUES (?, ?, ?, ?, 'pending', ?, ?)",
-                        (principal, key, fingerprint, job_id, now, now),
+                        "INSERT INTO idempotency_keys (principal, key, fingerprint, job_id, "
+                        "state, created_at, updated_at, launch_id) "
+                        "VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
+                        (principal, key, fingerprint, job_id, now, now, launch_id),
                     )
-                    claim = Claim(ClaimState.CLAIMED, job_id)
+                    claim = Claim(ClaimState.CLAIMED, job_id, launch_id)
                 else:
-                    claim = Claim(existing_claim(fingerprint, row, now, self._lease_s), row[1])
-                    if claim.state is ClaimState.STALE:
+                    state = existing_claim(fingerprint, row, now, self._lease_s)
+                    claim = Claim(state, row[1], row[4])
+                    if state is ClaimState.STALE:
                         # Renew the lease so that only this request reconciles the stale claim.
                         self._db.execute(
-                            "UPDATE idempotency_keys SET updated_at = ? "
+                            "UPDATE idempotency_keys SET updated_at = ?, launch_id = ? "
                             "WHERE principal = ? AND key = ?",
-                            (now, principal, key),
+                            (now, launch_id, principal, key),
                         )
                 self._db.execute("COMMIT")
             except BaseException:

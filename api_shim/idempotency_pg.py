@@ -51,6 +51,11 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         decided_at DOUBLE PRECISION NOT NULL
     );
     """,
+    "ALTER TABLE esl_idempotency_keys ADD COLUMN IF NOT EXISTS launch_id TEXT;",
+)
+INSERT_CLAIM: Final = (
+    "INSERT INTO esl_idempotency_keys (principal, key, fingerprint, job_id, state, created_at, "
+    "updated_at, launch_id) VALUES (%s, %s, %s, %s, 'pending', %s, %s, %s)"
 )
 CONNECT_TIMEOUT_S: Final = 3
 MAX_CONNECTIONS: Final = 8
@@ -133,46 +138,36 @@ class PostgresIdempotencyStore:
     def close(self) -> None:
         self._pool.closeall()
 
-    def claim(self, principal: str, key: str, fingerprint: str, job_id: str) -> Claim:
+    def claim(
+        self, principal: str, key: str, fingerprint: str, job_id: str, launch_id: str
+    ) -> Claim:
         now = time.time()
         with self._transaction() as cursor:
             cursor.execute(
                 "DELETE FROM esl_idempotency_keys WHERE created_at < %s", (now - self._ttl_s,)
             )
-            cursor.execute(
-                "INSERT INTO esl_idempotency_keys VALUES (%s, %s, %s, %s, 'pending', %s, %s) "
-                "ON CONFLICT (principal, key) DO NOTHING",
-                (principal, key, fingerprint, job_id, now, now),
-            )
+            values = (principal, key, fingerprint, job_id, now, now, launch_id)
+            cursor.execute(INSERT_CLAIM + " ON CONFLICT (principal, key) DO NOTHING", values)
             if cursor.rowcount == 1:
-                return Claim(ClaimState.CLAIMED, job_id)
+                return Claim(ClaimState.CLAIMED, job_id, launch_id)
             cursor.execute(
-                "SELECT fingerprint, job_id, state, updated_at FROM esl_idempotency_keys "
-                "WHERE principal = %s AND key = %s FOR UPDATE",
+                "SELECT fingerprint, job_id, state, updated_at, launch_id "
+                "FROM esl_idempotency_keys WHERE principal = %s AND key = %s FOR UPDATE",
                 (principal, key),
             )
             row = cursor.fetchone()
             if row is None:  # expired and deleted by another replica between the two statements
-                return self._insert_again(cursor, principal, key, fingerprint, job_id, now)
+                cursor.execute(INSERT_CLAIM, values)
+                return Claim(ClaimState.CLAIMED, job_id, launch_id)
             state = existing_claim(fingerprint, row, now, self._lease_s)
             if state is ClaimState.STALE:
                 # Renew the lease so that only this request reconciles the stale claim.
                 cursor.execute(
-                    "UPDATE esl_idempotency_keys SET updated_at = %s "
+                    "UPDATE esl_idempotency_keys SET updated_at = %s, launch_id = %s "
                     "WHERE principal = %s AND key = %s",
-                    (now, principal, key),
+                    (now, launch_id, principal, key),
                 )
-            return Claim(state, str(row[1]))
-
-    @staticmethod
-    def _insert_again(
-        cursor: Any, principal: str, key: str, fingerprint: str, job_id: str, now: float
-    ) -> Claim:
-        cursor.execute(
-            "INSERT INTO esl_idempotency_keys VALUES (%s, %s, %s, %s, 'pending', %s, %s)",
-            (principal, key, fingerprint, job_id, now, now),
-        )
-        return Claim(ClaimState.CLAIMED, job_id)
+            return Claim(state, str(row[1]), row[4])
 
     def mark_launched(self, principal: str, key: str) -> None:
         with self._transaction() as cursor:

@@ -42,6 +42,7 @@ from api_shim.dagster_gateway import (
     DagsterUnavailable,
 )
 from api_shim.idempotency import (
+    Claim,
     ClaimState,
     IdempotencyStore,
     LaunchOutcome,
@@ -165,31 +166,32 @@ class JobLauncher:
         idempotency_key: str | None,
         request_id: str | None,
     ) -> Submission:
-        job_id = str(uuid.uuid4())
+        job_id, launch_id = str(uuid.uuid4()), str(uuid.uuid4())
         if idempotency_key is None:
-            await self._launch_new(request, lesson, job_id, request_id, None)
+            await self._launch_new(request, lesson, job_id, launch_id, request_id, None)
             return Submission(job_id, replayed=False)
 
         fingerprint = request_fingerprint(request.model_dump(by_alias=True, exclude_unset=True))
         claim = await anyio.to_thread.run_sync(
-            self._store.claim, principal, idempotency_key, fingerprint, job_id
+            self._store.claim, principal, idempotency_key, fingerprint, job_id, launch_id
         )
         if claim.state is ClaimState.CONFLICT:
             raise IdempotencyConflict(idempotency_key)
         if claim.state is ClaimState.IN_PROGRESS:
             raise IdempotencyInProgress(idempotency_key)
-        if claim.state is ClaimState.LAUNCHED:
-            self._metrics.launches.labels("submit", "replayed").inc()
-            return Submission(claim.job_id, replayed=True)
-        if claim.state is ClaimState.STALE:
-            if await self._job_has_run(claim.job_id):
+        if claim.state is ClaimState.LAUNCHED or (
+            claim.state is ClaimState.STALE and await self._earlier_launch_worked(claim)
+        ):
+            if claim.state is ClaimState.STALE:
                 await anyio.to_thread.run_sync(
                     self._store.mark_launched, principal, idempotency_key
                 )
-                self._metrics.launches.labels("submit", "replayed").inc()
-                return Submission(claim.job_id, replayed=True)
+            self._metrics.launches.labels("submit", "replayed").inc()
+            return Submission(claim.job_id, replayed=True)
         try:
-            await self._launch_new(request, lesson, claim.job_id, request_id, idempotency_key)
+            await self._launch_new(
+                request, lesson, claim.job_id, launch_id, request_id, idempotency_key
+            )
         except DagsterUnavailable as exc:
             if not exc.ambiguous:
                 await anyio.to_thread.run_sync(self._store.release, principal, idempotency_key)
@@ -208,13 +210,20 @@ class JobLauncher:
             )
         return Submission(claim.job_id, replayed=False)
 
-    async def _job_has_run(self, job_id: str) -> bool:
-        """Whether a run carries the job id, asked within the launch budget (else 503)."""
+    async def _earlier_launch_worked(self, claim: Claim) -> bool:
+        """Decide the launch a stale claim tried: started (True) or abandoned for good (False).
+
+        A claim stored without a launch id is checked against Dagster by its job-id tag, within
+        the launch budget (503 when the webserver does not answer).
+        """
+        if claim.launch_id is not None:
+            outcome = await anyio.to_thread.run_sync(self._store.abandon_launch, claim.launch_id)
+            return outcome is LaunchOutcome.STARTED
         try:
             with anyio.fail_after(self._budget_s):
-                return await self._gateway.newest_job_run(job_id) is not None
+                return await self._gateway.newest_job_run(claim.job_id) is not None
         except TimeoutError as exc:
-            raise DagsterUnavailable(f"no answer from Dagster about job {job_id}") from exc
+            raise DagsterUnavailable(f"no answer from Dagster about job {claim.job_id}") from exc
 
     async def rerun(
         self,
@@ -232,13 +241,14 @@ class JobLauncher:
         if request_id:
             tags[REQUEST_ID_TAG] = request_id
         config = run_config({**options, "rerun_steps": list(steps)})
-        await self._launch(config, tags, kind="rerun")
+        await self._launch(config, tags, launch_id=str(uuid.uuid4()), kind="rerun")
 
     async def _launch_new(
         self,
         request: JobCreate,
         lesson: Path,
         job_id: str,
+        launch_id: str,
         request_id: str | None,
         idempotency_key: str | None,
     ) -> None:
@@ -249,13 +259,13 @@ class JobLauncher:
             request_id=request_id,
             idempotency_key=idempotency_key,
         )
-        await self._launch(run_config(job_options(request, lesson)), tags, kind="submit")
+        config = run_config(job_options(request, lesson))
+        await self._launch(config, tags, launch_id=launch_id, kind="submit")
 
     async def _launch(
-        self, config: Mapping[str, Any], tags: Mapping[str, str], *, kind: str
+        self, config: Mapping[str, Any], tags: Mapping[str, str], *, launch_id: str, kind: str
     ) -> None:
         """Launch one run, or raise; on return the run exists (or will, exactly once)."""
-        launch_id = str(uuid.uuid4())
         job_id = tags[JOB_ID_TAG]
         tags = {**tags, LAUNCH_ID_TAG: launch_id, LAUNCH_LEDGER_TAG: self._store.ledger_ref}
         deadline = time.monotonic() + self._budget_s

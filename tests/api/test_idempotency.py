@@ -1,6 +1,7 @@
 """Idempotency-Key: same key and body -> same job; other body -> 422; no claim survives a
 launch that certainly failed or was abandoned; a stale pending claim is reconciled by run tag."""
 
+import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -9,11 +10,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api_shim.idempotency import (
+    Claim,
     ClaimState,
     LaunchOutcome,
     SqliteIdempotencyStore,
     request_fingerprint,
 )
+from esl_dagster.defs.lessons.launch_guard import record_start
 from tests.api.conftest import MISSION, ClientFactory
 from tests.fakes.dagster_graphql import FakeDagster
 
@@ -141,72 +144,128 @@ def test_abandoned_launch_releases_the_claim(
     store.close()
 
 
-def test_stale_claim_is_reconciled_by_run_tag(
-    client: TestClient, fake: FakeDagster, tmp_path: Path
-) -> None:
-    """A pending claim left by a crashed shim is confirmed from the run that carries its job id."""
+def _stale_claim(tmp_path: Path, launch_id: str | None) -> SqliteIdempotencyStore:
+    """A pending claim left by a crashed shim (its lease long over)."""
     store = SqliteIdempotencyStore(tmp_path / "idempotency.sqlite3", ttl_s=60, lease_s=60)
     fingerprint = request_fingerprint({"md": MISSION})
-    store.claim("anonymous", KEY["Idempotency-Key"], fingerprint, "job-of-the-crashed-shim")
-    store._db.execute("UPDATE idempotency_keys SET updated_at = updated_at - 3600")
-    fake.add_run(job_id="job-of-the-crashed-shim")
+    store.claim("anonymous", KEY["Idempotency-Key"], fingerprint, "job-x", launch_id or "l-0")
+    store._db.execute(
+        "UPDATE idempotency_keys SET updated_at = updated_at - 3600, launch_id = ?", (launch_id,)
+    )
+    return store
+
+
+def test_stale_claim_whose_run_started_is_replayed(
+    client: TestClient, fake: FakeDagster, tmp_path: Path
+) -> None:
+    store = _stale_claim(tmp_path, "launch-of-the-crashed-shim")
+    assert record_start(store.ledger_ref, "launch-of-the-crashed-shim") == "started"
 
     replay = client.post("/jobs", json={"md": MISSION}, headers=KEY)
 
     assert replay.status_code == 202
-    assert replay.json() == {"jobId": "job-of-the-crashed-shim"}
+    assert replay.json() == {"jobId": "job-x"}
     assert replay.headers["idempotent-replayed"] == "true"
     assert fake.launches == []
-    assert store.lookup("anonymous", KEY["Idempotency-Key"]) == (
-        "job-of-the-crashed-shim",
-        "launched",
-    )
+    assert store.lookup("anonymous", KEY["Idempotency-Key"]) == ("job-x", "launched")
     store.close()
 
 
-def test_stale_claim_with_a_hung_webserver_is_503_and_kept(
+def test_stale_claim_whose_run_never_started_is_launched_again_once(
+    client: TestClient, fake: FakeDagster, tmp_path: Path
+) -> None:
+    store = _stale_claim(tmp_path, "launch-of-the-crashed-shim")
+
+    again = client.post("/jobs", json={"md": MISSION}, headers=KEY)
+
+    assert again.status_code == 202
+    assert again.json() == {"jobId": "job-x"}
+    tags = {t["key"]: t["value"] for t in fake.launches[0]["executionMetadata"]["tags"]}
+    assert tags["esl/job_id"] == "job-x"
+    assert tags["esl/launch_id"] != "launch-of-the-crashed-shim"
+    # Should the crashed shim's launch still create a run, its guard refuses it.
+    assert record_start(store.ledger_ref, "launch-of-the-crashed-shim") == "abandoned"
+    assert store.lookup("anonymous", KEY["Idempotency-Key"]) == ("job-x", "launched")
+    store.close()
+
+
+def test_stale_claim_without_a_launch_id_is_reconciled_by_run_tag(
+    client: TestClient, fake: FakeDagster, tmp_path: Path
+) -> None:
+    store = _stale_claim(tmp_path, None)
+    fake.add_run(job_id="job-x")
+
+    replay = client.post("/jobs", json={"md": MISSION}, headers=KEY)
+
+    assert replay.status_code == 202
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert fake.launches == []
+    store.close()
+
+
+def test_stale_claim_without_a_launch_id_and_a_hung_webserver_is_503_and_kept(
     make_client: ClientFactory, fake: FakeDagster, tmp_path: Path
 ) -> None:
     client = make_client(launch_budget_s=0.5)
-    store = SqliteIdempotencyStore(tmp_path / "idempotency.sqlite3", ttl_s=60, lease_s=60)
-    fingerprint = request_fingerprint({"md": MISSION})
-    store.claim("anonymous", KEY["Idempotency-Key"], fingerprint, "job-of-the-crashed-shim")
-    store._db.execute("UPDATE idempotency_keys SET updated_at = updated_at - 3600")
+    store = _stale_claim(tmp_path, None)
     fake.runs_delay_s = 2.0
 
     response = client.post("/jobs", json={"md": MISSION}, headers=KEY)
 
     assert response.status_code == 503
     assert fake.launches == []
-    assert store.lookup("anonymous", KEY["Idempotency-Key"]) == (
-        "job-of-the-crashed-shim",
-        "pending",
-    )
+    assert store.lookup("anonymous", KEY["Idempotency-Key"]) == ("job-x", "pending")
     store.close()
 
 
 def test_store_claim_states(tmp_path: Path) -> None:
     store = SqliteIdempotencyStore(tmp_path / "s.sqlite3", ttl_s=3600, lease_s=0.2)
     fp = request_fingerprint({"md": "a"})
-    assert store.claim("p", "k", fp, "job-1").state is ClaimState.CLAIMED
-    assert store.claim("p", "k", fp, "job-2").state is ClaimState.IN_PROGRESS
+    assert store.claim("p", "k", fp, "job-1", "launch-job-1").state is ClaimState.CLAIMED
+    assert store.claim("p", "k", fp, "job-2", "launch-job-2").state is ClaimState.IN_PROGRESS
     assert (
-        store.claim("p", "k", request_fingerprint({"md": "b"}), "job-3").state
+        store.claim("p", "k", request_fingerprint({"md": "b"}), "job-3", "launch-job-3").state
         is ClaimState.CONFLICT
     )
     time.sleep(0.25)
-    stale = store.claim("p", "k", fp, "job-4")
-    assert (stale.state, stale.job_id) == (ClaimState.STALE, "job-1")
+    stale = store.claim("p", "k", fp, "job-4", "launch-job-4")
+    assert (stale.state, stale.job_id, stale.launch_id) == (
+        ClaimState.STALE,
+        "job-1",
+        "launch-job-1",
+    )
     store.mark_launched("p", "k")
-    assert store.claim("p", "k", fp, "job-5").state is ClaimState.LAUNCHED
+    assert store.claim("p", "k", fp, "job-5", "launch-job-5").state is ClaimState.LAUNCHED
     store.close()
 
 
 def test_store_forgets_keys_after_the_ttl(tmp_path: Path) -> None:
     store = SqliteIdempotencyStore(tmp_path / "s.sqlite3", ttl_s=0.1, lease_s=10)
     fp = request_fingerprint({"md": "a"})
-    store.claim("p", "k", fp, "job-1")
+    store.claim("p", "k", fp, "job-1", "launch-job-1")
     store.mark_launched("p", "k")
     time.sleep(0.15)
-    assert store.claim("p", "k", fp, "job-2").state is ClaimState.CLAIMED
+    assert store.claim("p", "k", fp, "job-2", "launch-job-2").state is ClaimState.CLAIMED
+    store.close()
+
+
+def test_a_store_file_of_the_previous_schema_gains_launch_ids(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE idempotency_keys (principal TEXT NOT NULL, key TEXT NOT NULL, "
+        "fingerprint TEXT NOT NULL, job_id TEXT NOT NULL, state TEXT NOT NULL, "
+        "created_at REAL NOT NULL, updated_at REAL NOT NULL, PRIMARY KEY (principal, key))"
+    )
+    old.execute(
+        "INSERT INTO idempotency_keys VALUES ('p', 'k', 'f', 'job-1', 'launched', ?, ?)",
+        (time.time(), time.time()),
+    )
+    old.commit()
+    old.close()
+
+    store = SqliteIdempotencyStore(path, ttl_s=3600, lease_s=10)
+
+    assert store.claim("p", "k", "f", "job-2", "launch-2") == Claim(ClaimState.LAUNCHED, "job-1")
+    assert store.claim("p", "k2", "f", "job-3", "launch-3").launch_id == "launch-3"
     store.close()

@@ -124,17 +124,21 @@ def test_store_semantics_and_idempotent_migration(database_url: str) -> None:
     stores = [PostgresIdempotencyStore(database_url, ttl_s=3600, lease_s=0.2) for _ in range(2)]
     one, two = stores
     try:
-        assert one.schema_version == two.schema_version == 1
+        assert one.schema_version == two.schema_version == 2
         fp = request_fingerprint({"md": "a"})
-        assert one.claim("p", "k", fp, "job-1").state is ClaimState.CLAIMED
-        assert two.claim("p", "k", fp, "job-2").state is ClaimState.IN_PROGRESS
+        assert one.claim("p", "k", fp, "job-1", "launch-job-1").state is ClaimState.CLAIMED
+        assert two.claim("p", "k", fp, "job-2", "launch-job-2").state is ClaimState.IN_PROGRESS
         other = request_fingerprint({"md": "b"})
-        assert two.claim("p", "k", other, "job-3").state is ClaimState.CONFLICT
+        assert two.claim("p", "k", other, "job-3", "launch-job-3").state is ClaimState.CONFLICT
         time.sleep(0.25)
-        stale = two.claim("p", "k", fp, "job-4")
-        assert (stale.state, stale.job_id) == (ClaimState.STALE, "job-1")
+        stale = two.claim("p", "k", fp, "job-4", "launch-job-4")
+        assert (stale.state, stale.job_id, stale.launch_id) == (
+            ClaimState.STALE,
+            "job-1",
+            "launch-job-1",
+        )
         two.mark_launched("p", "k")
-        assert one.claim("p", "k", fp, "job-5").state is ClaimState.LAUNCHED
+        assert one.claim("p", "k", fp, "job-5", "launch-job-5").state is ClaimState.LAUNCHED
         assert one.lookup("p", "k") == ("job-1", "launched")
         one.release("p", "k")  # only pending claims are released
         assert one.lookup("p", "k") == ("job-1", "launched")

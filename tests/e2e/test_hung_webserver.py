@@ -12,6 +12,7 @@ import signal
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ SETTLE_DEADLINE_S = 120.0
 class Post:
     key: str
     status: int
+    started: float  # time.monotonic() when the POST was sent
     seconds: float
     job_id: str | None
 
@@ -51,8 +53,15 @@ def _post_until(stack: RealStack, stop: threading.Event, lessons: Path, out: lis
             response = client.post("/jobs", json=body, headers={"Idempotency-Key": key})
             seconds = time.monotonic() - started
             job_id = response.json()["jobId"] if response.status_code == 202 else None
-            out.append(Post(key, response.status_code, seconds, job_id))
+            out.append(Post(key, response.status_code, started, seconds, job_id))
             time.sleep(0.3)
+
+
+def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
 
 
 def _runs_with_key(stack: RealStack, key: str) -> list[dict[str, Any]]:
@@ -81,16 +90,22 @@ def test_posts_during_a_hung_webserver_keep_202_and_503_honest(
     ]
     for poster in posters:
         poster.start()
-    time.sleep(0.5)
-    os.kill(webserver.process.pid, signal.SIGSTOP)
     try:
-        time.sleep(HANG_S)
+        _wait_for(lambda: len(posts) >= POSTERS, "the first POSTs")
+        os.kill(webserver.process.pid, signal.SIGSTOP)
+        try:
+            time.sleep(HANG_S)
+        finally:
+            os.kill(webserver.process.pid, signal.SIGCONT)
+        resumed = time.monotonic()
+        _wait_for(
+            lambda: any(p.status == 202 and p.started > resumed for p in list(posts)),
+            "a 202 after the webserver resumed",
+        )
     finally:
-        os.kill(webserver.process.pid, signal.SIGCONT)
-    time.sleep(0.5)
-    stop.set()
-    for poster in posters:
-        poster.join()
+        stop.set()
+        for poster in posters:
+            poster.join()
 
     assert {post.status for post in posts} <= {202, 503}, posts
     refused = [post for post in posts if post.status == 503]
