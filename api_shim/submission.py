@@ -196,7 +196,7 @@ class JobLauncher:
             if not exc.ambiguous:
                 await anyio.to_thread.run_sync(self._store.release, principal, idempotency_key)
             # Ambiguous only when the ledger could not be written either: the claim stays
-            # pending and is reconciled by run tag once its lease ends.
+            # pending, and the next request with the key after the lease decides its launch.
             raise
         except Exception:
             await anyio.to_thread.run_sync(self._store.release, principal, idempotency_key)
@@ -204,7 +204,8 @@ class JobLauncher:
         try:
             await anyio.to_thread.run_sync(self._store.mark_launched, principal, idempotency_key)
         except StoreUnavailable as exc:
-            # The run exists: answer 202. The pending claim is confirmed by run tag on a retry.
+            # The run exists: answer 202. A retry after the lease decides the pending claim's
+            # launch through the ledger (started: replay; still queued: abandoned, relaunched).
             logger.warning(
                 "claim not confirmed", extra={"fields": {"job_id": claim.job_id, "error": str(exc)}}
             )
