@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Literal
 
+import anyio
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -22,6 +23,9 @@ from api_shim.core.metrics import ShimMetrics
 logger = logging.getLogger("api_shim.dagster")
 
 JOB_ID_TAG = "esl/job_id"
+LAUNCH_ID_TAG = "esl/launch_id"
+# Set by the code location's launch guard on a run whose launch the shim declared failed.
+LAUNCH_ABANDONED_TAG = "esl/launch_abandoned"
 
 LocationLoad = Literal["loaded", "loading", "error", "missing"]
 
@@ -161,6 +165,8 @@ MAX_EVENT_PAGES = 5
 EVENTS_PER_PAGE = 1000
 # Runs of one job read per request (newest first); older ones only count in `attempts`.
 MAX_RUNS_PER_JOB = 20
+# A webserver that does not accept within this is down; an accepted request may still hang.
+CONNECT_TIMEOUT_S = 1.0
 
 
 def job_runs_document(count: int) -> str:
@@ -240,6 +246,9 @@ class DagsterRun(_Model):
 
     @property
     def job_id(self) -> str | None:
+        """The job this run belongs to; None for a run whose launch was abandoned (no job)."""
+        if self.tags.get(LAUNCH_ABANDONED_TAG) == "true":
+            return None
         return self.tags.get(JOB_ID_TAG)
 
 
@@ -326,8 +335,13 @@ class DagsterGateway:
         self._metrics = metrics
 
     async def launch_run(
-        self, run_config: Mapping[str, Any], tags: Mapping[str, str]
+        self,
+        run_config: Mapping[str, Any],
+        tags: Mapping[str, str],
+        *,
+        timeout_s: float | None = None,
     ) -> DagsterRun:
+        """One `launchRun`; `timeout_s` bounds the whole request (connect 1 s at most)."""
         variables = {
             "executionParams": {
                 "selector": {
@@ -339,7 +353,9 @@ class DagsterGateway:
                 "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
             }
         }
-        data = await self._execute("launchRun", LAUNCH_RUN, variables, mutation=True)
+        data = await self._execute(
+            "launchRun", LAUNCH_RUN, variables, mutation=True, timeout_s=timeout_s
+        )
         result = _field(data, "launchRun")
         kind = result.get("__typename")
         if kind == "LaunchRunSuccess":
@@ -356,6 +372,21 @@ class DagsterGateway:
             "dagster refused the launch", extra={"fields": {"kind": kind, "detail": message}}
         )
         raise DagsterRejected(str(kind), message)
+
+    async def launched_run(
+        self, job_id: str, launch_id: str, *, timeout_s: float
+    ) -> DagsterRun | None:
+        """The run one `launchRun` created, found by its job-id and launch-id tags, if any."""
+        run_filter = {
+            "tags": [
+                {"key": JOB_ID_TAG, "value": job_id},
+                {"key": LAUNCH_ID_TAG, "value": launch_id},
+            ]
+        }
+        variables = {"filter": run_filter, "cursor": None, "limit": 1}
+        data = await self._execute("runs", RUNS, variables, timeout_s=timeout_s)
+        runs = _parse_runs(_field(data, "runsOrError"), "runsOrError")
+        return runs[0] if runs else None
 
     async def newest_job_run(self, job_id: str, *, with_config: bool = False) -> DagsterRun | None:
         """The newest run tagged with this job id (a retry or re-execution supersedes older runs)."""
@@ -442,8 +473,8 @@ class DagsterGateway:
                     pending[run_id] = str(page.get("cursor"))
         return events
 
-    async def code_location_status(self) -> CodeLocationStatus:
-        data = await self._execute("workspace", WORKSPACE_STATUS, {})
+    async def code_location_status(self, *, timeout_s: float | None = None) -> CodeLocationStatus:
+        data = await self._execute("workspace", WORKSPACE_STATUS, {}, timeout_s=timeout_s)
         workspace = _field(data, "workspaceOrError")
         if workspace.get("__typename") != "Workspace":
             return CodeLocationStatus("error", False, _union_message(workspace))
@@ -465,17 +496,32 @@ class DagsterGateway:
         return CodeLocationStatus("missing", False)
 
     async def _execute(
-        self, operation: str, document: str, variables: Mapping[str, Any], *, mutation: bool = False
+        self,
+        operation: str,
+        document: str,
+        variables: Mapping[str, Any],
+        *,
+        mutation: bool = False,
+        timeout_s: float | None = None,
     ) -> dict[str, Any]:
         started = time.perf_counter()
+        timeout = (
+            httpx.Timeout(timeout_s, connect=min(timeout_s, CONNECT_TIMEOUT_S))
+            if timeout_s is not None
+            else httpx.USE_CLIENT_DEFAULT
+        )
         try:
-            response = await self._client.post(
-                self._url, json={"query": document, "variables": dict(variables)}
-            )
+            # The budget bounds the whole request, not each socket read.
+            with anyio.fail_after(timeout_s):
+                response = await self._client.post(
+                    self._url,
+                    json={"query": document, "variables": dict(variables)},
+                    timeout=timeout,
+                )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             self._count_error(operation, "connect")
             raise DagsterUnavailable(f"cannot reach Dagster at {self._url}: {exc!r}") from exc
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, TimeoutError) as exc:
             # The request may have been delivered: a mutation's effect is unknown.
             self._count_error(operation, "transport")
             raise DagsterUnavailable(

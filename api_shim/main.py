@@ -15,7 +15,7 @@ from api_shim.core.logging import configure_logging
 from api_shim.core.metrics import ShimMetrics
 from api_shim.core.middleware import RequestContextMiddleware
 from api_shim.dagster_gateway import DagsterGateway
-from api_shim.idempotency import IdempotencyStore
+from api_shim.idempotency import open_idempotency_store
 from api_shim.submission import JobLauncher
 
 DESCRIPTION = """\
@@ -48,14 +48,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 job=settings.dagster_job,
                 metrics=metrics_registry,
             )
-            store = IdempotencyStore(
-                settings.idempotency_db_path,
-                ttl_s=settings.idempotency_ttl_s,
-                lease_s=settings.idempotency_lease_s,
-            )
+            store = open_idempotency_store(settings)
             app.state.gateway = gateway
             app.state.idempotency = store
-            app.state.launcher = JobLauncher(gateway, store, metrics_registry)
+            app.state.launcher = JobLauncher(
+                gateway, store, metrics_registry, launch_budget_s=settings.launch_budget_s
+            )
             try:
                 yield
             finally:

@@ -21,6 +21,7 @@ BENCH_MODULES = (
     "pipeline",
     "dagster",
     "api",
+    "launch_hang",
     "api_real",
     "jobs_read",
 )

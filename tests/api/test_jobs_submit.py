@@ -86,6 +86,17 @@ def test_maps_every_optional_field_to_job_options(client: TestClient, fake: Fake
     assert "esl/tts" not in _tags(fake.launches[0])
 
 
+def test_without_with_tts_the_run_builds_no_audio(client: TestClient, fake: FakeDagster) -> None:
+    """`withTts` absent means no TTS (the original orchestrator's default), whatever the engine's
+    own default: the run config says `with_tts: false` and the run is not counted as TTS-heavy."""
+    assert client.post("/jobs", json={"md": MISSION}).status_code == 202
+    assert client.post("/jobs", json={"md": MISSION, "withTts": None}).status_code == 202
+
+    for launch in fake.launches:
+        assert launch["runConfigData"]["ops"]["validate_lesson"]["config"]["with_tts"] is False
+        assert "esl/tts" not in _tags(launch)
+
+
 @pytest.mark.parametrize("upload", ["s3", "auto", "local", "none"])
 def test_known_upload_values_are_forwarded(
     client: TestClient, fake: FakeDagster, upload: str
@@ -283,7 +294,7 @@ def test_non_graphql_answer_is_500(client: TestClient, fake: FakeDagster) -> Non
 def test_lost_launch_answer_is_reconciled_by_job_tag(
     make_client: ClientFactory, fake: FakeDagster
 ) -> None:
-    client = make_client(graphql_timeout_s=0.5)
+    client = make_client(launch_budget_s=1.0)
     fake.launch_delay_s = 1.5  # the run is recorded, then the answer comes too late
 
     response = client.post("/jobs", json={"md": MISSION})

@@ -16,6 +16,7 @@ from api_shim.api.deps import (
 from api_shim.api.routes.config import ConfigReaderDep
 from api_shim.core.errors import ApiError, conflict, not_found, validation_failed
 from api_shim.dagster_gateway import TerminateOutcome
+from api_shim.idempotency import StoreUnavailable
 from api_shim.job_options import UnknownPreset, check_preset
 from api_shim.job_queries import canonical_job_id, list_jobs, read_job
 from api_shim.job_view import job_state
@@ -146,6 +147,16 @@ async def create_job(
                 "message": "this Idempotency-Key was used with a different request body",
                 "code": "idempotency_key_reused",
             },
+        ) from exc
+    except StoreUnavailable as exc:
+        raise ApiError(
+            503,
+            {
+                "error": "service_unavailable",
+                "message": "the idempotency store is unavailable; retry later",
+                "code": "idempotency_store_unavailable",
+            },
+            headers={"Retry-After": str(settings.retry_after_s)},
         ) from exc
     except IdempotencyInProgress as exc:
         raise ApiError(
