@@ -6,6 +6,7 @@ the daemon or run monitoring do after a crash or during a Postgres outage) stand
 infrastructure failure; a run whose op raised ``dg.Failure`` stands for a lesson error.
 """
 
+import time
 from collections.abc import Iterator
 
 import dagster as dg
@@ -128,8 +129,12 @@ def test_a_lesson_error_is_never_relaunched(instance: dg.DagsterInstance) -> Non
         raise_on_error=False,
     )
     assert not result.success
-    assert plan_relaunches(instance, 10**10, JOBS) == []
-    assert RELAUNCH_PENDING_TAG not in tags_of(instance, result.run_id)
+    assert plan_relaunches(instance, time.time() + 3600, JOBS) == []
+    tags = tags_of(instance, result.run_id)
+    assert RELAUNCH_PENDING_TAG not in tags and WILL_RETRY_TAG not in tags
+    # The op raised the Failure without writing esl/error: the sensor names the cause for it.
+    assert tags[ERROR_TAG] == "invalid lesson lessons/a.bad"
+    assert tags[OUTCOME_RUN_TAG] == result.run_id
 
 
 def test_a_failure_the_run_recorded_as_its_outcome_is_final(instance: dg.DagsterInstance) -> None:

@@ -48,6 +48,7 @@ class TcpProxy:
     def close(self) -> None:
         if self._thread.is_alive():
             self._call(self._cut())
+            self._call(self._cancel_connections())
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=LOOP_CALL_TIMEOUT_S)
         self._loop.close()
@@ -85,6 +86,13 @@ class TcpProxy:
         self._writers.clear()
         if server is not None:
             await server.wait_closed()
+
+    async def _cancel_connections(self) -> None:
+        current = asyncio.current_task()
+        tasks = [task for task in asyncio.all_tasks() if task is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _serve(
         self, client_reader: asyncio.StreamReader, client: asyncio.StreamWriter

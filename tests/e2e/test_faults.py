@@ -74,14 +74,40 @@ def submit(stack: RealStack, workdir: Path, name: str, **options: Any) -> Observ
     return Observed(str(response.json()["jobId"]))
 
 
+RUNS_OF_JOB = """
+query RunsOfJob($value: String!) {
+  runsOrError(filter: {tags: [{key: "esl/job_id", value: $value}]}) {
+    __typename
+    ... on Runs { results { runId status tags { key value } } }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+def runs_of(stack: RealStack, job_id: str) -> list[dict[str, Any]]:
+    """Every run of the job, newest first (the webserver's answer in full when it is not 200)."""
+    response = httpx.post(
+        stack.graphql_url,
+        json={"query": RUNS_OF_JOB, "variables": {"value": job_id}},
+        timeout=30.0,
+        trust_env=False,
+    )
+    assert response.status_code == 200, f"GraphQL {response.status_code}: {response.text}"
+    result = response.json()["data"]["runsOrError"]
+    assert result["__typename"] == "Runs", result
+    runs: list[dict[str, Any]] = result["results"]
+    return runs
+
+
 def successful_runs(stack: RealStack, job_id: str) -> list[str]:
-    return [run["runId"] for run in stack.runs_for_job(job_id) if run["status"] == "SUCCESS"]
+    return [run["runId"] for run in runs_of(stack, job_id) if run["status"] == "SUCCESS"]
 
 
 def describe(stack: RealStack, job: Observed) -> str:
     """What a failed check prints: the states seen, the last body and every run of the job."""
     lines = [f"job {job.job_id}: states {job.states}, last body {job.last}"]
-    for run in stack.runs_for_job(job.job_id):
+    for run in runs_of(stack, job.job_id):
         tags = {tag["key"]: tag["value"] for tag in run["tags"]}
         shown = {key: value for key, value in tags.items() if key.startswith(SHOWN_TAG_PREFIXES)}
         lines.append(f"  run {run['runId']} {run['status']} {shown}")
@@ -139,7 +165,7 @@ def started_run(stack: RealStack, job_id: str) -> tuple[str, int]:
     """The job's run id and its worker's pid, once the run executes its ops."""
     deadline = time.monotonic() + WORKER_DEADLINE_S
     while time.monotonic() < deadline:
-        runs = stack.runs_for_job(job_id)
+        runs = runs_of(stack, job_id)
         if runs and runs[0]["status"] == "STARTED":
             pid = run_worker_pid(stack, runs[0]["runId"])
             if pid is not None:

@@ -13,6 +13,10 @@ whose newest run is such a run:
 - infrastructure cause only: the run recorded no outcome error (``esl/error`` written by the run
   itself, which the ops do for an invalid lesson or a permanent service error) and no step failed
   with a classified ``dg.Failure``; runs Dagster is still going to retry are left to Dagster;
+- every final failure names its cause: a run whose step failed with a ``dg.Failure`` but which
+  could not write its ``esl/error`` gets it from the failure's description, and a job given up
+  gets one saying so. A failed run without its own ``esl/error`` is therefore still on its way
+  to a retry or relaunch (what the API may report as ``running``);
 - same job: the new run carries the failed run's tags (``esl/job_id``, lesson key, source,
   submission time, ...) and run config, so ``GET /jobs/{id}`` follows it;
 - bounded, with backoff: attempt ``n`` (tag ``esl/relaunch_attempt``) waits
@@ -87,12 +91,14 @@ def is_newest_run_of_its_job(instance: dg.DagsterInstance, run: dg.DagsterRun) -
     return bool(newest) and newest[0].dagster_run.run_id == run.run_id
 
 
-def failure_cause_recorded(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
-    """True when the job's failure is final: the run recorded its cause (an invalid lesson, a
-    permanent service error or exhausted transient retries, all raised by the ops as
-    ``dg.Failure`` with ``esl/error``), or this sensor gave up on it."""
-    if run.tags.get(OUTCOME_RUN_TAG) == run.run_id and run.tags.get(ERROR_TAG):
-        return True
+def has_own_error(run: dg.DagsterRun) -> bool:
+    """True when the run wrote ``esl/error`` about itself (not inherited from a parent run)."""
+    return run.tags.get(OUTCOME_RUN_TAG) == run.run_id and bool(run.tags.get(ERROR_TAG))
+
+
+def classified_failure(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str | None:
+    """The message of the first step that failed with a ``dg.Failure`` (how the ops report an
+    invalid lesson, a permanent service error or exhausted transient retries), else None."""
     failures = instance.get_records_for_run(
         run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE
     ).records
@@ -100,21 +106,30 @@ def failure_cause_recorded(instance: dg.DagsterInstance, run: dg.DagsterRun) -> 
         event = record.event_log_entry.dagster_event
         data = event.step_failure_data if event is not None else None
         if data is not None and data.user_failure_data is not None:
-            return True
-    return False
+            description = data.user_failure_data.description
+            return description or f"{event.step_key if event else 'a step'}: failed"
+    return None
 
 
 def relaunch_decision(
     instance: dg.DagsterInstance, record: dg.RunRecord, job_names: Sequence[str]
 ) -> Relaunch | None:
-    """What to do about one failed run, or None when it is not ours to relaunch."""
+    """What to do about one failed run, or None when it is not ours to relaunch.
+
+    A lesson or service failure whose ``esl/error`` the run could not write (e.g. Postgres went
+    away at that moment) gets it here, so every final failure names its cause.
+    """
     run = record.dagster_run
-    if run.job_name not in job_names or JOB_ID_TAG not in run.tags:
+    if run.job_name not in job_names or JOB_ID_TAG not in run.tags or has_own_error(run):
         return None
     ours = run.tags.get(RELAUNCH_PENDING_TAG) == "true"
     if run.tags.get(WILL_RETRY_TAG) == "true" and not ours:
         return None  # Dagster's run retries relaunch it
-    if not is_newest_run_of_its_job(instance, run) or failure_cause_recorded(instance, run):
+    message = classified_failure(instance, run)
+    if message is not None:
+        instance.add_run_tags(run.run_id, outcome_tags(run.run_id, error=message))
+        return None
+    if not is_newest_run_of_its_job(instance, run):
         return None
     attempt = int(run.tags.get(RELAUNCH_ATTEMPT_TAG, "0")) + 1
     failed_at = record.end_time or record.update_timestamp.timestamp()
