@@ -24,6 +24,7 @@ BENCH_MODULES = (
     "launch_hang",
     "api_real",
     "jobs_read",
+    "faults",
 )
 
 

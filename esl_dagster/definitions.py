@@ -13,6 +13,7 @@ import dagster as dg
 # A module, not the function: a second @dg.definitions function in this module's scope would make
 # the code location ambiguous to Dagster's loader.
 from esl_dagster.defs import resources as resource_defs
+from esl_dagster.defs.durability.relaunch import relaunch_infrastructure_failures
 from esl_dagster.defs.lessons.batch import lesson_batch_job
 from esl_dagster.defs.lessons.jobs import lesson_job
 from esl_dagster.defs.lessons.revalidation import nightly_revalidation, revalidate_folder_job
@@ -25,7 +26,7 @@ def defs() -> dg.Definitions:
         resource_defs.resources(),
         dg.Definitions(
             jobs=[lesson_job, lesson_batch_job, revalidate_folder_job],
-            sensors=[lesson_folder_sensor],
+            sensors=[lesson_folder_sensor, relaunch_infrastructure_failures],
             schedules=[nightly_revalidation],
         ),
     )

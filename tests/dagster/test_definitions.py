@@ -21,7 +21,10 @@ def test_definitions_load_and_hold_jobs_sensors_schedules() -> None:
         "lesson_batch_job",
         "revalidate_folder_job",
     }
-    assert [sensor.name for sensor in definitions.sensors or []] == ["lesson_folder_sensor"]
+    assert [sensor.name for sensor in definitions.sensors or []] == [
+        "lesson_folder_sensor",
+        "relaunch_infrastructure_failures",
+    ]
     assert [schedule.name for schedule in definitions.schedules or []] == ["nightly_revalidation"]
     assert set(definitions.resources or {}) >= {"esl", "lesson_sources"}
 

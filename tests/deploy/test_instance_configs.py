@@ -40,10 +40,18 @@ def test_embedded_instance_builds_with_the_queue_settings(
         assert queue.max_concurrent_runs == 5
         limits = [dict(limit) for limit in queue.tag_concurrency_limits]
         assert limits == EXPECTED_TAG_LIMITS
+        # Infrastructure faults never fail a job: crashes are retried, op failures are not.
         assert instance.run_retries_enabled
-        assert instance.run_retries_max_retries == 1
+        assert instance.run_retries_max_retries == 3
         assert not instance.run_retries_retry_on_asset_or_op_failure
         assert instance.run_monitoring_enabled
+        assert instance.run_monitoring_start_timeout_seconds == 180
+        assert instance.run_monitoring_max_resume_run_attempts == 0
+        assert instance.run_monitoring_poll_interval_seconds == 10
+        # A launch that cannot reach the code location goes back into the queue for 2.5 minutes.
+        assert queue.max_user_code_failure_retries == 30
+        assert queue.user_code_failure_retry_delay == 5
+        assert queue.max_user_code_failure_retries * queue.user_code_failure_retry_delay >= 120
         coordinator = instance.run_coordinator
         assert isinstance(coordinator, dg.QueuedRunCoordinator)
         assert coordinator.dequeue_interval_seconds == 1

@@ -111,8 +111,14 @@ def has_manifest(state: RunState) -> bool:
 def execute_stage(
     context: dg.OpExecutionContext, stage: str, state: RunState, services: Services
 ) -> dg.Output[RunState]:
-    """Run ``stage`` on ``state``; the new state is the op's output."""
+    """Run ``stage`` on ``state``; the new state is the op's output.
+
+    The stage is recorded under the run executing it: a run retry or a re-execution from failure
+    loads the state its parent's ops produced, which names the parent run.
+    """
     started = time.perf_counter()
+    if state.run_id != context.run_id:
+        state = state.model_copy(update={"run_id": context.run_id})
     try:
         new_state = run_stage(stage, state, services)
     except Exception as exc:  # every failure is classified, none escapes unlabelled

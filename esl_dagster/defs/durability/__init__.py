@@ -1,0 +1,1 @@
+"""Keeping accepted jobs alive through infrastructure faults (see ``relaunch``)."""
