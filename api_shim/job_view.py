@@ -2,12 +2,20 @@
 
 A job is every run tagged with its `esl/job_id` (the shim's launch, a daemon retry, a reconciler
 relaunch, a UI re-execution, a rerun). The newest run gives the state, with two rules that keep the
-state monotonic: a job none of whose runs ever started reads `queued`; once one did, it never
-reads `queued` again (`running` until the newest run ends). `startedAt` is the first real start
+state monotonic: a job none of whose runs started reads `queued`; once one started, or failed
+for the infrastructure (read `running` while its retry or relaunch comes), it never reads
+`queued` again (`running` until the newest run ends). `startedAt` is the first real start
 over the runs and `createdAt` the first creation. `job_resource` is the one function that turns
 that run data into the resource; `job_queries` fetches the data.
+
+A failed run is final only when it says so: the run (or the relaunch sensor of the code location,
+when it gives up) writes its own `esl/error` for every failure that ends the job. A failed run
+without it is an infrastructure failure on its way to a retry (Dagster writes the FAILURE status
+and its `dagster/will_retry` tag in two steps) or to a relaunch, so it reads as not finished;
+after `FAILURE_SETTLE_S` (the relaunch sensor switched off) it reads `failed` all the same.
 """
 
+import time
 from collections.abc import Mapping
 from typing import Any, Final, get_args
 
@@ -33,6 +41,9 @@ WILL_RETRY_TAG: Final = "dagster/will_retry"
 # The op whose config holds the job options (`validate_lesson`'s `LessonRunConfig`).
 OPTIONS_OP: Final = "validate_lesson"
 CANCELED_ERROR: Final = "canceled"
+# How long a failed run without its own `esl/error` waits for a retry or relaunch before it reads
+# `failed` (the relaunch sensor's backoff adds up to 70 s; this is far beyond it).
+FAILURE_SETTLE_S: Final = 600.0
 
 RUN_STATUS_TO_STATE: Final[dict[str, JobState]] = {
     "QUEUED": "queued",
@@ -49,10 +60,23 @@ RUN_STATUS_TO_STATE: Final[dict[str, JobState]] = {
 CANCEL_STATUSES: Final = frozenset({"CANCELING", "CANCELED"})
 
 
+def failure_pending(run: DagsterRun, now: float | None = None) -> bool:
+    """A FAILURE run that is not the job's end yet: Dagster will retry it, or it wrote no
+    `esl/error` of its own and failed less than `FAILURE_SETTLE_S` ago (infrastructure)."""
+    if run.status != "FAILURE":
+        return False
+    if run.tags.get(WILL_RETRY_TAG, "").lower() == "true":
+        return True
+    if outcome_tag(run, ERROR_TAG) is not None:
+        return False
+    ended = run.end_time if run.end_time is not None else run.creation_time
+    return (time.time() if now is None else now) - ended < FAILURE_SETTLE_S
+
+
 def job_state(run: DagsterRun) -> JobState:
-    """The state one run reads as, with a failed run the daemon is about to retry still reading
-    `running`. A status this table does not know (a newer Dagster) is not terminal: `running`."""
-    if run.status == "FAILURE" and run.tags.get(WILL_RETRY_TAG, "").lower() == "true":
+    """The state one run reads as, with a failed run about to be retried or relaunched still
+    reading `running`. A status this table does not know (a newer Dagster) is not terminal."""
+    if failure_pending(run):
         return "running"
     return RUN_STATUS_TO_STATE.get(run.status, "running")
 
@@ -96,10 +120,19 @@ def created_at(run: DagsterRun) -> float:
         return run.creation_time
 
 
+def has_read_running(run: DagsterRun) -> bool:
+    """Whether the job read `running` because of this run: it started, or it failed without an
+    error of its own (an infrastructure failure, `running` while its retry or relaunch comes)."""
+    return run_start_time(run) is not None or (
+        run.status == "FAILURE" and outcome_tag(run, ERROR_TAG) is None
+    )
+
+
 def history_state(history: JobHistory) -> JobState:
-    """The newest run's state, never `queued` once any run of the job started."""
+    """The newest run's state, never `queued` once the job read `running` (see
+    `has_read_running`): a queued retry or relaunch of such a job reads `running`."""
     state = job_state(history.runs[0])
-    if state == "queued" and any(run_start_time(run) is not None for run in history.runs):
+    if state == "queued" and any(has_read_running(run) for run in history.runs):
         return "running"
     return state
 

@@ -127,7 +127,7 @@ def test_rerun_of_a_run_without_lesson_options_is_409(
 def test_rerun_rechecks_the_lesson_path(client: TestClient, fake: FakeDagster) -> None:
     job_id = str(uuid.uuid4())
     config = {"ops": {"validate_lesson": {"config": {"md": "/etc/passwd"}}}}
-    fake.add_run(job_id=job_id, status="FAILURE", run_config=config)
+    fake.add_run(job_id=job_id, status="FAILURE", run_config=config, tags={"esl/error": "bad"})
     response = client.post(f"/jobs/{job_id}/rerun", json={"steps": ["upload"]})
     assert response.status_code == 400
     assert response.json()["code"] == "md_outside_roots"

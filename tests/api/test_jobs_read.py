@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from api_shim.job_view import FAILURE_SETTLE_S
 from tests.api.conftest import MISSION
 from tests.fakes.dagster_graphql import FakeDagster
 
@@ -125,7 +126,8 @@ def test_failure_without_error_tag_reads_the_step_failure_event(
 ) -> None:
     job_id = _submit(client)
     run_id = _only_run(fake, job_id)
-    fake.update_run(run_id, status="FAILURE")
+    # Settled: failed without its own `esl/error` longer ago than the relaunch window.
+    fake.update_run(run_id, status="FAILURE", end_time=time.time() - FAILURE_SETTLE_S - 1)
     fake.add_event(
         run_id,
         {"__typename": "LogMessageEvent", "runId": run_id, "message": "hi", "timestamp": "1"},
@@ -173,7 +175,8 @@ def test_failure_description_wins_and_tag_wins_over_events(
 ) -> None:
     job_id = _submit(client)
     run_id = _only_run(fake, job_id)
-    fake.update_run(run_id, status="FAILURE")
+    # Settled: failed without its own `esl/error` longer ago than the relaunch window.
+    fake.update_run(run_id, status="FAILURE", end_time=time.time() - FAILURE_SETTLE_S - 1)
     fake.add_event(
         run_id,
         {
@@ -386,3 +389,37 @@ def test_outcome_tags_inherited_from_a_parent_run_are_ignored(
     assert body["state"] == "failed"
     assert body["error"] == "canceled"
     assert body["manifestPath"] is None
+
+
+def test_a_failure_without_its_own_error_reads_running_until_it_settles(
+    client: TestClient, fake: FakeDagster
+) -> None:
+    """An infrastructure failure (no `esl/error` written by the run) is on its way to a retry or
+    a relaunch: the job never reads `failed` and then `running` again, nor `queued` after
+    `running`."""
+    job_id = _submit(client)
+    first = _only_run(fake, job_id)
+    fake.update_run(first, status="STARTED", start_time=time.time() - 5)
+    fake.update_run(first, status="FAILURE", end_time=time.time())
+    assert client.get(f"/jobs/{job_id}").json()["state"] == "running"
+
+    relaunch = fake.add_run(job_id=job_id, status="QUEUED")
+    body = client.get(f"/jobs/{job_id}").json()
+    assert (body["runId"], body["state"], body["attempts"]) == (relaunch["runId"], "running", 2)
+
+    fake.update_run(relaunch["runId"], status="FAILURE", end_time=time.time() - FAILURE_SETTLE_S)
+    body = client.get(f"/jobs/{job_id}").json()
+    assert body["state"] == "failed"
+
+
+def test_a_queued_retry_of_a_run_that_never_started_reads_running(
+    client: TestClient, fake: FakeDagster
+) -> None:
+    """A run that failed before starting (lost at dequeue) read `running` while pending; its
+    queued successor keeps reading `running`."""
+    job_id = _submit(client)
+    first = _only_run(fake, job_id)
+    fake.update_run(first, status="FAILURE", end_time=time.time())
+    assert client.get(f"/jobs/{job_id}").json()["state"] == "running"
+    fake.add_run(job_id=job_id, status="QUEUED")
+    assert client.get(f"/jobs/{job_id}").json()["state"] == "running"
