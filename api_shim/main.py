@@ -7,15 +7,18 @@ import httpx
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from api_shim.api.routes import health, jobs, metrics
+from api_shim.api.routes import events, health, jobs, metrics, uploads
 from api_shim.core.config import Settings, get_settings
 from api_shim.core.errors import install_error_handlers
 from api_shim.core.logging import configure_logging
 from api_shim.core.metrics import ShimMetrics
 from api_shim.core.middleware import RequestContextMiddleware
 from api_shim.dagster_gateway import DagsterGateway
+from api_shim.event_hub import EventHub
+from api_shim.event_source import EventSource
 from api_shim.idempotency import IdempotencyStore
 from api_shim.submission import JobLauncher
+from api_shim.uploads import ENVELOPE_BYTES
 
 DESCRIPTION = """\
 Submit ESL lesson jobs and follow them. Each job is a run of the Dagster job `lesson_job`,
@@ -55,9 +58,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.gateway = gateway
             app.state.idempotency = store
             app.state.launcher = JobLauncher(gateway, store, metrics_registry)
+            app.state.event_hub = EventHub(EventSource(gateway, settings.dagster_job), settings)
             try:
                 yield
             finally:
+                await app.state.event_hub.close_all()
                 store.close()
 
     configure_logging()
@@ -72,8 +77,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics_registry
     install_error_handlers(app)
     app.add_middleware(
-        RequestContextMiddleware, metrics=metrics_registry, max_body_bytes=settings.max_body_bytes
+        RequestContextMiddleware,
+        metrics=metrics_registry,
+        max_body_bytes=settings.max_body_bytes,
+        path_body_limits={"/uploads": settings.max_upload_bytes + 2 * ENVELOPE_BYTES},
     )
+    app.include_router(uploads.router)
+    app.include_router(events.router)
     app.include_router(jobs.router)
     app.include_router(health.router)
     app.include_router(metrics.router)

@@ -39,6 +39,7 @@ scalar RunConfigData
 
 enum RunStatus { QUEUED NOT_STARTED MANAGED STARTING STARTED SUSPENDED SUCCESS FAILURE CANCELING CANCELED }
 enum RepositoryLocationLoadStatus { LOADING LOADED }
+enum StepEventStatus { SKIPPED SUCCESS FAILURE IN_PROGRESS }
 enum EvaluationErrorReason { RUNTIME_TYPE_MISMATCH MISSING_REQUIRED_FIELD MISSING_REQUIRED_FIELDS FIELD_NOT_DEFINED FIELDS_NOT_DEFINED SELECTOR_FIELD_ERROR FIELD_ALIAS_COLLISION }
 
 input ExecutionTag { key: String! value: String! }
@@ -84,6 +85,10 @@ type Run {
   updateTime: Float
   tags: [PipelineTag!]!
   runConfig: RunConfigData!
+  stepStats: [RunStepStats!]!
+}
+type RunStepStats {
+  runId: String! stepKey: String! status: StepEventStatus startTime: Float endTime: Float
 }
 type Runs { results: [Run!]! count: Int! }
 
@@ -356,6 +361,7 @@ class FakeDagster:
             "updateTime": now,
             "tags": _tag_list(all_tags),
             "runConfig": dict(run_config or {}),
+            "stepStats": [],
         }
         with self._lock:
             self.runs.append(run)
@@ -384,6 +390,33 @@ class FakeDagster:
                 run["startTime"] = start_time
             if end_time is not None:
                 run["endTime"] = end_time
+            run["updateTime"] = max(time.time(), start_time or 0.0, end_time or 0.0)
+
+    def set_step(
+        self,
+        run_id: str,
+        step_key: str,
+        status: str,
+        *,
+        start_time: float | None = None,
+        end_time: float | None = None,
+    ) -> None:
+        """Record a step's stats (Dagster's summary of its step events) and touch the run."""
+        with self._lock:
+            run = self._run(run_id)
+            if run is None:
+                raise KeyError(run_id)
+            stats = [s for s in run["stepStats"] if s["stepKey"] != step_key]
+            stats.append(
+                {
+                    "runId": run_id,
+                    "stepKey": step_key,
+                    "status": status,
+                    "startTime": start_time,
+                    "endTime": end_time,
+                }
+            )
+            run["stepStats"] = stats
             run["updateTime"] = max(time.time(), start_time or 0.0, end_time or 0.0)
 
     def add_event(self, run_id: str, event: Mapping[str, Any]) -> None:
@@ -477,6 +510,8 @@ class FakeDagster:
             runs = [r for r in runs if r["status"] in run_filter["statuses"]]
         if run_filter.get("pipelineName"):
             runs = [r for r in runs if r["jobName"] == run_filter["pipelineName"]]
+        if run_filter.get("updatedAfter") is not None:
+            runs = [r for r in runs if r["updateTime"] > run_filter["updatedAfter"]]
         if run_filter.get("runIds"):
             runs = [r for r in runs if r["runId"] in run_filter["runIds"]]
         count = len(runs)
