@@ -18,7 +18,7 @@ from api_shim.event_hub import EventHub
 from api_shim.event_source import EventSource
 from api_shim.idempotency import IdempotencyStore
 from api_shim.submission import JobLauncher
-from api_shim.uploads import ENVELOPE_BYTES
+from api_shim.uploads import ENVELOPE_BYTES, ValidationCache
 
 DESCRIPTION = """\
 Submit ESL lesson jobs and follow them. Each job is a run of the Dagster job `lesson_job`,
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = metrics_registry
+    app.state.upload_validations = ValidationCache()
     install_error_handlers(app)
     app.add_middleware(
         RequestContextMiddleware,

@@ -18,8 +18,10 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
+from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +57,23 @@ class LessonValidation:
     ok: bool
     errors: list[dict[str, Any]]
     warnings: list[dict[str, Any]]
+
+
+class ValidationCache:
+    """Findings per SHA-256 (bounded, oldest out): re-uploading a lesson does not revalidate."""
+
+    def __init__(self, capacity: int = 256) -> None:
+        self._capacity = capacity
+        self._entries: OrderedDict[str, LessonValidation] = OrderedDict()
+
+    def get(self, sha256: str) -> LessonValidation | None:
+        return self._entries.get(sha256)
+
+    def put(self, sha256: str, validation: LessonValidation) -> None:
+        self._entries[sha256] = validation
+        self._entries.move_to_end(sha256)
+        while len(self._entries) > self._capacity:
+            self._entries.popitem(last=False)
 
 
 class ValidatorUnavailable(Exception):
@@ -168,11 +187,13 @@ async def validate_lesson(path: Path, command: str, timeout_s: float) -> LessonV
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,  # its own process group: a timeout kills its children too
     )
     try:
         stdout, stderr = await asyncio.wait_for(process.communicate(), timeout_s)
     except TimeoutError as exc:
-        process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         await process.wait()
         raise ValidatorUnavailable(f"validation took longer than {timeout_s:g} s") from exc
     if process.returncode not in (0, 1):

@@ -28,7 +28,9 @@ def read_events(lines: Iterator[str], *, comments: list[str] | None = None) -> I
     for line in lines:
         if line == "":
             if "data" in fields:
-                yield SseEvent(fields.get("id"), fields.get("event", "message"), json.loads(fields["data"]))
+                yield SseEvent(
+                    fields.get("id"), fields.get("event", "message"), json.loads(fields["data"])
+                )
             fields = {}
         elif line.startswith(":"):
             if comments is not None:

@@ -14,6 +14,7 @@ from api_shim.schemas import ErrorBody
 from api_shim.upload_schemas import UPLOAD_EXAMPLE, UploadResult, ValidationFailedBody
 from api_shim.uploads import (
     UploadRejected,
+    ValidationCache,
     ValidatorUnavailable,
     check_lesson_bytes,
     read_lesson_file,
@@ -98,8 +99,9 @@ async def create_upload(
     except UploadRejected as exc:
         raise _rejected(exc) from exc
     stored = store_lesson(data, settings.resolved_upload_dir)
+    cache: ValidationCache = request.app.state.upload_validations
     try:
-        validation = await validate_lesson(
+        validation = cache.get(stored.sha256) or await validate_lesson(
             stored.path, settings.validate_command, settings.validate_timeout_s
         )
     except ValidatorUnavailable as exc:
@@ -113,6 +115,7 @@ async def create_upload(
             },
             headers={"Retry-After": str(settings.retry_after_s)},
         ) from exc
+    cache.put(stored.sha256, validation)
     if strict and not validation.ok:
         body = {
             "error": "validation_failed",
