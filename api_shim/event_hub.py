@@ -10,6 +10,7 @@ the process: positions travel in the event ids, histories are re-read from Dagst
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections import Counter
@@ -42,11 +43,11 @@ class JobSnapshot:
 
 @dataclass(frozen=True)
 class Delivery:
-    """One event for one stream: the SSE `id`, `event` and `data`."""
+    """One event for one stream: the SSE `id`, `event` and `data` (serialized JSON)."""
 
     event_id: str
     kind: str
-    data: dict[str, Any]
+    data: str
 
 
 @dataclass
@@ -64,6 +65,16 @@ class _Snapshot:
     tick: int = 0
     jobs: dict[str, JobSnapshot] = field(default_factory=dict)
     floor_ms: int = 0
+    # `data` of each (job, event index), serialized once and shared by every stream.
+    payloads: dict[tuple[str, int], str] = field(default_factory=dict)
+
+    def payload(self, job_id: str, index: int) -> str:
+        key = (job_id, index)
+        if key not in self.payloads:
+            job = self.jobs[job_id]
+            data = {**(job.resource or {}), "change": job.events[index].change()}
+            self.payloads[key] = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        return self.payloads[key]
 
 
 class EventHub:
@@ -143,13 +154,16 @@ class EventHub:
             if not self._subscriptions:
                 self._wake.clear()
                 await self._wake.wait()
+            started = time.monotonic()
             try:
                 await self._tick()
             except (DagsterUnavailable, DagsterProtocolError) as exc:
                 logger.warning("event poll failed", extra={"fields": {"detail": str(exc)}})
             self._wake.clear()
+            # Fixed rate: a slow tick shortens the pause instead of adding to it.
+            pause = self._poll_s - (time.monotonic() - started)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_s)
+                await asyncio.wait_for(self._wake.wait(), max(pause, 0.0))
 
     async def _tick(self) -> None:
         self._ticks_started += 1
@@ -223,9 +237,7 @@ def _owed(subscription: Subscription, snapshot: _Snapshot) -> list[Delivery]:
     deliveries: list[Delivery] = []
     for _, job_id, index, event in sorted(owed, key=lambda item: item[:3]):
         position.delivered[job_id] = index + 1
-        resource = jobs[job_id].resource or {}
-        data = {**resource, "change": event.change()}
-        deliveries.append(Delivery(position.encode(), event.kind, data))
+        deliveries.append(Delivery(position.encode(), event.kind, snapshot.payload(job_id, index)))
     if subscription.job_ids is None:
         histories = {job_id: job.events for job_id, job in jobs.items()}
         position.advance(snapshot.floor_ms, histories)

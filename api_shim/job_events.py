@@ -8,6 +8,7 @@ time watermark for `jobId=*` streams, see `StreamPosition`).
 """
 
 import base64
+import functools
 import re
 import uuid
 from collections.abc import Mapping
@@ -143,6 +144,7 @@ class InvalidEventId(ValueError):
     pass
 
 
+@functools.lru_cache(maxsize=4096)
 def _job_key(job_id: str) -> str:
     return base64.urlsafe_b64encode(uuid.UUID(job_id).bytes).decode("ascii").rstrip("=")
 

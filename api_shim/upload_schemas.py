@@ -11,13 +11,7 @@ UPLOAD_EXAMPLE: dict[str, Any] = {
     "validation": {
         "ok": True,
         "errors": [],
-        "warnings": [
-            {
-                "code": "dialogue.unknown_speaker",
-                "message": "speaker 'Sam' is not listed in the front matter",
-                "line": 42,
-            }
-        ],
+        "warnings": [],
     },
 }
 

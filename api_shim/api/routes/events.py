@@ -1,8 +1,7 @@
 """`GET /jobs/events`: job changes as Server-Sent Events, resumable with `Last-Event-ID`."""
 
-import json
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
@@ -79,9 +78,8 @@ def _position(raw: str | None, job_ids: frozenset[str] | None, now_ms: int) -> S
     return position
 
 
-def _frame(event_id: str, kind: str, data: dict[str, Any]) -> bytes:
-    payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-    return f"id: {event_id}\nevent: {kind}\ndata: {payload}\n\n".encode()
+def _frame(event_id: str, kind: str, data: str) -> bytes:
+    return f"id: {event_id}\nevent: {kind}\ndata: {data}\n\n".encode()
 
 
 async def _stream(
@@ -93,8 +91,8 @@ async def _stream(
             batch = await hub.next_batch(subscription, heartbeat_s)
             if not batch:
                 yield b": heartbeat\n\n"
-            for delivery in batch:
-                yield _frame(delivery.event_id, delivery.kind, delivery.data)
+            else:
+                yield b"".join(_frame(d.event_id, d.kind, d.data) for d in batch)
     finally:
         hub.close(subscription)
 

@@ -68,7 +68,10 @@ def _md_for(path: Path, cwd: Path) -> str:
     response_model=UploadResult,
     openapi_extra={"requestBody": MULTIPART_BODY},
     responses={
-        201: {"content": {"application/json": {"example": UPLOAD_EXAMPLE}}},
+        201: {
+            "description": "Stored; `md` is what `POST /jobs` takes.",
+            "content": {"application/json": {"example": UPLOAD_EXAMPLE}},
+        },
         400: {
             "model": ValidationFailedBody,
             "description": "No file (`file_required`), two files (`too_many_files`), not "
@@ -77,6 +80,11 @@ def _md_for(path: Path, cwd: Path) -> str:
             "or with `strict=true` an invalid lesson (`lesson_invalid`, findings in `details`).",
         },
         413: {"model": ErrorBody, "description": "The file exceeds ESL_MAX_UPLOAD_BYTES."},
+        503: {
+            "model": ErrorBody,
+            "description": "The lesson validator could not run (`validator_unavailable`).",
+            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        },
     },
 )
 async def create_upload(
