@@ -130,7 +130,8 @@ class EventHub:
             self._interest += Counter()  # drop ids no stream watches any more
 
     async def next_batch(self, subscription: Subscription, timeout_s: float) -> list[Delivery]:
-        """The events the stream owes after the next tick; [] when `timeout_s` passed first."""
+        """The events the stream owes after the next tick ([] if none, or if `timeout_s` passed
+        first)."""
         async with self._changed:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
@@ -159,6 +160,9 @@ class EventHub:
                 await self._tick()
             except (DagsterUnavailable, DagsterProtocolError) as exc:
                 logger.warning("event poll failed", extra={"fields": {"detail": str(exc)}})
+            except Exception:
+                # The poller must outlive a bad tick: streams wait on it.
+                logger.exception("event poll crashed")
             self._wake.clear()
             # Fixed rate: a slow tick shortens the pause instead of adding to it.
             pause = self._poll_s - (time.monotonic() - started)

@@ -99,6 +99,21 @@ def test_a_job_history_then_live_changes(
     assert len({e.event_id for e in first + rest}) == 5
 
 
+def test_a_stream_survives_dagster_going_away(
+    fake: FakeDagster, base_url: str, http: httpx.Client
+) -> None:
+    job_id = str(uuid.uuid4())
+    run = fake.add_run(job_id=job_id, status="QUEUED")
+    with http.stream("GET", f"{base_url}/jobs/events?jobId={job_id}") as response:
+        events = read_events(response.iter_lines())
+        assert next(events).kind == "job_created"
+        with fake.down():
+            time.sleep(0.3)  # several failed polls
+            fake.update_run(run["runId"], status="STARTED", start_time=time.time())
+        resumed = next(events)
+    assert (resumed.kind, resumed.data["state"]) == ("job_state_changed", "running")
+
+
 def test_last_event_id_replays_exactly_the_missed_events_on_another_instance(
     fake: FakeDagster, settings: Settings, base_url: str, http: httpx.Client
 ) -> None:

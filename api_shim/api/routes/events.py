@@ -1,5 +1,6 @@
 """`GET /jobs/events`: job changes as Server-Sent Events, resumable with `Last-Event-ID`."""
 
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -87,12 +88,17 @@ async def _stream(
 ) -> AsyncIterator[bytes]:
     try:
         yield f"retry: {RECONNECT_MS}\n\n".encode()
+        last_sent = time.monotonic()
         while True:
-            batch = await hub.next_batch(subscription, heartbeat_s)
-            if not batch:
+            quiet_for = time.monotonic() - last_sent
+            if quiet_for >= heartbeat_s:
                 yield b": heartbeat\n\n"
-            else:
+                last_sent = time.monotonic()
+                continue
+            batch = await hub.next_batch(subscription, heartbeat_s - quiet_for)
+            if batch:
                 yield b"".join(_frame(d.event_id, d.kind, d.data) for d in batch)
+                last_sent = time.monotonic()
     finally:
         hub.close(subscription)
 
