@@ -18,7 +18,7 @@ from api_shim.event_hub import EventHub
 from api_shim.event_source import EventSource
 from api_shim.idempotency import IdempotencyStore
 from api_shim.submission import JobLauncher
-from api_shim.uploads import ENVELOPE_BYTES, ValidationCache
+from api_shim.uploads import LessonValidator
 
 DESCRIPTION = """\
 Submit ESL lesson jobs and follow them. Each job is a run of the Dagster job `lesson_job`,
@@ -75,13 +75,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = metrics_registry
-    app.state.upload_validations = ValidationCache()
+    app.state.lesson_validator = LessonValidator(
+        settings.validate_command, settings.validate_timeout_s
+    )
     install_error_handlers(app)
     app.add_middleware(
         RequestContextMiddleware,
         metrics=metrics_registry,
         max_body_bytes=settings.max_body_bytes,
-        path_body_limits={"/uploads": settings.max_upload_bytes + 2 * ENVELOPE_BYTES},
+        self_limited_paths={"/uploads"},
     )
     app.include_router(uploads.router)
     app.include_router(events.router)

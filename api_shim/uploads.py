@@ -59,23 +59,6 @@ class LessonValidation:
     warnings: list[dict[str, Any]]
 
 
-class ValidationCache:
-    """Findings per SHA-256 (bounded, oldest out): re-uploading a lesson does not revalidate."""
-
-    def __init__(self, capacity: int = 256) -> None:
-        self._capacity = capacity
-        self._entries: OrderedDict[str, LessonValidation] = OrderedDict()
-
-    def get(self, sha256: str) -> LessonValidation | None:
-        return self._entries.get(sha256)
-
-    def put(self, sha256: str, validation: LessonValidation) -> None:
-        self._entries[sha256] = validation
-        self._entries.move_to_end(sha256)
-        while len(self._entries) > self._capacity:
-            self._entries.popitem(last=False)
-
-
 class ValidatorUnavailable(Exception):
     """`esl validate` could not be run or did not answer in time."""
 
@@ -200,6 +183,31 @@ async def validate_lesson(path: Path, command: str, timeout_s: float) -> LessonV
         detail = stderr.decode("utf-8", "replace").strip()[-300:]
         raise ValidatorUnavailable(f"validator exited {process.returncode}: {detail}")
     return _parse_report(stdout)
+
+
+class LessonValidator:
+    """`validate_lesson` with at most `concurrency` validators at once and findings cached per
+    SHA-256 (bounded, oldest out), so re-uploading a lesson does not revalidate it."""
+
+    def __init__(
+        self, command: str, timeout_s: float, *, concurrency: int = 4, cache_size: int = 256
+    ) -> None:
+        self._command = command
+        self._timeout_s = timeout_s
+        self._slots = asyncio.Semaphore(concurrency)
+        self._cache_size = cache_size
+        self._cache: OrderedDict[str, LessonValidation] = OrderedDict()
+
+    async def validate(self, lesson: StoredLesson) -> LessonValidation:
+        cached = self._cache.get(lesson.sha256)
+        if cached is not None:
+            return cached
+        async with self._slots:
+            validation = await validate_lesson(lesson.path, self._command, self._timeout_s)
+        self._cache[lesson.sha256] = validation
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return validation
 
 
 def _parse_report(stdout: bytes) -> LessonValidation:

@@ -140,6 +140,14 @@ class Settings(BaseSettings):
             raise ValueError("ESL_API_KEYS contains a placeholder secret; set real keys")
         return self
 
+    @model_validator(mode="after")
+    def _upload_dir_inside_roots(self) -> "Settings":
+        if self.upload_dir is not None and not any(
+            self.resolved_upload_dir.is_relative_to(root) for root in self.resolved_lesson_roots
+        ):
+            raise ValueError("ESL_UPLOAD_DIR must lie inside a lesson root (ESL_LESSON_ROOTS)")
+        return self
+
     @property
     def resolved_cwd(self) -> Path:
         return self.pipeline_cwd.resolve()

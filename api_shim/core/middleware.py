@@ -6,7 +6,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection
 from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
@@ -34,13 +34,13 @@ class RequestContextMiddleware:
         *,
         metrics: ShimMetrics,
         max_body_bytes: int,
-        path_body_limits: Mapping[str, int] | None = None,
+        self_limited_paths: Collection[str] = (),
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         # Routes that take larger bodies (uploads) and enforce their own limit while streaming.
-        self.path_body_limits = dict(path_body_limits or {})
+        self.self_limited_paths = frozenset(self_limited_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -63,14 +63,14 @@ class RequestContextMiddleware:
             await send(message)
 
         received = 0
-        limit = self.path_body_limits.get(str(scope.get("path", "")), self.max_body_bytes)
+        limit = None if scope.get("path") in self.self_limited_paths else self.max_body_bytes
 
         async def limited_receive() -> Message:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > limit:
+                if limit is not None and received > limit:
                     raise _too_large(limit)
             return message
 
@@ -79,7 +79,7 @@ class RequestContextMiddleware:
         except ValueError:
             declared = 0
         try:
-            if declared > limit:
+            if limit is not None and declared > limit:
                 error = _too_large(limit)
                 await self._send_json(send_with_id, error.status_code, error.body)
             else:

@@ -4,17 +4,27 @@ validated by `esl validate` (a real subprocess), and its `md` is accepted by `PO
 import hashlib
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
+import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
+from api_shim.core.config import Settings
 from tests.api.conftest import ClientFactory
 from tests.conftest import INVALID_LESSON, VALID_LESSONS
 from tests.fakes.dagster_graphql import FakeDagster
 
 
-def _upload(client: TestClient, data: bytes, name: str = "lesson.md", **params: str) -> object:
-    return client.post("/uploads", files={"file": (name, data, "text/markdown")}, params=params)
+def _upload(
+    client: TestClient, data: bytes, name: str = "lesson.md", **params: str
+) -> httpx.Response:
+    response: httpx.Response = client.post(
+        "/uploads", files={"file": (name, data, "text/markdown")}, params=params
+    )
+    return response
 
 
 def test_a_valid_lesson_is_stored_by_content_and_submittable(
@@ -67,8 +77,7 @@ def test_an_invalid_lesson_is_stored_unless_strict(client: TestClient, lesson_cw
     assert body["details"]["errors"] == validation["errors"]
 
 
-def _code(response: object) -> tuple[int, str]:
-    assert hasattr(response, "status_code") and hasattr(response, "json")
+def _code(response: httpx.Response) -> tuple[int, str]:
     return response.status_code, response.json()["code"]
 
 
@@ -99,24 +108,23 @@ def test_a_file_over_the_limit_is_refused_with_413(make_client: ClientFactory) -
     client = make_client(max_upload_bytes=1000)
     response = _upload(client, b"# lesson\n" + b"x" * 1000)
     assert _code(response) == (413, "upload_too_large")
-    assert response.json()["error"] == "payload_too_large"  # type: ignore[attr-defined]
+    assert response.json()["error"] == "payload_too_large"
 
 
 def test_a_body_far_over_the_limit_is_cut_while_streaming(make_client: ClientFactory) -> None:
     client = make_client(max_upload_bytes=1000)
 
-    def chunks() -> object:
+    def chunks() -> Iterator[bytes]:
         yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.md"\r\n\r\n'
         for _ in range(100):  # 6.4 MB without Content-Length
             yield b"x" * 64 * 1024
 
     response = client.post(
         "/uploads",
-        content=chunks(),  # type: ignore[arg-type]
+        content=chunks(),
         headers={"Content-Type": "multipart/form-data; boundary=b"},
     )
-    assert response.status_code in (400, 413)
-    assert response.json()["code"] in ("upload_too_large", "payload_too_large")
+    assert _code(response) == (413, "upload_too_large")
 
 
 def test_uploads_need_a_key_when_keys_are_set(make_client: ClientFactory) -> None:
@@ -145,3 +153,21 @@ def test_a_missing_validator_answers_503(make_client: ClientFactory, tmp_path: P
     client = make_client(validate_command=os.fspath(tmp_path / "no-such-esl"))
     response = _upload(client, VALID_LESSONS[0].read_bytes())
     assert _code(response) == (503, "validator_unavailable")
+
+
+def test_a_configured_upload_dir_is_used_and_must_lie_inside_a_root(
+    make_client: ClientFactory, lesson_cwd: Path, tmp_path: Path
+) -> None:
+    validator = tmp_path / "ok-esl"
+    validator.write_text(
+        '#!/bin/sh\necho \'[{"path": "x", "ok": true, "errors": [], "warnings": []}]\'\n'
+    )
+    validator.chmod(validator.stat().st_mode | stat.S_IXUSR)
+    client = make_client(upload_dir=Path("lessons/unit1/inbox"), validate_command=str(validator))
+    response = _upload(client, b"# A lesson\n")
+    assert response.status_code == 201
+    md = response.json()["md"]
+    assert md.startswith("lessons/unit1/inbox/")
+    assert (lesson_cwd / md).read_bytes() == b"# A lesson\n"
+    with pytest.raises(ValidationError, match="ESL_UPLOAD_DIR"):
+        Settings(pipeline_cwd=lesson_cwd, upload_dir=lesson_cwd / "outside")

@@ -4,6 +4,7 @@ import logging
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
@@ -13,13 +14,12 @@ from api_shim.core.errors import ApiError
 from api_shim.schemas import ErrorBody
 from api_shim.upload_schemas import UPLOAD_EXAMPLE, UploadResult, ValidationFailedBody
 from api_shim.uploads import (
+    LessonValidator,
     UploadRejected,
-    ValidationCache,
     ValidatorUnavailable,
     check_lesson_bytes,
     read_lesson_file,
     store_lesson,
-    validate_lesson,
 )
 
 logger = logging.getLogger("api_shim.uploads")
@@ -106,12 +106,10 @@ async def create_upload(
         check_lesson_bytes(filename, data)
     except UploadRejected as exc:
         raise _rejected(exc) from exc
-    stored = store_lesson(data, settings.resolved_upload_dir)
-    cache: ValidationCache = request.app.state.upload_validations
+    stored = await anyio.to_thread.run_sync(store_lesson, data, settings.resolved_upload_dir)
+    validator: LessonValidator = request.app.state.lesson_validator
     try:
-        validation = cache.get(stored.sha256) or await validate_lesson(
-            stored.path, settings.validate_command, settings.validate_timeout_s
-        )
+        validation = await validator.validate(stored)
     except ValidatorUnavailable as exc:
         logger.error("upload validation failed to run", extra={"fields": {"detail": str(exc)}})
         raise ApiError(
@@ -123,7 +121,6 @@ async def create_upload(
             },
             headers={"Retry-After": str(settings.retry_after_s)},
         ) from exc
-    cache.put(stored.sha256, validation)
     if strict and not validation.ok:
         body = {
             "error": "validation_failed",
