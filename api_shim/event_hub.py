@@ -95,6 +95,22 @@ class EventHub:
         self._changed = asyncio.Condition()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._notifier: asyncio.Task[None] | None = None
+
+    @property
+    def stopping(self) -> bool:
+        """True once the server is stopping: streams end, new ones are refused."""
+        return self._stopping
+
+    def stop_streams(self) -> None:
+        """End every open stream (called on the loop when the server is told to exit)."""
+        self._stopping = True
+        self._notifier = asyncio.get_running_loop().create_task(self._notify_all())
+
+    async def _notify_all(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
 
     def now(self) -> float:
         return self._clock()
@@ -105,7 +121,7 @@ class EventHub:
 
     def open(self, job_ids: frozenset[str] | None, position: StreamPosition) -> Subscription:
         """Register a stream; raises `TooManyStreams` at the per-process cap."""
-        if len(self._subscriptions) >= self._max_streams:
+        if self._stopping or len(self._subscriptions) >= self._max_streams:
             raise TooManyStreams()
         subscription = Subscription(job_ids, position, needs_tick=self._ticks_started + 1)
         self._subscriptions.append(subscription)
@@ -139,7 +155,7 @@ class EventHub:
                     timeout_s,
                 )
         snapshot = self._snapshot
-        if snapshot.tick < subscription.needs_tick:
+        if self._stopping or snapshot.tick < subscription.needs_tick:
             return []
         subscription.needs_tick = snapshot.tick + 1
         return _owed(subscription, snapshot)

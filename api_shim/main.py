@@ -17,6 +17,7 @@ from api_shim.dagster_gateway import DagsterGateway
 from api_shim.event_hub import EventHub
 from api_shim.event_source import EventSource
 from api_shim.idempotency import IdempotencyStore
+from api_shim.shutdown import on_exit_signal
 from api_shim.submission import JobLauncher
 from api_shim.uploads import LessonValidator
 
@@ -58,9 +59,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.gateway = gateway
             app.state.idempotency = store
             app.state.launcher = JobLauncher(gateway, store, metrics_registry)
-            app.state.event_hub = EventHub(EventSource(gateway, settings.dagster_job), settings)
+            hub = EventHub(EventSource(gateway, settings.dagster_job), settings)
+            app.state.event_hub = hub
             try:
-                yield
+                with on_exit_signal(hub.stop_streams):
+                    yield
             finally:
                 await app.state.event_hub.close_all()
                 store.close()

@@ -12,13 +12,9 @@ polling; the list carries job states but no steps, so its delay covers state cha
 
 import asyncio
 import json
-import os
 import random
 import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -31,7 +27,7 @@ from pathlib import Path
 import httpx
 
 from bench.common import BenchRow, percentile
-from tests.conftest import REPO_ROOT
+from tests.api.sse import shim_process
 from tests.fakes.dagster_graphql import FakeDagster
 
 JOBS = 50
@@ -59,49 +55,6 @@ class Observed:
     delays: list[float] = field(default_factory=list)
     received: int = 0
     last_at: float = 0.0
-
-
-@contextmanager
-def shim(fake_url: str, workdir: Path) -> Iterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    env = {
-        **os.environ,
-        "ESL_DAGSTER_GRAPHQL_URL": fake_url,
-        "PIPELINE_CWD": str(workdir),
-        "ESL_API_IDEMPOTENCY_DB": str(workdir / "idempotency.sqlite3"),
-        "ESL_API_KEYS": "",
-        "ESL_EVENTS_POLL_INTERVAL": str(POLL_S),
-    }
-    command = [sys.executable, "-m", "uvicorn", "api_shim.main:app", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--no-access-log", "--log-level", "warning"]
-    with (workdir / "uvicorn.log").open("wb") as log:
-        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=log)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            _wait_ready(base, process)
-            yield base
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def _wait_ready(base: str, process: "subprocess.Popen[bytes]") -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"uvicorn exited with {process.returncode}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1.0, trust_env=False).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError("uvicorn did not become ready")
 
 
 def _drive(fake: FakeDagster, runs: dict[str, str], observed: Observed) -> None:
@@ -229,7 +182,10 @@ def run() -> list[BenchRow]:
     workdir = Path(tempfile.mkdtemp(prefix="bench-events-"))
     (workdir / "lessons").mkdir()
     try:
-        with FakeDagster() as fake, shim(fake.url, workdir) as base:
+        with (
+            FakeDagster() as fake,
+            shim_process(fake.url, workdir, {"ESL_EVENTS_POLL_INTERVAL": str(POLL_S)}) as (base, _),
+        ):
             sse, sse_s, sse_rps = _phase(fake, base, streaming=True)
             polled, _, poll_rps = _phase(fake, base, streaming=False)
     finally:

@@ -1,18 +1,25 @@
 """Test helpers for `/jobs/events`: a minimal Server-Sent Events reader over httpx, and the shim
-served by a real uvicorn in a thread (TestClient buffers whole responses, so it cannot stream)."""
+served by a real uvicorn, in a thread or in a child process (TestClient buffers whole responses,
+so it cannot stream)."""
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import uvicorn
 from fastapi import FastAPI
+
+from tests.conftest import REPO_ROOT
 
 
 @dataclass(frozen=True)
@@ -93,3 +100,44 @@ def serve(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def shim_process(
+    graphql_url: str, workdir: Path, env: dict[str, str]
+) -> Iterator[tuple[str, "subprocess.Popen[bytes]"]]:
+    """The shim under uvicorn in a child process (its own signals, like production)."""
+    port = _free_port()
+    child_env = {
+        **os.environ,
+        "ESL_DAGSTER_GRAPHQL_URL": graphql_url,
+        "PIPELINE_CWD": str(workdir),
+        "ESL_API_IDEMPOTENCY_DB": str(workdir / "idempotency.sqlite3"),
+        "ESL_API_KEYS": "",
+        **env,
+    }
+    command = [sys.executable, "-m", "uvicorn", "api_shim.main:app", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--no-access-log", "--log-level", "warning"]
+    with (workdir / "uvicorn.log").open("wb") as log:
+        process = subprocess.Popen(command, cwd=REPO_ROOT, env=child_env, stdout=log, stderr=log)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            _wait_ready(base, process)
+            yield base, process
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def _wait_ready(base: str, process: "subprocess.Popen[bytes]") -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"uvicorn exited with {process.returncode}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1.0, trust_env=False).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError("uvicorn did not become ready")

@@ -4,6 +4,7 @@ Replay is checked across app instances (a restarted shim or another replica): th
 say what was delivered, because the events are re-derived from Dagster's run records."""
 
 import functools
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from api_shim.dagster_gateway import DagsterRun
 from api_shim.event_source import RECENT_RUNS, job_histories_document
 from api_shim.job_events import RunWithSteps, StepStat, StreamPosition, job_events
 from api_shim.main import create_app
-from tests.api.sse import SseEvent, read_events, serve, take_events
+from tests.api.sse import SseEvent, read_events, serve, shim_process, take_events
 from tests.fakes.dagster_graphql import SDL, FakeDagster
 
 
@@ -237,6 +238,19 @@ def test_the_key_goes_in_the_header_or_access_token(
         assert len(take_events(http, stream + "&access_token=k-events-123", 1)) == 1
         header = {"Authorization": "Bearer k-events-123"}
         assert len(take_events(http, stream, 1, headers=header)) == 1
+
+
+def test_sigterm_ends_open_streams_so_the_server_stops(fake: FakeDagster, tmp_path: Any) -> None:
+    job_id = _finished_job(fake)
+    with shim_process(fake.url, tmp_path, {}) as (base, process):
+        with httpx.stream("GET", f"{base}/jobs/events?jobId={job_id}", timeout=30.0) as response:
+            lines = response.iter_lines()
+            assert next(read_events(lines)).kind == "job_created"
+            process.send_signal(signal.SIGTERM)
+            # The server ends the stream (else this read would run into the 30 s timeout).
+            list(lines)
+        # uvicorn shuts down gracefully, then re-raises the signal it caught.
+        assert process.wait(timeout=20) in (0, -signal.SIGTERM)
 
 
 def test_position_ids_round_trip_and_forget_old_jobs() -> None:

@@ -96,6 +96,8 @@ async def _stream(
                 last_sent = time.monotonic()
                 continue
             batch = await hub.next_batch(subscription, heartbeat_s - quiet_for)
+            if hub.stopping:
+                return
             if batch:
                 yield b"".join(_frame(d.event_id, d.kind, d.data) for d in batch)
                 last_sent = time.monotonic()
