@@ -115,10 +115,6 @@ class EventHub:
     def now(self) -> float:
         return self._clock()
 
-    @property
-    def open_streams(self) -> int:
-        return len(self._subscriptions)
-
     def open(self, job_ids: frozenset[str] | None, position: StreamPosition) -> Subscription:
         """Register a stream; raises `TooManyStreams` at the per-process cap."""
         if self._stopping or len(self._subscriptions) >= self._max_streams:
@@ -151,7 +147,9 @@ class EventHub:
         async with self._changed:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
-                    self._changed.wait_for(lambda: self._snapshot.tick >= subscription.needs_tick),
+                    self._changed.wait_for(
+                        lambda: self._stopping or self._snapshot.tick >= subscription.needs_tick
+                    ),
                     timeout_s,
                 )
         snapshot = self._snapshot

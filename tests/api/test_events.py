@@ -242,12 +242,13 @@ def test_the_key_goes_in_the_header_or_access_token(
 
 def test_sigterm_ends_open_streams_so_the_server_stops(fake: FakeDagster, tmp_path: Any) -> None:
     job_id = _finished_job(fake)
-    with shim_process(fake.url, tmp_path, {}) as (base, process):
-        with httpx.stream("GET", f"{base}/jobs/events?jobId={job_id}", timeout=30.0) as response:
+    # A long poll interval: the stream must end on the signal, not on the next poll.
+    with shim_process(fake.url, tmp_path, {"ESL_EVENTS_POLL_INTERVAL": "60"}) as (base, process):
+        with httpx.stream("GET", f"{base}/jobs/events?jobId={job_id}", timeout=10.0) as response:
             lines = response.iter_lines()
             assert next(read_events(lines)).kind == "job_created"
             process.send_signal(signal.SIGTERM)
-            # The server ends the stream (else this read would run into the 30 s timeout).
+            # The server ends the stream at once (else this read runs into the 10 s timeout).
             list(lines)
         # uvicorn shuts down gracefully, then re-raises the signal it caught.
         assert process.wait(timeout=20) in (0, -signal.SIGTERM)
