@@ -495,6 +495,12 @@ class DagsterGateway:
             return CodeLocationStatus("loaded", self._job in jobs)
         return CodeLocationStatus("missing", False)
 
+    async def query(
+        self, operation: str, document: str, variables: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Run a read-only document of another module (same error mapping and metrics)."""
+        return await self._execute(operation, document, variables)
+
     async def _execute(
         self,
         operation: str,

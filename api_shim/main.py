@@ -7,7 +7,7 @@ import httpx
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from api_shim.api.routes import config, health, jobs, metrics
+from api_shim.api.routes import config, events, health, jobs, metrics, uploads
 from api_shim.config_source import ConfigReader, ConfigSourceSettings
 from api_shim.core.config import Settings, get_settings
 from api_shim.core.errors import install_error_handlers
@@ -15,8 +15,12 @@ from api_shim.core.logging import configure_logging
 from api_shim.core.metrics import ShimMetrics
 from api_shim.core.middleware import RequestContextMiddleware
 from api_shim.dagster_gateway import DagsterGateway
+from api_shim.event_hub import EventHub
+from api_shim.event_source import EventSource
 from api_shim.idempotency import open_idempotency_store
+from api_shim.shutdown import on_exit_signal
 from api_shim.submission import JobLauncher
+from api_shim.uploads import LessonValidator
 
 DESCRIPTION = """\
 Submit ESL lesson jobs and follow them. Each job is a run of the Dagster job `lesson_job`,
@@ -54,9 +58,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.launcher = JobLauncher(
                 gateway, store, metrics_registry, launch_budget_s=settings.launch_budget_s
             )
+            hub = EventHub(EventSource(gateway, settings.dagster_job), settings)
+            app.state.event_hub = hub
             try:
-                yield
+                with on_exit_signal(hub.stop_streams):
+                    yield
             finally:
+                await app.state.event_hub.close_all()
                 store.close()
 
     configure_logging()
@@ -70,10 +78,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics_registry
     app.state.config_reader = ConfigReader(ConfigSourceSettings(), settings.resolved_cwd)
+    app.state.lesson_validator = LessonValidator(
+        settings.validate_command, settings.validate_timeout_s
+    )
     install_error_handlers(app)
     app.add_middleware(
-        RequestContextMiddleware, metrics=metrics_registry, max_body_bytes=settings.max_body_bytes
+        RequestContextMiddleware,
+        metrics=metrics_registry,
+        max_body_bytes=settings.max_body_bytes,
+        self_limited_paths={"/uploads"},
     )
+    app.include_router(uploads.router)
+    app.include_router(events.router)
     app.include_router(jobs.router)
     app.include_router(config.router)
     app.include_router(health.router)

@@ -25,6 +25,7 @@ BENCH_MODULES = (
     "api_real",
     "jobs_read",
     "faults",
+    "events",
 )
 
 

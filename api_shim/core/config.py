@@ -107,6 +107,45 @@ class Settings(BaseSettings):
         default=5, ge=1, validation_alias=AliasChoices("ESL_API_RETRY_AFTER")
     )
 
+    max_upload_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        gt=0,
+        validation_alias=AliasChoices("ESL_MAX_UPLOAD_BYTES"),
+        description="Largest lesson `POST /uploads` accepts (the file's bytes).",
+    )
+    upload_dir: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ESL_UPLOAD_DIR"),
+        description="Where uploads are stored; default `<first lesson root>/.uploads`. It must "
+        "lie inside a lesson root (shared storage when Dagster runs on other machines).",
+    )
+    validate_command: str = Field(
+        default="esl",
+        validation_alias=AliasChoices("ESL_VALIDATE_COMMAND"),
+        description="The `esl` executable that validates uploads (`esl validate --json`).",
+    )
+    validate_timeout_s: float = Field(
+        default=30.0, gt=0, validation_alias=AliasChoices("ESL_VALIDATE_TIMEOUT")
+    )
+    events_poll_s: float = Field(
+        default=1.0, gt=0, validation_alias=AliasChoices("ESL_EVENTS_POLL_INTERVAL")
+    )
+    events_heartbeat_s: float = Field(
+        default=25.0, gt=0, validation_alias=AliasChoices("ESL_EVENTS_HEARTBEAT")
+    )
+    events_max_streams: int = Field(
+        default=100, ge=1, validation_alias=AliasChoices("ESL_EVENTS_MAX_STREAMS")
+    )
+    events_max_ids: int = Field(
+        default=50, ge=1, validation_alias=AliasChoices("ESL_EVENTS_MAX_IDS")
+    )
+    events_settle_s: float = Field(
+        default=30.0,
+        gt=0,
+        validation_alias=AliasChoices("ESL_EVENTS_SETTLE"),
+        description="`jobId=*` streams: changes older than this are assumed seen by every poll.",
+    )
+
     @field_validator("lesson_roots", "api_keys", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
@@ -119,6 +158,14 @@ class Settings(BaseSettings):
             raise ValueError("ESL_API_KEYS contains a placeholder secret; set real keys")
         return self
 
+    @model_validator(mode="after")
+    def _upload_dir_inside_roots(self) -> "Settings":
+        if self.upload_dir is not None and not any(
+            self.resolved_upload_dir.is_relative_to(root) for root in self.resolved_lesson_roots
+        ):
+            raise ValueError("ESL_UPLOAD_DIR must lie inside a lesson root (ESL_LESSON_ROOTS)")
+        return self
+
     @property
     def resolved_cwd(self) -> Path:
         return self.pipeline_cwd.resolve()
@@ -128,6 +175,13 @@ class Settings(BaseSettings):
         """The lesson roots as absolute real paths (symlinks resolved), relative ones under the cwd."""
         roots = self.lesson_roots or [Path("lessons")]
         return tuple((self.resolved_cwd / root).resolve() for root in roots)
+
+    @property
+    def resolved_upload_dir(self) -> Path:
+        """The upload folder, absolute; relative paths are under the cwd."""
+        if self.upload_dir is None:
+            return self.resolved_lesson_roots[0] / ".uploads"
+        return (self.resolved_cwd / self.upload_dir).resolve()
 
     @property
     def idempotency_db_path(self) -> Path:

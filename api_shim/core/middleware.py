@@ -6,6 +6,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Collection
 from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
@@ -27,10 +28,19 @@ def _too_large(limit: int) -> Any:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: ShimMetrics, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: ShimMetrics,
+        max_body_bytes: int,
+        self_limited_paths: Collection[str] = (),
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        # Routes that take larger bodies (uploads) and enforce their own limit while streaming.
+        self.self_limited_paths = frozenset(self_limited_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -53,14 +63,15 @@ class RequestContextMiddleware:
             await send(message)
 
         received = 0
+        limit = None if scope.get("path") in self.self_limited_paths else self.max_body_bytes
 
         async def limited_receive() -> Message:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise _too_large(self.max_body_bytes)
+                if limit is not None and received > limit:
+                    raise _too_large(limit)
             return message
 
         try:
@@ -68,8 +79,8 @@ class RequestContextMiddleware:
         except ValueError:
             declared = 0
         try:
-            if declared > self.max_body_bytes:
-                error = _too_large(self.max_body_bytes)
+            if limit is not None and declared > limit:
+                error = _too_large(limit)
                 await self._send_json(send_with_id, error.status_code, error.body)
             else:
                 await self.app(scope, limited_receive, send_with_id)

@@ -414,10 +414,6 @@ class FakeDagster:
                 run["endTime"] = end_time
             run["updateTime"] = max(time.time(), start_time or 0.0, end_time or 0.0)
 
-    def add_event(self, run_id: str, event: Mapping[str, Any]) -> None:
-        with self._lock:
-            self.events.setdefault(run_id, []).append(dict(event))
-
     def set_step(
         self,
         run_id: str,
@@ -427,7 +423,7 @@ class FakeDagster:
         start_time: float | None = None,
         end_time: float | None = None,
     ) -> None:
-        """Record (or replace) the step stats Dagster keeps for `step_key` in the run."""
+        """Record a step's stats (Dagster's summary of its step events) and touch the run."""
         with self._lock:
             run = self._run(run_id)
             if run is None:
@@ -443,6 +439,11 @@ class FakeDagster:
                 }
             )
             run["stepStats"] = stats
+            run["updateTime"] = max(time.time(), start_time or 0.0, end_time or 0.0)
+
+    def add_event(self, run_id: str, event: Mapping[str, Any]) -> None:
+        with self._lock:
+            self.events.setdefault(run_id, []).append(dict(event))
 
     def add_output(
         self, run_id: str, step_key: str, metadata: Mapping[str, tuple[str, Any]]
@@ -546,6 +547,8 @@ class FakeDagster:
             runs = [r for r in runs if r["status"] in run_filter["statuses"]]
         if run_filter.get("pipelineName"):
             runs = [r for r in runs if r["jobName"] == run_filter["pipelineName"]]
+        if run_filter.get("updatedAfter") is not None:
+            runs = [r for r in runs if r["updateTime"] > run_filter["updatedAfter"]]
         if run_filter.get("runIds"):
             runs = [r for r in runs if r["runId"] in run_filter["runIds"]]
         count = len(runs)

@@ -1,0 +1,144 @@
+"""`POST /uploads`: send a lesson file; the answer's `md` is what `POST /jobs` takes."""
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from api_shim.api.deps import SettingsDep, require_principal
+from api_shim.api.routes.jobs import COMMON_RESPONSES
+from api_shim.core.errors import ApiError
+from api_shim.schemas import ErrorBody
+from api_shim.upload_schemas import UPLOAD_EXAMPLE, UploadResult, ValidationFailedBody
+from api_shim.uploads import (
+    LessonValidator,
+    UploadRejected,
+    ValidatorUnavailable,
+    check_lesson_bytes,
+    read_lesson_file,
+    store_lesson,
+)
+
+logger = logging.getLogger("api_shim.uploads")
+
+router = APIRouter(
+    prefix="/uploads",
+    tags=["uploads"],
+    dependencies=[Depends(require_principal)],
+    responses=COMMON_RESPONSES,
+)
+
+MULTIPART_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {
+                    "file": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "The lesson: one UTF-8 Markdown file named *.md.",
+                    }
+                },
+            }
+        }
+    },
+}
+
+
+def _rejected(exc: UploadRejected) -> ApiError:
+    error = "payload_too_large" if exc.status == 413 else "validation_failed"
+    return ApiError(exc.status, {"error": error, "message": exc.message, "code": exc.code})
+
+
+def _md_for(path: Path, cwd: Path) -> str:
+    """The path relative to PIPELINE_CWD when it lies below it (portable), else absolute."""
+    return str(path.relative_to(cwd)) if path.is_relative_to(cwd) else str(path)
+
+
+@router.post(
+    "",
+    status_code=201,
+    operation_id="uploads-create",
+    response_model=UploadResult,
+    openapi_extra={"requestBody": MULTIPART_BODY},
+    responses={
+        201: {
+            "description": "Stored; `md` is what `POST /jobs` takes.",
+            "content": {"application/json": {"example": UPLOAD_EXAMPLE}},
+        },
+        400: {
+            "model": ValidationFailedBody,
+            "description": "No file (`file_required`), two files (`too_many_files`), not "
+            "multipart (`not_multipart`, `invalid_multipart`), not Markdown (`not_markdown`: "
+            "name not *.md or binary content), not UTF-8 (`not_utf8`), empty (`empty_file`), "
+            "or with `strict=true` an invalid lesson (`lesson_invalid`, findings in `details`).",
+        },
+        413: {"model": ErrorBody, "description": "The file exceeds ESL_MAX_UPLOAD_BYTES."},
+        503: {
+            "model": ErrorBody,
+            "description": "The lesson validator could not run (`validator_unavailable`).",
+            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        },
+    },
+)
+async def create_upload(
+    request: Request,
+    settings: SettingsDep,
+    strict: Annotated[
+        bool, Query(description="Answer 400 instead of storing an invalid lesson as ok:false.")
+    ] = False,
+) -> UploadResult | JSONResponse:
+    """Store a lesson by content (SHA-256) inside the lesson roots and validate it (relaxed).
+
+    The same bytes always answer the same `md`. An invalid lesson is still stored and answered
+    `ok: false`, unless `strict=true`.
+    """
+    try:
+        filename, data = await read_lesson_file(
+            request.headers, request.stream(), settings.max_upload_bytes
+        )
+        check_lesson_bytes(filename, data)
+    except UploadRejected as exc:
+        raise _rejected(exc) from exc
+    stored = await anyio.to_thread.run_sync(store_lesson, data, settings.resolved_upload_dir)
+    validator: LessonValidator = request.app.state.lesson_validator
+    try:
+        validation = await validator.validate(stored)
+    except ValidatorUnavailable as exc:
+        logger.error("upload validation failed to run", extra={"fields": {"detail": str(exc)}})
+        raise ApiError(
+            503,
+            {
+                "error": "service_unavailable",
+                "message": "the lesson validator is unavailable; retry later",
+                "code": "validator_unavailable",
+            },
+            headers={"Retry-After": str(settings.retry_after_s)},
+        ) from exc
+    if strict and not validation.ok:
+        body = {
+            "error": "validation_failed",
+            "message": "the lesson is not valid: "
+            + "; ".join(str(item.get("message")) for item in validation.errors[:3]),
+            "code": "lesson_invalid",
+            "details": {"errors": validation.errors, "warnings": validation.warnings},
+        }
+        return JSONResponse(body, status_code=400)
+    return UploadResult.model_validate(
+        {
+            "md": _md_for(stored.path, settings.resolved_cwd),
+            "sha256": stored.sha256,
+            "bytes": stored.size,
+            "validation": {
+                "ok": validation.ok,
+                "errors": validation.errors,
+                "warnings": validation.warnings,
+            },
+        }
+    )
