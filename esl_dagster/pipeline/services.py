@@ -1,7 +1,7 @@
 """The services one lesson job talks to, chosen once from the settings (DESIGN D5).
 
-No ``NOTION_TOKEN``: Notion preview mode (``notion`` is None; the request payloads are written
-next to the manifest). No ``ELEVENLABS_API_KEY``: the offline espeak-ng engine. No S3 settings:
+No ``NOTION_TOKEN``: Notion preview mode (the request payloads are written next to the manifest;
+see :mod:`esl_dagster.pipeline.notion.service`). No ``ELEVENLABS_API_KEY``: the offline espeak-ng engine. No S3 settings:
 uploads go to the local upload folder. ``ESL_PIPELINE_MANIFEST_STORE=s3``: manifests in S3, else
 next to each lesson. Every field can also be built by hand (tests, the Dagster resources).
 """
@@ -13,6 +13,9 @@ from esl_dagster.pipeline.config.provider import ConfigProvider
 from esl_dagster.pipeline.errors import ConfigurationError
 from esl_dagster.pipeline.manifest import FilesystemManifestStore, ManifestStore, S3ManifestStore
 from esl_dagster.pipeline.notion.client import NotionClient
+from esl_dagster.pipeline.notion.live import LiveNotion
+from esl_dagster.pipeline.notion.offline import PreviewNotion
+from esl_dagster.pipeline.notion.service import NotionDefaults, NotionService
 from esl_dagster.pipeline.observability import (
     NoopMetrics,
     PipelineLogger,
@@ -28,12 +31,12 @@ from esl_dagster.pipeline.tts.provider import SpeechProvider
 
 @dataclass
 class Services:
-    """``notion`` None means preview mode: nothing is sent to Notion."""
+    """The services of one process; ``notion`` is live or preview (a dry run derives its own)."""
 
     settings: Settings
     config_provider: ConfigProvider
     manifest_store: ManifestStore
-    notion: NotionClient | None
+    notion: NotionService
     tts_provider: SpeechProvider
     uploader: Uploader
     logger: PipelineLogger
@@ -86,6 +89,22 @@ def build_notion(settings: Settings) -> NotionClient | None:
     )
 
 
+def notion_defaults(settings: Settings) -> NotionDefaults:
+    """The Notion target defaults the settings configure."""
+    return NotionDefaults(
+        database_id=settings.notion_db_id,
+        data_source_id=settings.notion_data_source_id,
+        students_data_source_id=settings.notion_students_data_source_id,
+    )
+
+
+def build_notion_service(settings: Settings, store: ManifestStore) -> NotionService:
+    """Live Notion when NOTION_TOKEN is set, else preview mode writing next to the manifests."""
+    client = build_notion(settings)
+    defaults = notion_defaults(settings)
+    return PreviewNotion(store, defaults) if client is None else LiveNotion(client, defaults)
+
+
 def build_tts_provider(settings: Settings) -> SpeechProvider:
     """ElevenLabs when ELEVENLABS_API_KEY is set, else the offline espeak-ng engine."""
     if settings.elevenlabs_api_key is None:
@@ -134,11 +153,12 @@ def build_services(
     uploader whose boto3 client comes from dagster-aws).
     """
     settings.validate_for_start()
+    store = build_manifest_store(settings)
     return Services(
         settings=settings,
         config_provider=build_config_provider(settings),
-        manifest_store=build_manifest_store(settings),
-        notion=build_notion(settings),
+        manifest_store=store,
+        notion=build_notion_service(settings, store),
         tts_provider=build_tts_provider(settings),
         uploader=uploader if uploader is not None else build_uploader(settings),
         logger=logger if logger is not None else logger_from_settings(settings),

@@ -9,6 +9,8 @@ import pytest
 from esl_dagster.pipeline.cli import main
 from esl_dagster.pipeline.errors import ConfigurationError
 from esl_dagster.pipeline.manifest import FilesystemManifestStore, S3ManifestStore
+from esl_dagster.pipeline.notion.live import LiveNotion
+from esl_dagster.pipeline.notion.offline import PreviewNotion
 from esl_dagster.pipeline.services import build_services
 from esl_dagster.pipeline.storage import LocalUploader, S3Uploader
 from esl_dagster.pipeline.tts.elevenlabs import ElevenLabsProvider
@@ -120,7 +122,7 @@ def test_unknown_rerun_step_is_a_usage_error(clean_env: Path) -> None:
 
 def test_embedded_default_services(tmp_path: Path) -> None:
     services = build_services(settings_for(tmp_path))
-    assert services.notion is None
+    assert isinstance(services.notion, PreviewNotion)
     assert isinstance(services.tts_provider, EspeakProvider)
     assert isinstance(services.uploader, LocalUploader)
     assert isinstance(services.manifest_store, FilesystemManifestStore)
@@ -138,7 +140,7 @@ def test_credentials_switch_each_part_to_the_real_service(tmp_path: Path) -> Non
         aws_secret_access_key="b",
     )
     services = build_services(settings)
-    assert services.notion is not None
+    assert isinstance(services.notion, LiveNotion)
     assert isinstance(services.tts_provider, ElevenLabsProvider)
     assert isinstance(services.uploader, S3Uploader)
     assert isinstance(services.manifest_store, S3ManifestStore)

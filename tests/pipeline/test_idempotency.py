@@ -14,6 +14,8 @@ from esl_dagster.pipeline.config.provider import LocalConfigProvider
 from esl_dagster.pipeline.errors import ConfigurationError, ServiceError
 from esl_dagster.pipeline.manifest import FilesystemManifestStore
 from esl_dagster.pipeline.notion.client import NotionClient
+from esl_dagster.pipeline.notion.live import LiveNotion
+from esl_dagster.pipeline.notion.service import NotionDefaults
 from esl_dagster.pipeline.observability import JsonLogger, NoopMetrics
 from esl_dagster.pipeline.options import JobOptions
 from esl_dagster.pipeline.runner import Pipeline
@@ -42,7 +44,7 @@ def real_services(
         settings=settings_for(tmp_path),
         config_provider=LocalConfigProvider(cwd=tmp_path),
         manifest_store=FilesystemManifestStore(),
-        notion=notion_client,
+        notion=LiveNotion(notion_client, NotionDefaults()),
         tts_provider=espeak,
         uploader=s3_uploader(bucket),
         logger=JsonLogger(events.stream),

@@ -16,7 +16,7 @@ from esl_dagster.pipeline.errors import (
 )
 from esl_dagster.pipeline.options import JobOptions
 from esl_dagster.pipeline.runner import AssignmentResult, Pipeline
-from esl_dagster.pipeline.services import Services
+from esl_dagster.pipeline.services import Services, build_notion_service
 from esl_dagster.pipeline.stages import STAGES, run_stage, start_run
 from tests.conftest import INVALID_LESSON
 from tests.pipeline.conftest import (
@@ -403,9 +403,9 @@ def test_a_new_default_notion_target_reimports_an_unchanged_lesson(
 ) -> None:
     """The target's fallbacks (here NOTION_DATA_SOURCE_ID) are inputs of the import stage."""
     run(services, md, with_tts=False)
-    moved = dataclasses.replace(
-        services, settings=settings_for(tmp_path, notion_data_source_id="ds-new")
-    )
+    settings = settings_for(tmp_path, notion_data_source_id="ds-new")
+    notion = build_notion_service(settings, services.manifest_store)
+    moved = dataclasses.replace(services, settings=settings, notion=notion)
     again = run(moved, md, with_tts=False)
     assert again.stages["import"].status == "success"
     preview = json.loads(Path(str(again.notion_preview)).read_text())

@@ -10,7 +10,10 @@ How a retry never creates a second page:
    manifest at once. A crash after that point is resumed, never repeated.
 3. The page carries the lesson key in a rich-text property (``key_property``, default
    ``Lesson Key``) when the data source has one; before creating, the data source is queried for a
-   page with that key and such a page is adopted.
+   page with that key and such a page is adopted. A caller whose own record proves that no page
+   was made (the pipeline's manifest: no page id and no create started) passes
+   ``look_up_key=False`` and saves that request; ``before_create`` lets it record the start of a
+   create first.
 4. The create request itself is never blindly retried: when its outcome is unknown (5xx, timeout,
    dropped connection) the data source is queried for the page (by key, or else by exact title and
    a creation time after the request started) and a found page is adopted.
@@ -46,6 +49,8 @@ from esl_dagster.pipeline.notion.target import (
     find_page_by_title,
     resolve_target,
 )
+
+Resolver = Callable[[NotionClient, TargetIds], NotionTarget]
 
 DEFAULT_KEY_PROPERTY = "Lesson Key"
 _CLOCK_SKEW = timedelta(minutes=2)
@@ -107,11 +112,17 @@ def import_lesson(
     key_property: str = DEFAULT_KEY_PROPERTY,
     force: bool = False,
     on_progress: Callable[[ImportProgress], None] | None = None,
+    before_create: Callable[[], None] | None = None,
+    look_up_key: bool = True,
+    resolve: Resolver = resolve_target,
 ) -> ImportResult:
-    """Create or update the lesson's page. See the module docstring for the idempotency rules."""
+    """Create or update the lesson's page. See the module docstring for the idempotency rules.
+
+    ``resolve`` turns the target ids into the data source and its schema (a caller may cache).
+    """
     blocks = markdown_to_blocks(body)
     digest = content_hash(blocks)
-    target = resolve_target(client, target_ids)
+    target = resolve(client, target_ids)
     warnings: list[str] = []
     student_name = lesson_student(meta, student)
     student_prop = _student_property(
@@ -128,7 +139,7 @@ def import_lesson(
     )
     warnings.extend(fields.warnings)
     existing = page_id or (progress.page_id if progress else None)
-    if existing is None and key is not None:
+    if existing is None and key is not None and look_up_key:
         existing = _find_by_key(client, target, key)
     page: JSON | None = None
     if existing is not None:
@@ -140,6 +151,8 @@ def import_lesson(
             warnings.append(f"Page {existing} no longer exists; a new page was created.")
     report = _Reporter(digest, len(blocks), on_progress)
     if page is None:
+        if before_create is not None:
+            before_create()
         page = _create(client, target, fields, blocks, key, report)
         created = True
     else:
@@ -339,8 +352,7 @@ def _student_property(
             "The Student relation has no target data source; the student was not linked."
         )
         return None
-    students = resolve_target(client, TargetIds(data_source_id=str(source_id)))
-    page_id = find_page_by_title(client, students.data_source_id, students.title_property, name)
+    page_id = find_page_by_title(client, str(source_id), name)
     if page_id is None:
         warnings.append(
             f'Student page not found: "{name}"; the lesson was imported without a student link.'
