@@ -7,9 +7,11 @@ import pytest
 
 from esl_dagster.pipeline.lesson.document import parse_document
 from esl_dagster.pipeline.lesson.models import LessonMeta
+from esl_dagster.pipeline.notion.blocks import markdown_to_blocks
 from esl_dagster.pipeline.notion.client import NotionClient
 from esl_dagster.pipeline.notion.importer import ImportProgress
 from esl_dagster.pipeline.notion.service import LessonPage, NotionDefaults, TargetChoice
+from tests.conftest import VALID_LESSONS
 from tests.fakes.notion_server import FakeNotion, Seeded, running_fake, seed_homework
 
 
@@ -72,3 +74,11 @@ class RecordingCheckpoint:
 
     def progress(self, progress: ImportProgress) -> None:
         self.seen.append(progress)
+
+
+def sixty_block_lesson() -> tuple[LessonMeta, str]:
+    """Sample lesson 05 padded with practice lines to exactly 60 top-level blocks."""
+    meta, body = load_lesson(VALID_LESSONS[4])
+    count = len(markdown_to_blocks(body))
+    extra = "\n".join(f"Extra practice line {i}." for i in range(60 - count))
+    return meta, body + "\n\n" + extra

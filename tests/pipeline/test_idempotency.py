@@ -135,3 +135,17 @@ def test_database_and_data_source_names_pick_the_target(
 
     with pytest.raises(ConfigurationError, match='not found by name: "Term 3"'):
         pipeline.new_assignment(JobOptions(md=str(other), db="Term 3", with_tts=False, force=True))
+
+
+def test_unchanged_rerun_sends_no_notion_request(
+    real_services: Services, fake_notion: FakeNotion, seeded: Seeded, tmp_path: Path
+) -> None:
+    md = write_short_lesson(tmp_path / "lessons")
+    options = JobOptions(md=str(md), data_source_id=seeded.homework_ds, with_tts=True)
+    pipeline = Pipeline(real_services)
+    first = pipeline.new_assignment(options)
+    assert "add-audio" in first.steps
+    fake_notion.reset_log()
+    again = pipeline.new_assignment(options)
+    assert all(step.startswith("unchanged:") for step in again.steps)
+    assert fake_notion.requests() == []
