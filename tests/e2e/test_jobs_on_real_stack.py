@@ -108,7 +108,10 @@ def tag(run: dict[str, Any], key: str) -> str | None:
 def sample_batch(stack: RealStack) -> Batch:
     """All six samples at once, into the default database (``NOTION_DATABASE_ID``)."""
     lessons = [*VALID_LESSONS, INVALID_LESSON]
-    traces = {lesson.name: submit(stack, {"md": f"./lessons/{lesson.name}"}) for lesson in lessons}
+    traces = {
+        lesson.name: submit(stack, {"md": f"./lessons/{lesson.name}", "withTts": True})
+        for lesson in lessons
+    }
     poll_jobs(stack.api_url, list(traces.values()), timeout=BATCH_DEADLINE_S)
     return Batch(traces)
 

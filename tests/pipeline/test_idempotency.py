@@ -56,7 +56,9 @@ def test_same_job_twice_one_page_one_upload_one_audio(
     real_services: Services, fake_notion: FakeNotion, seeded: Seeded, bucket: Bucket, tmp_path: Path
 ) -> None:
     md = write_short_lesson(tmp_path / "lessons")
-    options = JobOptions(md=str(md), data_source_id=seeded.homework_ds, prefix="audio")
+    options = JobOptions(
+        md=str(md), data_source_id=seeded.homework_ds, prefix="audio", with_tts=True
+    )
     pipeline = Pipeline(real_services)
 
     first = pipeline.new_assignment(options)
@@ -103,7 +105,7 @@ def test_dry_run_sends_nothing_and_writes_nothing(
     real_services: Services, fake_notion: FakeNotion, seeded: Seeded, bucket: Bucket, tmp_path: Path
 ) -> None:
     md = write_short_lesson(tmp_path / "lessons")
-    options = JobOptions(md=str(md), data_source_id=seeded.homework_ds, dry_run=True)
+    options = JobOptions(md=str(md), data_source_id=seeded.homework_ds, dry_run=True, with_tts=True)
     before = tree_hashes(tmp_path)
     fake_notion.reset_log()
     result = Pipeline(real_services).new_assignment(options)

@@ -40,7 +40,9 @@ def md(tmp_path: Path) -> Path:
 
 
 def run(services: Services, md: Path, **flags: Any) -> AssignmentResult:
-    return Pipeline(services).new_assignment(JobOptions(md=str(md), **flags))
+    """The whole job with audio (audio is off unless asked; these tests ask unless told not to)."""
+    options = JobOptions(md=str(md), **{"with_tts": True, **flags})
+    return Pipeline(services).new_assignment(options)
 
 
 def manifest_of(md: Path) -> dict[str, Any]:
@@ -158,7 +160,9 @@ def test_failure_leaves_the_previous_manifest_intact(
 
 
 def test_events_carry_run_id_and_job_id(services: Services, md: Path, events: Events) -> None:
-    Pipeline(services).new_assignment(JobOptions(md=str(md)), run_id="run-7", job_id="job-7")
+    Pipeline(services).new_assignment(
+        JobOptions(md=str(md), with_tts=True), run_id="run-7", job_id="job-7"
+    )
     logged = events.all()
     assert logged[0]["message"] == "pipeline.newAssignment.start"
     assert logged[-1]["message"] == "pipeline.newAssignment.success"
@@ -335,7 +339,9 @@ def test_status_reports_hash_and_audio(services: Services, md: Path) -> None:
 
 
 def test_stages_run_one_by_one_like_the_dagster_ops(services: Services, md: Path) -> None:
-    state = start_run(JobOptions(md=str(md)), services, run_id="dagster-run", job_id="j")
+    state = start_run(
+        JobOptions(md=str(md), with_tts=True), services, run_id="dagster-run", job_id="j"
+    )
     snapshot = state.model_dump_json()
     for stage in STAGES:
         state = run_stage(stage, state, services)
@@ -426,3 +432,31 @@ def test_rerun_add_audio_survives_a_removed_preset(
     presets.write_text('{"other": {"h2": "red"}}', encoding="utf-8")
     rerun = Pipeline(services).rerun_assignment(str(md), steps=["add-audio"])
     assert rerun.stages["add-audio"].status == "success"
+
+
+def test_a_rerun_runs_exactly_the_named_steps_and_the_manifest_records_it(
+    services: Services, md: Path
+) -> None:
+    run(services, md, preset="b1-default")
+    before = manifest_of(md)
+    rerun = Pipeline(services).rerun_assignment(
+        str(md), ["tts", "upload", "add-audio"], run_id="rerun-1"
+    )
+    ran = [name for name, result in rerun.stages.items() if result.status == "success"]
+    assert ran == ["tts", "upload", "add-audio", "manifest"]
+    assert rerun.steps == ["tts", "upload", "add-audio", "manifest"] and rerun.manifest_written
+    after = manifest_of(md)
+    assert after["runId"] == "rerun-1"
+    for stage in ("tts", "upload", "add-audio"):
+        assert after["stages"][stage]["runId"] == "rerun-1"
+        assert after["stages"][stage]["completedAt"] > before["stages"][stage]["completedAt"]
+    for stage in ("import", "colorize"):
+        assert after["stages"][stage] == before["stages"][stage]
+
+
+def test_audio_is_off_unless_asked(services: Services, md: Path) -> None:
+    result = Pipeline(services).new_assignment(JobOptions(md=str(md)))
+    assert (
+        result.stages["tts"].status == "skipped" and result.stages["tts"].reason == "tts disabled"
+    )
+    assert result.audio is None and not any(step.startswith("tts") for step in result.steps)
