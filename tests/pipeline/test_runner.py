@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from esl_dagster.pipeline.config.provider import LocalConfigProvider
 from esl_dagster.pipeline.errors import (
     ConfigurationError,
     ManifestError,
@@ -17,7 +18,9 @@ from esl_dagster.pipeline.errors import (
 from esl_dagster.pipeline.options import JobOptions
 from esl_dagster.pipeline.runner import AssignmentResult, Pipeline
 from esl_dagster.pipeline.services import Services, build_notion_service
-from esl_dagster.pipeline.stages import STAGES, run_stage, start_run
+from esl_dagster.pipeline.stages import STAGES, Skip, run_stage, start_run
+from esl_dagster.pipeline.stages.media import decide_tts
+from esl_dagster.pipeline.tts.elevenlabs import ElevenLabsProvider
 from tests.conftest import INVALID_LESSON
 from tests.pipeline.conftest import (
     DIALOGUE,
@@ -240,7 +243,7 @@ def test_prefix_out_and_redo_tts(services: Services, md: Path, tmp_path: Path) -
 
 @pytest.mark.parametrize(
     "change",
-    [{"voice_id": "Avery (US)"}, {"accent": "british"}, {"tts_mode": "monologue"}],
+    [{"voice_id": "Avery (US)"}, {"accent": "british"}, {"tts_mode": "dialogue"}],
 )
 def test_voice_options_change_the_tts_inputs(
     services: Services, md: Path, change: dict[str, str]
@@ -460,3 +463,29 @@ def test_audio_is_off_unless_asked(services: Services, md: Path) -> None:
         result.stages["tts"].status == "skipped" and result.stages["tts"].reason == "tts disabled"
     )
     assert result.audio is None and not any(step.startswith("tts") for step in result.steps)
+
+
+def test_a_changed_provider_model_format_or_catalog_rebuilds_the_audio(
+    services: Services, md: Path, tmp_path: Path
+) -> None:
+    """The tts stage's input hash is the speech request's digest: any of its fields reruns it."""
+    run(services, md)
+    state = start_run(JobOptions(md=str(md), with_tts=True), services, run_id="r2")
+    assert isinstance(decide_tts(state, services), Skip)
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(json.dumps({"voices": [{"id": "v1", "name": "Only"}]}), encoding="utf-8")
+    variants = {
+        "provider": ElevenLabsProvider("key", base_url="http://127.0.0.1:9"),
+        "model": ElevenLabsProvider("key", model_id="eleven_turbo_v2_5"),
+        "format": ElevenLabsProvider("key", output_format="mp3_44100_128"),
+    }
+    digests = set()
+    for provider in variants.values():
+        changed = dataclasses.replace(services, tts_provider=provider)
+        decision = decide_tts(state, changed)
+        assert isinstance(decision, str)
+        digests.add(decision)
+    other_catalog = LocalConfigProvider(cwd=tmp_path, catalog_path=catalog)
+    decision = decide_tts(state, dataclasses.replace(services, config_provider=other_catalog))
+    assert isinstance(decision, str)
+    assert len(digests | {decision}) == 4
