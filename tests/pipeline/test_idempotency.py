@@ -6,13 +6,14 @@ source named instead of identified is found by search and receives the page.
 """
 
 import copy
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from esl_dagster.pipeline.config.provider import LocalConfigProvider
 from esl_dagster.pipeline.errors import ConfigurationError, ServiceError
-from esl_dagster.pipeline.manifest import FilesystemManifestStore
+from esl_dagster.pipeline.manifest import FilesystemManifestStore, Manifest
 from esl_dagster.pipeline.notion.client import NotionClient
 from esl_dagster.pipeline.notion.live import LiveNotion
 from esl_dagster.pipeline.notion.service import NotionDefaults
@@ -151,3 +152,34 @@ def test_unchanged_rerun_sends_no_notion_request(
     again = pipeline.new_assignment(options)
     assert all(step.startswith("unchanged:") for step in again.steps)
     assert fake_notion.requests() == []
+
+
+class _LosesThePageId(FilesystemManifestStore):
+    """A manifest store whose first write naming a page fails, as S3 might right after Notion
+    created the page: the run fails with the page made but its id not recorded."""
+
+    def __init__(self) -> None:
+        self.failed = False
+
+    def write_manifest(self, md_path: str, manifest: Manifest) -> str:
+        if manifest.page_id and not self.failed:
+            self.failed = True
+            raise ServiceError("s3", "cannot write manifest: SlowDown", transient=True)
+        return super().write_manifest(md_path, manifest)
+
+
+def test_a_create_whose_page_id_was_lost_is_adopted_not_repeated(
+    real_services: Services, fake_notion: FakeNotion, seeded: Seeded, tmp_path: Path
+) -> None:
+    md = write_short_lesson(tmp_path / "lessons")
+    options = JobOptions(md=str(md), data_source_id=seeded.homework_ds)
+    pipeline = Pipeline(dataclasses.replace(real_services, manifest_store=_LosesThePageId()))
+    with pytest.raises(ServiceError):
+        pipeline.new_assignment(options)
+    assert fake_notion.page_count(seeded.homework_ds) == 1
+    recorded = pipeline.get_assignment_status(str(md)).manifest
+    assert recorded is not None and recorded.page_id is None
+    assert recorded.notion is not None and recorded.notion.create_started
+    retried = pipeline.new_assignment(options)
+    assert retried.page_id and fake_notion.page_count(seeded.homework_ds) == 1
+    assert retried.stages["import"].detail["created"] is False
