@@ -12,7 +12,7 @@ they get back:
 
 The lesson itself (:class:`LessonPage`) is passed as a function, so live colorize and add-audio,
 which only need the page id, never read or convert the lesson. The implementations live in
-:mod:`.live` and :mod:`.offline`; :func:`build_notion_service` chooses one.
+:mod:`.live` and :mod:`.offline`; ``services.build_notion_service`` chooses one.
 """
 
 from collections.abc import Callable
