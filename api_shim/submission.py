@@ -93,7 +93,8 @@ def submission_tags(
         SUBMITTED_AT_TAG: f"{time.time():.3f}",
     }
     # Omitted rather than "false": a tag concurrency limit on the key would count any value.
-    if with_tts is not False:
+    # Absent means no audio (the contract's default), like the engine's options.
+    if with_tts is True:
         tags[TTS_TAG] = "true"
     if request_id:
         tags[REQUEST_ID_TAG] = request_id

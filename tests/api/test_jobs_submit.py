@@ -86,6 +86,15 @@ def test_maps_every_optional_field_to_job_options(client: TestClient, fake: Fake
     assert "esl/tts" not in _tags(fake.launches[0])
 
 
+def test_absent_with_tts_means_no_audio_and_no_tts_tag(
+    client: TestClient, fake: FakeDagster
+) -> None:
+    assert client.post("/jobs", json={"md": MISSION}).status_code == 202
+    config = fake.launches[0]["runConfigData"]["ops"]["validate_lesson"]["config"]
+    assert "with_tts" not in config  # the engine's default: no audio
+    assert "esl/tts" not in _tags(fake.launches[0])
+
+
 @pytest.mark.parametrize("upload", ["s3", "auto", "local", "none"])
 def test_known_upload_values_are_forwarded(
     client: TestClient, fake: FakeDagster, upload: str
