@@ -42,7 +42,7 @@ class JobCreate(BaseModel):
         default=None, description="Colour preset name; empty means no preset."
     )
     with_tts: bool | None = Field(
-        default=None, alias="withTts", description="Synthesize audio (default true)."
+        default=None, alias="withTts", description="Synthesize audio; absent means no audio."
     )
     upload: Annotated[str, Field(max_length=256)] | None = Field(
         default=None,

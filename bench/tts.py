@@ -21,6 +21,7 @@ from esl_dagster.pipeline.tts.audio import Ffmpeg
 from esl_dagster.pipeline.tts.builder import build_audio
 from esl_dagster.pipeline.tts.elevenlabs import ElevenLabsProvider
 from esl_dagster.pipeline.tts.espeak import EspeakProvider
+from esl_dagster.pipeline.tts.request import speech_request
 from tests.conftest import CONFIGS_DIR
 from tests.fakes.elevenlabs_server import FakeElevenLabs
 
@@ -61,10 +62,11 @@ def _timed_build(fake: FakeElevenLabs, concurrency: int, ffmpeg: Ffmpeg) -> floa
         ElevenLabsProvider("test-key", base_url=fake.base_url, concurrency=concurrency) as provider,
     ):
         start = time.perf_counter()
-        build_audio(
+        request = speech_request(
             _dialogue(), None, provider=provider, voices_map=VoicesMap(), catalog=_catalog(),
-            out_dir=Path(out), ffmpeg=ffmpeg, mode="monologue",
+            out_dir=Path(out), mode="monologue",
         )  # fmt: skip
+        build_audio(request, provider=provider, ffmpeg=ffmpeg)
         return time.perf_counter() - start
 
 
@@ -80,10 +82,11 @@ def _espeak_rows(ffmpeg: Ffmpeg) -> list[BenchRow]:
     synth_wall = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        result = build_audio(
+        request = speech_request(
             study, None, provider=provider, voices_map=VoicesMap(), catalog=VoiceCatalog(),
-            out_dir=Path(out), ffmpeg=ffmpeg,
+            out_dir=Path(out),
         )  # fmt: skip
+        result = build_audio(request, provider=provider, ffmpeg=ffmpeg)
         build_wall = time.perf_counter() - start
     return [
         BenchRow(

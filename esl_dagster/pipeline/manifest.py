@@ -60,6 +60,11 @@ class NotionRecord(BaseModel):
     imported: bool
     preview_path: str | None = Field(default=None, alias="previewPath")
     progress: dict[str, Any] | None = None
+    create_started: str | None = Field(
+        default=None,
+        alias="createStarted",
+        description="When a page create was sent whose page id is not recorded yet.",
+    )
 
 
 class Manifest(BaseModel):

@@ -29,7 +29,10 @@ class JobOptions(BaseModel):
     preset: str | None = Field(
         default=None, description="Colour preset name; the student profile's preset when unset."
     )
-    with_tts: bool = Field(default=True, description="Build the MP3 of the study text.")
+    with_tts: bool = Field(
+        default=False,
+        description="Build the MP3 of the study text (off unless asked, as in the original).",
+    )
     tts_mode: TtsMode | None = Field(
         default=None, description="auto | dialogue | monologue; ELEVENLABS_TTS_MODE when unset."
     )

@@ -19,6 +19,7 @@ import re
 
 from esl_dagster.pipeline.errors import ConfigurationError, PipelineError
 from esl_dagster.pipeline.manifest import Manifest
+from esl_dagster.pipeline.notion.live import LiveNotion
 from esl_dagster.pipeline.options import JobOptions
 from esl_dagster.pipeline.services import Services, uploader_for
 from esl_dagster.pipeline.storage import LocalUploader
@@ -108,7 +109,7 @@ def _check_upload_target(options: JobOptions, services: Services) -> None:
         uploader = uploader_for(options.upload, services)
     except ConfigurationError as exc:
         raise PreflightError("upload_target_unavailable", str(exc)) from exc
-    if services.notion is None or not isinstance(uploader, LocalUploader):
+    if not isinstance(services.notion, LiveNotion) or not isinstance(uploader, LocalUploader):
         return
     base_url = uploader.base_url or ""
     if base_url.startswith(("http://", "https://")):

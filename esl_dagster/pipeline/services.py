@@ -1,10 +1,10 @@
 """The services one lesson job talks to, chosen once from the settings (DESIGN D5).
 
-No ``NOTION_TOKEN``: Notion preview mode (``notion`` is None; the request payloads are written
-next to the manifest). No ``ELEVENLABS_API_KEY``: the offline espeak-ng engine. No S3 settings:
-uploads go to Notion itself when it is live, else to the local upload folder.
-``ESL_PIPELINE_MANIFEST_STORE=s3``: manifests in S3, else next to each lesson. Every field can
-also be built by hand (tests, the Dagster resources).
+No ``NOTION_TOKEN``: Notion preview mode (the request payloads are written next to the manifest;
+see :mod:`esl_dagster.pipeline.notion.service`). No ``ELEVENLABS_API_KEY``: the offline espeak-ng
+engine. No S3 settings: uploads go to Notion itself when it is live, else to the local upload
+folder. ``ESL_PIPELINE_MANIFEST_STORE=s3``: manifests in S3, else next to each lesson. Every field
+can also be built by hand (tests, the Dagster resources).
 """
 
 from dataclasses import dataclass
@@ -14,6 +14,9 @@ from esl_dagster.pipeline.config.provider import ConfigProvider
 from esl_dagster.pipeline.errors import ConfigurationError
 from esl_dagster.pipeline.manifest import FilesystemManifestStore, ManifestStore, S3ManifestStore
 from esl_dagster.pipeline.notion.client import NotionClient
+from esl_dagster.pipeline.notion.live import LiveNotion
+from esl_dagster.pipeline.notion.offline import PreviewNotion
+from esl_dagster.pipeline.notion.service import NotionDefaults, NotionService
 from esl_dagster.pipeline.observability import (
     NoopMetrics,
     PipelineLogger,
@@ -30,12 +33,12 @@ from esl_dagster.pipeline.tts.provider import SpeechProvider
 
 @dataclass
 class Services:
-    """``notion`` None means preview mode: nothing is sent to Notion."""
+    """The services of one process; ``notion`` is live or preview (a dry run derives its own)."""
 
     settings: Settings
     config_provider: ConfigProvider
     manifest_store: ManifestStore
-    notion: NotionClient | None
+    notion: NotionService
     tts_provider: SpeechProvider
     uploader: Uploader
     logger: PipelineLogger
@@ -88,6 +91,25 @@ def build_notion(settings: Settings) -> NotionClient | None:
     )
 
 
+def notion_defaults(settings: Settings) -> NotionDefaults:
+    """The Notion target defaults the settings configure."""
+    return NotionDefaults(
+        database_id=settings.notion_db_id,
+        data_source_id=settings.notion_data_source_id,
+        students_data_source_id=settings.notion_students_data_source_id,
+    )
+
+
+def build_notion_service(
+    settings: Settings, store: ManifestStore, client: NotionClient | None = None
+) -> NotionService:
+    """Live Notion when NOTION_TOKEN is set (``client``, built from the settings when not
+    given), else preview mode writing next to the manifests."""
+    client = client if client is not None else build_notion(settings)
+    defaults = notion_defaults(settings)
+    return PreviewNotion(store, defaults) if client is None else LiveNotion(client, defaults)
+
+
 def build_tts_provider(settings: Settings) -> SpeechProvider:
     """ElevenLabs when ELEVENLABS_API_KEY is set, else the offline espeak-ng engine."""
     if settings.elevenlabs_api_key is None:
@@ -133,9 +155,9 @@ def uploader_for(mode: UploadMode, services: Services) -> Uploader:
     if mode == "s3" and not isinstance(configured, S3Uploader):
         raise ConfigurationError("--upload s3 needs S3 storage: set S3_BUCKET (or MINIO_ENABLED)")
     if mode == "notion" and not isinstance(configured, NotionUploader):
-        if services.notion is None:
+        if not isinstance(services.notion, LiveNotion):
             raise ConfigurationError("--upload notion needs a live Notion: set NOTION_TOKEN")
-        return NotionUploader(services.notion)
+        return NotionUploader(services.notion.client)
     if mode == "local" and not isinstance(configured, LocalUploader):
         settings = services.settings
         return LocalUploader(settings.upload_dir, settings.public_base_url)
@@ -155,12 +177,13 @@ def build_services(
     uploader whose boto3 client comes from dagster-aws).
     """
     settings.validate_for_start()
+    store = build_manifest_store(settings)
     notion = build_notion(settings)
     return Services(
         settings=settings,
         config_provider=build_config_provider(settings),
-        manifest_store=build_manifest_store(settings),
-        notion=notion,
+        manifest_store=store,
+        notion=build_notion_service(settings, store, notion),
         tts_provider=build_tts_provider(settings),
         uploader=uploader if uploader is not None else build_uploader(settings, notion),
         logger=logger if logger is not None else logger_from_settings(settings),

@@ -80,3 +80,30 @@ def test_an_invalid_lesson_fails_the_batch_but_not_the_others(
     assert INVALID_LESSON.name in str(failure.step_failure_data.user_failure_data.description)
     assert (folder / f"{VALID_LESSONS[0].stem}.manifest.json").is_file()
     assert not (folder / f"{INVALID_LESSON.stem}.manifest.json").exists()
+
+
+def test_the_folder_defaults_file_may_turn_audio_on(
+    tmp_path: Path, embedded: PipelineResource
+) -> None:
+    folder = folder_with(tmp_path, [VALID_LESSONS[0]])
+    (folder / "esl.defaults.json").write_text('{"with_tts": true}', encoding="utf-8")
+    result = lesson_batch_job.execute_in_process(
+        run_config={
+            "ops": {"discover_lessons": {"config": {"folder": str(folder), "dry_run": True}}}
+        },
+        resources={"esl": embedded},
+    )
+    (options,) = result.output_for_node("discover_lessons").values()
+    assert options.with_tts is True
+    off = lesson_batch_job.execute_in_process(
+        run_config={
+            "ops": {
+                "discover_lessons": {
+                    "config": {"folder": str(folder), "dry_run": True, "with_tts": False}
+                }
+            }
+        },
+        resources={"esl": embedded},
+    )
+    (explicit,) = off.output_for_node("discover_lessons").values()
+    assert explicit.with_tts is False

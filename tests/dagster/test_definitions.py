@@ -74,3 +74,8 @@ def test_loading_the_code_location_imports_no_service_client() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert out.stdout.strip() == ""
+
+
+def test_the_run_config_builds_no_audio_unless_asked() -> None:
+    assert LessonRunConfig(md="lesson.md").to_options().with_tts is False
+    assert LessonRunConfig(md="lesson.md", with_tts=True).to_options().with_tts is True

@@ -96,7 +96,14 @@ def run(
 ) -> dg.ExecuteInProcessResult:
     voices = md.parent / "voices.yml"  # automatic voices from the fake's catalog
     voices.write_text("auto: true\n", encoding="utf-8")
-    config = {"md": str(md), "db_id": seeded.homework_db, "voices": str(voices), **options}
+    # Audio is off unless asked: these runs ask unless a test says otherwise.
+    config = {
+        "md": str(md),
+        "db_id": seeded.homework_db,
+        "voices": str(voices),
+        "with_tts": True,
+        **options,
+    }
     return job.execute_in_process(
         run_config={"ops": {"validate_lesson": {"config": config}}},
         resources={"esl": pipeline},

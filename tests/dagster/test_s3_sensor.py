@@ -174,12 +174,12 @@ def test_missing_bucket_skips_saying_it_cannot_be_listed(
 def test_bucket_defaults_apply_to_s3_lessons(
     sources: LessonSourcesResource, client: Any, bucket: str
 ) -> None:
-    defaults = json.dumps({"student": "Anna", "with_tts": False}).encode()
+    defaults = json.dumps({"student": "Anna", "with_tts": True}).encode()
     client.put_object(Bucket=bucket, Key="prefix/esl.defaults.json", Body=defaults)
     client.put_object(Bucket=bucket, Key=KEY, Body=LESSON)
     requests, _, _ = tick(sources)
     config = requests[0].run_config["ops"]["validate_lesson"]["config"]
-    assert config["student"] == "Anna" and config["with_tts"] is False
+    assert config["student"] == "Anna" and config["with_tts"] is True
 
 
 def test_key_climbing_out_of_the_staging_dir_is_refused(

@@ -133,12 +133,13 @@ def test_unreadable_file_is_reported_and_retried_next_tick(folder: Path) -> None
 
 def test_folder_defaults_apply_and_invalid_defaults_skip(folder: Path) -> None:
     (folder / "esl.defaults.json").write_text(
-        json.dumps({"student": "Anna", "with_tts": False}), encoding="utf-8"
+        json.dumps({"student": "Anna", "with_tts": True}), encoding="utf-8"
     )
     requests, _, _ = tick(folder)
     config = requests[0].run_config["ops"]["validate_lesson"]["config"]
-    assert config["student"] == "Anna" and config["with_tts"] is False
-    assert "esl/tts" not in requests[0].tags
+    # Audio is off unless asked: the folder's defaults file is what turns it on.
+    assert config["student"] == "Anna" and config["with_tts"] is True
+    assert requests[0].tags["esl/tts"] == "true"
     (folder / "esl.defaults.json").write_text(json.dumps({"upload": "ftp"}), encoding="utf-8")
     requests, _, skip = tick(folder)
     assert requests == []

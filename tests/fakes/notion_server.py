@@ -187,7 +187,9 @@ class FakeNotion:
                 ds_id = self.new_id()
                 props = {}
                 for prop_name, config in schema.items():
-                    props[prop_name] = {"id": self.new_id()[:8], "name": prop_name, **config}
+                    # Notion gives the title property the fixed id "title".
+                    prop_id = "title" if config.get("type") == "title" else self.new_id()[:8]
+                    props[prop_name] = {"id": prop_id, "name": prop_name, **config}
                 self.store.sources[ds_id] = {
                     "id": ds_id,
                     "name": name,
@@ -747,8 +749,10 @@ class FakeNotion:
                 "body failed validation: unsupported created_time condition in this fake."
             )
         name = flt.get("property")
+        by_id = {p["id"]: n for n, p in ds["properties"].items()}
+        name = name if name in ds["properties"] else by_id.get(name, name)
         if name not in ds["properties"]:
-            raise _invalid(f"Could not find property with name or id: {name}")
+            raise _invalid(f"Could not find property with name or id: {flt.get('property')}")
         kind = ds["properties"][name]["type"]
         value = page["properties"].get(name)
         for text_kind in ("title", "rich_text"):

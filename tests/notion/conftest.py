@@ -7,7 +7,11 @@ import pytest
 
 from esl_dagster.pipeline.lesson.document import parse_document
 from esl_dagster.pipeline.lesson.models import LessonMeta
+from esl_dagster.pipeline.notion.blocks import markdown_to_blocks
 from esl_dagster.pipeline.notion.client import NotionClient
+from esl_dagster.pipeline.notion.importer import ImportProgress
+from esl_dagster.pipeline.notion.service import LessonPage, NotionDefaults, TargetChoice
+from tests.conftest import VALID_LESSONS
 from tests.fakes.notion_server import FakeNotion, Seeded, running_fake, seed_homework
 
 
@@ -39,3 +43,42 @@ def sleeps() -> list[float]:
 def client(fake: FakeNotion, sleeps: list[float]) -> Iterator[NotionClient]:
     with NotionClient(fake.token, base_url=fake.base_url, sleep=sleeps.append, timeout=5.0) as c:
         yield c
+
+
+def lesson_page(
+    meta: LessonMeta,
+    body: str,
+    *,
+    md_path: Path = Path("/lessons/lesson.md"),
+    defaults: NotionDefaults = NotionDefaults(),
+) -> LessonPage:
+    """The lesson as the Notion service receives it (no explicit target: the defaults)."""
+    return LessonPage(
+        md_path=str(md_path),
+        lesson_key="lesson-key",
+        meta=meta,
+        body=body,
+        target=TargetChoice(defaults=defaults),
+    )
+
+
+class RecordingCheckpoint:
+    """An import checkpoint that keeps what it is told (the pipeline writes the manifest)."""
+
+    def __init__(self) -> None:
+        self.creates = 0
+        self.seen: list[ImportProgress] = []
+
+    def create_started(self) -> None:
+        self.creates += 1
+
+    def progress(self, progress: ImportProgress) -> None:
+        self.seen.append(progress)
+
+
+def sixty_block_lesson() -> tuple[LessonMeta, str]:
+    """Sample lesson 05 padded with practice lines to exactly 60 top-level blocks."""
+    meta, body = load_lesson(VALID_LESSONS[4])
+    count = len(markdown_to_blocks(body))
+    extra = "\n".join(f"Extra practice line {i}." for i in range(60 - count))
+    return meta, body + "\n\n" + extra

@@ -1,30 +1,34 @@
 import json
+from pathlib import Path
 
 import pytest
 
 from esl_dagster.pipeline.config.models import Preset
 from esl_dagster.pipeline.errors import ValidationError
+from esl_dagster.pipeline.manifest import FilesystemManifestStore
 from esl_dagster.pipeline.notion.audio import add_or_replace_audio
 from esl_dagster.pipeline.notion.blocks import external, text_block
 from esl_dagster.pipeline.notion.client import NotionClient
 from esl_dagster.pipeline.notion.colorize import apply_preset
 from esl_dagster.pipeline.notion.importer import import_lesson
+from esl_dagster.pipeline.notion.live import LiveNotion
+from esl_dagster.pipeline.notion.offline import DryRunNotion, PreviewNotion
 from esl_dagster.pipeline.notion.preview import (
-    ImportPreview,
     PlannedRequest,
     plan_audio,
     preview_import,
 )
 from esl_dagster.pipeline.notion.rich_text import plain, plain_text_of
-from esl_dagster.pipeline.notion.stage import (
+from esl_dagster.pipeline.notion.service import (
+    AudioRequest,
+    ImportRequest,
     NotionDefaults,
-    run_add_audio,
-    run_import,
+    RecordedImport,
 )
 from esl_dagster.pipeline.notion.target import TargetIds
 from tests.conftest import VALID_LESSONS
 from tests.fakes.notion_server import FakeNotion, Seeded
-from tests.notion.conftest import load_lesson
+from tests.notion.conftest import RecordingCheckpoint, lesson_page, load_lesson
 
 PRESET = Preset.model_validate(
     {"h2": "yellow_background", "h3": "purple_background", "toggleMap": {"h2": "orange"}}
@@ -162,7 +166,7 @@ def test_audio_replaces_legacy_audio_inside_the_toggle_and_needs_a_toggle(
 
 
 def test_preview_payload_is_exactly_what_the_import_sends(
-    fake: FakeNotion, seeded: Seeded, client: NotionClient
+    fake: FakeNotion, seeded: Seeded, client: NotionClient, tmp_path: Path
 ) -> None:
     meta, body = load_lesson(VALID_LESSONS[4])
     preview = preview_import(
@@ -180,27 +184,25 @@ def test_preview_payload_is_exactly_what_the_import_sends(
     assert preview.requests[0].body["icon"] == sent.body["icon"] and preview.total_blocks == len(
         sent.body["children"]
     )
-    outcome = run_import(
-        None,
-        meta=meta,
-        body=body,
-        lesson_key="k",
-        defaults=NotionDefaults(database_id="db-1"),
+    preview_service = PreviewNotion(FilesystemManifestStore(), NotionDefaults(database_id="db-1"))
+    page = lesson_page(
+        meta, body, md_path=tmp_path / "lesson.md", defaults=preview_service.defaults
     )
-    assert isinstance(outcome, ImportPreview)
-    written = json.loads(json.dumps(outcome.to_dict()))
+    outcome = preview_service.import_lesson(
+        ImportRequest(page, RecordedImport(), RecordingCheckpoint())
+    )
+    assert outcome.record is not None and not outcome.record.imported
+    written = json.loads((tmp_path / "lesson.notion-preview.json").read_text(encoding="utf-8"))
+    assert outcome.detail["previewPath"] == str(tmp_path / "lesson.notion-preview.json")
     assert written["imported"] is False and "not imported" in written["note"]
     assert written["requests"][0]["body"]["parent"] == {"data_source_id": "db-1"}
     sent_before = len(fake.requests())
-    dry = run_import(
-        client,
-        meta=meta,
-        body=body,
-        lesson_key="k",
-        defaults=NotionDefaults(),
-        dry_run=True,
+    dry = LiveNotion(client, NotionDefaults()).for_dry_run()
+    planned = dry.import_lesson(
+        ImportRequest(lesson_page(meta, body), RecordedImport(), RecordingCheckpoint())
     )
-    assert isinstance(dry, ImportPreview) and len(fake.requests()) == sent_before
+    assert planned.detail["payload"]["imported"] is False
+    assert len(fake.requests()) == sent_before
 
 
 def test_preview_of_a_large_lesson_plans_appends_with_placeholders() -> None:
@@ -225,8 +227,9 @@ def test_preview_audio_request_is_what_add_audio_sends_on_the_imported_page(
     meta, body = load_lesson(VALID_LESSONS[4])
     url = "https://cdn.example/lesson.mp3"
     preview = preview_import(meta=meta, body=body)
-    planned = run_add_audio(None, None, url, lesson_preview=preview)
-    assert isinstance(planned, PlannedRequest)
+    offline = DryRunNotion(PreviewNotion(FilesystemManifestStore(), NotionDefaults()))
+    effect = offline.attach_audio(AudioRequest(None, url, lambda: lesson_page(meta, body)))
+    planned = PlannedRequest(**effect.detail["payload"])
     assert (planned.method, planned.path) == ("PATCH", "/v1/blocks/{page_id}/children")
     assert planned.body["children"] == [external("audio", url)]
 
@@ -251,9 +254,10 @@ def test_preview_audio_request_is_what_add_audio_sends_on_the_imported_page(
 def test_preview_audio_goes_to_the_page_start_or_the_known_page_and_needs_the_toggle() -> None:
     meta, _ = load_lesson(VALID_LESSONS[0])
     url = "https://cdn.example/a.mp3"
-    first = preview_import(meta=meta, body=":::study-text\nA: Hi.\n:::\n\nAfter.")
-    planned = run_add_audio(None, "page-9", url, lesson_preview=first, dry_run=True)
-    assert isinstance(planned, PlannedRequest)
+    first = lesson_page(meta, ":::study-text\nA: Hi.\n:::\n\nAfter.")
+    offline = DryRunNotion(PreviewNotion(FilesystemManifestStore(), NotionDefaults()))
+    effect = offline.attach_audio(AudioRequest("page-9", url, lambda: first))
+    planned = PlannedRequest(**effect.detail["payload"])
     assert planned.path == "/v1/blocks/page-9/children"
     assert planned.body["position"] == {"type": "start"}
     with pytest.raises(ValidationError, match="study-text toggle not found"):

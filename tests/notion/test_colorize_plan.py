@@ -7,15 +7,18 @@ from typing import Any
 import pytest
 
 from esl_dagster.pipeline.config.models import Preset
+from esl_dagster.pipeline.manifest import FilesystemManifestStore
 from esl_dagster.pipeline.notion.client import NotionClient
 from esl_dagster.pipeline.notion.colorize import ColourPlan, apply_preset
 from esl_dagster.pipeline.notion.importer import import_lesson
+from esl_dagster.pipeline.notion.live import LiveNotion
+from esl_dagster.pipeline.notion.offline import DryRunNotion, PreviewNotion
 from esl_dagster.pipeline.notion.preview import colour_requests, plan_colorize, preview_import
-from esl_dagster.pipeline.notion.stage import run_colorize
+from esl_dagster.pipeline.notion.service import ColorizeRequest, NotionDefaults
 from esl_dagster.pipeline.notion.target import TargetIds
 from tests.conftest import VALID_LESSONS
 from tests.fakes.notion_server import FakeNotion, Seeded
-from tests.notion.conftest import load_lesson
+from tests.notion.conftest import lesson_page, load_lesson
 
 PRESETS = {
     "all": Preset.model_validate(
@@ -73,16 +76,28 @@ def test_offline_plan_follows_children_appended_after_the_create(
     assert deferred, "some updates address blocks of the append request"
 
 
-def test_run_colorize_plans_without_notion_calls_in_preview_and_dry_runs(
-    fake: FakeNotion, seeded: Seeded, client: NotionClient
+def test_colorize_plans_without_notion_calls_in_preview_and_dry_runs(
+    fake: FakeNotion, seeded: Seeded, client: NotionClient, tmp_path: Path
 ) -> None:
     meta, body = load_lesson(VALID_LESSONS[0])
-    preview = preview_import(meta=meta, body=body)
-    offline = run_colorize(None, None, PRESETS["all"], lesson_preview=preview)
+    page = lesson_page(meta, body, md_path=tmp_path / "lesson.md")
+    preview = PreviewNotion(FilesystemManifestStore(), NotionDefaults())
+    live = LiveNotion(client, NotionDefaults())
     fake.reset_log()
-    dry = run_colorize(client, "page-1", PRESETS["all"], lesson_preview=preview, dry_run=True)
+    results = {
+        name: service.colorize(ColorizeRequest("page-1", "all", PRESETS["all"], lambda: page))
+        for name, service in [
+            ("preview", preview),
+            ("dry-preview", DryRunNotion(preview)),
+            ("dry-live", live.for_dry_run()),
+        ]
+    }
     assert fake.requests() == []
-    assert isinstance(offline, ColourPlan) and isinstance(dry, ColourPlan)
-    assert offline.counts.as_dict() == dry.counts.as_dict() == {"h2": 9, "h3": 9, "toggles": 2}
-    first = colour_requests(offline)[0]
-    assert first.method == "PATCH" and first.path == "/v1/blocks/{block:0:0}"
+    counts = {"h2": 9, "h3": 9, "toggles": 2}
+    assert all(effect.detail["counts"] == counts for effect in results.values())
+    first = results["preview"].detail["updates"][0]
+    assert first["method"] == "PATCH" and first["path"] == "/v1/blocks/{block:0:0}"
+    written = (tmp_path / "lesson.notion-preview.json").read_text(encoding="utf-8")
+    assert '"/v1/blocks/{block:0:0}"' in written
+    assert results["dry-live"].tokens == ["colorize", "colorize:all:9/9/2"]
+    assert "updates" not in results["dry-live"].detail

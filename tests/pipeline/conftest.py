@@ -15,6 +15,8 @@ import pytest
 from esl_dagster.pipeline.config.provider import LocalConfigProvider
 from esl_dagster.pipeline.manifest import FilesystemManifestStore
 from esl_dagster.pipeline.notion.client import NotionClient
+from esl_dagster.pipeline.notion.offline import PreviewNotion
+from esl_dagster.pipeline.notion.service import NotionDefaults
 from esl_dagster.pipeline.observability import JsonLogger, NoopMetrics
 from esl_dagster.pipeline.services import Services
 from esl_dagster.pipeline.settings import Settings, load_settings
@@ -101,11 +103,12 @@ def espeak() -> EspeakProvider:
 def services(tmp_path: Path, events: Events, espeak: EspeakProvider) -> Services:
     """The embedded default: Notion preview, espeak, local upload folder, manifests on disk."""
     settings = settings_for(tmp_path)
+    store = FilesystemManifestStore()
     return Services(
         settings=settings,
         config_provider=LocalConfigProvider(cwd=tmp_path),
-        manifest_store=FilesystemManifestStore(),
-        notion=None,
+        manifest_store=store,
+        notion=PreviewNotion(store, NotionDefaults()),
         tts_provider=espeak,
         uploader=LocalUploader(settings.upload_dir),
         logger=JsonLogger(events.stream),

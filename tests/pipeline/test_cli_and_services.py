@@ -9,6 +9,8 @@ import pytest
 from esl_dagster.pipeline.cli import main
 from esl_dagster.pipeline.errors import ConfigurationError
 from esl_dagster.pipeline.manifest import FilesystemManifestStore, S3ManifestStore
+from esl_dagster.pipeline.notion.live import LiveNotion
+from esl_dagster.pipeline.notion.offline import PreviewNotion
 from esl_dagster.pipeline.services import build_services
 from esl_dagster.pipeline.storage import LocalUploader, S3Uploader
 from esl_dagster.pipeline.tts.elevenlabs import ElevenLabsProvider
@@ -36,13 +38,13 @@ def test_every_sample_lesson_runs_offline_and_then_skips_everything(
     folder = clean_env / "lessons"
     for source in VALID_LESSONS:
         md = copy_lesson(source, folder)
-        assert main(["run", "--md", str(md), "--json"]) == 0
+        assert main(["run", "--with-tts", "--md", str(md), "--json"]) == 0
         result = json.loads(capsys.readouterr().out)["result"]
         assert Path(result["audio"]["path"]).suffix == ".mp3"
         assert Path(result["audio"]["path"]).stat().st_size > 0
         assert Path(result["notion_preview"]).is_file()
         assert Path(result["manifest_path"]).is_file()
-        assert main(["run", "--md", str(md), "--json"]) == 0
+        assert main(["run", "--with-tts", "--md", str(md), "--json"]) == 0
         again = json.loads(capsys.readouterr().out)["result"]
         assert all(step.startswith("unchanged:") for step in again["steps"]), again["steps"]
         assert {stage["status"] for stage in again["stages"].values()} == {"skipped"}
@@ -50,7 +52,7 @@ def test_every_sample_lesson_runs_offline_and_then_skips_everything(
 
 def test_text_summary_status_and_rerun(clean_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     md = write_short_lesson(clean_env / "lessons")
-    assert main(["run", "--md", str(md)]) == 0
+    assert main(["run", "--with-tts", "--md", str(md)]) == 0
     out = capsys.readouterr().out
     assert "Steps:" in out and "Manifest:" in out and "Audio:" in out
     assert main(["status", "--md", str(md)]) == 0
@@ -67,11 +69,14 @@ def test_run_output_shows_the_voices_espeak_could_not_use(
     clean_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     md = write_short_lesson(clean_env / "lessons")
-    assert main(["run", "--md", str(md), "--dry-run", "--voice-id", "Harriet"]) == 0
+    assert main(["run", "--with-tts", "--md", str(md), "--dry-run", "--voice-id", "Harriet"]) == 0
     lines = capsys.readouterr().out.splitlines()
     warnings = [line for line in lines if line.startswith("Voice warning:")]
     assert any("'Harriet' (--voice-id / voice_id)" in line for line in warnings)
-    assert main(["run", "--md", str(md), "--dry-run", "--voice-id", "Harriet", "--json"]) == 0
+    assert (
+        main(["run", "--with-tts", "--md", str(md), "--dry-run", "--voice-id", "Harriet", "--json"])
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)["result"]
     assert len(result["stages"]["tts"]["detail"]["voiceWarnings"]) == len(warnings)
 
@@ -83,9 +88,13 @@ def test_run_output_shows_the_voices_espeak_could_not_use(
         (["run", "--md", "{short}", "--preset", "nope"], 2, 'esl: unknown preset "nope"'),
         (["run", "--md", "missing.md"], 2, "esl: lesson file not found"),
         (["run", "--md", "{short}", "--dialogue-seed", "-1"], 2, "esl: invalid option"),
-        (["run", "--md", "{short}", "--upload", "s3"], 2, "esl: --upload s3 needs S3 storage"),
+        (
+            ["run", "--with-tts", "--md", "{short}", "--upload", "s3"],
+            2,
+            "esl: --upload s3 needs S3 storage",
+        ),
         (["rerun", "--md", "{short}"], 1, "esl: no manifest for"),
-        (["run", "--md", "{short}", "--skip-tts"], 1, "esl: --skip-tts needs audio"),
+        (["run", "--with-tts", "--md", "{short}", "--skip-tts"], 1, "esl: --skip-tts needs audio"),
     ],
 )
 def test_failures_exit_non_zero_with_one_line(
@@ -120,7 +129,7 @@ def test_unknown_rerun_step_is_a_usage_error(clean_env: Path) -> None:
 
 def test_embedded_default_services(tmp_path: Path) -> None:
     services = build_services(settings_for(tmp_path))
-    assert services.notion is None
+    assert isinstance(services.notion, PreviewNotion)
     assert isinstance(services.tts_provider, EspeakProvider)
     assert isinstance(services.uploader, LocalUploader)
     assert isinstance(services.manifest_store, FilesystemManifestStore)
@@ -138,7 +147,7 @@ def test_credentials_switch_each_part_to_the_real_service(tmp_path: Path) -> Non
         aws_secret_access_key="b",
     )
     services = build_services(settings)
-    assert services.notion is not None
+    assert isinstance(services.notion, LiveNotion)
     assert isinstance(services.tts_provider, ElevenLabsProvider)
     assert isinstance(services.uploader, S3Uploader)
     assert isinstance(services.manifest_store, S3ManifestStore)
@@ -169,3 +178,14 @@ def test_status_of_a_deleted_lesson_with_a_manifest_says_the_file_is_missing(
     capsys.readouterr()
     assert main(["status", "--md", str(md)]) == 0
     assert "lesson file missing" in capsys.readouterr().out
+
+
+def test_esl_run_builds_no_audio_unless_asked(
+    clean_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    md = write_short_lesson(clean_env / "lessons")
+    assert main(["run", "--md", str(md), "--json"]) == 0
+    stages = json.loads(capsys.readouterr().out)["result"]["stages"]
+    assert stages["tts"] == {**stages["tts"], "status": "skipped", "reason": "tts disabled"}
+    assert main(["run", "--with-tts", "--md", str(md), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["result"]["stages"]["tts"]["status"] == "success"

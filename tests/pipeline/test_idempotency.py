@@ -6,14 +6,17 @@ source named instead of identified is found by search and receives the page.
 """
 
 import copy
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from esl_dagster.pipeline.config.provider import LocalConfigProvider
 from esl_dagster.pipeline.errors import ConfigurationError, ServiceError
-from esl_dagster.pipeline.manifest import FilesystemManifestStore
+from esl_dagster.pipeline.manifest import FilesystemManifestStore, Manifest
 from esl_dagster.pipeline.notion.client import NotionClient
+from esl_dagster.pipeline.notion.live import LiveNotion
+from esl_dagster.pipeline.notion.service import NotionDefaults
 from esl_dagster.pipeline.observability import JsonLogger, NoopMetrics
 from esl_dagster.pipeline.options import JobOptions
 from esl_dagster.pipeline.runner import Pipeline
@@ -42,7 +45,7 @@ def real_services(
         settings=settings_for(tmp_path),
         config_provider=LocalConfigProvider(cwd=tmp_path),
         manifest_store=FilesystemManifestStore(),
-        notion=notion_client,
+        notion=LiveNotion(notion_client, NotionDefaults()),
         tts_provider=espeak,
         uploader=s3_uploader(bucket),
         logger=JsonLogger(events.stream),
@@ -54,7 +57,9 @@ def test_same_job_twice_one_page_one_upload_one_audio(
     real_services: Services, fake_notion: FakeNotion, seeded: Seeded, bucket: Bucket, tmp_path: Path
 ) -> None:
     md = write_short_lesson(tmp_path / "lessons")
-    options = JobOptions(md=str(md), data_source_id=seeded.homework_ds, prefix="audio")
+    options = JobOptions(
+        md=str(md), data_source_id=seeded.homework_ds, prefix="audio", with_tts=True
+    )
     pipeline = Pipeline(real_services)
 
     first = pipeline.new_assignment(options)
@@ -101,7 +106,7 @@ def test_dry_run_sends_nothing_and_writes_nothing(
     real_services: Services, fake_notion: FakeNotion, seeded: Seeded, bucket: Bucket, tmp_path: Path
 ) -> None:
     md = write_short_lesson(tmp_path / "lessons")
-    options = JobOptions(md=str(md), data_source_id=seeded.homework_ds, dry_run=True)
+    options = JobOptions(md=str(md), data_source_id=seeded.homework_ds, dry_run=True, with_tts=True)
     before = tree_hashes(tmp_path)
     fake_notion.reset_log()
     result = Pipeline(real_services).new_assignment(options)
@@ -133,3 +138,48 @@ def test_database_and_data_source_names_pick_the_target(
 
     with pytest.raises(ConfigurationError, match='not found by name: "Term 3"'):
         pipeline.new_assignment(JobOptions(md=str(other), db="Term 3", with_tts=False, force=True))
+
+
+def test_unchanged_rerun_sends_no_notion_request(
+    real_services: Services, fake_notion: FakeNotion, seeded: Seeded, tmp_path: Path
+) -> None:
+    md = write_short_lesson(tmp_path / "lessons")
+    options = JobOptions(md=str(md), data_source_id=seeded.homework_ds, with_tts=True)
+    pipeline = Pipeline(real_services)
+    first = pipeline.new_assignment(options)
+    assert "add-audio" in first.steps
+    fake_notion.reset_log()
+    again = pipeline.new_assignment(options)
+    assert all(step.startswith("unchanged:") for step in again.steps)
+    assert fake_notion.requests() == []
+
+
+class _LosesThePageId(FilesystemManifestStore):
+    """A manifest store whose first write naming a page fails, as S3 might right after Notion
+    created the page: the run fails with the page made but its id not recorded."""
+
+    def __init__(self) -> None:
+        self.failed = False
+
+    def write_manifest(self, md_path: str, manifest: Manifest) -> str:
+        if manifest.page_id and not self.failed:
+            self.failed = True
+            raise ServiceError("s3", "cannot write manifest: SlowDown", transient=True)
+        return super().write_manifest(md_path, manifest)
+
+
+def test_a_create_whose_page_id_was_lost_is_adopted_not_repeated(
+    real_services: Services, fake_notion: FakeNotion, seeded: Seeded, tmp_path: Path
+) -> None:
+    md = write_short_lesson(tmp_path / "lessons")
+    options = JobOptions(md=str(md), data_source_id=seeded.homework_ds)
+    pipeline = Pipeline(dataclasses.replace(real_services, manifest_store=_LosesThePageId()))
+    with pytest.raises(ServiceError):
+        pipeline.new_assignment(options)
+    assert fake_notion.page_count(seeded.homework_ds) == 1
+    recorded = pipeline.get_assignment_status(str(md)).manifest
+    assert recorded is not None and recorded.page_id is None
+    assert recorded.notion is not None and recorded.notion.create_started
+    retried = pipeline.new_assignment(options)
+    assert retried.page_id and fake_notion.page_count(seeded.homework_ds) == 1
+    assert retried.stages["import"].detail["created"] is False

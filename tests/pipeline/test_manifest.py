@@ -102,7 +102,8 @@ def test_pipeline_upgrades_an_original_v1_manifest(tmp_path: Path, services: Ser
     manifest_file = tmp_path / "lessons" / f"{md.stem}.manifest.json"
     manifest_file.write_text(json.dumps(v1, indent=2))
 
-    result = Pipeline(services).new_assignment(JobOptions(md=str(md)), run_id="run-upgrade")
+    options = JobOptions(md=str(md), with_tts=True)
+    result = Pipeline(services).new_assignment(options, run_id="run-upgrade")
 
     data = json.loads(manifest_file.read_text())
     assert data["schemaVersion"] == MANIFEST_SCHEMA_VERSION

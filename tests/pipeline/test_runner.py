@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from esl_dagster.pipeline.config.provider import LocalConfigProvider
 from esl_dagster.pipeline.errors import (
     ConfigurationError,
     ManifestError,
@@ -16,8 +17,10 @@ from esl_dagster.pipeline.errors import (
 )
 from esl_dagster.pipeline.options import JobOptions
 from esl_dagster.pipeline.runner import AssignmentResult, Pipeline
-from esl_dagster.pipeline.services import Services
-from esl_dagster.pipeline.stages import STAGES, run_stage, start_run
+from esl_dagster.pipeline.services import Services, build_notion_service
+from esl_dagster.pipeline.stages import STAGES, Skip, run_stage, start_run
+from esl_dagster.pipeline.stages.media import decide_tts
+from esl_dagster.pipeline.tts.elevenlabs import ElevenLabsProvider
 from tests.conftest import INVALID_LESSON
 from tests.pipeline.conftest import (
     DIALOGUE,
@@ -40,7 +43,9 @@ def md(tmp_path: Path) -> Path:
 
 
 def run(services: Services, md: Path, **flags: Any) -> AssignmentResult:
-    return Pipeline(services).new_assignment(JobOptions(md=str(md), **flags))
+    """The whole job with audio (audio is off unless asked; these tests ask unless told not to)."""
+    options = JobOptions(md=str(md), **{"with_tts": True, **flags})
+    return Pipeline(services).new_assignment(options)
 
 
 def manifest_of(md: Path) -> dict[str, Any]:
@@ -158,7 +163,9 @@ def test_failure_leaves_the_previous_manifest_intact(
 
 
 def test_events_carry_run_id_and_job_id(services: Services, md: Path, events: Events) -> None:
-    Pipeline(services).new_assignment(JobOptions(md=str(md)), run_id="run-7", job_id="job-7")
+    Pipeline(services).new_assignment(
+        JobOptions(md=str(md), with_tts=True), run_id="run-7", job_id="job-7"
+    )
     logged = events.all()
     assert logged[0]["message"] == "pipeline.newAssignment.start"
     assert logged[-1]["message"] == "pipeline.newAssignment.success"
@@ -236,7 +243,7 @@ def test_prefix_out_and_redo_tts(services: Services, md: Path, tmp_path: Path) -
 
 @pytest.mark.parametrize(
     "change",
-    [{"voice_id": "Avery (US)"}, {"accent": "british"}, {"tts_mode": "monologue"}],
+    [{"voice_id": "Avery (US)"}, {"accent": "british"}, {"tts_mode": "dialogue"}],
 )
 def test_voice_options_change_the_tts_inputs(
     services: Services, md: Path, change: dict[str, str]
@@ -335,7 +342,9 @@ def test_status_reports_hash_and_audio(services: Services, md: Path) -> None:
 
 
 def test_stages_run_one_by_one_like_the_dagster_ops(services: Services, md: Path) -> None:
-    state = start_run(JobOptions(md=str(md)), services, run_id="dagster-run", job_id="j")
+    state = start_run(
+        JobOptions(md=str(md), with_tts=True), services, run_id="dagster-run", job_id="j"
+    )
     snapshot = state.model_dump_json()
     for stage in STAGES:
         state = run_stage(stage, state, services)
@@ -403,9 +412,9 @@ def test_a_new_default_notion_target_reimports_an_unchanged_lesson(
 ) -> None:
     """The target's fallbacks (here NOTION_DATA_SOURCE_ID) are inputs of the import stage."""
     run(services, md, with_tts=False)
-    moved = dataclasses.replace(
-        services, settings=settings_for(tmp_path, notion_data_source_id="ds-new")
-    )
+    settings = settings_for(tmp_path, notion_data_source_id="ds-new")
+    notion = build_notion_service(settings, services.manifest_store)
+    moved = dataclasses.replace(services, settings=settings, notion=notion)
     again = run(moved, md, with_tts=False)
     assert again.stages["import"].status == "success"
     preview = json.loads(Path(str(again.notion_preview)).read_text())
@@ -426,3 +435,57 @@ def test_rerun_add_audio_survives_a_removed_preset(
     presets.write_text('{"other": {"h2": "red"}}', encoding="utf-8")
     rerun = Pipeline(services).rerun_assignment(str(md), steps=["add-audio"])
     assert rerun.stages["add-audio"].status == "success"
+
+
+def test_a_rerun_runs_exactly_the_named_steps_and_the_manifest_records_it(
+    services: Services, md: Path
+) -> None:
+    run(services, md, preset="b1-default")
+    before = manifest_of(md)
+    rerun = Pipeline(services).rerun_assignment(
+        str(md), ["tts", "upload", "add-audio"], run_id="rerun-1"
+    )
+    ran = [name for name, result in rerun.stages.items() if result.status == "success"]
+    assert ran == ["tts", "upload", "add-audio", "manifest"]
+    assert rerun.steps == ["tts", "upload", "add-audio", "manifest"] and rerun.manifest_written
+    after = manifest_of(md)
+    assert after["runId"] == "rerun-1"
+    for stage in ("tts", "upload", "add-audio"):
+        assert after["stages"][stage]["runId"] == "rerun-1"
+        assert after["stages"][stage]["completedAt"] > before["stages"][stage]["completedAt"]
+    for stage in ("import", "colorize"):
+        assert after["stages"][stage] == before["stages"][stage]
+
+
+def test_audio_is_off_unless_asked(services: Services, md: Path) -> None:
+    result = Pipeline(services).new_assignment(JobOptions(md=str(md)))
+    assert (
+        result.stages["tts"].status == "skipped" and result.stages["tts"].reason == "tts disabled"
+    )
+    assert result.audio is None and not any(step.startswith("tts") for step in result.steps)
+
+
+def test_a_changed_provider_model_format_or_catalog_rebuilds_the_audio(
+    services: Services, md: Path, tmp_path: Path
+) -> None:
+    """The tts stage's input hash is the speech request's digest: any of its fields reruns it."""
+    run(services, md)
+    state = start_run(JobOptions(md=str(md), with_tts=True), services, run_id="r2")
+    assert isinstance(decide_tts(state, services), Skip)
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(json.dumps({"voices": [{"id": "v1", "name": "Only"}]}), encoding="utf-8")
+    variants = {
+        "provider": ElevenLabsProvider("key", base_url="http://127.0.0.1:9"),
+        "model": ElevenLabsProvider("key", model_id="eleven_turbo_v2_5"),
+        "format": ElevenLabsProvider("key", output_format="mp3_44100_128"),
+    }
+    digests = set()
+    for provider in variants.values():
+        changed = dataclasses.replace(services, tts_provider=provider)
+        decision = decide_tts(state, changed)
+        assert isinstance(decision, str)
+        digests.add(decision)
+    other_catalog = LocalConfigProvider(cwd=tmp_path, catalog_path=catalog)
+    decision = decide_tts(state, dataclasses.replace(services, config_provider=other_catalog))
+    assert isinstance(decision, str)
+    assert len(digests | {decision}) == 4

@@ -17,6 +17,8 @@ from esl_dagster.pipeline.config.provider import LocalConfigProvider
 from esl_dagster.pipeline.errors import ConfigurationError
 from esl_dagster.pipeline.manifest import FilesystemManifestStore
 from esl_dagster.pipeline.notion.client import NotionClient
+from esl_dagster.pipeline.notion.live import LiveNotion
+from esl_dagster.pipeline.notion.service import NotionDefaults
 from esl_dagster.pipeline.observability import NoopLogger, NoopMetrics
 from esl_dagster.pipeline.options import JobOptions
 from esl_dagster.pipeline.runner import AssignmentResult, Pipeline
@@ -46,7 +48,7 @@ def services(tmp_path: Path, fake: FakeNotion) -> Iterator[Services]:
             settings=settings,
             config_provider=LocalConfigProvider(cwd=tmp_path),
             manifest_store=FilesystemManifestStore(),
-            notion=client,
+            notion=LiveNotion(client, NotionDefaults()),
             tts_provider=EspeakProvider(),
             uploader=NotionUploader(client),
             logger=NoopLogger(),
@@ -84,7 +86,7 @@ def test_audio_reaches_the_page_through_notion_and_stays_single(
     services: Services, fake: FakeNotion, seeded: Seeded, tmp_path: Path
 ) -> None:
     md = short_lesson(tmp_path / "lessons")
-    options = JobOptions(md=str(md), data_source_id=seeded.homework_ds)
+    options = JobOptions(md=str(md), data_source_id=seeded.homework_ds, with_tts=True)
     pipeline = Pipeline(services)
 
     first = pipeline.new_assignment(options)
@@ -118,7 +120,7 @@ def test_expired_unattached_upload_is_made_again(
     services: Services, fake: FakeNotion, seeded: Seeded, tmp_path: Path
 ) -> None:
     md = short_lesson(tmp_path / "lessons")
-    options = JobOptions(md=str(md), data_source_id=seeded.homework_ds)
+    options = JobOptions(md=str(md), data_source_id=seeded.homework_ds, with_tts=True)
     pipeline = Pipeline(services)
     first = pipeline.new_assignment(options)
     old_id = audio_above_toggle(fake, first)
@@ -143,7 +145,7 @@ def test_unchanged_run_uploads_again_when_the_recorded_upload_expired_unattached
     services: Services, fake: FakeNotion, seeded: Seeded, tmp_path: Path
 ) -> None:
     md = short_lesson(tmp_path / "lessons")
-    options = JobOptions(md=str(md), data_source_id=seeded.homework_ds)
+    options = JobOptions(md=str(md), data_source_id=seeded.homework_ds, with_tts=True)
     pipeline = Pipeline(services)
     pipeline.new_assignment(options)
     # As if the last run's add-audio never attached this upload and the hour passed.

@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 
 from esl_dagster.pipeline.config.models import VoiceCatalog, VoicesMap
-from esl_dagster.pipeline.tts.audio import Ffmpeg
+from esl_dagster.pipeline.tts.audio import Ffmpeg, MixSettings
 from esl_dagster.pipeline.tts.builder import build_audio
 from esl_dagster.pipeline.tts.elevenlabs import ElevenLabsProvider
 from esl_dagster.pipeline.tts.espeak import EspeakProvider
+from esl_dagster.pipeline.tts.request import speech_request
 from esl_dagster.pipeline.tts.segments import plan_segments
 from tests.conftest import LESSONS_DIR
 from tests.fakes.elevenlabs_server import FakeElevenLabs
@@ -35,10 +36,11 @@ def test_espeak_builds_lesson_mp3(
     lesson: Path, espeak: EspeakProvider, catalog: VoiceCatalog, ffmpeg: Ffmpeg, tmp_path: Path
 ) -> None:
     study_text, meta = load_lesson(lesson)
-    result = build_audio(
+    request = speech_request(
         study_text, meta, provider=espeak, voices_map=VoicesMap(), catalog=catalog,
-        out_dir=tmp_path, ffmpeg=ffmpeg, gap_seconds=GAP,
+        out_dir=tmp_path, mix=MixSettings(gap_seconds=GAP),
     )  # fmt: skip
+    result = build_audio(request, provider=espeak, ffmpeg=ffmpeg)
     segments = plan_segments(study_text, meta.speaker_labels or [])
     assert result.segments == len(segments) == len(study_text.lines)
     assert result.mode == study_text.type and result.provider == "espeak"
@@ -74,10 +76,11 @@ def test_elevenlabs_builds_lesson_mp3(
     tmp_path: Path,
 ) -> None:
     study_text, meta = load_lesson(lesson)
-    result = build_audio(
+    request = speech_request(
         study_text, meta, provider=eleven, voices_map=VoicesMap(), catalog=catalog,
-        out_dir=tmp_path, ffmpeg=ffmpeg, gap_seconds=GAP, mode=mode,
+        out_dir=tmp_path, mix=MixSettings(gap_seconds=GAP), mode=mode,
     )  # fmt: skip
+    result = build_audio(request, provider=eleven, ffmpeg=ffmpeg)
     segments = plan_segments(study_text, meta.speaker_labels or [])
     posts = fake.audio_requests()
     assert all(r.path.startswith(endpoint) for r in posts)
@@ -103,10 +106,11 @@ def test_title_is_written_as_id3(
     espeak: EspeakProvider, catalog: VoiceCatalog, ffmpeg: Ffmpeg, tmp_path: Path
 ) -> None:
     study_text = study("dialogue", ("Agent", "Hello."), ("Leonie", "Hi there."))
-    result = build_audio(
+    request = speech_request(
         study_text, None, provider=espeak, voices_map=VoicesMap(), catalog=catalog,
-        out_dir=tmp_path, ffmpeg=ffmpeg, title="Viewing a Flat – Übung",
+        out_dir=tmp_path, title="Viewing a Flat – Übung",
     )  # fmt: skip
+    result = build_audio(request, provider=espeak, ffmpeg=ffmpeg)
     assert result.path.read_bytes()[:3] == b"ID3"
     tags = ffmpeg.run(["-i", str(result.path), "-f", "ffmetadata", "-"], label="tags")
     assert "title=Viewing a Flat – Übung" in tags

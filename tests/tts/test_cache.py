@@ -2,16 +2,18 @@
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from esl_dagster.pipeline.config.models import VoiceCatalog, VoicesMap
 from esl_dagster.pipeline.errors import ConfigurationError, ValidationError
-from esl_dagster.pipeline.tts.audio import Ffmpeg
+from esl_dagster.pipeline.tts.audio import Ffmpeg, MixSettings
 from esl_dagster.pipeline.tts.builder import CLIPS_DIR, AudioResult, build_audio, slugify
 from esl_dagster.pipeline.tts.elevenlabs import ElevenLabsProvider
 from esl_dagster.pipeline.tts.espeak import EspeakProvider
 from esl_dagster.pipeline.tts.provider import DialogueOptions, DialogueProvider, SpeechProvider
+from esl_dagster.pipeline.tts.request import speech_request
 from tests.conftest import LESSONS_DIR
 from tests.fakes.elevenlabs_server import FakeElevenLabs
 from tests.tts.conftest import SleepLog, load_lesson, study
@@ -22,12 +24,20 @@ LINES = study(
 
 
 def build(
-    provider: SpeechProvider, catalog: VoiceCatalog, ffmpeg: Ffmpeg, out: Path, **options: object
+    provider: SpeechProvider,
+    catalog: VoiceCatalog,
+    ffmpeg: Ffmpeg,
+    out: Path,
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+    **shaping: Any,
 ) -> AudioResult:
-    return build_audio(
+    request = speech_request(
         LINES, None, provider=provider, voices_map=VoicesMap(), catalog=catalog, out_dir=out,
-        ffmpeg=ffmpeg, student="Test Student", **options,  # type: ignore[arg-type]
+        student="Test Student", **shaping,
     )  # fmt: skip
+    return build_audio(request, provider=provider, ffmpeg=ffmpeg, force=force, dry_run=dry_run)
 
 
 def test_providers_satisfy_the_protocols(
@@ -63,10 +73,10 @@ def test_everything_that_shapes_the_sound_changes_the_hash(
 ) -> None:  # fmt: skip
     base = build(eleven, catalog, ffmpeg, tmp_path, dry_run=True).hash
     variants = [
-        build(eleven, catalog, ffmpeg, tmp_path, dry_run=True, gap_seconds=0.8),
+        build(eleven, catalog, ffmpeg, tmp_path, dry_run=True, mix=MixSettings(gap_seconds=0.8)),
         build(eleven, catalog, ffmpeg, tmp_path, dry_run=True, mode="monologue"),
         build(eleven, catalog, ffmpeg, tmp_path, dry_run=True, default_voice="Quinn"),
-        build(eleven, catalog, ffmpeg, tmp_path, dry_run=True, bitrate="96k"),
+        build(eleven, catalog, ffmpeg, tmp_path, dry_run=True, mix=MixSettings(bitrate="96k")),
         build(espeak, catalog, ffmpeg, tmp_path, dry_run=True),
     ]
     with ElevenLabsProvider(
@@ -89,25 +99,17 @@ def test_dry_run_makes_no_request_and_writes_nothing(
 ) -> None:
     out = tmp_path / "out"
     study_text, meta = load_lesson(LESSONS_DIR / "03-dialogue-two-speakers-flat-viewing.md")
-    result = build_audio(
-        study_text, meta, provider=eleven, voices_map=VoicesMap(), catalog=catalog, out_dir=out,
-        ffmpeg=ffmpeg, dry_run=True,
-    )  # fmt: skip
+    request = speech_request(
+        study_text, meta, provider=eleven, voices_map=VoicesMap(), catalog=catalog, out_dir=out
+    )
+    result = build_audio(request, provider=eleven, ffmpeg=ffmpeg, dry_run=True)
     assert fake.requests == []
     assert not out.exists()
     assert result.dry_run and result.duration_seconds is None and not result.cached
     assert result.mode == "dialogue" and result.segments == 1
     assert result.path == out.resolve() / f"leonie-{result.hash}.mp3"
     assert "Leonie→Harriet (female, profile" in result.voice_summary()
-    real = build_audio(
-        study_text,
-        meta,
-        provider=eleven,
-        voices_map=VoicesMap(),
-        catalog=catalog,
-        out_dir=out,
-        ffmpeg=ffmpeg,
-    )
+    real = build_audio(request, provider=eleven, ffmpeg=ffmpeg)
     assert real.path == result.path and real.hash == result.hash
 
 
@@ -115,8 +117,12 @@ def test_gap_change_reuses_clips(
     fake: FakeElevenLabs, catalog: VoiceCatalog, ffmpeg: Ffmpeg, tmp_path: Path
 ) -> None:
     with ElevenLabsProvider("test-key", base_url=fake.base_url) as provider:
-        first = build(provider, catalog, ffmpeg, tmp_path, mode="monologue", gap_seconds=0.2)
-        second = build(provider, catalog, ffmpeg, tmp_path, mode="monologue", gap_seconds=1.2)
+        first = build(
+            provider, catalog, ffmpeg, tmp_path, mode="monologue", mix=MixSettings(gap_seconds=0.2)
+        )
+        second = build(
+            provider, catalog, ffmpeg, tmp_path, mode="monologue", mix=MixSettings(gap_seconds=1.2)
+        )
     assert len(fake.audio_requests()) == 3
     assert first.path != second.path
     assert first.duration_seconds is not None
@@ -143,10 +149,11 @@ def test_requests_run_concurrently_up_to_the_limit(
         with ElevenLabsProvider(
             "test-key", base_url=fake.base_url, concurrency=3, sleep=sleeps
         ) as provider:
-            build_audio(
+            request = speech_request(
                 lines, None, provider=provider, voices_map=VoicesMap(), catalog=catalog,
-                out_dir=tmp_path, ffmpeg=ffmpeg,
+                out_dir=tmp_path,
             )  # fmt: skip
+            build_audio(request, provider=provider, ffmpeg=ffmpeg)
         arrivals = sorted(r.at for r in fake.audio_requests())
     assert len(arrivals) == 6
     in_first_wave = [t for t in arrivals if t < arrivals[0] + latency * 0.8]
@@ -157,10 +164,11 @@ def test_empty_study_text_is_a_validation_error(
     espeak: EspeakProvider, catalog: VoiceCatalog, tmp_path: Path
 ) -> None:
     with pytest.raises(ValidationError, match="0 segments"):
-        build_audio(
+        request = speech_request(
             study("monologue", (None, "   ")), None, provider=espeak, voices_map=VoicesMap(),
-            catalog=catalog, out_dir=tmp_path, dry_run=True,
+            catalog=catalog, out_dir=tmp_path,
         )  # fmt: skip
+        build_audio(request, provider=espeak, dry_run=True)
 
 
 def test_espeak_is_safe_from_many_threads(espeak: EspeakProvider) -> None:

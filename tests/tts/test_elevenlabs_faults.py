@@ -11,6 +11,7 @@ from esl_dagster.pipeline.tts.builder import CLIPS_DIR, AudioResult, build_audio
 from esl_dagster.pipeline.tts.elevenlabs import ElevenLabsProvider, parse_retry_after
 from esl_dagster.pipeline.tts.mp3 import is_complete_mp3
 from esl_dagster.pipeline.tts.provider import DialogueLine
+from esl_dagster.pipeline.tts.request import speech_request
 from tests.fakes.elevenlabs_server import FakeElevenLabs, Fault
 from tests.tts.conftest import SleepLog, study
 
@@ -26,15 +27,10 @@ LINES = study(
 def build(
     provider: ElevenLabsProvider, catalog: VoiceCatalog, ffmpeg: Ffmpeg, out: Path
 ) -> AudioResult:
-    return build_audio(
-        LINES,
-        None,
-        provider=provider,
-        voices_map=VoicesMap(),
-        catalog=catalog,
-        out_dir=out,
-        ffmpeg=ffmpeg,
+    request = speech_request(
+        LINES, None, provider=provider, voices_map=VoicesMap(), catalog=catalog, out_dir=out
     )
+    return build_audio(request, provider=provider, ffmpeg=ffmpeg)
 
 
 def cache_files(out: Path) -> list[Path]:
@@ -140,10 +136,11 @@ def test_interrupted_job_resumes_from_cached_clips(
     ) as provider:
 
         def run(*, dry_run: bool = False) -> AudioResult:
-            return build_audio(
+            request = speech_request(
                 lines, None, provider=provider, voices_map=VoicesMap(), catalog=catalog,
-                out_dir=tmp_path, ffmpeg=ffmpeg, mode="monologue", dry_run=dry_run,
+                out_dir=tmp_path, mode="monologue",
             )  # fmt: skip
+            return build_audio(request, provider=provider, ffmpeg=ffmpeg, dry_run=dry_run)
 
         mara_voice = next(a.voice_id for a in run(dry_run=True).voices if a.speaker == "Mara")
         fake.add_fault(Fault(status=500, times=1000, path_regex=TTS + mara_voice))

@@ -30,7 +30,10 @@ from esl_dagster.resources.services import PipelineResource
 class BatchConfig(dg.Config):
     folder: str = pydantic.Field(description="Folder whose *.md lessons are processed.")
     dry_run: bool = pydantic.Field(default=False, description="Report only; write nothing.")
-    with_tts: bool = pydantic.Field(default=True, description="Build the MP3s.")
+    with_tts: bool | None = pydantic.Field(
+        default=None,
+        description="Build the MP3s; unset: the folder's esl.defaults.json decides (else no audio).",
+    )
 
 
 def _mapping_key(index: int, relative: str) -> str:
@@ -45,7 +48,9 @@ def discover_lessons(context: dg.OpExecutionContext, config: BatchConfig) -> Any
         context.log.warning(problem)
     if not listing.candidates and listing.problems:
         raise dg.Failure(description="; ".join(listing.problems), allow_retries=False)
-    overrides = {"dry_run": config.dry_run, "with_tts": config.with_tts}
+    overrides: dict[str, Any] = {"dry_run": config.dry_run}
+    if config.with_tts is not None:
+        overrides["with_tts"] = config.with_tts
     for index, candidate in enumerate(listing.candidates):
         options = JobOptions.model_validate(
             {**listing.defaults, **overrides, "md": str(candidate.local_path)}

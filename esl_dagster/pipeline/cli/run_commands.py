@@ -43,10 +43,12 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         "--with-tts",
         dest="with_tts",
         action="store_true",
-        default=True,
-        help="build audio (default)",
+        default=False,
+        help="build, upload and attach the study text's audio (default: no audio)",
     )
-    tts.add_argument("--no-tts", dest="with_tts", action="store_false", help="do not build audio")
+    tts.add_argument(
+        "--no-tts", dest="with_tts", action="store_false", help="no audio (the default)"
+    )
     run.add_argument("--skip-import", action="store_true", help="reuse the page in the manifest")
     run.add_argument("--skip-tts", action="store_true", help="reuse the audio in the manifest")
     run.add_argument(

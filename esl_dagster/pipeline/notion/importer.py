@@ -10,7 +10,10 @@ How a retry never creates a second page:
    manifest at once. A crash after that point is resumed, never repeated.
 3. The page carries the lesson key in a rich-text property (``key_property``, default
    ``Lesson Key``) when the data source has one; before creating, the data source is queried for a
-   page with that key and such a page is adopted.
+   page with that key and such a page is adopted. A caller whose own record proves that no page
+   was made (the pipeline's manifest: no page id and no create started) passes
+   ``look_up_key=False`` and saves that request; ``before_create`` lets it record the start of a
+   create first.
 4. The create request itself is never blindly retried: when its outcome is unknown (5xx, timeout,
    dropped connection) the data source is queried for the page (by key, or else by exact title and
    a creation time after the request started) and a found page is adopted.
@@ -46,6 +49,8 @@ from esl_dagster.pipeline.notion.target import (
     find_page_by_title,
     resolve_target,
 )
+
+Resolver = Callable[[NotionClient, TargetIds], NotionTarget]
 
 DEFAULT_KEY_PROPERTY = "Lesson Key"
 _CLOCK_SKEW = timedelta(minutes=2)
@@ -107,15 +112,19 @@ def import_lesson(
     key_property: str = DEFAULT_KEY_PROPERTY,
     force: bool = False,
     on_progress: Callable[[ImportProgress], None] | None = None,
+    before_create: Callable[[], None] | None = None,
+    look_up_key: bool = True,
+    resolve: Resolver = resolve_target,
 ) -> ImportResult:
-    """Create or update the lesson's page. See the module docstring for the idempotency rules."""
+    """Create or update the lesson's page. See the module docstring for the idempotency rules.
+
+    ``resolve`` turns the target ids into the data source and its schema (a caller may cache).
+    """
     blocks = markdown_to_blocks(body)
-    digest = content_hash(blocks)
-    target = resolve_target(client, target_ids)
+    target = resolve(client, target_ids)
     warnings: list[str] = []
-    student_name = lesson_student(meta, student)
     student_prop = _student_property(
-        client, target, student_name, students_data_source_id, warnings
+        client, target, lesson_student(meta, student), students_data_source_id, warnings
     )
     key_prop = target.find(key_property)
     key = (key_prop[0], lesson_key) if key_prop and key_prop[1].get("type") == "rich_text" else None
@@ -128,45 +137,65 @@ def import_lesson(
     )
     warnings.extend(fields.warnings)
     existing = page_id or (progress.page_id if progress else None)
-    if existing is None and key is not None:
+    if existing is None and key is not None and look_up_key:
         existing = _find_by_key(client, target, key)
-    page: JSON | None = None
-    if existing is not None:
-        try:
-            page = client.update_page(existing, fields.body())
-        except NotionAPIError as error:
-            if error.status != 404:
-                raise
-            warnings.append(f"Page {existing} no longer exists; a new page was created.")
-    report = _Reporter(digest, len(blocks), on_progress)
+    page = _update_existing(client, existing, fields, warnings)
+    report = _Reporter(content_hash(blocks), len(blocks), on_progress)
     if page is None:
+        if before_create is not None:
+            before_create()
         page = _create(client, target, fields, blocks, key, report)
-        created = True
     else:
-        created = False
         report.page_id = str(page["id"])
-        same = (
-            progress is not None
-            and progress.page_id == report.page_id
-            and progress.content_hash == digest
-        )
-        if same and progress is not None and progress.complete and not force:
-            report.done = progress.blocks_done
-        else:
-            start = progress.blocks_done if same and progress is not None else 0
-            _trim_children(client, report.page_id, keep=start)
-            report.advance(start)
-            _append_tree(
-                client, report.page_id, blocks[start:], before=start, on_batch=report.advance
-            )
+        _refresh_children(client, blocks, progress, report, force=force)
     return ImportResult(
         page_id=report.page_id,
         url=page.get("url"),
-        created=created,
+        created=report.created,
         progress=report.snapshot(),
         student_linked=bool(student_prop and "relation" in student_prop[1]),
         warnings=warnings,
     )
+
+
+def _update_existing(
+    client: NotionClient, page_id: str | None, fields: PageFields, warnings: list[str]
+) -> JSON | None:
+    """Update the known page in place; None when there is none or Notion answers 404 (the update
+    is what checks that the recorded page still exists: no separate request)."""
+    if page_id is None:
+        return None
+    try:
+        return client.update_page(page_id, fields.body())
+    except NotionAPIError as error:
+        if error.status != 404:
+            raise
+        warnings.append(f"Page {page_id} no longer exists; a new page was created.")
+        return None
+
+
+def _refresh_children(
+    client: NotionClient,
+    blocks: list[Block],
+    progress: ImportProgress | None,
+    report: "_Reporter",
+    *,
+    force: bool,
+) -> None:
+    """Bring an existing page's children to ``blocks``: nothing when the recorded import of the
+    same content is complete, else resume the append (same content) or replace them all."""
+    same = (
+        progress is not None
+        and progress.page_id == report.page_id
+        and progress.content_hash == report.digest
+    )
+    if same and progress is not None and progress.complete and not force:
+        report.done = progress.blocks_done
+        return
+    start = progress.blocks_done if same and progress is not None else 0
+    _trim_children(client, report.page_id, keep=start)
+    report.advance(start)
+    _append_tree(client, report.page_id, blocks[start:], before=start, on_batch=report.advance)
 
 
 class _Reporter:
@@ -176,6 +205,7 @@ class _Reporter:
         self.digest, self.total, self.callback = digest, total, callback
         self.page_id = ""
         self.done = 0
+        self.created = False
 
     def snapshot(self) -> ImportProgress:
         return ImportProgress(self.page_id, self.digest, self.done, self.total)
@@ -209,6 +239,7 @@ def _create(
 
     page = client.create_page(body, recover=recover)
     report.page_id = str(page["id"])
+    report.created = True
     report.advance(0)
     if first.deferred:
         top_ids = [c["id"] for c in client.iter_block_children(report.page_id)]
@@ -339,8 +370,7 @@ def _student_property(
             "The Student relation has no target data source; the student was not linked."
         )
         return None
-    students = resolve_target(client, TargetIds(data_source_id=str(source_id)))
-    page_id = find_page_by_title(client, students.data_source_id, students.title_property, name)
+    page_id = find_page_by_title(client, str(source_id), name)
     if page_id is None:
         warnings.append(
             f'Student page not found: "{name}"; the lesson was imported without a student link.'

@@ -32,6 +32,7 @@ from esl_dagster.pipeline.notion.rich_text import plain_text_of
 CACHE_TTL_SECONDS = 300.0
 MAX_SOURCES_LISTED = 500
 MAX_DATABASES_CHECKED = 30
+TITLE_PROPERTY_ID = "title"
 _database_cache: dict[str, tuple[float, str, list[dict[str, Any]]]] = {}
 
 
@@ -253,16 +254,19 @@ def _pick_source(client: NotionClient, database_id: str, name: str | None) -> tu
     )
 
 
-def find_page_by_title(
-    client: NotionClient, data_source_id: str, title_property: str, title: str
-) -> str | None:
-    """The id of the first page whose title equals ``title`` exactly, or None."""
+def find_page_by_title(client: NotionClient, data_source_id: str, title: str) -> str | None:
+    """The id of the first page whose title equals ``title`` exactly, or None.
+
+    One request, no schema read: the filter names the title property by its id, which Notion
+    fixes as ``title`` in every data source.
+    """
     answer = client.query_data_source(
         data_source_id,
-        {"filter": {"property": title_property, "title": {"equals": title}}, "page_size": 10},
+        {"filter": {"property": TITLE_PROPERTY_ID, "title": {"equals": title}}, "page_size": 10},
     )
     for page in answer.get("results", []):
-        prop = (page.get("properties") or {}).get(title_property) or {}
-        if page.get("object") == "page" and plain_text_of(prop.get("title") or []).strip() == title:
+        titles = [p for p in (page.get("properties") or {}).values() if p.get("type") == "title"]
+        text = plain_text_of(titles[0].get("title") or []).strip() if titles else ""
+        if page.get("object") == "page" and text == title:
             return str(page["id"])
     return None

@@ -49,9 +49,12 @@ def decide_manifest(state: RunState, _services: Services) -> Skip | str:
             },
         )
     previous = state.previous
+    # A stage that ran (a rerun's named steps too) is recorded with this run's id and time, even
+    # when what it produced is the same as before.
     if (
         previous is not None
         and not state.options.force
+        and not state.records
         and previous.schema_version == MANIFEST_SCHEMA_VERSION
         and previous.content_fingerprint() == digest
     ):

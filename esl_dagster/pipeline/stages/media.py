@@ -27,9 +27,10 @@ from esl_dagster.pipeline.storage import (
     Uploader,
     object_key,
 )
-from esl_dagster.pipeline.tts.audio import Ffmpeg
+from esl_dagster.pipeline.tts.audio import Ffmpeg, MixSettings
 from esl_dagster.pipeline.tts.builder import build_audio
 from esl_dagster.pipeline.tts.provider import DialogueOptions
+from esl_dagster.pipeline.tts.request import SpeechRequest, speech_request
 from esl_dagster.pipeline.tts.voices import VoiceAssignment
 
 
@@ -46,23 +47,33 @@ def _voices_map(state: RunState, services: Services) -> VoicesMap:
     return services.config_provider.load_voices_map()
 
 
-def _tts_inputs(state: RunState, services: Services) -> dict[str, Any]:
+def _speech_request(state: RunState, services: Services) -> SpeechRequest:
+    """Everything that shapes this run's audio (its digest is the stage's input hash)."""
     options = state.options
-    provider = services.tts_provider
-    return {
-        "md_hash": state.md_hash,
-        "voices": _voices_map(state, services).model_dump(mode="json"),
-        "voice_id": options.voice_id,
-        "accent": options.accent,
-        "mode": options.tts_mode,
-        "dialogue": [options.dialogue_language, options.dialogue_stability, options.dialogue_seed],
-        "provider": [provider.name, provider.model, provider.output_format],
-        "out": str(_out_dir(state, services)),
-        "student": options.student,
-        "catalog": services.config_provider.load_voice_catalog().model_dump(mode="json"),
-        "gap_seconds": services.settings.tts_gap_seconds,
-        "tail_seconds": services.settings.elevenlabs_silence_tail_seconds,
-    }
+    settings = services.settings
+    text = lesson_text(state)
+    return speech_request(
+        extract_study_text(text),
+        validate_text(text, strict=False).meta,
+        provider=services.tts_provider,
+        voices_map=_voices_map(state, services),
+        catalog=services.config_provider.load_voice_catalog(),
+        out_dir=_out_dir(state, services),
+        mode=options.tts_mode,
+        default_mode=settings.elevenlabs_tts_mode,
+        mix=MixSettings(
+            gap_seconds=settings.tts_gap_seconds,
+            tail_seconds=settings.elevenlabs_silence_tail_seconds,
+        ),
+        dialogue=DialogueOptions(
+            language=options.dialogue_language,
+            stability=options.dialogue_stability,
+            seed=options.dialogue_seed,
+        ),
+        default_voice=options.voice_id,
+        accent=options.accent,
+        student=options.student,
+    )
 
 
 def _ffmpeg(services: Services) -> Ffmpeg | None:
@@ -83,7 +94,7 @@ def decide_tts(state: RunState, services: Services) -> Skip | str:
     if state.rerun and not state.requested("tts"):
         return Skip("not requested")
     if state.rerun:
-        return input_hash("tts", **_tts_inputs(state, services))
+        return _speech_request(state, services).digest()
     if not options.with_tts:
         return Skip("tts disabled")
     if options.skip_tts:
@@ -92,7 +103,7 @@ def decide_tts(state: RunState, services: Services) -> Skip | str:
                 "--skip-tts needs audio recorded in the manifest; run without --skip-tts first"
             )
         return Skip("skip-tts flag set", token="skip:tts")
-    digest = input_hash("tts", **_tts_inputs(state, services))
+    digest = _speech_request(state, services).digest()
     if (
         not options.redo_tts
         and unchanged(state, "tts", digest)
@@ -104,35 +115,15 @@ def decide_tts(state: RunState, services: Services) -> Skip | str:
 
 def act_tts(state: RunState, services: Services) -> Outcome:
     options = state.options
-    text = lesson_text(state)
-    study_text = extract_study_text(text)
-    meta = validate_text(text, strict=False).meta
-    force = options.force or options.redo_tts
-    out_dir = _out_dir(state, services)
+    request = _speech_request(state, services)
     if not state.dry_run:
-        _ensure_folder(out_dir)
+        _ensure_folder(request.out_dir)
     result = build_audio(
-        study_text,
-        meta,
+        request,
         provider=services.tts_provider,
-        voices_map=_voices_map(state, services),
-        catalog=services.config_provider.load_voice_catalog(),
-        out_dir=out_dir,
         ffmpeg=_ffmpeg(services),
-        mode=options.tts_mode,
-        default_mode=services.settings.elevenlabs_tts_mode,
-        force=force,
+        force=options.force or options.redo_tts,
         dry_run=state.dry_run,
-        gap_seconds=services.settings.tts_gap_seconds,
-        tail_seconds=services.settings.elevenlabs_silence_tail_seconds,
-        student=options.student,
-        default_voice=options.voice_id,
-        accent=options.accent,
-        dialogue=DialogueOptions(
-            language=options.dialogue_language,
-            stability=options.dialogue_stability,
-            seed=options.dialogue_seed,
-        ),
     )
     voices = [_voice_record(item) for item in result.voices]
     summary = result.voice_summary()

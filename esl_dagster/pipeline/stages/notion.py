@@ -1,12 +1,15 @@
-"""The Notion stages: ``import``, ``colorize`` and ``add-audio`` (real or preview mode)."""
+"""The Notion stages: ``import``, ``colorize`` and ``add-audio``.
+
+Each stage decides from the manifest, calls the run's Notion service (live, preview or dry run,
+chosen once: see :mod:`esl_dagster.pipeline.notion.service`) and records the effect the service
+reports. No stage asks which mode it is in.
+"""
 
 from dataclasses import asdict
-from typing import Any, TypedDict
 
-from esl_dagster.pipeline.config.models import StudentProfile
+from esl_dagster.pipeline.config.models import Preset
 from esl_dagster.pipeline.errors import ConfigurationError, ManifestError, ValidationError
 from esl_dagster.pipeline.lesson.document import parse_document
-from esl_dagster.pipeline.lesson.models import LessonMeta
 from esl_dagster.pipeline.lesson.validator import validate_text
 from esl_dagster.pipeline.manifest import (
     MANIFEST_SCHEMA_VERSION,
@@ -15,20 +18,16 @@ from esl_dagster.pipeline.manifest import (
     sha256_hex,
     utc_timestamp,
 )
-from esl_dagster.pipeline.notion.colorize import ColourPlan
 from esl_dagster.pipeline.notion.importer import ImportProgress
-from esl_dagster.pipeline.notion.preview import (
-    ImportPreview,
-    PlannedRequest,
-    colour_requests,
-    plan_colorize,
-)
-from esl_dagster.pipeline.notion.stage import (
-    NotionDefaults,
-    preview_lesson_import,
-    run_add_audio,
-    run_colorize,
-    run_import,
+from esl_dagster.pipeline.notion.service import (
+    AudioRequest,
+    ColorizeRequest,
+    ImportRequest,
+    LessonPage,
+    NotionEffect,
+    NotionService,
+    RecordedImport,
+    TargetChoice,
 )
 from esl_dagster.pipeline.run_state import RunState
 from esl_dagster.pipeline.services import Services
@@ -42,30 +41,66 @@ from esl_dagster.pipeline.stages.common import (
 )
 
 
-def _notion_mode(services: Services) -> str:
-    return "notion" if services.notion is not None else "preview"
-
-
-def _notion_defaults(services: Services) -> NotionDefaults:
-    settings = services.settings
-    return NotionDefaults(
-        database_id=settings.notion_db_id,
-        data_source_id=settings.notion_data_source_id,
-        students_data_source_id=settings.notion_students_data_source_id,
-    )
-
-
 def lesson_key(md_path: str) -> str:
     """The lesson's stable identity on its Notion page (first 16 hex of the path's SHA-256)."""
     return sha256_hex(md_path)[:16]
 
 
+def _notion(state: RunState, services: Services) -> NotionService:
+    """The run's Notion service: the configured one, or its stand-in on a dry run."""
+    return services.notion.for_dry_run() if state.dry_run else services.notion
+
+
+def _target(state: RunState, services: Services) -> TargetChoice:
+    options = state.options
+    profile = services.config_provider.find_student(options.student)
+    has_target = bool(profile.db_id or profile.data_source_id)
+    return TargetChoice(
+        defaults=services.notion.defaults,
+        profile=profile if has_target else None,
+        data_source_id=options.data_source_id,
+        database_id=options.db_id,
+        database_name=options.db,
+        data_source_name=options.data_source,
+    )
+
+
+def _lesson_page(state: RunState, services: Services, preset: Preset | None = None) -> LessonPage:
+    """The lesson as Notion receives it (read and checked against the run's lesson hash)."""
+    text = lesson_text(state)
+    meta = validate_text(text, strict=False).meta
+    if meta is None:
+        raise ValidationError("Validation failed: the front matter is invalid")
+    return LessonPage(
+        md_path=state.md_path,
+        lesson_key=lesson_key(state.md_path),
+        meta=meta,
+        body=parse_document(text).body,
+        target=_target(state, services),
+        student=state.options.student,
+        preset=preset,
+    )
+
+
+def _recorded(state: RunState, effect: NotionEffect) -> Outcome:
+    """Apply the service's effect to the run state and return the stage outcome."""
+    if effect.page is not None:
+        state.page_id, state.page_url = effect.page
+    if effect.record is not None:
+        state.notion = effect.record
+    return Outcome(detail=effect.detail, tokens=effect.tokens, outputs=effect.outputs)
+
+
+# ##### import
+
+
 def decide_import(state: RunState, services: Services) -> Skip | str:
     options = state.options
+    notion = _notion(state, services)
     if state.rerun:
         return Skip("not requested")
     if options.skip_import:
-        if not state.dry_run and services.notion is not None and not state.page_id:
+        if notion.page_required and not state.page_id:
             raise ValidationError(
                 "--skip-import needs a page recorded in the manifest; run the full pipeline first"
             )
@@ -77,145 +112,58 @@ def decide_import(state: RunState, services: Services) -> Skip | str:
         target=[options.db_id, options.db, options.data_source_id, options.data_source],
         # The defaults the target falls back to (profile, then settings) shape it as well.
         profile_db=services.config_provider.find_student(options.student).db_id,
-        defaults=asdict(_notion_defaults(services)),
-        mode=_notion_mode(services),
+        defaults=asdict(notion.defaults),
+        mode=notion.mode,
     )
-    done = state.page_id if services.notion is not None else state.notion
-    if unchanged(state, "import", digest) and done:
+    if unchanged(state, "import", digest) and notion.imported(state.page_id, state.notion):
         return Skip(UNCHANGED_REASON, token="unchanged:import")
     return digest
 
 
-class _LessonImport(TypedDict):
-    """The lesson and its target: what the import and its preview both take."""
-
-    meta: LessonMeta
-    body: str
-    defaults: NotionDefaults
-    profile: StudentProfile | None
-    data_source_id: str | None
-    database_id: str | None
-    database_name: str | None
-    data_source_name: str | None
-    student: str | None
-
-
-def _lesson_import(state: RunState, services: Services) -> _LessonImport:
-    options = state.options
-    text = lesson_text(state)
-    meta = validate_text(text, strict=False).meta
-    if meta is None:
-        raise ValidationError("Validation failed: the front matter is invalid")
-    profile = services.config_provider.find_student(options.student)
-    has_target = bool(profile.db_id or profile.data_source_id)
-    return _LessonImport(
-        meta=meta,
-        body=parse_document(text).body,
-        defaults=_notion_defaults(services),
-        profile=profile if has_target else None,
-        data_source_id=options.data_source_id,
-        database_id=options.db_id,
-        database_name=options.db,
-        data_source_name=options.data_source,
-        student=options.student,
-    )
-
-
 def act_import(state: RunState, services: Services) -> Outcome:
-    lesson = _lesson_import(state, services)
-    store = services.manifest_store
-    latest = None if state.dry_run else store.read_manifest(state.md_path)
     # A retried op gets the state from before its failure: the store holds the newest progress.
-    recorded = latest or state.previous
-    page_id = recorded.page_id if recorded else None
-    progress_data = recorded.notion.progress if recorded and recorded.notion else None
-    progress = ImportProgress.from_dict(progress_data) if progress_data else None
-
-    def checkpoint(update: ImportProgress) -> None:
-        _checkpoint_import(state, services, update)
-
-    result = run_import(
-        services.notion,
-        lesson_key=lesson_key(state.md_path),
-        page_id=page_id,
-        progress=progress,
+    latest = services.manifest_store.read_manifest(state.md_path) or state.previous
+    notion_record = latest.notion if latest else None
+    progress = notion_record.progress if notion_record else None
+    recorded = RecordedImport(
+        page_id=latest.page_id if latest else None,
+        progress=ImportProgress.from_dict(progress) if progress else None,
+        create_started=bool(notion_record and notion_record.create_started),
+    )
+    request = ImportRequest(
+        lesson=_lesson_page(state, services),
+        recorded=recorded,
+        checkpoint=_ImportCheckpoint(state, services),
         force=state.options.force,
-        dry_run=state.dry_run,
-        on_progress=checkpoint,
-        **lesson,
     )
-    if isinstance(result, ImportPreview):
-        payload = result.to_dict()
-        detail: dict[str, Any] = {
-            "imported": False,
-            "blocks": result.total_blocks,
-            "requests": len(result.requests),
-        }
-        if state.dry_run:
-            detail["wouldUpdatePage"] = page_id if services.notion is not None else None
-            detail["payload"] = payload
-            return Outcome(detail=detail, tokens=["import"])
-        # A page imported earlier (with a token) stays recorded: preview mode never forgets it.
-        location = _write_preview(state, services, result)
-        detail["previewPath"] = location
-        return Outcome(detail=detail, tokens=["import"], outputs={"previewPath": location})
-    state.page_id = result.page_id
-    state.page_url = result.url
-    state.notion = NotionRecord(imported=True, progress=result.progress.to_dict())
-    return Outcome(
-        detail={
-            "pageId": result.page_id,
-            "pageUrl": result.url,
-            "created": result.created,
-            "studentLinked": result.student_linked,
-            "warnings": result.warnings,
-        },
-        tokens=["import"],
-        outputs={"pageId": result.page_id},
-    )
+    effect = _notion(state, services).import_lesson(request)
+    return _recorded(state, effect)
 
 
-def _write_preview(state: RunState, services: Services, preview: ImportPreview) -> str:
-    """Write the preview next to the manifest and record the lesson as not imported."""
-    location = services.manifest_store.write_preview(state.md_path, preview.to_dict())
-    state.notion = NotionRecord(imported=False, preview_path=location)
-    return location
+class _ImportCheckpoint:
+    """Records the page and the append progress in the manifest at once, so a crash or retry
+    resumes the import instead of creating a second page (only the Notion fields change)."""
 
+    def __init__(self, state: RunState, services: Services) -> None:
+        self.state, self.store = state, services.manifest_store
 
-def _lesson_preview(state: RunState, services: Services) -> ImportPreview:
-    """The lesson's import preview; once colorize has run in this run's lineage, with its colour
-    updates too, so that rewriting the preview file keeps them. A rerun leaves the preset unset:
-    the page keeps the one the manifest records."""
-    preview = preview_lesson_import(**_lesson_import(state, services))
-    preset_name = state.options.preset
-    recorded = preset_name is None and state.rerun and state.previous is not None
-    if recorded and state.previous is not None:
-        preset_name = state.previous.preset
-    if preset_name and state.input_hash_of("colorize"):
-        try:
-            preset = services.config_provider.get_preset(preset_name)
-        except ConfigurationError:
-            if not recorded:
-                raise
-            # The preset the manifest records was removed since: the preview just has no colours.
-            return preview
-        preview.colors = colour_requests(plan_colorize(preview, preset))
-    return preview
+    def _write(self, page_id: str | None, record: NotionRecord) -> None:
+        current = self.store.read_manifest(self.state.md_path) or self.state.previous
+        base = current.model_copy(deep=True) if current else Manifest(md_hash=self.state.md_hash)
+        base.schema_version = MANIFEST_SCHEMA_VERSION
+        base.page_id = page_id
+        if base.page_id != (current.page_id if current else None):
+            base.page_url = None
+        base.notion = record
+        base.timestamp = utc_timestamp()
+        self.store.write_manifest(self.state.md_path, base)
 
+    def create_started(self) -> None:
+        """A create is about to be sent: a retry that finds no page id looks the lesson key up."""
+        self._write(None, NotionRecord(imported=True, create_started=utc_timestamp()))
 
-def _checkpoint_import(state: RunState, services: Services, progress: ImportProgress) -> None:
-    """Record the page and the append progress at once, so a crash or retry resumes the import
-    instead of creating a second page (DESIGN D3). Only the Notion fields change."""
-    store = services.manifest_store
-    current = store.read_manifest(state.md_path) or state.previous
-    base = current.model_copy(deep=True) if current else Manifest(md_hash=state.md_hash)
-    base.schema_version = MANIFEST_SCHEMA_VERSION
-    base.page_id = progress.page_id
-    if base.page_id != (current.page_id if current else None):
-        base.page_url = None
-    base.notion = NotionRecord(imported=True, progress=progress.to_dict())
-    base.timestamp = utc_timestamp()
-    store.write_manifest(state.md_path, base)
+    def progress(self, progress: ImportProgress) -> None:
+        self._write(progress.page_id, NotionRecord(imported=True, progress=progress.to_dict()))
 
 
 # ##### colorize
@@ -223,12 +171,13 @@ def _checkpoint_import(state: RunState, services: Services, progress: ImportProg
 
 def decide_colorize(state: RunState, services: Services) -> Skip | str:
     preset_name = state.options.preset
+    notion = _notion(state, services)
     if state.rerun:
         return Skip("not requested")
     if preset_name is None:
         return Skip("no preset selected")
     preset = services.config_provider.get_preset(preset_name)
-    if services.notion is not None and not state.page_id and not state.dry_run:
+    if notion.page_required and not state.page_id:
         raise ValidationError("colorize needs a Notion page: the import stage must run first")
     digest = input_hash(
         "colorize",
@@ -236,7 +185,7 @@ def decide_colorize(state: RunState, services: Services) -> Skip | str:
         colors=preset.model_dump(mode="json"),
         page_id=state.page_id,
         page_content=state.input_hash_of("import"),
-        mode=_notion_mode(services),
+        mode=notion.mode,
     )
     if unchanged(state, "colorize", digest):
         state.colorized = True
@@ -248,34 +197,36 @@ def act_colorize(state: RunState, services: Services) -> Outcome:
     preset_name = state.options.preset
     if preset_name is None:
         raise ConfigurationError("colorize needs a preset")
-    preset = services.config_provider.get_preset(preset_name)
-    lesson_preview = preview_lesson_import(**_lesson_import(state, services))
-    result = run_colorize(
-        services.notion,
-        state.page_id,
-        preset,
-        lesson_preview=lesson_preview,
-        dry_run=state.dry_run,
+    request = ColorizeRequest(
+        page_id=state.page_id,
+        preset_name=preset_name,
+        preset=services.config_provider.get_preset(preset_name),
+        lesson=lambda: _lesson_page(state, services),
     )
-    counts = result.counts if isinstance(result, ColourPlan) else result
-    tokens = ["colorize", f"colorize:{preset_name}:{counts.h2}/{counts.h3}/{counts.toggles}"]
-    detail: dict[str, Any] = {"preset": preset_name, "counts": counts.as_dict()}
-    outputs: dict[str, Any] = {"counts": counts.as_dict()}
+    effect = _notion(state, services).colorize(request)
     state.colorized = True
-    if services.notion is None and isinstance(result, ColourPlan):
-        # Preview mode: report (and outside a dry run record) the updates colorize would send.
-        lesson_preview.colors = colour_requests(result)
-        detail["preview"] = True
-        detail["updates"] = [asdict(request) for request in lesson_preview.colors]
-        if not state.dry_run:
-            location = _write_preview(state, services, lesson_preview)
-            detail["previewPath"] = location
-            outputs["previewPath"] = location
-        tokens = tokens[1:]
-    return Outcome(detail=detail, tokens=tokens, outputs=outputs)
+    return _recorded(state, effect)
 
 
 # ##### add-audio
+
+
+def _page_preset(state: RunState, services: Services) -> Preset | None:
+    """The preset colouring the page once colorize has run in this run's lineage (so that
+    rewriting the preview keeps the colours). A rerun leaves the preset unset: the page keeps the
+    one the manifest records; when that preset was removed since, the preview has no colours."""
+    preset_name = state.options.preset
+    recorded = preset_name is None and state.rerun and state.previous is not None
+    if recorded and state.previous is not None:
+        preset_name = state.previous.preset
+    if not preset_name or not state.input_hash_of("colorize"):
+        return None
+    try:
+        return services.config_provider.get_preset(preset_name)
+    except ConfigurationError:
+        if not recorded:
+            raise
+        return None
 
 
 def decide_add_audio(state: RunState, services: Services) -> Skip | str:
@@ -289,7 +240,7 @@ def decide_add_audio(state: RunState, services: Services) -> Skip | str:
         if state.rerun:
             raise ManifestError("no audio URL in the manifest; rerun with --steps upload first")
         return Skip("no audio url available")
-    if services.notion is not None and not state.page_id:
+    if _notion(state, services).page_required and not state.page_id:
         if state.rerun:
             raise ManifestError("no Notion page in the manifest; run the full pipeline first")
         return Skip("missing pageId")
@@ -305,43 +256,19 @@ def decide_add_audio(state: RunState, services: Services) -> Skip | str:
 
 
 def act_add_audio(state: RunState, services: Services) -> Outcome:
-    """Attach the audio; in preview mode record the request in the preview next to the manifest
-    (a dry run only reports it)."""
+    """Attach the audio (in preview mode: record the request in the preview next to the
+    manifest; on a dry run: report it)."""
+    notion = _notion(state, services)
     url = state.audio.url if state.audio else None
-    if not url or (services.notion is not None and not state.page_id):
+    if not url or (notion.page_required and not state.page_id):
         raise ManifestError("add-audio needs a page id and an audio URL")
     record = state.previous_record("add-audio")
     previous_block = record.outputs.get("blockId") if record else None
-    lesson_preview = _lesson_preview(state, services)
-    result = run_add_audio(
-        services.notion,
-        state.page_id,
-        url,
-        lesson_preview=lesson_preview,
+    request = AudioRequest(
+        page_id=state.page_id,
+        url=url,
+        lesson=lambda: _lesson_page(state, services, _page_preset(state, services)),
         previous_block_id=str(previous_block) if previous_block else None,
-        dry_run=state.dry_run,
     )
-    if isinstance(result, PlannedRequest):
-        detail: dict[str, Any] = {
-            "pageId": state.page_id,
-            "url": url,
-            "preview": True,
-            "payload": asdict(result),
-        }
-        if state.dry_run:
-            return Outcome(detail=detail, tokens=["add-audio"])
-        lesson_preview.audio = result
-        location = _write_preview(state, services, lesson_preview)
-        detail["previewPath"] = location
-        return Outcome(detail=detail, tokens=["add-audio"], outputs={"previewPath": location})
-    return Outcome(
-        detail={
-            "pageId": state.page_id,
-            "url": url,
-            "blockId": result.block_id,
-            "appended": result.appended,
-            "replaced": result.replaced,
-        },
-        tokens=["add-audio"],
-        outputs={"blockId": result.block_id},
-    )
+    effect = notion.attach_audio(request)
+    return _recorded(state, effect)

@@ -1,4 +1,5 @@
-"""Build the MP3 of a lesson's study text: cast voices, synthesise (cached), assemble, measure.
+"""Build the MP3 a :class:`~esl_dagster.pipeline.tts.request.SpeechRequest` describes: cast voices,
+synthesise (cached), assemble, measure.
 
 Cache layout in ``out_dir``: the final file is ``<student-slug>-<hash>.mp3`` where the hash covers
 everything that shapes the output (text, voices, provider, model, output format, mode, dialogue
@@ -20,12 +21,10 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from esl_dagster.pipeline.config.models import VoiceCatalog, VoicesMap
 from esl_dagster.pipeline.errors import InfrastructureError, ValidationError
 from esl_dagster.pipeline.files import atomic_write_bytes
-from esl_dagster.pipeline.lesson.models import LessonMeta, StudyText
-from esl_dagster.pipeline.tts.audio import Ffmpeg, MixSettings
-from esl_dagster.pipeline.tts.modes import ResolvedMode, select_mode
+from esl_dagster.pipeline.tts.audio import Ffmpeg
+from esl_dagster.pipeline.tts.modes import ResolvedMode
 from esl_dagster.pipeline.tts.mp3 import scan_mp3
 from esl_dagster.pipeline.tts.provider import (
     DialogueLine,
@@ -33,6 +32,7 @@ from esl_dagster.pipeline.tts.provider import (
     DialogueProvider,
     SpeechProvider,
 )
+from esl_dagster.pipeline.tts.request import SpeechRequest
 from esl_dagster.pipeline.tts.segments import Segment, order_speakers, plan_segments
 from esl_dagster.pipeline.tts.voices import (
     VoiceAssignment,
@@ -193,80 +193,40 @@ def _synthesize(clips: Sequence[_Clip], *, concurrency: int, force: bool) -> Non
             raise
 
 
-def build_audio(
-    study_text: StudyText,
-    meta: LessonMeta | None,
-    *,
-    provider: SpeechProvider,
-    voices_map: VoicesMap,
-    catalog: VoiceCatalog,
-    out_dir: Path,
-    ffmpeg: Ffmpeg | None = None,
-    mode: str | None = None,
-    default_mode: str | None = None,
-    force: bool = False,
-    dry_run: bool = False,
-    gap_seconds: float = 0.4,
-    tail_seconds: float = 0.0,
-    title: str | None = None,
-    student: str | None = None,
-    default_voice: str | None = None,
-    accent: str | None = None,
-    dialogue: DialogueOptions | None = None,
-    sample_rate: int = 22050,
-    bitrate: str = "64k",
-    loudness_lufs: float = -16.0,
-) -> AudioResult:
-    """Produce (or reuse) the lesson MP3. ``dry_run`` computes path, hash and voices and makes
-    no provider call and no file. ``force`` re-synthesises every clip and rebuilds the MP3.
+@dataclass(frozen=True)
+class _Casting:
+    """The voices cast for a request, and one line per requested voice the provider lacks."""
 
-    ``mode`` is the job option and ``default_mode`` the configured default (auto/monologue/
-    dialogue); ``default_voice`` and ``accent`` are the run's voice preferences (either may be a
-    catalog voice name); ``dialogue`` holds the run's dialogue options (language, stability, seed),
-    each falling back to the provider's configured default; ``title`` and ``student`` default to
-    the lesson's front matter.
-    """
-    mix = MixSettings(
-        gap_seconds=gap_seconds,
-        tail_seconds=tail_seconds,
-        sample_rate=sample_rate,
-        bitrate=bitrate,
-        loudness_lufs=loudness_lufs,
-    )
-    labels = (meta.speaker_labels or []) if meta else []
-    profiles = (meta.speaker_profiles or []) if meta else []
-    segments = plan_segments(study_text, labels)
-    if not segments:
-        raise ValidationError("TTS produced 0 segments: the study text has no speakable line")
-    resolved_mode = select_mode(mode, study_text.type, default_mode)
-    cast_catalog = provider.voice_catalog(catalog)
-    preference = resolve_voice_preferences(cast_catalog, default_voice, accent)
+    voices: list[VoiceAssignment]
+    warnings: list[str]
+
+
+def _cast(request: SpeechRequest, provider: SpeechProvider, segments: list[Segment]) -> _Casting:
+    labels, profiles = request.speaker_labels, request.speaker_profiles
+    cast_catalog = provider.voice_catalog(request.catalog)
+    preference = resolve_voice_preferences(cast_catalog, request.default_voice, request.accent)
     casting = assign_voices(
         order_speakers(segments, labels, profiles),
         profiles=profiles,
-        voices_map=voices_map,
+        voices_map=request.voices_map,
         catalog=cast_catalog,
-        content_type=study_text.type,
+        content_type=request.study_text.type,
         default_accent=preference.accent,
         default_voice=preference.voice,
         accept_unknown_tokens=provider.accepts_any_voice_id,
     )
-    voices = casting.assignments
-    voice_warnings = [describe_unusable(item, provider.name, catalog) for item in casting.unusable]
-    out_dir = out_dir.resolve()
-    clips = _plan_clips(
-        segments,
-        voices,
-        provider,
-        resolved_mode,
-        out_dir / CLIPS_DIR,
-        dialogue or DialogueOptions(),
-    )
-    final_title = (title if title is not None else (meta.title if meta else "")).strip()
-    audio_hash = _digest(
+    warnings = [
+        describe_unusable(item, provider.name, request.catalog) for item in casting.unusable
+    ]
+    return _Casting(casting.assignments, warnings)
+
+
+def _audio_hash(request: SpeechRequest, clips: list[_Clip], voices: list[VoiceAssignment]) -> str:
+    mix = request.mix
+    return _digest(
         {
             "version": _CACHE_VERSION,
-            "mode": resolved_mode,
+            "mode": request.mode,
             "clips": [clip.key for clip in clips],
             "voices": {item.speaker: item.voice_id for item in voices},
             "mix": [
@@ -276,10 +236,32 @@ def build_audio(
                 mix.loudness_lufs,
                 *([mix.tail_seconds] if mix.tail_seconds else []),
             ],
-            "title": final_title,
+            "title": request.title,
         }
     )
-    slug = slugify(student if student is not None else (meta.student if meta else None))
+
+
+def build_audio(
+    request: SpeechRequest,
+    *,
+    provider: SpeechProvider,
+    ffmpeg: Ffmpeg | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+) -> AudioResult:
+    """Produce (or reuse) the MP3 ``request`` describes, with ``provider`` (the engine
+    ``request.provider`` describes). ``dry_run`` computes path, hash and voices and makes no
+    provider call and no file. ``force`` re-synthesises every clip and rebuilds the MP3."""
+    segments = plan_segments(request.study_text, request.speaker_labels)
+    if not segments:
+        raise ValidationError("TTS produced 0 segments: the study text has no speakable line")
+    casting = _cast(request, provider, segments)
+    out_dir = request.out_dir
+    clips = _plan_clips(
+        segments, casting.voices, provider, request.mode, out_dir / CLIPS_DIR, request.dialogue
+    )
+    audio_hash = _audio_hash(request, clips, casting.voices)
+    slug = slugify(request.student)
     path = out_dir / (f"{slug}-{audio_hash}.mp3" if slug else f"{audio_hash}.mp3")
     reusable = not force and _cached_file_ok(path, ".mp3")
 
@@ -287,14 +269,14 @@ def build_audio(
         return AudioResult(
             path=path,
             hash=audio_hash,
-            voices=voices,
+            voices=casting.voices,
             duration_seconds=duration,
             segments=len(clips),
             cached=cached,
-            mode=resolved_mode,
+            mode=request.mode,
             provider=provider.name,
             dry_run=dry_run,
-            voice_warnings=voice_warnings,
+            voice_warnings=casting.warnings,
         )
 
     if dry_run:
@@ -304,5 +286,5 @@ def build_audio(
         return result(tool.measure_duration(path), True)
     (out_dir / CLIPS_DIR).mkdir(parents=True, exist_ok=True)
     _synthesize(clips, concurrency=provider.concurrency, force=force)
-    tool.assemble([clip.path for clip in clips], path, mix=mix, title=final_title or None)
+    tool.assemble([clip.path for clip in clips], path, mix=request.mix, title=request.title or None)
     return result(tool.measure_duration(path), False)
