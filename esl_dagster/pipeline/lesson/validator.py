@@ -127,7 +127,8 @@ def _result(
 def _front_matter_findings(doc: LessonDocument) -> tuple[list[Finding], LessonMeta | None]:
     if doc.front_matter_error is not None:
         message = f"Front matter: YAML parse error: {doc.front_matter_error}"
-        return [finding(Code.FRONT_MATTER_YAML, message, _content_line(doc))], None
+        line = _content_line(doc) + (doc.front_matter_error_line or 0)
+        return [finding(Code.FRONT_MATTER_YAML, message, line)], None
     problems, meta = check_front_matter(doc.front_matter_value)
     if not problems:
         return [], meta

@@ -1,0 +1,285 @@
+"""A linear tokenizer for the inline Markdown teachers write (the grammar is described in
+:mod:`esl_dagster.pipeline.notion.rich_text`).
+
+:func:`inline_runs` turns one line into :class:`Run` values: text with its emphasis flags, code
+flag and link. It works in two steps over a flat token list: scanning (plain text, escapes, code
+spans, links and images, marker runs of ``*`` and ``~``) and matching markers into pairs, one stack
+per marker kind, so the cost stays linear however many markers or brackets a line holds.
+"""
+
+import re
+from dataclasses import dataclass, field
+
+ESCAPABLE = frozenset("*_`~[]!\\")
+MAX_URL_CHARS = 2048
+
+_SPECIAL_RE = re.compile(r"[\\`*~\[!]")
+_BACKTICKS_RE = re.compile(r"`+")
+
+
+@dataclass(frozen=True)
+class Run:
+    """A piece of text with one style. ``link`` is the raw target (checked by the caller)."""
+
+    content: str
+    bold: bool = False
+    italic: bool = False
+    strikethrough: bool = False
+    code: bool = False
+    link: str | None = None
+
+
+@dataclass
+class _Marker:
+    """A run of ``*`` or ``~~``: ``kinds`` it may stand for and how it was matched."""
+
+    text: str
+    kinds: tuple[str, ...]
+    can_open: bool
+    can_close: bool
+    opens: list[str] = field(default_factory=list)
+    closes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Link:
+    """``[label](url)``; an image's label is its alt text, shown literally."""
+
+    label: str
+    url: str
+    image: bool
+
+
+_Token = str | _Marker | _Link | Run
+
+
+def inline_runs(
+    text: str, *, bold: int = 0, italic: int = 0, strike: int = 0, link: str | None = None
+) -> list[Run]:
+    """The styled runs of one line; the keyword arguments are the style the line starts in."""
+    tokens = _Scanner(text, link).scan()
+    _match_markers(tokens)
+    return _render(tokens, {"bold": bold, "italic": italic, "strike": strike}, link)
+
+
+class _Scanner:
+    def __init__(self, text: str, link: str | None) -> None:
+        self.text = text
+        self.link = link
+        self.tokens: list[_Token] = []
+        self.buffer: list[str] = []
+        self.next_bracket = -1  # cached position of the first "]" at or after the scan point
+        self.backticks = _backtick_runs(text)
+
+    def scan(self) -> list[_Token]:
+        text, pos = self.text, 0
+        while pos < len(text):
+            special = _SPECIAL_RE.search(text, pos)
+            if special is None:
+                self.buffer.append(text[pos:])
+                break
+            start = special.start()
+            self.buffer.append(text[pos:start])
+            pos = self._special(start)
+        self._flush()
+        return self.tokens
+
+    def _flush(self) -> None:
+        if self.buffer:
+            joined = "".join(self.buffer)
+            if joined:
+                self.tokens.append(joined)
+            self.buffer = []
+
+    def _special(self, pos: int) -> int:
+        """Handle the special character at ``pos``; return where scanning continues."""
+        text = self.text
+        char = text[pos]
+        if char == "\\":
+            following = text[pos + 1 : pos + 2]
+            if following and following in ESCAPABLE:
+                self.buffer.append(following)
+                return pos + 2
+            self.buffer.append(char)
+            return pos + 1
+        if char == "`":
+            return self._code(pos)
+        if char == "[" or (char == "!" and text.startswith("[", pos + 1)):
+            end = self._link(pos)
+            if end is not None:
+                return end
+            self.buffer.append(char)
+            return pos + 1
+        if char in "*~":
+            return self._marker(pos)
+        self.buffer.append(char)
+        return pos + 1
+
+    def _code(self, pos: int) -> int:
+        length, closing = self.backticks.closing(pos)
+        if closing is None:
+            self.buffer.append("`" * length)
+            return pos + length
+        self._flush()
+        self.tokens.append(Run(self.text[pos + length : closing], code=True, link=self.link))
+        return closing + length
+
+    def _link(self, pos: int) -> int | None:
+        """``[text](url)`` or ``![alt](url)`` at ``pos``; None when it is not one."""
+        text = self.text
+        image = text[pos] == "!"
+        open_at = pos + 1 if image else pos
+        if self.next_bracket <= open_at and self.next_bracket != -2:
+            found = text.find("]", open_at + 1)
+            self.next_bracket = found if found != -1 else -2  # -2: no "]" left in the line
+        close = self.next_bracket
+        if close < 0 or not text.startswith("(", close + 1):
+            return None
+        url_end = _url_end(text, close + 2)
+        if url_end is None:
+            return None
+        label, url = text[open_at + 1 : close], text[close + 2 : url_end]
+        self._flush()
+        self.tokens.append(_Link(label, url, image))
+        return url_end + 1
+
+    def _marker(self, pos: int) -> int:
+        text = self.text
+        char = text[pos]
+        end = pos
+        while end < len(text) and text[end] == char:
+            end += 1
+        run = text[pos:end]
+        kinds = _marker_kinds(run)
+        if not kinds:
+            self.buffer.append(run)
+            return end
+        before = text[pos - 1] if pos > 0 else " "
+        after = text[end] if end < len(text) else " "
+        can_open = not after.isspace()
+        if run == "*" and before.isalnum():
+            can_open = False
+        can_close = not before.isspace() or not can_open
+        self._flush()
+        self.tokens.append(_Marker(run, kinds, can_open, can_close))
+        return end
+
+
+def _marker_kinds(run: str) -> tuple[str, ...]:
+    return {"*": ("italic",), "**": ("bold",), "***": ("bold", "italic"), "~~": ("strike",)}.get(
+        run, ()
+    )
+
+
+class _BacktickRuns:
+    """Every run of backticks in a line, to find a code span's closing run in linear total time."""
+
+    def __init__(self, runs: list[tuple[int, int]]) -> None:
+        self.length_at = dict(runs)
+        self.by_length: dict[int, list[int]] = {}
+        for start, length in runs:
+            self.by_length.setdefault(length, []).append(start)
+        self.cursor: dict[int, int] = {}
+
+    def closing(self, pos: int) -> tuple[int, int | None]:
+        """The length of the run at ``pos`` and the start of the next run of that length."""
+        length = self.length_at.get(pos, 1)
+        starts = self.by_length.get(length, [])
+        index = self.cursor.get(length, 0)
+        while index < len(starts) and starts[index] <= pos:
+            index += 1
+        self.cursor[length] = index
+        return length, starts[index] if index < len(starts) else None
+
+
+def _backtick_runs(text: str) -> _BacktickRuns:
+    if "`" not in text:
+        return _BacktickRuns([])
+    return _BacktickRuns([(m.start(), len(m.group())) for m in _BACKTICKS_RE.finditer(text)])
+
+
+def _url_end(text: str, start: int) -> int | None:
+    """The index of the ``)`` ending a URL that starts at ``start`` (parentheses may nest)."""
+    depth = 0
+    limit = min(len(text), start + MAX_URL_CHARS)
+    for index in range(start, limit):
+        char = text[index]
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            if depth == 0:
+                return index
+            depth -= 1
+    return None
+
+
+def _match_markers(tokens: list[_Token]) -> None:
+    """Pair closers with the latest opener of the same kind; unpaired markers stay text."""
+    stacks: dict[str, list[_Marker]] = {"bold": [], "italic": [], "strike": []}
+    for token in tokens:
+        if not isinstance(token, _Marker):
+            continue
+        pending = list(token.kinds)
+        if token.can_close:
+            for kind in token.kinds:
+                if stacks[kind]:
+                    stacks[kind].pop().opens.append(kind)
+                    token.closes.append(kind)
+                    pending.remove(kind)
+        if token.can_open and pending:
+            for kind in pending:
+                stacks[kind].append(token)
+    # Openers left on a stack were never closed: they stay literal (``opens`` is empty).
+
+
+def _render(tokens: list[_Token], depth: dict[str, int], link: str | None) -> list[Run]:
+    runs: list[Run] = []
+    for token in tokens:
+        if isinstance(token, str):
+            runs.append(_styled(token, depth, link))
+        elif isinstance(token, Run):
+            runs.append(token)
+        elif isinstance(token, _Link) and token.image:
+            runs.append(_styled(token.label or "Image", depth, token.url))
+        elif isinstance(token, _Link):
+            runs.extend(
+                inline_runs(
+                    token.label,
+                    bold=depth["bold"],
+                    italic=depth["italic"],
+                    strike=depth["strike"],
+                    link=token.url,
+                )
+            )
+        else:
+            _apply_marker(token, depth, runs, link)
+    return runs
+
+
+def _apply_marker(
+    marker: _Marker, depth: dict[str, int], runs: list[Run], link: str | None
+) -> None:
+    used = len(marker.opens) + len(marker.closes)
+    for kind in marker.closes:
+        depth[kind] -= 1
+    for kind in marker.opens:
+        depth[kind] += 1
+    if used == 0:
+        runs.append(_styled(marker.text, depth, link))
+    elif used < len(marker.kinds):
+        # ``***`` used for one kind only: the unused asterisk(s) are text.
+        runs.append(_styled("*" * (len(marker.text) - _width(marker)), depth, link))
+
+
+def _width(marker: _Marker) -> int:
+    return sum(2 if kind == "bold" else 1 for kind in marker.opens + marker.closes)
+
+
+def _styled(content: str, depth: dict[str, int], link: str | None) -> Run:
+    return Run(
+        content,
+        bold=depth["bold"] > 0,
+        italic=depth["italic"] > 0,
+        strikethrough=depth["strike"] > 0,
+        link=link,
+    )
