@@ -19,7 +19,7 @@ from esl_dagster.pipeline.lesson.findings import Code, finding
 from esl_dagster.pipeline.lesson.models import Finding
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
-MAX_LINES = 5_000
+MAX_LINES = 2_000
 MAX_LINE_CHARS = 20_000
 
 
@@ -32,15 +32,22 @@ def too_large_finding(size: int, max_bytes: int) -> Finding:
 
 
 def check_text(text: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Finding | None:
-    """The finding for decoded text that is blank or larger than ``max_bytes`` UTF-8 bytes."""
+    """The finding for decoded text that is blank, larger than ``max_bytes`` UTF-8 bytes, or
+    over the shape limits."""
+    problem = check_size_and_shape(text, max_bytes=max_bytes)
+    if problem is None and not text.lstrip("\ufeff").strip():
+        return finding(Code.FILE_EMPTY, "File is empty.")
+    return problem
+
+
+def check_size_and_shape(text: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Finding | None:
+    """The finding for text over the size limit or the shape limits, else None."""
     if len(text) > max_bytes:
         return too_large_finding(len(text.encode("utf-8", errors="surrogatepass")), max_bytes)
     if len(text) * 4 > max_bytes:
         size = len(text.encode("utf-8", errors="surrogatepass"))
         if size > max_bytes:
             return too_large_finding(size, max_bytes)
-    if not text.lstrip("\ufeff").strip():
-        return finding(Code.FILE_EMPTY, "File is empty.")
     return check_shape(text)
 
 

@@ -54,6 +54,8 @@ CONTROLLED_PRACTICE = "a. controlled practice"
 COMPREHENSION_CHECK = "b. comprehension check"
 
 _BLANK_LINE_RUN_RE = re.compile(r"\n\s*\n")
+# An H3 can only be one of the two practice headings when it names one (a cheap pre-check).
+_PRACTICE_HINT_RE = re.compile(r"controlled|comprehension", re.IGNORECASE)
 
 
 def validate_file(
@@ -167,7 +169,7 @@ def _heading_findings(outline: list[Block], body: BodyLines) -> list[Finding]:
         return [finding(Code.HEADINGS_COUNT, f"Expected 9 H2 sections, found {len(h2s)}.")]
     findings = []
     for index, (block, expected) in enumerate(zip(h2s, EXPECTED_H2, strict=True)):
-        actual = normalize_heading(block.text)
+        actual = normalize_heading(block.head_text)
         line = body.file_line(block.line)
         if index == INPUT_MATERIAL_INDEX:
             if not actual.startswith(expected):
@@ -243,8 +245,8 @@ def _practice_findings(outline: list[Block], body: BodyLines) -> list[Finding]:
     """W2-W4: item counts under the last matching Controlled Practice / Comprehension H3s."""
     last: dict[str, int] = {}
     for index, block in enumerate(outline):
-        if block.kind == "heading" and block.level == 3:
-            name = normalize_heading(block.text)
+        if block.kind == "heading" and block.level == 3 and _PRACTICE_HINT_RE.search(block.source):
+            name = normalize_heading(block.head_text)
             if name in (CONTROLLED_PRACTICE, COMPREHENSION_CHECK):
                 last[name] = index
     findings = []

@@ -3,17 +3,19 @@
 
 :func:`inline_runs` turns one line into :class:`Run` values: text with its emphasis flags, code
 flag and link. It works in two steps over a flat token list: scanning (plain text, escapes, code
-spans, links and images, marker runs of ``*`` and ``~``) and matching markers into pairs, one stack
-per marker kind, so the cost stays linear however many markers or brackets a line holds.
+spans, links and images, marker runs of ``*`` and ``~``) with markers matched into pairs, one stack
+per marker kind while scanning, so the cost stays linear however many markers or brackets a line
+holds; openers never closed stay literal text.
 """
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 ESCAPABLE = frozenset("*_`~[]!\\")
 MAX_URL_CHARS = 2048
 
 _SPECIAL_RE = re.compile(r"[\\`*~\[!]")
+_SPECIAL_NO_LINK_RE = re.compile(r"[\\`*~]")  # once no "]" is left, brackets are plain text
 _BACKTICKS_RE = re.compile(r"`+")
 
 
@@ -29,16 +31,16 @@ class Run:
     link: str | None = None
 
 
-@dataclass
 class _Marker:
-    """A run of ``*`` or ``~~``: ``kinds`` it may stand for and how it was matched."""
+    """A run of ``*`` or ``~~``: the ``kinds`` it may stand for and how it was matched."""
 
-    text: str
-    kinds: tuple[str, ...]
-    can_open: bool
-    can_close: bool
-    opens: list[str] = field(default_factory=list)
-    closes: list[str] = field(default_factory=list)
+    __slots__ = ("text", "kinds", "opens", "closes")
+
+    def __init__(self, text: str, kinds: tuple[str, ...], closes: list[str]) -> None:
+        self.text = text
+        self.kinds = kinds
+        self.opens: list[str] = []
+        self.closes = closes
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,6 @@ def inline_runs(
 ) -> list[Run]:
     """The styled runs of one line; the keyword arguments are the style the line starts in."""
     tokens = _Scanner(text, link).scan()
-    _match_markers(tokens)
     return _render(tokens, {"bold": bold, "italic": italic, "strike": strike}, link)
 
 
@@ -70,11 +71,14 @@ class _Scanner:
         self.buffer: list[str] = []
         self.next_bracket = -1  # cached position of the first "]" at or after the scan point
         self.backticks = _backtick_runs(text)
+        # Openers waiting for a closer, one stack per kind; a closer takes the latest opener.
+        self.stacks: dict[str, list[_Marker]] = {"bold": [], "italic": [], "strike": []}
 
     def scan(self) -> list[_Token]:
         text, pos = self.text, 0
         while pos < len(text):
-            special = _SPECIAL_RE.search(text, pos)
+            pattern = _SPECIAL_RE if self.next_bracket != -2 else _SPECIAL_NO_LINK_RE
+            special = pattern.search(text, pos)
             if special is None:
                 self.buffer.append(text[pos:])
                 break
@@ -160,8 +164,18 @@ class _Scanner:
         if run == "*" and before.isalnum():
             can_open = False
         can_close = not before.isspace() or not can_open
+        closes = [kind for kind in kinds if can_close and self.stacks[kind]]
+        pending = [kind for kind in kinds if kind not in closes] if can_open else []
+        if not closes and not pending:
+            self.buffer.append(run)
+            return end
         self._flush()
-        self.tokens.append(_Marker(run, kinds, can_open, can_close))
+        marker = _Marker(run, kinds, closes)
+        for kind in closes:
+            self.stacks[kind].pop().opens.append(kind)
+        for kind in pending:
+            self.stacks[kind].append(marker)
+        self.tokens.append(marker)
         return end
 
 
@@ -211,25 +225,6 @@ def _url_end(text: str, start: int) -> int | None:
                 return index
             depth -= 1
     return None
-
-
-def _match_markers(tokens: list[_Token]) -> None:
-    """Pair closers with the latest opener of the same kind; unpaired markers stay text."""
-    stacks: dict[str, list[_Marker]] = {"bold": [], "italic": [], "strike": []}
-    for token in tokens:
-        if not isinstance(token, _Marker):
-            continue
-        pending = list(token.kinds)
-        if token.can_close:
-            for kind in token.kinds:
-                if stacks[kind]:
-                    stacks[kind].pop().opens.append(kind)
-                    token.closes.append(kind)
-                    pending.remove(kind)
-        if token.can_open and pending:
-            for kind in pending:
-                stacks[kind].append(token)
-    # Openers left on a stack were never closed: they stay literal (``opens`` is empty).
 
 
 def _render(tokens: list[_Token], depth: dict[str, int], link: str | None) -> list[Run]:
