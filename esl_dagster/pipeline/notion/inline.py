@@ -34,7 +34,7 @@ class Run:
 class _Marker:
     """A run of ``*`` or ``~~``: the ``kinds`` it may stand for and how it was matched."""
 
-    __slots__ = ("text", "kinds", "opens", "closes")
+    __slots__ = ("closes", "kinds", "opens", "text")
 
     def __init__(self, text: str, kinds: tuple[str, ...], closes: list[str]) -> None:
         self.text = text
