@@ -154,7 +154,7 @@ class _Scanner:
         while end < len(text) and text[end] == char:
             end += 1
         run = text[pos:end]
-        kinds = _marker_kinds(run)
+        kinds = _MARKER_KINDS.get(run, ())
         if not kinds:
             self.buffer.append(run)
             return end
@@ -179,10 +179,12 @@ class _Scanner:
         return end
 
 
-def _marker_kinds(run: str) -> tuple[str, ...]:
-    return {"*": ("italic",), "**": ("bold",), "***": ("bold", "italic"), "~~": ("strike",)}.get(
-        run, ()
-    )
+_MARKER_KINDS: dict[str, tuple[str, ...]] = {
+    "*": ("italic",),
+    "**": ("bold",),
+    "***": ("bold", "italic"),
+    "~~": ("strike",),
+}
 
 
 class _BacktickRuns:
