@@ -93,11 +93,11 @@ def test_answer_key_and_teacher_notes_are_returned_or_raise_like_the_study_text(
     assert extract_answer_key(text) == extract_lesson(text).answer_key
     assert extract_teacher_notes(text) == extract_lesson(text).teacher_notes
     without = text.replace(":::toggle-h2 Answer Key", ":::toggle-h2 Solutions")
-    with pytest.raises(ValidationError, match="^Answer Key toggle not found$"):
+    with pytest.raises(ValidationError, match=r"^Answer Key toggle not found$"):
         extract_answer_key(without)
     assert extract_lesson(without).answer_key is None
     plan = text.replace("Teacher's Follow-up Plan\n", "Plan\n")
-    with pytest.raises(ValidationError, match="^Teacher's Follow-up Plan toggle not found$"):
+    with pytest.raises(ValidationError, match=r"^Teacher's Follow-up Plan toggle not found$"):
         extract_teacher_notes(plan)
 
 
