@@ -1,7 +1,8 @@
 """Notion stage benchmarks: block conversion throughput, and a 60-block import at 100 ms/call.
 
-Baselines are measured in the same run: conversion is compared with markdown-it-py rendering the
-same bodies to HTML (a plain CommonMark pass over the text); the import is compared with the
+Baselines are measured in the same run: conversion (``bench/notion_convert.py``) is compared with
+the previous converter and with markdown-it-py rendering the same bodies; the import is compared
+with the
 minimum sequential calls that produce the same page (read the data-source schema, look up the
 student page, create the page with all 60 blocks), sent with raw httpx against the same fake.
 """
@@ -10,10 +11,9 @@ import statistics
 import time
 
 import httpx
-from markdown_it import MarkdownIt
 
-from bench.common import BenchRow, median_seconds
-from esl_dagster.pipeline.notion.batching import count_blocks
+from bench.common import BenchRow
+from bench.notion_convert import conversion_rows
 from esl_dagster.pipeline.notion.blocks import markdown_to_blocks
 from esl_dagster.pipeline.notion.client import NotionClient
 from esl_dagster.pipeline.notion.importer import import_lesson
@@ -24,27 +24,6 @@ from tests.notion.conftest import load_lesson
 
 LATENCY = 0.1
 REPEAT = 3
-
-
-def _conversion_rows() -> list[BenchRow]:
-    bodies = [load_lesson(path)[1] for path in VALID_LESSONS]
-    blocks = sum(count_blocks(markdown_to_blocks(body)) for body in bodies)
-    rounds = 20
-    ours = median_seconds(lambda: [markdown_to_blocks(b) for _ in range(rounds) for b in bodies])
-    renderer = MarkdownIt("commonmark").enable("table").enable("strikethrough")
-    base = median_seconds(lambda: [renderer.render(b) for _ in range(rounds) for b in bodies])
-    lessons_per_s = rounds * len(bodies) / ours
-    return [
-        BenchRow("notion.convert.blocks_per_s", rounds * blocks / ours, "blocks/s"),
-        BenchRow(
-            "notion.convert.lessons_per_s",
-            lessons_per_s,
-            "lessons/s",
-            baseline=rounds * len(bodies) / base,
-            ratio=base / ours,
-            target=">= 0.25 of markdown-it HTML rendering speed",
-        ),
-    ]
 
 
 def _sixty_block_body() -> str:
@@ -123,7 +102,7 @@ def _import_rows() -> list[BenchRow]:
 
 
 def run() -> list[BenchRow]:
-    return _conversion_rows() + _import_rows()
+    return conversion_rows() + _import_rows()
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ class _Yaml12Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ign
         except (yaml.YAMLError, RecursionError):
             raise
         except Exception as exc:
-            value = node.value if isinstance(node, yaml.ScalarNode) else node.id
+            value = node.value if isinstance(node, yaml.ScalarNode) else type(node).__name__
             reason = f" ({exc})" if isinstance(exc, ValueError) else ""
             raise yaml.constructor.ConstructorError(
                 None,

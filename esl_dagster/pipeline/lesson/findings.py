@@ -11,7 +11,7 @@ file.empty                     error     -     the file is empty (or only whites
 file.not_utf8                  error     -     the bytes are not valid UTF-8
 file.too_large                 error     -     the file exceeds the size limit (5 MB default)
 file.unreadable                error     -     the path is missing or cannot be read
-file.too_many_lines            error     -     more lines than a lesson can have (2,000)
+file.too_many_lines            error     -     more lines than a lesson can have (1,000)
 file.line_too_long             error     -     a line longer than 20,000 characters
 fence.missing                  error     F0    no outer triple-backtick fence
 front_matter.yaml              error     FM    the front matter is not valid YAML

@@ -42,6 +42,14 @@ MAX_PARSED_CHARS = 500
 MAX_PARSED_MARKUP = 12
 _MARKUP_RE = regex.compile(r"[\\`*_~\[\]<>&!\n]")
 
+# A line of at least MARKER_LINE_MIN characters holding one marker character (three or more
+# times) and blanks; group 1 is the indent (at most 3 spaces: 4 would make it code).
+MARKER_LINE_MIN = 64
+_MARKER_LINE_RE = regex.compile(
+    rf"^( {{0,3}})(([-*_=])(?:[ \t]*\3){{2,}}[ \t]*)$(?<=^.{{{MARKER_LINE_MIN},}})",
+    regex.MULTILINE,
+)
+
 # Paragraphs that look like list items still count as one item each (reference §2.4, W3/W4).
 _ITEM_LIKE_RE = regex.compile(r"\d+\)|- |\* ")
 
@@ -113,9 +121,27 @@ def normalize_heading(text: str) -> str:
     return text.strip().lower()
 
 
+def shorten_marker_lines(body: str) -> str:
+    """``body`` with every long line made of one repeated marker (``- - - ...``, ``=====``)
+    replaced by a short line of the same kind, so line numbers and block structure stay as
+    they were.
+
+    markdown-it checks such lines (thematic breaks, setext underlines) one character at a time
+    in Python; a few thousand characters long they dominate the parse.
+    """
+    return _MARKER_LINE_RE.sub(_short_marker_line, body)
+
+
+def _short_marker_line(match: regex.Match[str]) -> str:
+    indent, line = match.group(1), match.group(2)
+    marker = line[0]
+    spaced = any(ch in " \t" for ch in line.rstrip())
+    return indent + (f"{marker} {marker} {marker}" if spaced else marker * 3)
+
+
 def parse_outline(body: str) -> list[Block]:
     """The top-level headings, paragraphs, lists and code blocks of ``body`` in order."""
-    tokens = _BLOCK_PARSER.parse(body)
+    tokens = _BLOCK_PARSER.parse(shorten_marker_lines(body))
     blocks: list[Block] = []
     index = 0
     count = len(tokens)

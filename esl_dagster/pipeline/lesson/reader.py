@@ -19,7 +19,7 @@ from esl_dagster.pipeline.lesson.findings import Code, finding
 from esl_dagster.pipeline.lesson.models import Finding
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
-MAX_LINES = 2_000
+MAX_LINES = 1_000
 MAX_LINE_CHARS = 20_000
 
 

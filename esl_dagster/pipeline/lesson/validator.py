@@ -54,8 +54,10 @@ CONTROLLED_PRACTICE = "a. controlled practice"
 COMPREHENSION_CHECK = "b. comprehension check"
 
 _BLANK_LINE_RUN_RE = re.compile(r"\n\s*\n")
-# An H3 can only be one of the two practice headings when it names one (a cheap pre-check).
+# An H3 can only be one of the two practice headings (22 characters once normalised) when its
+# source names one and is short; this cheap pre-check spares the inline parse of other H3s.
 _PRACTICE_HINT_RE = re.compile(r"controlled|comprehension", re.IGNORECASE)
+MAX_PRACTICE_SOURCE = 100
 
 
 def validate_file(
@@ -245,7 +247,7 @@ def _practice_findings(outline: list[Block], body: BodyLines) -> list[Finding]:
     """W2-W4: item counts under the last matching Controlled Practice / Comprehension H3s."""
     last: dict[str, int] = {}
     for index, block in enumerate(outline):
-        if block.kind == "heading" and block.level == 3 and _PRACTICE_HINT_RE.search(block.source):
+        if block.kind == "heading" and block.level == 3 and _may_name_practice(block.source):
             name = normalize_heading(block.head_text)
             if name in (CONTROLLED_PRACTICE, COMPREHENSION_CHECK):
                 last[name] = index
@@ -278,6 +280,10 @@ def _practice_findings(outline: list[Block], body: BodyLines) -> list[Finding]:
             )
         )
     return findings
+
+
+def _may_name_practice(source: str) -> bool:
+    return len(source) <= MAX_PRACTICE_SOURCE and _PRACTICE_HINT_RE.search(source) is not None
 
 
 def _code_block_findings(outline: list[Block], body: BodyLines) -> list[Finding]:

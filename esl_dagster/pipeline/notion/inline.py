@@ -9,18 +9,17 @@ holds; openers never closed stay literal text.
 """
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 ESCAPABLE = frozenset("*_`~[]!\\")
-MAX_URL_CHARS = 2048
+MAX_URL_CHARS = 2000  # Notion's limit for a link URL
 
 _SPECIAL_RE = re.compile(r"[\\`*~\[!]")
 _SPECIAL_NO_LINK_RE = re.compile(r"[\\`*~]")  # once no "]" is left, brackets are plain text
 _BACKTICKS_RE = re.compile(r"`+")
 
 
-@dataclass(frozen=True)
-class Run:
+class Run(NamedTuple):
     """A piece of text with one style. ``link`` is the raw target (checked by the caller)."""
 
     content: str
@@ -43,8 +42,7 @@ class _Marker:
         self.closes = closes
 
 
-@dataclass(frozen=True)
-class _Link:
+class _Link(NamedTuple):
     """``[label](url)``; an image's label is its alt text, shown literally."""
 
     label: str
@@ -70,6 +68,7 @@ class _Scanner:
         self.tokens: list[_Token] = []
         self.buffer: list[str] = []
         self.next_bracket = -1  # cached position of the first "]" at or after the scan point
+        self.next_paren = -1  # the same for ")"
         self.backticks = _backtick_runs(text)
         # Openers waiting for a closer, one stack per kind; a closer takes the latest opener.
         self.stacks: dict[str, list[_Marker]] = {"bold": [], "italic": [], "strike": []}
@@ -139,13 +138,20 @@ class _Scanner:
         close = self.next_bracket
         if close < 0 or not text.startswith("(", close + 1):
             return None
-        url_end = _url_end(text, close + 2)
+        url_end = _url_end(text, close + 2, self._first_paren(close + 2))
         if url_end is None:
             return None
         label, url = text[open_at + 1 : close], text[close + 2 : url_end]
         self._flush()
         self.tokens.append(_Link(label, url, image))
         return url_end + 1
+
+    def _first_paren(self, start: int) -> int:
+        """The first ")" at or after ``start`` (cached: starts only grow), -2 when none."""
+        if self.next_paren < start and self.next_paren != -2:
+            found = self.text.find(")", start)
+            self.next_paren = found if found != -1 else -2
+        return self.next_paren
 
     def _marker(self, pos: int) -> int:
         text = self.text
@@ -214,19 +220,22 @@ def _backtick_runs(text: str) -> _BacktickRuns:
     return _BacktickRuns([(m.start(), len(m.group())) for m in _BACKTICKS_RE.finditer(text)])
 
 
-def _url_end(text: str, start: int) -> int | None:
-    """The index of the ``)`` ending a URL that starts at ``start`` (parentheses may nest)."""
-    depth = 0
-    limit = min(len(text), start + MAX_URL_CHARS)
-    for index in range(start, limit):
-        char = text[index]
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            if depth == 0:
-                return index
-            depth -= 1
-    return None
+def _url_end(text: str, start: int, first_close: int) -> int | None:
+    """The index of the ``)`` ending a URL that starts at ``start`` (parentheses may nest);
+    ``first_close`` is the first ``)`` at or after ``start``. Only C-speed searches, bounded by
+    ``MAX_URL_CHARS``."""
+    limit = start + MAX_URL_CHARS
+    if first_close < 0 or first_close > limit:
+        return None
+    end = first_close
+    depth = text.count("(", start, end)
+    while depth:
+        following = text.find(")", end + 1, limit)
+        if following == -1:
+            return None
+        depth += text.count("(", end + 1, following) - 1
+        end = following
+    return end
 
 
 def _render(tokens: list[_Token], depth: dict[str, int], link: str | None) -> list[Run]:
