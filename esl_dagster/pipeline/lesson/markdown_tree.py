@@ -42,13 +42,8 @@ MAX_PARSED_CHARS = 500
 MAX_PARSED_MARKUP = 12
 _MARKUP_RE = regex.compile(r"[\\`*_~\[\]<>&!\n]")
 
-# A line of at least MARKER_LINE_MIN characters holding one marker character (three or more
-# times) and blanks; group 1 is the indent (at most 3 spaces: 4 would make it code).
+# Lines shorter than this are left to markdown-it as they are (see shorten_marker_lines).
 MARKER_LINE_MIN = 64
-_MARKER_LINE_RE = regex.compile(
-    rf"^( {{0,3}})(([-*_=])(?:[ \t]*\3){{2,}}[ \t]*)$(?<=^.{{{MARKER_LINE_MIN},}})",
-    regex.MULTILINE,
-)
 
 # Paragraphs that look like list items still count as one item each (reference §2.4, W3/W4).
 _ITEM_LIKE_RE = regex.compile(r"\d+\)|- |\* ")
@@ -129,13 +124,26 @@ def shorten_marker_lines(body: str) -> str:
     markdown-it checks such lines (thematic breaks, setext underlines) one character at a time
     in Python; a few thousand characters long they dominate the parse.
     """
-    return _MARKER_LINE_RE.sub(_short_marker_line, body)
+    lines = body.split("\n")
+    for index, line in enumerate(lines):
+        if len(line) >= MARKER_LINE_MIN:
+            short = _short_marker_line(line)
+            if short is not None:
+                lines[index] = short
+    return "\n".join(lines)
 
 
-def _short_marker_line(match: regex.Match[str]) -> str:
-    indent, line = match.group(1), match.group(2)
-    marker = line[0]
-    spaced = any(ch in " \t" for ch in line.rstrip())
+def _short_marker_line(line: str) -> str | None:
+    """The short form of a marker line (indent of at most 3 spaces kept), else None."""
+    content = line.lstrip(" ")
+    indent = line[: len(line) - len(content)]
+    marker = content[:1]
+    if len(indent) > 3 or marker not in ("-", "*", "_", "="):
+        return None
+    if content.strip(marker + " \t") or content.count(marker) < 3:
+        return None
+    body = content.rstrip()
+    spaced = " " in body or "\t" in body
     return indent + (f"{marker} {marker} {marker}" if spaced else marker * 3)
 
 
