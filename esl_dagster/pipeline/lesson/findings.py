@@ -14,7 +14,7 @@ file.unreadable                error     -     the path is missing or cannot be 
 file.too_many_lines            error     -     more lines than a lesson can have (1,000)
 file.line_too_long             error     -     a line longer than 20,000 characters
 fence.missing                  error     F0    no outer triple-backtick fence
-front_matter.yaml              error     FM    the front matter is not valid YAML
+front_matter.yaml              error     FM    invalid YAML, or a value YAML cannot convert
 front_matter.type              error     FM    the front matter is not a mapping
 front_matter.field             error     FM    a front-matter field is missing or invalid
 headings.count                 error     HC1   not exactly nine top-level H2 headings

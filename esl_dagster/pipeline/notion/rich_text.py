@@ -72,11 +72,6 @@ def parse_inline(text: str) -> list[RichText]:
     return fit_items([_item(run) for run in inline_runs(text)])
 
 
-def inline_plain_text(text: str) -> str:
-    """The text a reader sees for one line of inline Markdown (markers and URLs removed)."""
-    return "".join(run.content for run in inline_runs(text))
-
-
 def plain_text_of(items: list[RichText]) -> str:
     """The concatenated text of request or response rich text."""
     parts = []
