@@ -6,9 +6,16 @@ extra prose paragraphs, repeated study-text passages and practice items, and tri
 (``validate_text`` + ``extract_lesson``, as the pipeline's validate stage and TTS stage do).
 
 Baseline, measured in the same run over the same corpus: ``parse_document`` alone (fence and
-YAML front matter), the part of the work every consumer of a lesson has to do anyway. One 1 MB
-lesson made of corpus bodies checks that cost grows linearly with size (its MB/s against the
-corpus MB/s, ratio near 1), and a 10 MB file checks that oversized input is refused at once.
+YAML front matter), the part of the work every consumer of a lesson has to do anyway. The largest
+lesson the reader accepts (``MAX_LINES`` lines of corpus bodies) checks that cost grows linearly
+with size (its MB/s against the corpus MB/s, ratio near 1), and a 10 MB file checks that
+oversized input is refused at once.
+
+Pathological inputs of 5 MiB (just under the size limit): each is validated once and compared
+with plain prose of the same size and line count, target 2 s. Some are refused by the shape limits
+(too many lines, a line too long: the time is the refusal's), the others have the largest
+accepted shape (``MAX_LINES`` lines of ~2,600 characters) filled with brackets, backticks,
+emphasis markers, headings and nested lists.
 
 Run alone with ``python -m bench.lesson``.
 """
@@ -23,6 +30,7 @@ from bench.__main__ import print_table
 from bench.common import BenchRow
 from esl_dagster.pipeline.lesson.document import parse_document
 from esl_dagster.pipeline.lesson.extractor import extract_lesson
+from esl_dagster.pipeline.lesson.reader import MAX_LINES
 from esl_dagster.pipeline.lesson.validator import validate_file, validate_text
 
 LESSONS_DIR = Path(__file__).resolve().parent.parent / "examples" / "lessons"
@@ -65,22 +73,84 @@ def _vary(text: str, rng: random.Random) -> str:
     return "\n".join(out)
 
 
-def big_lesson(corpus: list[str], target_bytes: int) -> str:
-    """One lesson of about ``target_bytes``: the bodies of corpus lessons inside one fence.
+def big_lesson(corpus: list[str], max_lines: int = MAX_LINES) -> str:
+    """The largest lesson the reader accepts: corpus bodies inside one fence, < ``max_lines``.
 
     It is invalid (many H2s) but holds the same mix of blocks as the corpus, so its MB/s is
     comparable with the corpus figure.
     """
     first = parse_document(corpus[0])
+    head = f"```markdown\n---\n{first.front_matter_raw}\n---\n"
+    lines = head.count("\n") + 2
     bodies: list[str] = []
-    size = 0
     for text in corpus:
-        if size >= target_bytes:
-            break
         body = parse_document(text).body
+        if lines + body.count("\n") + 1 > max_lines:
+            break
         bodies.append(body)
-        size += len(body.encode())
-    return f"```markdown\n---\n{first.front_matter_raw}\n---\n" + "\n".join(bodies) + "\n```\n"
+        lines += body.count("\n") + 1
+    return head + "\n".join(bodies) + "\n```\n"
+
+
+FIVE_MIB = 5 * 1024 * 1024 - 1024
+PATHO_HEAD = (
+    "```markdown\n---\ntitle: t\nstudent: s\nlevel: A1\ntopic: x\ninput_type: generate\n---\n"
+)
+PROSE = "Small talk feels easier when the phrases come out automatically. "
+
+# name -> (line prefix, repeated unit, lines); lines=None: one line filling the size, 0: as many
+# lines of the unit as fit (refused by the line limit); else that many lines of equal length.
+PATHOLOGICAL: dict[str, tuple[str, str, int | None]] = {
+    "one heading of [ (refused)": ("## ", "[", None),
+    "lines of '- a' (refused)": ("", "- a", 0),
+    "lines of '## x' (refused)": ("", "## x", 0),
+    "H2 lines of [": ("## ", "[", MAX_LINES - 20),
+    "H3 lines of [": ("### ", "[", MAX_LINES - 20),
+    "H3 practice lines of *a": ("### A. Controlled Practice ", "*a", MAX_LINES - 20),
+    "H3 lines of `a": ("### ", "`a", MAX_LINES - 20),
+    "H3 lines of <a": ("### ", "<a", MAX_LINES - 20),
+    "paragraphs of [[]]": ("", "[[]]", MAX_LINES - 20),
+    "nested lists / thematic breaks": ("", "- ", MAX_LINES - 20),
+    "setext underlines": ("", "-", MAX_LINES - 20),
+    "nested quotes": ("", "> ", MAX_LINES - 20),
+    "item lines of *_[`": ("1) ", "*_[`", MAX_LINES - 20),
+}
+
+
+def pathological_text(prefix: str, unit: str, lines: int | None, size: int = FIVE_MIB) -> str:
+    """A lesson of ``size`` characters shaped as ``PATHOLOGICAL`` describes."""
+    room = size - len(PATHO_HEAD) - 8
+    if lines is None:
+        body = prefix + unit * ((room - len(prefix)) // len(unit))
+    elif lines == 0:
+        body = "\n".join([prefix + unit] * (room // (len(prefix + unit) + 1)))
+    else:
+        width = room // lines - 1
+        line = (prefix + unit * (width // len(unit) + 1))[:width]
+        body = "\n".join([line] * lines)
+    return PATHO_HEAD + body + "\n```\n"
+
+
+def _pathological_rows() -> list[BenchRow]:
+    rows = []
+    for name, (prefix, unit, lines) in PATHOLOGICAL.items():
+        text = pathological_text(prefix, unit, lines)
+        plain = pathological_text("", PROSE, lines if lines else None)
+        if lines == 0:
+            plain = pathological_text("", PROSE, text.count("\n") - 10)
+        seconds = _timed(validate_text, [text])
+        baseline = _timed(validate_text, [plain])
+        rows.append(
+            BenchRow(
+                f"validate 5 MiB, {name}: s vs plain prose of the same size and lines",
+                seconds,
+                "s",
+                baseline=baseline,
+                ratio=seconds / baseline,
+                target="<= 2 s",
+            )
+        )
+    return rows
 
 
 def _timed(fn: Callable[[str], object], texts: list[str]) -> float:
@@ -108,13 +178,13 @@ def run() -> list[BenchRow]:
     engine_rate, base_rate = len(corpus) / engine, len(corpus) / baseline
     engine_mbs, base_mbs = megabytes / engine, megabytes / baseline
 
-    large = big_lesson(corpus, 1_000_000)
+    large = big_lesson(corpus)
     large_mb = len(large.encode()) / 1e6
     large_mbs = large_mb / _timed(_validate_and_extract, [large])
 
     with tempfile.TemporaryDirectory() as folder:
         huge = Path(folder) / "huge.md"
-        huge.write_bytes(large.encode() * 10)
+        huge.write_bytes(large.encode() * (10_000_000 // len(large) + 1))
         started = time.perf_counter()
         validate_file(huge)
         reject_ms = (time.perf_counter() - started) * 1000
@@ -137,7 +207,8 @@ def run() -> list[BenchRow]:
             ratio=engine_mbs / base_mbs,
         ),
         BenchRow(
-            f"validate+extract one {large_mb:.1f} MB lesson: MB/s vs corpus MB/s",
+            f"validate+extract the largest accepted lesson ({MAX_LINES:,} lines, "
+            f"{large_mb:.2f} MB): MB/s vs corpus MB/s",
             large_mbs,
             "MB/s",
             baseline=engine_mbs,
@@ -145,6 +216,7 @@ def run() -> list[BenchRow]:
             target="ratio ~1 (linear in size)",
         ),
         BenchRow("validate_file on a 10 MB file (refused)", reject_ms, "ms", target="< 100 ms"),
+        *_pathological_rows(),
     ]
 
 

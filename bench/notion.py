@@ -1,7 +1,7 @@
 """Notion stage benchmarks: block conversion throughput, and Notion traffic.
 
-Baselines are measured in the same run: conversion is compared with markdown-it-py rendering the
-same bodies to HTML (a plain CommonMark pass over the text). Traffic is counted on the fake
+Baselines are measured in the same run: conversion (``bench/notion_convert.py``) is compared with
+the previous converter and with markdown-it-py rendering the same bodies. Traffic is counted on the fake
 server: a first import of a 60-block lesson through the live Notion service (at 100 ms per call)
 beside the minimum sequential calls that produce the same page (read the data-source schema, look
 up the student page, create the page with all 60 blocks, sent with raw httpx), and a whole job
@@ -14,12 +14,11 @@ import time
 from pathlib import Path
 
 import httpx
-from markdown_it import MarkdownIt
 
-from bench.common import BenchRow, median_seconds
+from bench.common import BenchRow
+from bench.notion_convert import conversion_rows
 from esl_dagster.pipeline.config.provider import LocalConfigProvider
 from esl_dagster.pipeline.manifest import FilesystemManifestStore
-from esl_dagster.pipeline.notion.batching import count_blocks
 from esl_dagster.pipeline.notion.blocks import markdown_to_blocks
 from esl_dagster.pipeline.notion.client import NotionClient
 from esl_dagster.pipeline.notion.live import LiveNotion
@@ -36,35 +35,13 @@ from esl_dagster.pipeline.runner import Pipeline
 from esl_dagster.pipeline.services import Services
 from esl_dagster.pipeline.storage import LocalUploader
 from esl_dagster.pipeline.tts.espeak import EspeakProvider
-from tests.conftest import VALID_LESSONS
 from tests.fakes.notion_server import FakeNotion, Seeded, seed_homework
-from tests.notion.conftest import RecordingCheckpoint, load_lesson, sixty_block_lesson
+from tests.notion.conftest import RecordingCheckpoint, sixty_block_lesson
 from tests.pipeline.conftest import settings_for, write_short_lesson
 
 LATENCY = 0.1
 REPEAT = 3
 MINIMUM_FIRST_IMPORT = 3  # data-source schema, student page, page with its 60 blocks
-
-
-def _conversion_rows() -> list[BenchRow]:
-    bodies = [load_lesson(path)[1] for path in VALID_LESSONS]
-    blocks = sum(count_blocks(markdown_to_blocks(body)) for body in bodies)
-    rounds = 20
-    ours = median_seconds(lambda: [markdown_to_blocks(b) for _ in range(rounds) for b in bodies])
-    renderer = MarkdownIt("commonmark").enable("table").enable("strikethrough")
-    base = median_seconds(lambda: [renderer.render(b) for _ in range(rounds) for b in bodies])
-    lessons_per_s = rounds * len(bodies) / ours
-    return [
-        BenchRow("notion.convert.blocks_per_s", rounds * blocks / ours, "blocks/s"),
-        BenchRow(
-            "notion.convert.lessons_per_s",
-            lessons_per_s,
-            "lessons/s",
-            baseline=rounds * len(bodies) / base,
-            ratio=base / ours,
-            target=">= 0.25 of markdown-it HTML rendering speed",
-        ),
-    ]
 
 
 def _import_once(fake: FakeNotion, seeded: Seeded, run: int) -> tuple[float, int]:
@@ -179,7 +156,7 @@ def _import_rows() -> list[BenchRow]:
 
 
 def run() -> list[BenchRow]:
-    return _conversion_rows() + _import_rows()
+    return conversion_rows() + _import_rows()
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 nightly revalidation read them through this resource).
 
 Each source lists :class:`LessonCandidate` entries with a cheap *stamp* (mtime + size locally, the
-ETag on S3) so the sensor reads only what may have changed. A source may carry default job options
+ETag on S3) so the sensor reads only what may have changed. Local files are resolved (symlinks
+followed) and must lie inside the folder, the rule the API applies to a job's ``md``: a link out
+of the folder is reported as a problem and never read; a run gets the resolved path. A source may carry default job options
 in an ``esl.defaults.json`` file at its root (a JSON object of ``JobOptions`` fields, e.g.
 ``{"student": "Anna", "preset": "ocean"}``): the defaults travel with the folder, so a teacher's
 folder needs no redeploy to change them. S3 lessons are copied to ``staging_dir`` before a run is
@@ -38,12 +40,17 @@ class LessonCandidate:
 
 @dataclass
 class SourceListing:
-    """A source's lessons, its default options and the problems met while listing it."""
+    """A source's lessons, its default options and the problems met while listing it.
+
+    ``problems`` concern the source as a whole (with no candidates, it could not be listed);
+    ``skipped`` names single files refused while listing (a link out of the folder).
+    """
 
     label: str
     candidates: list[LessonCandidate] = field(default_factory=list)
     defaults: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
 
 
 class LessonSourcesResource(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -121,10 +128,21 @@ def list_folder(folder: Path) -> SourceListing:
             listing.problems.append(f"{defaults_path}: unreadable ({exc.strerror or exc})")
     for path in sorted(root.rglob(f"*{LESSON_SUFFIX}")):
         relative = path.relative_to(root)
-        if any(part.startswith(".") for part in relative.parts) or path.is_dir():
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        real = Path(os.path.realpath(path))
+        if not real.is_relative_to(root):
+            # The API's lesson-root rule: a symlink (of the file or of a folder on its way) that
+            # leads out of the watched folder is never read or launched.
+            listing.skipped.append(
+                f"{listing.label}/{relative.as_posix()}: links to {real}, outside the lesson "
+                f"folder {root}; not read or launched"
+            )
+            continue
+        if real.is_dir():
             continue
         try:
-            info = path.stat()
+            info = real.stat()
         except OSError as exc:
             listing.problems.append(f"{path}: unreadable ({exc.strerror or exc})")
             continue
@@ -132,8 +150,8 @@ def list_folder(folder: Path) -> SourceListing:
             LessonCandidate(
                 key=f"{listing.label}/{relative.as_posix()}",
                 stamp=f"{info.st_mtime_ns}:{info.st_size}",
-                local_path=path,
-                read=path.read_bytes,
+                local_path=real,
+                read=real.read_bytes,
             )
         )
     return listing

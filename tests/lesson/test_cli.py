@@ -1,6 +1,7 @@
 """``esl validate`` and ``esl extract``: output shape and exit codes."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -170,3 +171,24 @@ def test_extract_non_utf8_file_exits_1(tmp_path: Path, capsys: pytest.CaptureFix
     code, out, err = run(capsys, "extract", "--json", str(path))
     assert (code, out) == (1, "")
     assert "not valid UTF-8" in err
+
+
+@pytest.mark.parametrize("command", [["validate", "--json"], ["extract"]])
+def test_output_to_a_closed_pipe_ends_quietly(command: list[str]) -> None:
+    """``esl ... | head``: the reader is gone before esl writes; no traceback, exit 141."""
+    exe = Path(sys.executable).parent / "esl"
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        completed = subprocess.run(
+            [str(exe), *command, str(VALID_LESSONS[0])],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert completed.returncode == 141
+    assert completed.stderr == ""

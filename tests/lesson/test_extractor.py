@@ -4,9 +4,15 @@ fixed (reference §3)."""
 import pytest
 
 from esl_dagster.pipeline.errors import ValidationError
-from esl_dagster.pipeline.lesson.extractor import extract_lesson, extract_study_text
+from esl_dagster.pipeline.lesson.extractor import (
+    extract_answer_key,
+    extract_lesson,
+    extract_study_text,
+    extract_teacher_notes,
+)
 from esl_dagster.pipeline.lesson.validator import validate_text
 from tests.lesson.lessons import (
+    BODY,
     BODY_FILE_LINE,
     FRONT_MATTER,
     make_lesson,
@@ -80,6 +86,34 @@ def test_empty_block_is_empty_instead_of_swallowing_later_text() -> None:
 def test_missing_study_text_raises() -> None:
     with pytest.raises(ValidationError, match="study-text block not found"):
         extract_study_text(with_study_text("no block"))
+
+
+def test_answer_key_and_teacher_notes_are_returned_or_raise_like_the_study_text() -> None:
+    text = make_lesson()
+    assert extract_answer_key(text) == extract_lesson(text).answer_key
+    assert extract_teacher_notes(text) == extract_lesson(text).teacher_notes
+    without = text.replace(":::toggle-h2 Answer Key", ":::toggle-h2 Solutions")
+    with pytest.raises(ValidationError, match=r"^Answer Key toggle not found$"):
+        extract_answer_key(without)
+    assert extract_lesson(without).answer_key is None
+    plan = text.replace("Teacher's Follow-up Plan\n", "Plan\n")
+    with pytest.raises(ValidationError, match=r"^Teacher's Follow-up Plan toggle not found$"):
+        extract_teacher_notes(plan)
+
+
+def test_unclosed_answer_key_raises_with_its_line() -> None:
+    text = with_body(":::toggle-h2 Answer Key\n1. ...\n:::", ":::toggle-h2 Answer Key\n1. ...")
+    line = BODY.split("\n").index(":::toggle-h2 Answer Key") + 1
+    expected = f'Answer Key toggle starting at line {line} is missing its closing ":::"'
+    with pytest.raises(ValidationError, match=expected):
+        extract_answer_key(text)
+
+
+def test_text_over_the_shape_limits_is_refused_with_validation_error() -> None:
+    with pytest.raises(ValidationError, match="lines"):
+        extract_lesson("```markdown\n" + "a\n" * 3000 + "```")
+    with pytest.raises(ValidationError, match="characters"):
+        extract_study_text("x" * 30_000)
 
 
 def test_indented_marker_and_closer_are_accepted() -> None:

@@ -8,6 +8,8 @@ import pytest
 from esl_dagster.pipeline.lesson.models import Finding
 from esl_dagster.pipeline.lesson.reader import (
     DEFAULT_MAX_BYTES,
+    MAX_LINE_CHARS,
+    MAX_LINES,
     read_lesson_bytes,
     read_lesson_file,
 )
@@ -78,3 +80,31 @@ def test_missing_and_unreadable_paths(tmp_path: Path) -> None:
     folder = read_lesson_file(tmp_path)
     assert isinstance(folder, Finding)
     assert folder.code == "file.unreadable"
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "line"),
+    [
+        ("```markdown\n" + "- a\n" * MAX_LINES + "```\n", "file.too_many_lines", None),
+        ("```markdown\n" + "x\r" * MAX_LINES + "```\n", "file.too_many_lines", None),
+        ("```markdown\n---\n## " + "[" * (MAX_LINE_CHARS + 1) + "\n```\n", "file.line_too_long", 3),
+        ("a\n" * 5 + "*" * 2_000_000, "file.line_too_long", 6),
+    ],
+    ids=["lines", "cr-lines", "heading-of-brackets", "two-million-stars"],
+)
+def test_pathological_shapes_are_refused_before_parsing(
+    text: str, code: str, line: int | None
+) -> None:
+    result = validate_text(text)
+    (error,) = result.errors
+    assert (error.code, error.line) == (code, line)
+    assert "limit" in error.message
+    assert read_lesson_bytes(text.encode()) == error
+
+
+def test_the_largest_accepted_shape_is_validated_normally() -> None:
+    lesson = make_lesson()
+    padding = "\n".join("Practice line." for _ in range(MAX_LINES - lesson.count("\n") - 1))
+    text = lesson.replace("Record yourself ordering.", "Record yourself ordering.\n" + padding)
+    assert text.count("\n") + 1 == MAX_LINES
+    assert validate_text(text).ok

@@ -2,6 +2,7 @@
 
 import pytest
 
+from esl_dagster.pipeline.lesson.extractor import extract_lesson
 from esl_dagster.pipeline.lesson.models import ValidationResult
 from esl_dagster.pipeline.lesson.validator import validate_text
 from tests.lesson.lessons import (
@@ -171,8 +172,35 @@ def test_fm_malformed_yaml_is_a_finding_not_an_exception() -> None:
     result = validate_text(make_lesson(front_matter='title: "unclosed\nstudent: [a'))
     assert codes(result)[0] == "front_matter.yaml"
     assert messages(result)[0].startswith("Front matter: YAML parse error: ")
-    assert result.errors[0].line == 2
+    # The line where YAML stopped (front-matter line 2 = file line 4), not the opening "---".
+    assert result.errors[0].line == 4
     assert result.meta is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-02-30", "cannot read '2026-02-30' as a timestamp (day is out of range for month)"),
+        ("2026-13-01", "cannot read '2026-13-01' as a timestamp (month must be in 1..12)"),
+        ("2026-01-01 25:00:00", "as a timestamp (hour must be in 0..23)"),
+        ("!!int abc", "cannot read 'abc' as an int"),
+        ("!!float abc", "cannot read 'abc' as a float"),
+        ("!!timestamp soon", "cannot read 'soon' as a timestamp"),
+        ("0x_", "cannot read '0x_' as an int"),
+        ("9" * 5000, "cannot read '9999999999"),
+    ],
+)
+def test_fm_values_yaml_cannot_convert_are_findings_on_their_line(
+    value: str, expected: str
+) -> None:
+    front_matter = FRONT_MATTER.replace("level: A1", f"level: A1\nwritten: {value}")
+    result = validate_text(make_lesson(front_matter=front_matter))
+    (error,) = result.errors
+    assert error.code == "front_matter.yaml"
+    assert expected in error.message and len(error.message) < 300
+    written_line = 2 + front_matter.split("\n").index(f"written: {value}") + 1
+    assert error.line == written_line
+    assert extract_lesson(make_lesson(front_matter=front_matter)).meta is None
 
 
 def test_fm_non_mapping_front_matter() -> None:

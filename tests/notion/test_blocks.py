@@ -2,6 +2,7 @@ from typing import Any
 
 import pytest
 
+from esl_dagster.pipeline.errors import ValidationError
 from esl_dagster.pipeline.notion.batching import count_blocks, plan_batches
 from esl_dagster.pipeline.notion.blocks import children_of, markdown_to_blocks
 from esl_dagster.pipeline.notion.rich_text import parse_inline, split_content, utf16_len
@@ -202,3 +203,36 @@ def test_deep_nesting_and_wide_children_are_deferred() -> None:
     paths = {d.path: len(d.children) for d in batch.deferred}
     assert paths == {(0, 0, 0): 1, (1,): 50}
     assert count_blocks(blocks) == 6 + 151
+
+
+def test_unclosed_column_list_is_an_error_naming_its_line_not_a_silent_drop() -> None:
+    body = "\n".join(
+        [
+            "## Before",
+            ":::column-list",
+            ":::column",
+            "left",
+            ":::",
+            ":::column",
+            "right",
+            ":::",
+            "## After (would be lost)",
+            "more text",
+        ]
+    )
+    with pytest.raises(ValidationError, match=r"^column-list starting at line 2 is missing a clo"):
+        markdown_to_blocks(body)
+    # The same list closed: nothing is lost.
+    closed = markdown_to_blocks(body.replace("## After", ":::\n## After"))
+    assert [b["type"] for b in closed] == ["heading_2", "column_list", "heading_2", "paragraph"]
+
+
+def test_unclosed_containers_inside_others_name_body_lines_and_others_keep_content() -> None:
+    with pytest.raises(ValidationError, match="column-list starting at line 5"):
+        markdown_to_blocks("---\ntitle: x\n---\n:::callout 💡\n:::column-list\n:::column\na")
+    with pytest.raises(ValidationError, match="synced-block starting at line 1"):
+        markdown_to_blocks(":::synced-block 1f2e3d4c-5b6a-4789-9abc-def012345678\nlost text")
+    toggle = markdown_to_blocks(":::toggle-heading Open\nkept\n- also kept")[0]
+    assert [text(c) for c in children_of(toggle)] == ["kept", "also kept"]
+    callout = markdown_to_blocks(":::callout 💡\nfirst\nsecond")[0]["callout"]
+    assert text(callout["children"][0]) == "second"

@@ -96,7 +96,8 @@ def evaluate_sources(
     """For each candidate: a run request (or None) and the cursor entry to keep (None = drop)."""
     for listing in listings:
         report.problems.extend(listing.problems)
-        if not listing.candidates and not listing.problems:
+        report.problems.extend(listing.skipped)
+        if not listing.candidates and not listing.problems and not listing.skipped:
             report.empty.append(listing.label)
         if listing.problems and not listing.candidates:
             # The source could not be listed: keep what was known about it.

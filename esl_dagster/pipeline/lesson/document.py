@@ -25,7 +25,28 @@ def normalize_text(text: str) -> str:
 
 
 class _Yaml12Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """SafeLoader with YAML 1.2 core booleans: only true/false are bools (``student: No`` stays text)."""
+    """SafeLoader with YAML 1.2 core booleans: only true/false are bools (``student: No`` stays text).
+
+    A scalar that resolves to a type but cannot be converted (``2026-02-30``, ``!!int abc``,
+    ``0x_``, an integer longer than Python's digit limit) makes PyYAML's constructors raise
+    plain ``ValueError``/``AttributeError``; here every such failure becomes a
+    ``ConstructorError`` at the node's position, so callers only ever handle ``YAMLError``.
+    """
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (yaml.YAMLError, RecursionError):
+            raise
+        except Exception as exc:
+            value = node.value if isinstance(node, yaml.ScalarNode) else type(node).__name__
+            reason = f" ({exc})" if isinstance(exc, ValueError) else ""
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"cannot read {_shorten(str(value))} as {_tag_name(node.tag)}{reason}",
+                node.start_mark,
+            ) from exc
 
 
 _Yaml12Loader.yaml_implicit_resolvers = {
@@ -39,6 +60,16 @@ _Yaml12Loader.add_implicit_resolver(
 )
 
 
+def _shorten(text: str, limit: int = 40) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def _tag_name(tag: str) -> str:
+    """``tag:yaml.org,2002:timestamp`` -> ``a timestamp``."""
+    name = tag.rsplit(":", 1)[-1]
+    return f"an {name}" if name[:1] in "aeiou" else f"a {name}"
+
+
 def load_yaml(text: str) -> Any:
     """Parse YAML with 1.2-core booleans. Raises ``yaml.YAMLError`` on malformed input."""
     return yaml.load(text, Loader=_Yaml12Loader)  # a SafeLoader subclass
@@ -50,8 +81,9 @@ class LessonDocument:
 
     ``fenced`` is False when no qualifying outer fence exists (rule F0); then ``content`` is the
     whole text. ``front_matter`` is the parsed mapping (``{}`` when absent or empty) unless
-    ``front_matter_error`` says why it could not be parsed; ``front_matter_value`` keeps whatever
-    YAML produced (it may be a list or a scalar). ``body_start_line`` is the 1-based line of the
+    ``front_matter_error`` says why it could not be parsed (``front_matter_error_line`` is then
+    the 1-based line inside the front matter where YAML stopped, when known);
+    ``front_matter_value`` keeps whatever YAML produced (it may be a list or a scalar). ``body_start_line`` is the 1-based line of the
     file on which body line 1 sits, so body-relative numbers can be mapped to editor lines.
     """
 
@@ -62,6 +94,7 @@ class LessonDocument:
     front_matter_raw: str | None
     front_matter_value: Any
     front_matter_error: str | None
+    front_matter_error_line: int | None
     body: str
     body_start_line: int
 
@@ -113,11 +146,12 @@ def parse_document(text: str) -> LessonDocument:
     raw, body, body_offset = split_front_matter(content)
     value: Any = {}
     error: str | None = None
+    error_line: int | None = None
     if raw is not None and raw.strip():
         try:
             value = load_yaml(raw)
         except yaml.YAMLError as exc:
-            error = _yaml_error_text(exc)
+            error, error_line = _yaml_error_text(exc)
             value = None
         except RecursionError:
             # PyYAML composes recursively: thousands of nested brackets exhaust the stack.
@@ -133,14 +167,17 @@ def parse_document(text: str) -> LessonDocument:
         front_matter_raw=raw,
         front_matter_value=value,
         front_matter_error=error,
+        front_matter_error_line=error_line,
         body=body,
         body_start_line=content_line + body_offset,
     )
 
 
-def _yaml_error_text(exc: yaml.YAMLError) -> str:
+def _yaml_error_text(exc: yaml.YAMLError) -> tuple[str, int | None]:
+    """The problem in one line and the 1-based front-matter line where it is, when known."""
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     mark = getattr(exc, "problem_mark", None)
     if mark is not None:
-        return f"{problem} (front matter line {mark.line + 1}, column {mark.column + 1})"
-    return str(problem)
+        where = f"front matter line {mark.line + 1}, column {mark.column + 1}"
+        return f"{problem} ({where})", mark.line + 1
+    return str(problem), None

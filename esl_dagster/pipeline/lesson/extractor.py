@@ -37,6 +37,7 @@ from esl_dagster.pipeline.lesson.models import (
     StudyText,
     StudyTextType,
 )
+from esl_dagster.pipeline.lesson.reader import check_size_and_shape
 from esl_dagster.pipeline.lesson.speakers import default_speaker, match_speaker_line
 
 _STUDY_MARKER_RE = re.compile(r"[ \t]*:::study-text(.*)", re.IGNORECASE)
@@ -53,8 +54,9 @@ DIALOGUE_MIN_SPEAKER_LINES = 2
 
 
 def extract_lesson(text: str) -> Extraction:
-    """Everything the later stages need from a lesson. Never raises on content: parts that are
-    missing are None (front matter that fails the schema gives ``meta=None``)."""
+    """Everything the later stages need from a lesson: parts that are missing are None (front
+    matter that fails the schema gives ``meta=None``). Raises ``ValidationError`` only for text
+    over the reader's size and shape limits (see ``reader.py``), which no lesson reaches."""
     doc = _parse(text)
     body = BodyLines(doc.body, doc.body_start_line)
     meta: LessonMeta | None = None
@@ -80,8 +82,38 @@ def extract_study_text(text: str) -> StudyText:
     return study
 
 
+def extract_answer_key(text: str) -> str:
+    """The raw Markdown inside the Answer Key toggle; raises ``ValidationError`` when the lesson
+    has none (or it is never closed)."""
+    return _required_toggle(text, _ANSWER_KEY_RE, "Answer Key")
+
+
+def extract_teacher_notes(text: str) -> str:
+    """The raw Markdown inside the Teacher's Follow-up Plan toggle; raises ``ValidationError``
+    when the lesson has none (or it is never closed)."""
+    return _required_toggle(text, _TEACHER_NOTES_RE, "Teacher's Follow-up Plan")
+
+
+def _required_toggle(text: str, marker: re.Pattern[str], name: str) -> str:
+    doc = _parse(text)
+    body = BodyLines(doc.body, doc.body_start_line)
+    start = next((i for i, line in enumerate(body.lines) if marker.fullmatch(line)), None)
+    if start is None:
+        raise ValidationError(f"{name} toggle not found")
+    found = _toggle_block(body, marker)
+    if found is None:
+        raise ValidationError(
+            f'{name} toggle starting at line {start + 1} is missing its closing ":::"'
+        )
+    return found
+
+
 def _parse(text: str) -> LessonDocument:
-    """Parse after the extractor's own normalisation (NBSP to space, zero-width space removed)."""
+    """Parse after the extractor's own normalisation (NBSP to space, zero-width space removed).
+    Text over the reader's limits is refused before any parsing."""
+    problem = check_size_and_shape(text)
+    if problem is not None:
+        raise ValidationError(problem.message)
     return parse_document(text.translate(_INVISIBLE_TRANSLATION))
 
 

@@ -11,8 +11,10 @@ file.empty                     error     -     the file is empty (or only whites
 file.not_utf8                  error     -     the bytes are not valid UTF-8
 file.too_large                 error     -     the file exceeds the size limit (5 MB default)
 file.unreadable                error     -     the path is missing or cannot be read
+file.too_many_lines            error     -     more lines than a lesson can have (1,000)
+file.line_too_long             error     -     a line longer than 20,000 characters
 fence.missing                  error     F0    no outer triple-backtick fence
-front_matter.yaml              error     FM    the front matter is not valid YAML
+front_matter.yaml              error     FM    invalid YAML, or a value YAML cannot convert
 front_matter.type              error     FM    the front matter is not a mapping
 front_matter.field             error     FM    a front-matter field is missing or invalid
 headings.count                 error     HC1   not exactly nine top-level H2 headings
@@ -73,6 +75,8 @@ class Code(StrEnum):
     FILE_NOT_UTF8 = "file.not_utf8"
     FILE_TOO_LARGE = "file.too_large"
     FILE_UNREADABLE = "file.unreadable"
+    FILE_TOO_MANY_LINES = "file.too_many_lines"
+    FILE_LINE_TOO_LONG = "file.line_too_long"
     FENCE_MISSING = "fence.missing"
     FRONT_MATTER_YAML = "front_matter.yaml"
     FRONT_MATTER_TYPE = "front_matter.type"

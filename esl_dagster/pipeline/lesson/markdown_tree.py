@@ -7,6 +7,12 @@ headings (ATX and setext), lists with their direct items, paragraphs and code bl
 
 The block pass skips inline parsing (about half of markdown-it's time): the validator needs the
 inline text of only a few headings and paragraphs, which :attr:`Block.text` parses on demand.
+
+markdown-it's inline parser is quadratic on some lines (each unmatched ``[``, backtick run or
+``<`` rescans the rest of the line, so one heading of 1,000 ``[`` costs ~50 ms). Text without
+inline markup is taken as it is; short text with little markup goes through markdown-it; longer or
+markup-heavy text goes through the Notion converter's linear tokenizer, whose output agrees with
+CommonMark on everything lessons normally hold (it keeps ``_underscores_`` and entities literal).
 """
 
 from collections.abc import Sequence
@@ -16,6 +22,8 @@ from typing import Literal
 import regex
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
+
+from esl_dagster.pipeline.notion.inline import inline_runs
 
 BlockKind = Literal["heading", "list", "paragraph", "code"]
 
@@ -27,6 +35,15 @@ _EMOJI_RE = regex.compile(r"[\p{Emoji_Presentation}\p{Extended_Pictographic}]")
 _INVISIBLE_RE = regex.compile("[\u200b\u200c\u200d\u2060\ufe0e\ufe0f]")
 _WHITESPACE_RE = regex.compile(r"[\s\ufeff]+")
 _DISALLOWED_RE = regex.compile(r"[^A-Za-z0-9_\s.\-&:'\u2019]")
+
+MAX_HEAD_CHARS = 200
+# Inline text worth markdown-it's exact parse: at most this long, with at most this much markup.
+MAX_PARSED_CHARS = 500
+MAX_PARSED_MARKUP = 12
+_MARKUP_RE = regex.compile(r"[\\`*_~\[\]<>&!\n]")
+
+# Lines shorter than this are left to markdown-it as they are (see shorten_marker_lines).
+MARKER_LINE_MIN = 64
 
 # Paragraphs that look like list items still count as one item each (reference §2.4, W3/W4).
 _ITEM_LIKE_RE = regex.compile(r"\d+\)|- |\* ")
@@ -48,9 +65,27 @@ class Block:
 
     @property
     def text(self) -> str:
-        """The plain inline text of ``source`` (see :func:`inline_text`)."""
-        tokens = _INLINE_PARSER.parseInline(self.source)
-        return inline_text(tokens[0].children if tokens else None)
+        """The plain inline text of ``source`` (see :func:`plain_inline_text`)."""
+        return plain_inline_text(self.source)
+
+    @property
+    def head_text(self) -> str:
+        """The plain text of the first ``MAX_HEAD_CHARS`` characters of the first line: all the
+        rules need of a heading or paragraph (titles are short, item markers come first)."""
+        return plain_inline_text(self.source.split("\n", 1)[0][:MAX_HEAD_CHARS])
+
+
+def plain_inline_text(source: str) -> str:
+    """Inline Markdown as plain text, in time linear in its length (see the module docstring)."""
+    markup = len(_MARKUP_RE.findall(source))
+    if markup == 0:
+        return source
+    if markup > MAX_PARSED_MARKUP or len(source) > MAX_PARSED_CHARS:
+        return "\n".join(
+            "".join(run.content for run in inline_runs(line)) for line in source.split("\n")
+        )
+    tokens = _INLINE_PARSER.parseInline(source)
+    return inline_text(tokens[0].children if tokens else None)
 
 
 def inline_text(children: Sequence[Token] | None) -> str:
@@ -81,9 +116,40 @@ def normalize_heading(text: str) -> str:
     return text.strip().lower()
 
 
+def shorten_marker_lines(body: str) -> str:
+    """``body`` with every long line made of one repeated marker (``- - - ...``, ``=====``)
+    replaced by a short line of the same kind, so line numbers and block structure stay as
+    they were.
+
+    markdown-it checks such lines (thematic breaks, setext underlines) one character at a time
+    in Python; a few thousand characters long they dominate the parse.
+    """
+    lines = body.split("\n")
+    for index, line in enumerate(lines):
+        if len(line) >= MARKER_LINE_MIN:
+            short = _short_marker_line(line)
+            if short is not None:
+                lines[index] = short
+    return "\n".join(lines)
+
+
+def _short_marker_line(line: str) -> str | None:
+    """The short form of a marker line (indent of at most 3 spaces kept), else None."""
+    content = line.lstrip(" ")
+    indent = line[: len(line) - len(content)]
+    marker = content[:1]
+    if len(indent) > 3 or marker not in ("-", "*", "_", "="):
+        return None
+    if content.strip(marker + " \t") or content.count(marker) < 3:
+        return None
+    body = content.rstrip()
+    spaced = " " in body or "\t" in body
+    return indent + (f"{marker} {marker} {marker}" if spaced else marker * 3)
+
+
 def parse_outline(body: str) -> list[Block]:
     """The top-level headings, paragraphs, lists and code blocks of ``body`` in order."""
-    tokens = _BLOCK_PARSER.parse(body)
+    tokens = _BLOCK_PARSER.parse(shorten_marker_lines(body))
     blocks: list[Block] = []
     index = 0
     count = len(tokens)
@@ -122,7 +188,7 @@ def count_items_under(blocks: Sequence[Block], start: int) -> int:
             break
         if block.kind == "list":
             total += block.items
-        elif block.kind == "paragraph" and _ITEM_LIKE_RE.match(block.text):
+        elif block.kind == "paragraph" and _ITEM_LIKE_RE.match(block.head_text):
             total += 1
     return total
 

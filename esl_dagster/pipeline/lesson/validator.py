@@ -54,6 +54,10 @@ CONTROLLED_PRACTICE = "a. controlled practice"
 COMPREHENSION_CHECK = "b. comprehension check"
 
 _BLANK_LINE_RUN_RE = re.compile(r"\n\s*\n")
+# An H3 can only be one of the two practice headings (22 characters once normalised) when its
+# source names one and is short; this cheap pre-check spares the inline parse of other H3s.
+_PRACTICE_HINT_RE = re.compile(r"controlled|comprehension", re.IGNORECASE)
+MAX_PRACTICE_SOURCE = 100
 
 
 def validate_file(
@@ -127,7 +131,8 @@ def _result(
 def _front_matter_findings(doc: LessonDocument) -> tuple[list[Finding], LessonMeta | None]:
     if doc.front_matter_error is not None:
         message = f"Front matter: YAML parse error: {doc.front_matter_error}"
-        return [finding(Code.FRONT_MATTER_YAML, message, _content_line(doc))], None
+        line = _content_line(doc) + (doc.front_matter_error_line or 0)
+        return [finding(Code.FRONT_MATTER_YAML, message, line)], None
     problems, meta = check_front_matter(doc.front_matter_value)
     if not problems:
         return [], meta
@@ -166,7 +171,7 @@ def _heading_findings(outline: list[Block], body: BodyLines) -> list[Finding]:
         return [finding(Code.HEADINGS_COUNT, f"Expected 9 H2 sections, found {len(h2s)}.")]
     findings = []
     for index, (block, expected) in enumerate(zip(h2s, EXPECTED_H2, strict=True)):
-        actual = normalize_heading(block.text)
+        actual = normalize_heading(block.head_text)
         line = body.file_line(block.line)
         if index == INPUT_MATERIAL_INDEX:
             if not actual.startswith(expected):
@@ -242,8 +247,8 @@ def _practice_findings(outline: list[Block], body: BodyLines) -> list[Finding]:
     """W2-W4: item counts under the last matching Controlled Practice / Comprehension H3s."""
     last: dict[str, int] = {}
     for index, block in enumerate(outline):
-        if block.kind == "heading" and block.level == 3:
-            name = normalize_heading(block.text)
+        if block.kind == "heading" and block.level == 3 and _may_name_practice(block.source):
+            name = normalize_heading(block.head_text)
             if name in (CONTROLLED_PRACTICE, COMPREHENSION_CHECK):
                 last[name] = index
     findings = []
@@ -275,6 +280,10 @@ def _practice_findings(outline: list[Block], body: BodyLines) -> list[Finding]:
             )
         )
     return findings
+
+
+def _may_name_practice(source: str) -> bool:
+    return len(source) <= MAX_PRACTICE_SOURCE and _PRACTICE_HINT_RE.search(source) is not None
 
 
 def _code_block_findings(outline: list[Block], body: BodyLines) -> list[Finding]:

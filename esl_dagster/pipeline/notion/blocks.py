@@ -11,13 +11,16 @@ bodies is kept (bodies are dedented, not trimmed line by line, so nested lists s
 table rows are padded or cut to the header width; a column list with fewer than two non-empty
 columns becomes ordinary blocks (Notion requires two); a callout icon is the first word of the
 opener and the rest of the line becomes the callout text; code languages are mapped to Notion's
-names; non-http(s) media URLs and links are kept as text instead of being sent and rejected.
+names; non-http(s) media URLs and links are kept as text instead of being sent and rejected;
+a column list or a synced-block reference that is never closed is an error naming its line (the
+original silently dropped everything after it); other unclosed containers keep their content.
 """
 
 import re
 import textwrap
 from typing import Any
 
+from esl_dagster.pipeline.errors import ValidationError
 from esl_dagster.pipeline.notion.rich_text import RichText, parse_inline, plain
 
 Block = dict[str, Any]
@@ -66,9 +69,14 @@ CODE_LANGUAGES: dict[str, str] = {
 
 
 def markdown_to_blocks(body: str) -> list[Block]:
-    """Convert a lesson body (front matter already removed, or still present) to blocks."""
-    lines = _strip_front_matter(body.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
-    return _Parser(lines, top_level=True).parse()
+    """Convert a lesson body (front matter already removed, or still present) to blocks.
+
+    Raises ``ValidationError`` for a container whose content would otherwise be lost (an unclosed
+    column list or synced-block reference); line numbers in it count lines of ``body``.
+    """
+    all_lines = body.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    lines = _strip_front_matter(all_lines)
+    return _Parser(lines, top_level=True, first_line=len(all_lines) - len(lines) + 1).parse()
 
 
 def children_of(block: Block) -> list[Block]:
@@ -111,18 +119,21 @@ def _strip_front_matter(lines: list[str]) -> list[str]:
     return lines
 
 
-def _collect_body(lines: list[str], start: int, *, nested: bool = True) -> tuple[list[str], int]:
-    """Lines of a container body starting at ``start`` and the index after its closer."""
+def _collect_body(
+    lines: list[str], start: int, *, nested: bool = True
+) -> tuple[list[str], int, bool]:
+    """Lines of a container body starting at ``start``, the index after its closer, and whether
+    a closer was found (an unclosed body runs to the end)."""
     depth = 1
     for index in range(start, len(lines)):
         stripped = lines[index].strip()
         if stripped == ":::":
             depth -= 1
             if depth == 0:
-                return lines[start:index], index + 1
+                return lines[start:index], index + 1, True
         elif nested and stripped.lower().startswith(_OPENER_PREFIXES):
             depth += 1
-    return lines[start:], len(lines)
+    return lines[start:], len(lines), False
 
 
 def _dedent(lines: list[str]) -> list[str]:
@@ -134,9 +145,12 @@ def _indent_width(prefix: str) -> int:
 
 
 class _Parser:
-    def __init__(self, lines: list[str], *, top_level: bool) -> None:
+    """Blocks of ``lines``; ``first_line`` is the body line number of ``lines[0]``."""
+
+    def __init__(self, lines: list[str], *, top_level: bool, first_line: int = 1) -> None:
         self.lines = lines
         self.top_level = top_level
+        self.first_line = first_line
         self.blocks: list[Block] = []
         self.list_stack: list[tuple[int, Block]] = []
 
@@ -215,8 +229,9 @@ class _Parser:
 
     def _directive(self, line: str, index: int) -> int | None:
         if _STUDY_TEXT_RE.match(line):
-            body, after = _collect_body(self.lines, index + 1, nested=False)
-            self._add(text_block("toggle", plain("study-text"), _parse_body(body)))
+            body, after, _ = _collect_body(self.lines, index + 1, nested=False)
+            inner = self.first_line + index + 1
+            self._add(text_block("toggle", plain("study-text"), _parse_body(body, inner)))
             return after
         match = _DIRECTIVE_RE.match(line)
         if match is None:
@@ -240,18 +255,24 @@ class _Parser:
             "toggle-h3",
         ):
             return None
-        body, after = _collect_body(self.lines, index + 1)
+        body, after, closed = _collect_body(self.lines, index + 1)
+        inner = self.first_line + index + 1
+        if not closed and (name == "column-list" or (name == "synced-block" and arg)):
+            raise ValidationError(
+                f'{name} starting at line {inner - 1} is missing a closing ":::"; '
+                "everything after it would be lost. Close it."
+            )
         if name == "callout":
-            self._add(_callout(arg, body))
+            self._add(_callout(arg, body, inner))
         elif name == "column-list":
-            for block in _column_list(body):
+            for block in _column_list(body, inner):
                 self._add(block)
         elif name == "synced-block":
-            self._add(_synced_block(arg, body))
+            self._add(_synced_block(arg, body, inner))
         elif name == "toggle-heading":
-            self._add(text_block("toggle", parse_inline(arg), _parse_body(body)))
+            self._add(text_block("toggle", parse_inline(arg), _parse_body(body, inner)))
         else:
-            heading = text_block(f"heading_{name[-1]}", parse_inline(arg), _parse_body(body))
+            heading = text_block(f"heading_{name[-1]}", parse_inline(arg), _parse_body(body, inner))
             heading[heading["type"]]["is_toggleable"] = True
             self._add(heading)
         return after
@@ -302,8 +323,8 @@ def _append_child(parent: Block, child: Block) -> None:
     parent[parent["type"]].setdefault("children", []).append(child)
 
 
-def _parse_body(lines: list[str]) -> list[Block]:
-    return _Parser(_dedent(lines), top_level=False).parse()
+def _parse_body(lines: list[str], first_line: int) -> list[Block]:
+    return _Parser(_dedent(lines), top_level=False, first_line=first_line).parse()
 
 
 def _cells(line: str) -> list[str]:
@@ -315,14 +336,14 @@ def _cells(line: str) -> list[str]:
     return [cell.strip() for cell in cells]
 
 
-def _callout(arg: str, body: list[str]) -> Block:
+def _callout(arg: str, body: list[str], first_line: int) -> Block:
     icon, _, rest = arg.partition(" ")
     payload: dict[str, Any] = {"rich_text": [], "color": "default"}
     if icon and not re.search(r"[A-Za-z0-9]", icon):
         payload["icon"] = {"type": "emoji", "emoji": icon}
     else:
         rest = arg
-    children = _parse_body(body)
+    children = _parse_body(body, first_line)
     if rest.strip():
         payload["rich_text"] = parse_inline(rest.strip())
     elif (
@@ -336,7 +357,7 @@ def _callout(arg: str, body: list[str]) -> Block:
     return {"type": "callout", "callout": payload}
 
 
-def _column_list(body: list[str]) -> list[Block]:
+def _column_list(body: list[str], first_line: int) -> list[Block]:
     lines = _dedent(body)
     columns: list[list[Block]] = []
     saw_column = False
@@ -344,14 +365,15 @@ def _column_list(body: list[str]) -> list[Block]:
     while index < len(lines):
         if lines[index].strip().lower() == ":::column":
             saw_column = True
-            column_body, index = _collect_body(lines, index + 1)
-            content = _parse_body(column_body)
+            column_body, after, _ = _collect_body(lines, index + 1)
+            content = _parse_body(column_body, first_line + index + 1)
+            index = after
             if content:
                 columns.append(content)
         else:
             index += 1
     if not saw_column:
-        return _parse_body(body)
+        return _parse_body(body, first_line)
     if len(columns) < 2:
         return [block for column in columns for block in column]
     return [
@@ -364,11 +386,11 @@ def _column_list(body: list[str]) -> list[Block]:
     ]
 
 
-def _synced_block(arg: str, body: list[str]) -> Block:
+def _synced_block(arg: str, body: list[str], first_line: int) -> Block:
     if arg:
         return {"type": "synced_block", "synced_block": {"synced_from": {"block_id": arg}}}
     payload: dict[str, Any] = {"synced_from": None}
-    children = _parse_body(body)
+    children = _parse_body(body, first_line)
     if children:
         payload["children"] = children
     return {"type": "synced_block", "synced_block": payload}

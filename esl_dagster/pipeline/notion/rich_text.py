@@ -1,28 +1,38 @@
 """Inline Markdown -> Notion rich-text items, within the API's limits.
 
-markdown-it-py parses the inline grammar (bold, italic, strike-through, code, links, images,
-backslash escapes). Underscore emphasis is turned back into literal text: lessons use ``______``
-gaps and ``snake_case`` words that must never format (lesson-format §1.7). Every item is split so
-that its content stays within 2,000 UTF-16 code units (Notion counts like JavaScript), links are
-only emitted for absolute URLs (Notion rejects relative ones), and no item has empty content.
+The grammar is the original importer's light tokenizer (reference notion.md §2.8), which is what
+teachers write for: ``**bold**``, ``*italic*``, ``~~strike~~``, `` `code` ``, ``[text](url)``,
+``![alt](url)`` and backslash escapes of ``*_`~[]!``; underscores never format (``______`` gaps,
+``snake_case``). Bold opens wherever a ``**`` is followed by a non-space, so ``I**'ve been**``
+is bold as the original makes it; a single ``*`` opens only when the character before it is not
+a letter or digit (``a*b*c`` stays literal).
+
+Deliberate improvements, each pinned by a test: a marker is only formatting when it has a partner
+(the original opened bold on any later ``**``, even one inside a code span, and then ran to the end
+of the line); ``***x***`` is bold and italic (the original showed a stray ``*``); italic may also
+open after quotes and punctuation (``"*word*"``; the original showed the asterisks); a marker
+preceded by a space that could open does not close (``*a *b* c*``); runs of four or more
+asterisks stay literal (the original swallowed ``****``); a link inside bold text is bold too (the
+original dropped the surrounding emphasis); URLs may hold balanced parentheses; a code span
+closes on a backtick run of the same length.
+
+The tokenizer is linear in the line length: plain text is skipped with one regex search,
+partner lookups for brackets and backticks are cached, and emphasis is matched with one stack per
+marker. Every item is split so that its content stays within 2,000 UTF-16 code units (Notion
+counts like JavaScript), links are only emitted for absolute URLs (Notion rejects relative ones),
+and no item has empty content.
 """
 
 from typing import Any
 
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
-
 from esl_dagster.pipeline.errors import ValidationError
+from esl_dagster.pipeline.notion.inline import Run, inline_runs
 
 RichText = dict[str, Any]
 
 MAX_TEXT_UNITS = 2000
 MAX_ITEMS = 100
 _LINK_SCHEMES = ("http://", "https://", "mailto:")
-
-_INLINE = MarkdownIt("zero").enable(
-    ["emphasis", "strikethrough", "backticks", "link", "image", "escape"]
-)
 
 
 def text_item(
@@ -59,10 +69,7 @@ def parse_inline(text: str) -> list[RichText]:
     """Parse one line of inline Markdown into API-valid rich-text items."""
     if not text:
         return []
-    tokens = _INLINE.parseInline(text)[0].children or []
-    builder = _Builder()
-    builder.walk(tokens)
-    return fit_items(builder.items)
+    return fit_items([_item(run) for run in inline_runs(text)])
 
 
 def plain_text_of(items: list[RichText]) -> str:
@@ -128,64 +135,18 @@ def _same_style(a: RichText, b: RichText) -> bool:
     return bool(a["annotations"] == b["annotations"] and a["text"]["link"] == b["text"]["link"])
 
 
-class _Builder:
-    """Walks markdown-it inline tokens, tracking the active annotations and link."""
-
-    def __init__(self) -> None:
-        self.items: list[RichText] = []
-        self.bold = 0
-        self.italic = 0
-        self.strike = 0
-        self.links: list[str | None] = []
-
-    def emit(self, content: str, *, code: bool = False, link: str | None = None) -> None:
-        active_link = link or next((url for url in reversed(self.links) if url), None)
-        self.items.append(
-            text_item(
-                content,
-                bold=self.bold > 0 and not code,
-                italic=self.italic > 0 and not code,
-                strikethrough=self.strike > 0,
-                code=code,
-                color="red" if code else "default",
-                link=active_link,
-            )
-        )
-
-    def walk(self, tokens: list[Token]) -> None:
-        for token in tokens:
-            kind = token.type
-            if kind in ("text", "text_special"):
-                self.emit(token.content)
-            elif kind == "code_inline":
-                self.emit(token.content, code=True)
-            elif kind in ("strong_open", "strong_close", "em_open", "em_close"):
-                self._emphasis(token)
-            elif kind == "s_open":
-                self.strike += 1
-            elif kind == "s_close":
-                self.strike -= 1
-            elif kind == "link_open":
-                self.links.append(_absolute(str(token.attrs.get("href", ""))))
-            elif kind == "link_close":
-                self.links.pop()
-            elif kind == "image":
-                self.emit(token.content or "Image", link=_absolute(str(token.attrs.get("src", ""))))
-            elif kind in ("softbreak", "hardbreak"):
-                self.emit(" ")
-            else:
-                self.emit(token.content)
-
-    def _emphasis(self, token: Token) -> None:
-        if "_" in token.markup:
-            self.emit(token.markup)
-            return
-        step = 1 if token.type.endswith("_open") else -1
-        if token.type.startswith("strong"):
-            self.bold += step
-        else:
-            self.italic += step
+def _item(run: Run) -> RichText:
+    return text_item(
+        run.content,
+        bold=run.bold,
+        italic=run.italic,
+        strikethrough=run.strikethrough,
+        code=run.code,
+        color="red" if run.code else "default",
+        link=_absolute(run.link) if run.link else None,
+    )
 
 
 def _absolute(url: str) -> str | None:
-    return url if url.startswith(_LINK_SCHEMES) and len(url) <= MAX_TEXT_UNITS else None
+    fits = len(url) <= MAX_TEXT_UNITS and not any(ch.isspace() for ch in url)
+    return url if url.startswith(_LINK_SCHEMES) and fits else None
