@@ -72,7 +72,7 @@ class Supervisor:
         self.crashes[proc.name] = crashes
         delay = self.backoff.delay(crashes)
         self.restart_at[proc.name] = now + delay
-        self.report(f"{exit_reason(proc)}; restarting in {delay:.0f}s (crash {crashes})")
+        self.report(f"{exit_reason(proc)}; restarting in {delay:g}s (crash {crashes})")
 
     def run(self, interval: float = 0.5) -> None:
         """Supervise until interrupted (KeyboardInterrupt from the signal handler)."""
