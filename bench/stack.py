@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -32,11 +33,18 @@ from esl_dagster.stack import StackConfig, children, prepare, stop, wait_ready
 from esl_dagster.stack.children import CODE_SERVER
 from esl_dagster.stack.config import REPO_ROOT, WORKSPACE_YAML, free_port
 from tests.conftest import VALID_LESSONS
-from tests.e2e.real_stack import RUNS_IN_FLIGHT
 
 IDLE_WINDOW_S = 75.0  # longer than the daemon's 60 s workspace reload
 READY_TIMEOUT_S = 300.0
 RSS_TARGET_MB = 700.0
+RUN_COUNTS = """
+{
+  all: runsOrError { ... on Runs { count } }
+  inFlight: runsOrError(
+    filter: {statuses: [QUEUED, NOT_STARTED, MANAGED, STARTING, STARTED, CANCELING]}
+  ) { ... on Runs { count } }
+}
+"""
 MODULE_WORKSPACE = str(REPO_ROOT / "workspace.yaml")
 CODE_SERVER_MARKERS = ("api grpc", "code-server", "grpc --lazy-load", "grpc-health")
 
@@ -102,15 +110,23 @@ def measure_idle(roots: Callable[[], set[int]]) -> IdleFigures:
 
 
 def wait_runs_drained(dagster_url: str, timeout: float) -> None:
+    """Block until the sensor's first run has been launched and every run has ended."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        response = httpx.post(
-            f"{dagster_url}/graphql", json={"query": RUNS_IN_FLIGHT}, timeout=30, trust_env=False
-        )
-        if not response.json()["data"]["runsOrError"]["results"]:
+        data = graphql(dagster_url, RUN_COUNTS)
+        if data["all"]["count"] >= 1 and data["inFlight"]["count"] == 0:
             return
         time.sleep(2.0)
-    raise RuntimeError(f"runs still in flight after {timeout:.0f}s")
+    raise RuntimeError(f"the sensor's run did not end within {timeout:.0f}s")
+
+
+def graphql(dagster_url: str, document: str) -> dict[str, Any]:
+    response = httpx.post(
+        f"{dagster_url}/graphql", json={"query": document}, timeout=30, trust_env=False
+    )
+    response.raise_for_status()
+    data: dict[str, Any] = response.json()["data"]
+    return data
 
 
 @contextmanager

@@ -46,14 +46,22 @@ def prepare(config: StackConfig, settings: Settings) -> dict[str, str]:
     config.dagster_home.mkdir(parents=True, exist_ok=True)
     config.log_dir.mkdir(parents=True, exist_ok=True)
     instance_yaml = PRODUCTION_INSTANCE_YAML if config.postgres else EMBEDDED_INSTANCE_YAML
-    shutil.copyfile(instance_yaml, config.dagster_home / "dagster.yaml")
+    install_file(instance_yaml, config.dagster_home / "dagster.yaml")
     seed_lessons(config.lessons_dir)
     env = children_environment(config)
-    if config.postgres:
-        env["DAGSTER_PG_URL"] = dagster_postgres_url(settings)
-    postgres_url = env["DAGSTER_PG_URL"] if config.postgres else None
+    postgres_url = dagster_postgres_url(settings) if config.postgres else None
+    if postgres_url is not None:
+        env["DAGSTER_PG_URL"] = postgres_url
     initialise_instance(config.dagster_home, env, config.log_dir / "instance.log", postgres_url)
     return env
+
+
+def install_file(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` atomically: a stack starting meanwhile on the same home
+    reads the old or the new file, never half of one."""
+    partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    shutil.copyfile(source, partial)
+    os.replace(partial, target)
 
 
 def seed_lessons(lessons_dir: Path) -> None:
