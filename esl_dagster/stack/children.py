@@ -18,6 +18,7 @@ from esl_dagster.stack.config import LOCATION_NAME, WORKSPACE_YAML, StackConfig
 STOP_GRACE_SECONDS = 15.0
 CODE_SERVER = "code-server"
 # The last line of a traceback ("ValueError: ..."), or a logged error/fatal line.
+ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 ERROR_LINE = re.compile(
     r"^(?:[\w.]+(?:Error|Exception|Exit|Interrupt)\b.*|.*\b(?:ERROR|CRITICAL|FATAL)\b.*)$"
 )
@@ -145,10 +146,11 @@ def first_error_line(log_path: Path, since: int = 0) -> str | None:
     try:
         with log_path.open("rb") as log:
             log.seek(since)
-            lines = log.read().decode("utf-8", errors="replace").splitlines()
+            text = ANSI_COLOUR.sub("", log.read().decode("utf-8", errors="replace"))
     except OSError:
         return None
-    matches = [line.strip() for line in lines if ERROR_LINE.match(line.strip())]
+    lines = [line.strip() for line in text.splitlines()]
+    matches = [line for line in lines if ERROR_LINE.match(line)]
     exceptions = [line for line in matches if not re.search(r"\b(ERROR|CRITICAL|FATAL)\b", line)]
     found = exceptions[-1] if exceptions else (matches[0] if matches else None)
     return None if found is None else found[:300]

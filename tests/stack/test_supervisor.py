@@ -147,6 +147,10 @@ def test_stop_reaches_what_a_crashed_child_left_behind(tmp_path: Path) -> None:
             "2026 - dagster - ERROR - location failed\nmore\n",
             "2026 - dagster - ERROR - location failed",
         ),
+        (
+            "\x1b[32m2026\x1b[0m - dagster - \x1b[31mERROR\x1b[0m - no location\n",
+            "2026 - dagster - ERROR - no location",
+        ),
         ("all fine\n", None),
     ],
 )
