@@ -45,6 +45,7 @@ RUN_COUNTS = """
   ) { ... on Runs { count } }
 }
 """
+RUN_WORKER = "multiprocessing.spawn"
 MODULE_WORKSPACE = str(REPO_ROOT / "workspace.yaml")
 CODE_SERVER_MARKERS = ("api grpc", "code-server", "grpc --lazy-load", "grpc-health")
 
@@ -155,9 +156,19 @@ def supervised_stack(workdir: Path) -> Iterator[tuple[subprocess.Popen[bytes], s
         process.wait(timeout=120)
 
 
+def wait_run_workers_gone(root: int, timeout: float) -> None:
+    """A run reads SUCCESS a moment before its worker process (spawned by the code server) exits."""
+    deadline = time.monotonic() + timeout
+    while any(RUN_WORKER in cmd for _, _, cmd in tree({root}).values()):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"run worker processes still alive after {timeout:.0f}s")
+        time.sleep(1.0)
+
+
 def measure_supervised(workdir: Path) -> IdleFigures:
     with supervised_stack(workdir) as (process, dagster_url):
         wait_runs_drained(dagster_url, READY_TIMEOUT_S)
+        wait_run_workers_gone(process.pid, READY_TIMEOUT_S)
         return measure_idle(lambda: {process.pid})
 
 
