@@ -104,7 +104,7 @@ def measure_idle(roots: Callable[[], set[int]]) -> IdleFigures:
         if seen_code_servers is not None:
             started += len(code_servers - seen_code_servers)
         seen_code_servers = (seen_code_servers or set()) | code_servers
-        samples.append(sum(rss for _, rss, _ in members.values()) / 1024)
+        samples.append(sum(rss for _, rss, _ in members.values()) * 1024 / 1e6)  # KiB -> MB
         counts.append(len(members))
         time.sleep(1.0)
     return IdleFigures(sum(samples) / len(samples), max(samples), max(counts), started)
