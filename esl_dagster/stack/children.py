@@ -15,7 +15,7 @@ import httpx
 
 from esl_dagster.stack.config import LOCATION_NAME, WORKSPACE_YAML, StackConfig
 
-STOP_GRACE_SECONDS = 15.0
+STOP_GRACE_SECONDS = 30.0
 CODE_SERVER = "code-server"
 # The last line of a traceback ("ValueError: ..."), or a logged error/fatal line.
 ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
