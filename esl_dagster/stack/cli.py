@@ -99,23 +99,18 @@ def run(config: StackConfig, env: dict[str, str], procs: list[Child]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    configured = configure(argv)
-    if configured is None:
-        return 2
-    config, env = configured
-    procs = children(config)
-
-    def on_signal(_signum: int, _frame: object) -> None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise KeyboardInterrupt
-
-    # Installing handlers BEFORE starting children matters: a parent started from a
-    # non-interactive shell may ignore SIGINT, and Dagster copies that onto SIGTERM.
-    # exec() resets handled signals to their defaults in the children.
+    # Handlers first: Ctrl-C during the migration is a clean stop too, and a parent started from
+    # a non-interactive shell may ignore SIGINT, which Dagster would copy onto SIGTERM in the
+    # children (exec() resets handled signals to their defaults).
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    procs: list[Child] = []
     try:
+        configured = configure(argv)
+        if configured is None:
+            return 2
+        config, env = configured
+        procs.extend(children(config))
         run(config, env, procs)
         return 0
     except KeyboardInterrupt:
@@ -127,5 +122,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        stop(procs)
-        print("esl-stack: stopped.", flush=True)
+        if procs:
+            stop(procs)
+            print("esl-stack: stopped.", flush=True)
+
+
+def on_signal(_signum: int, _frame: object) -> None:
+    """Ctrl-C or SIGTERM: stop once (further signals are ignored while stopping)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
