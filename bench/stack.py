@@ -2,8 +2,8 @@
 
 Measured: the resident memory of every process of the stack (``esl-stack`` itself, the code
 server, webserver, daemon, shim and whatever they spawned) once it is ready, has run the one
-lesson its sensor finds at the first start, and has idled; sampled every few seconds over the
-idle window, mean and peak reported. Also the number of code-server processes started during the
+lesson its sensor finds at the first start, and has idled; sampled every second over the idle
+window, mean and peak reported. Also the number of code-server processes started during the
 window (target 0: the standalone gRPC code server lives as long as the stack).
 
 Baseline in the same run: the earlier layout, the webserver and the daemon loading

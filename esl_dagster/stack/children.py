@@ -17,8 +17,8 @@ from esl_dagster.stack.config import LOCATION_NAME, WORKSPACE_YAML, StackConfig
 
 STOP_GRACE_SECONDS = 30.0
 CODE_SERVER = "code-server"
-# The last line of a traceback ("ValueError: ..."), or a logged error/fatal line.
 ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
+# The last line of a traceback ("ValueError: ..."), or a logged error/fatal line.
 ERROR_LINE = re.compile(
     r"^(?:[\w.]+(?:Error|Exception|Exit|Interrupt)\b.*|.*\b(?:ERROR|CRITICAL|FATAL)\b.*)$"
 )
