@@ -26,6 +26,7 @@ BENCH_MODULES = (
     "jobs_read",
     "faults",
     "events",
+    "stack",
 )
 
 

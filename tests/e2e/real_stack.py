@@ -2,7 +2,7 @@
 
 A fresh Postgres database (user ``postgres`` on 127.0.0.1, trust auth; an unreachable server is an
 error, never a skip), a temporary ``DAGSTER_HOME`` holding the production ``dagster.yaml``, and
-``dagster-webserver``, ``dagster-daemon`` (``workspace.yaml``) and the shim under uvicorn on free
+a gRPC code server, ``dagster-webserver``, ``dagster-daemon`` and the shim under uvicorn on free
 loopback ports, started and stopped with the pieces of :mod:`esl_dagster.stack`. Every child gets
 a marker variable in its environment, so after the stop any process still carrying it (a code
 server, a run worker) is found and reported as an orphan.
@@ -24,7 +24,15 @@ import httpx
 import psycopg2  # type: ignore[import-untyped]
 
 from esl_dagster.pipeline.settings import load_settings
-from esl_dagster.stack import Child, StackConfig, children, prepare, stop, wait_ready
+from esl_dagster.stack import (
+    Child,
+    StackConfig,
+    children,
+    prepare,
+    start_children,
+    stop,
+    wait_ready,
+)
 
 PG_HOST = "127.0.0.1"
 PG_PORT = 5432
@@ -246,8 +254,7 @@ def running_stack(
     env[MARKER_VARIABLE] = marker
     stack = RealStack(config=config, procs=children(config), env=env, marker=marker)
     try:
-        for proc in stack.procs:
-            proc.start(env, workdir)
+        start_children(config, stack.procs, env, timeout=READY_TIMEOUT_S)
         wait_ready(config, stack.procs, timeout=READY_TIMEOUT_S)
         wait_daemon_healthy(stack, timeout=READY_TIMEOUT_S)
     except (RuntimeError, httpx.HTTPError) as exc:
