@@ -15,6 +15,7 @@ from api_shim.core.metrics import ShimMetrics
 from api_shim.core.middleware import RequestContextMiddleware
 from api_shim.dagster_gateway import DagsterGateway
 from api_shim.idempotency import IdempotencyStore
+from api_shim.job_metrics import JobMetricsCollector
 from api_shim.submission import JobLauncher
 
 DESCRIPTION = """\
@@ -55,9 +56,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.gateway = gateway
             app.state.idempotency = store
             app.state.launcher = JobLauncher(gateway, store, metrics_registry)
+            metrics_registry.watch_jobs(
+                JobMetricsCollector(
+                    client,
+                    settings.dagster_graphql_url,
+                    job=settings.dagster_job,
+                    refresh_s=settings.metrics_refresh_s,
+                )
+            )
             try:
                 yield
             finally:
+                metrics_registry.watch_jobs(None)
                 store.close()
 
     configure_logging()

@@ -312,7 +312,9 @@ class CountingMetrics:
         with self._lock:
             self._marks.setdefault(name, dict(self._counts))
 
-    def since(self, name: str, metrics: tuple[str, ...] = STAGE_COUNTERS) -> dict[CounterKey, float]:
+    def since(
+        self, name: str, metrics: tuple[str, ...] = STAGE_COUNTERS
+    ) -> dict[CounterKey, float]:
         """What ``metrics`` counted since ``mark(name)`` (everything when never marked); forgets
         the mark."""
         with self._lock:
@@ -490,10 +492,10 @@ __all__ = [
     "PipelineLogger",
     "PipelineMetrics",
     "PipelineTelemetry",
+    "counters_report",
     "logger_from_settings",
     "mask_secret",
     "operation_event",
-    "counters_report",
     "record_request",
     "stage_event",
 ]

@@ -74,9 +74,7 @@ def build_manifest_store(settings: Settings) -> ManifestStore:
     )
 
 
-def build_notion(
-    settings: Settings, metrics: PipelineMetrics | None = None
-) -> NotionClient | None:
+def build_notion(settings: Settings, metrics: PipelineMetrics | None = None) -> NotionClient | None:
     """The Notion client when NOTION_TOKEN is set, else None (preview mode)."""
     if settings.notion_token is None:
         return None

@@ -4,9 +4,10 @@ It executes queries with graphql-core against `SDL`, a subset of Dagster 1.13's 
 field and argument names and types identical to the real ones; `tests/api/test_fake_fidelity.py`
 checks that against `dagster_graphql`), so a document the real webserver would reject is
 rejected here too. Runs live in memory, newest last; `runsOrError` answers newest first with
-Dagster's cursor semantics (results older than the cursor run).
+Dagster's cursor semantics (results older than the cursor run; none for an unknown cursor).
 
-Knobs for failure injection: `launch_result` (a launchRun union member to answer instead of
+Step stats (`set_step`), op output events (`add_output`) and step failures with metadata
+(`add_step_failure`) model what the ops of `lesson_job` report. Knobs for failure injection: `launch_result` (a launchRun union member to answer instead of
 success), `http_status` (answer every request with this HTTP status), `garbage` (answer
 non-JSON), `delay_s` (sleep before answering), `launch_delay_s` (sleep after a launch was
 recorded, to lose the answer to a client timeout), `runs_delay_s` (slow `runsOrError`).
@@ -38,6 +39,7 @@ SDL = """
 scalar RunConfigData
 
 enum RunStatus { QUEUED NOT_STARTED MANAGED STARTING STARTED SUSPENDED SUCCESS FAILURE CANCELING CANCELED }
+enum StepEventStatus { SKIPPED SUCCESS FAILURE IN_PROGRESS }
 enum RepositoryLocationLoadStatus { LOADING LOADED }
 enum EvaluationErrorReason { RUNTIME_TYPE_MISMATCH MISSING_REQUIRED_FIELD MISSING_REQUIRED_FIELDS FIELD_NOT_DEFINED FIELDS_NOT_DEFINED SELECTOR_FIELD_ERROR FIELD_ALIAS_COLLISION }
 
@@ -84,8 +86,12 @@ type Run {
   updateTime: Float
   tags: [PipelineTag!]!
   runConfig: RunConfigData!
+  stepStats: [RunStepStats!]!
 }
 type Runs { results: [Run!]! count: Int! }
+type RunStepStats {
+  runId: String! stepKey: String! status: StepEventStatus startTime: Float endTime: Float
+}
 
 interface Error { message: String! }
 type PythonError implements Error { message: String! className: String stack: [String!]! cause: PythonError }
@@ -119,7 +125,7 @@ type TerminateRunFailure { run: Run! message: String! }
 union TerminateRunResult = TerminateRunSuccess | TerminateRunFailure | RunNotFoundError
   | UnauthorizedError | PythonError
 
-type FailureMetadata { label: String description: String }
+type FailureMetadata { label: String description: String metadataEntries: [MetadataEntry!]! }
 type ExecutionStepFailureEvent {
   runId: String! message: String! timestamp: String! stepKey: String
   error: PythonError failureMetadata: FailureMetadata
@@ -127,7 +133,22 @@ type ExecutionStepFailureEvent {
 type RunFailureEvent { runId: String! message: String! timestamp: String! pipelineName: String! error: PythonError }
 type RunCanceledEvent { runId: String! message: String! timestamp: String! pipelineName: String! error: PythonError }
 type LogMessageEvent { runId: String! message: String! timestamp: String! stepKey: String }
-union DagsterRunEvent = ExecutionStepFailureEvent | RunFailureEvent | RunCanceledEvent | LogMessageEvent
+interface MetadataEntry { label: String! description: String }
+type TextMetadataEntry implements MetadataEntry { label: String! description: String text: String! }
+type UrlMetadataEntry implements MetadataEntry { label: String! description: String url: String! }
+type PathMetadataEntry implements MetadataEntry { label: String! description: String path: String! }
+type JsonMetadataEntry implements MetadataEntry {
+  label: String! description: String jsonString: String!
+}
+type FloatMetadataEntry implements MetadataEntry {
+  label: String! description: String floatValue: Float floatRepr: String!
+}
+type ExecutionStepOutputEvent {
+  runId: String! message: String! timestamp: String! stepKey: String outputName: String!
+  metadataEntries: [MetadataEntry!]!
+}
+union DagsterRunEvent = ExecutionStepFailureEvent | RunFailureEvent | RunCanceledEvent
+  | LogMessageEvent | ExecutionStepOutputEvent
 type EventConnection { events: [DagsterRunEvent!]! cursor: String! hasMore: Boolean! }
 union EventConnectionOrError = EventConnection | RunNotFoundError | PythonError
 
@@ -356,6 +377,7 @@ class FakeDagster:
             "updateTime": now,
             "tags": _tag_list(all_tags),
             "runConfig": dict(run_config or {}),
+            "stepStats": [],
         }
         with self._lock:
             self.runs.append(run)
@@ -389,6 +411,74 @@ class FakeDagster:
     def add_event(self, run_id: str, event: Mapping[str, Any]) -> None:
         with self._lock:
             self.events.setdefault(run_id, []).append(dict(event))
+
+    def set_step(
+        self,
+        run_id: str,
+        step_key: str,
+        status: str,
+        *,
+        start_time: float | None = None,
+        end_time: float | None = None,
+    ) -> None:
+        """Record (or replace) the step stats Dagster keeps for `step_key` in the run."""
+        with self._lock:
+            run = self._run(run_id)
+            if run is None:
+                raise KeyError(run_id)
+            stats = [s for s in run["stepStats"] if s["stepKey"] != step_key]
+            stats.append(
+                {
+                    "runId": run_id,
+                    "stepKey": step_key,
+                    "status": status,
+                    "startTime": start_time,
+                    "endTime": end_time,
+                }
+            )
+            run["stepStats"] = stats
+
+    def add_output(
+        self, run_id: str, step_key: str, metadata: Mapping[str, tuple[str, Any]]
+    ) -> None:
+        """An op's output event; `metadata` maps a label to (kind, value), kind one of text, url,
+        path, json (the value encoded as Dagster's `jsonString`) or float."""
+        entries = [_metadata_entry(label, kind, value) for label, (kind, value) in metadata.items()]
+        self.add_event(
+            run_id,
+            {
+                "__typename": "ExecutionStepOutputEvent",
+                "runId": run_id,
+                "message": 'Yielded output "result" of type "RunState".',
+                "timestamp": str(int(time.time() * 1000)),
+                "stepKey": step_key,
+                "outputName": "result",
+                "metadataEntries": entries,
+            },
+        )
+
+    def add_step_failure(
+        self, run_id: str, step_key: str, metadata: Mapping[str, tuple[str, Any]], message: str
+    ) -> None:
+        """A step failure raised as `dg.Failure(description=message, metadata=...)`; `metadata`
+        as in `add_output`."""
+        entries = [_metadata_entry(label, kind, value) for label, (kind, value) in metadata.items()]
+        self.add_event(
+            run_id,
+            {
+                "__typename": "ExecutionStepFailureEvent",
+                "runId": run_id,
+                "message": f'Execution of step "{step_key}" failed.',
+                "timestamp": str(int(time.time() * 1000)),
+                "stepKey": step_key,
+                "error": None,
+                "failureMetadata": {
+                    "label": None,
+                    "description": message,
+                    "metadataEntries": entries,
+                },
+            },
+        )
 
     def runs_for_job(self, job_id: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -463,13 +553,9 @@ class FakeDagster:
             runs = list(reversed(self.runs))
         if cursor is not None:
             ids = [r["runId"] for r in runs]
-            if cursor not in ids:
-                return {
-                    "__typename": "PythonError",
-                    "message": f"Run {cursor} not found",
-                    "stack": [],
-                }
-            runs = runs[ids.index(cursor) + 1 :]
+            # Dagster selects runs whose storage id is below the cursor run's: none when the
+            # cursor run does not exist (`id < NULL`).
+            runs = runs[ids.index(cursor) + 1 :] if cursor in ids else []
         run_filter = filter or {}
         for tag in run_filter.get("tags") or []:
             runs = [r for r in runs if tag in r["tags"]]
@@ -479,10 +565,11 @@ class FakeDagster:
             runs = [r for r in runs if r["jobName"] == run_filter["pipelineName"]]
         if run_filter.get("runIds"):
             runs = [r for r in runs if r["runId"] in run_filter["runIds"]]
+        runs = _created_after(runs, run_filter.get("createdAfter"))
         count = len(runs)
         if limit is not None:
             runs = runs[:limit]
-        return {"__typename": "Runs", "results": runs, "count": count}
+        return {"__typename": "Runs", "results": [_as_served(r) for r in runs], "count": count}
 
     def terminateRun(self, _info: Any, runId: str) -> dict[str, Any]:
         with self._lock:
@@ -545,6 +632,37 @@ class FakeDagster:
 
 
 OUTCOME_TAGS = ("esl/error", "esl/manifest_path")
+# Dagster's `Run.startTime` resolver: a run in one of these statuses without a recorded start
+# answers its end time (a run canceled in the queue "starts" when it ends).
+STARTED_STATUSES = frozenset({"STARTED", "SUSPENDED", "SUCCESS", "FAILURE", "CANCELED"})
+METADATA_TYPES = {
+    "text": ("TextMetadataEntry", "text"),
+    "url": ("UrlMetadataEntry", "url"),
+    "path": ("PathMetadataEntry", "path"),
+    "json": ("JsonMetadataEntry", "jsonString"),
+    "float": ("FloatMetadataEntry", "floatValue"),
+}
+
+
+def _created_after(runs: list[dict[str, Any]], after: float | None) -> list[dict[str, Any]]:
+    """Dagster's `createdAfter` filter: strictly later creation times."""
+    return runs if after is None else [r for r in runs if r["creationTime"] > after]
+
+
+def _as_served(run: dict[str, Any]) -> dict[str, Any]:
+    served = dict(run)
+    if run["startTime"] is None and run["status"] in STARTED_STATUSES:
+        served["startTime"] = run["endTime"]
+    return served
+
+
+def _metadata_entry(label: str, kind: str, value: Any) -> dict[str, Any]:
+    typename, field = METADATA_TYPES[kind]
+    entry: dict[str, Any] = {"__typename": typename, "label": label, "description": None}
+    entry[field] = json.dumps(value) if kind == "json" else value
+    if kind == "float":
+        entry["floatRepr"] = repr(value)
+    return entry
 
 
 def _as_written_by(run_id: str, tags: dict[str, str]) -> dict[str, str]:
