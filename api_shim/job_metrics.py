@@ -91,7 +91,8 @@ class JobMetricsCollector(Collector):
         self._live = LiveFigures()
         self._folded: dict[str, float] = {}  # run id -> creation time, pruned behind the horizon
         self._horizon: float | None = None
-        self._refreshed_at: float | None = None
+        self._refreshed_at: float | None = None  # last attempt (the window starts there)
+        self._succeeded_at = 0.0
         self._errors = 0
         self.refreshes = 0
 
@@ -103,6 +104,7 @@ class JobMetricsCollector(Collector):
                 return
             try:
                 await self._refresh(now)
+                self._succeeded_at = now
             except (DagsterUnavailable, DagsterProtocolError) as exc:
                 self._errors += 1
                 logger.warning("job metrics refresh failed", extra={"fields": {"error": str(exc)}})
@@ -197,7 +199,7 @@ class JobMetricsCollector(Collector):
         yield GaugeMetricFamily(
             "esl_job_metrics_refresh_timestamp_seconds",
             "When these job metrics were last refreshed from Dagster (Unix time).",
-            value=self._refreshed_at or 0.0,
+            value=self._succeeded_at,
         )
         errors = CounterMetricFamily(
             "esl_job_metrics_refresh_errors", "Refreshes from Dagster that failed."
