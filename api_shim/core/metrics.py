@@ -20,6 +20,7 @@ class JobsSource(Protocol):
 
     def collect(self) -> Iterator[Metric]: ...
 
+
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 

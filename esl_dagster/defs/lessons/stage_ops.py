@@ -83,12 +83,12 @@ def mark_step(context: dg.OpExecutionContext, services: Services) -> None:
 
 
 def step_counters(context: dg.OpExecutionContext, services: Services) -> dict[str, Any]:
-    """``{"esl/counters": ...}``: what the step counted since ``mark_step`` (empty without
-    counting metrics)."""
+    """``{"esl/counters": ...}``: what the step counted since ``mark_step`` (empty when it
+    counted nothing, or without counting metrics)."""
     if not isinstance(services.metrics, CountingMetrics):
         return {}
     counts = services.metrics.since(_step_name(context))
-    return {"esl/counters": dg.MetadataValue.json(counters_report(counts))}
+    return {"esl/counters": dg.MetadataValue.json(counters_report(counts))} if counts else {}
 
 
 def fail_or_retry(
