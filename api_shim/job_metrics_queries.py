@@ -35,7 +35,10 @@ query MetricsRuns($filter: RunsFilter!, $cursor: String, $limit: Int!) {
 }
 """
 
-_ENTRIES = "metadataEntries { label ... on TextMetadataEntry { text } ... on JsonMetadataEntry { jsonString } }"
+_ENTRIES = (
+    "metadataEntries { label ... on TextMetadataEntry { text } "
+    "... on JsonMetadataEntry { jsonString } }"
+)
 _EVENTS = (
     "__typename ... on EventConnection { cursor hasMore events { __typename "
     f"... on ExecutionStepOutputEvent {{ stepKey {_ENTRIES} }} "
@@ -49,7 +52,8 @@ def step_events_document(count: int) -> str:
     """One query with `count` aliased `logsForRun` fields (variables `$r<i>` and `$a<i>`)."""
     params = ", ".join(f"$r{i}: ID!, $a{i}: String" for i in range(count))
     fields = "\n".join(
-        f"  e{i}: logsForRun(runId: $r{i}, afterCursor: $a{i}, limit: {EVENTS_PAGE}) {{ {_EVENTS} }}"
+        f"  e{i}: logsForRun(runId: $r{i}, afterCursor: $a{i}, limit: {EVENTS_PAGE}) "
+        f"{{ {_EVENTS} }}"
         for i in range(count)
     )
     return f"query MetricsStepEvents({params}) {{\n{fields}\n}}"

@@ -63,17 +63,17 @@ class ShimMetrics:
             registry=self.registry,
         )
 
-        self._jobs: JobsSource | None = None
-        self.registry.register(_JobsView(self))
+        self._jobs = _JobsView()
+        self.registry.register(self._jobs)
 
     def watch_jobs(self, collector: JobsSource | None) -> None:
         """Export `collector`'s job and stage metrics (None: stop, e.g. when the app stops)."""
-        self._jobs = collector
+        self._jobs.source = collector
 
     async def render_fresh(self) -> bytes:
         """The exposition text, the job metrics refreshed first (at most once per window)."""
-        if self._jobs is not None:
-            await self._jobs.refresh()
+        if self._jobs.source is not None:
+            await self._jobs.source.refresh()
         return self.render()
 
     def render(self) -> bytes:
@@ -83,12 +83,12 @@ class ShimMetrics:
 class _JobsView(Collector):
     """The job metrics of whichever collector the shim watches now (none before startup)."""
 
-    def __init__(self, metrics: ShimMetrics) -> None:
-        self._metrics = metrics
+    def __init__(self) -> None:
+        self.source: JobsSource | None = None
 
     def collect(self) -> Iterator[Metric]:
-        jobs = self._metrics._jobs
-        return jobs.collect() if jobs is not None else iter(())
+        source = self.source
+        return source.collect() if source is not None else iter(())
 
     def describe(self) -> Iterator[Metric]:
         return iter(())

@@ -284,8 +284,8 @@ class CountingMetrics:
 
     Run workers are separate, short-lived processes that Prometheus cannot scrape, so a stage op
     reads what its stage counted (``since(mark)``) and publishes it as op metadata, which the API
-    shim sums from Dagster's event log. Counters only (the
-    shim reads durations from Dagster's step records). Thread-safe: speech clips are fetched concurrently.
+    shim sums from Dagster's event log. Counters only (the shim reads durations from Dagster's
+    step records). Thread-safe: speech clips are fetched concurrently.
     """
 
     def __init__(self) -> None:

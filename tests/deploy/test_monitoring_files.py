@@ -19,7 +19,8 @@ def promtool() -> str:
     if path is None:
         pytest.fail(
             "promtool is not installed: it checks deploy/prometheus/alerts.yml. Install Debian's "
-            "prometheus package (apt-get install -y --no-install-recommends prometheus), as .ci/run does."
+            "prometheus package (apt-get install -y --no-install-recommends prometheus), as "
+            ".ci/run does."
         )
     return path
 

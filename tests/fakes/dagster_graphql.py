@@ -6,8 +6,8 @@ checks that against `dagster_graphql`), so a document the real webserver would r
 rejected here too. Runs live in memory, newest last; `runsOrError` answers newest first with
 Dagster's cursor semantics (results older than the cursor run; none for an unknown cursor).
 
-Step stats (`set_step`), op output events (`add_output`) and step failures with metadata
-(`add_step_failure`) model what the ops of `lesson_job` report. Knobs for failure injection: `launch_result` (a launchRun union member to answer instead of
+Step stats (`set_step`) and op output events (`add_output`) model what the ops of `lesson_job`
+report. Knobs for failure injection: `launch_result` (a launchRun union member to answer instead of
 success), `http_status` (answer every request with this HTTP status), `garbage` (answer
 non-JSON), `delay_s` (sleep before answering), `launch_delay_s` (sleep after a launch was
 recorded, to lose the answer to a client timeout), `runs_delay_s` (slow `runsOrError`).
