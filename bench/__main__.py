@@ -13,7 +13,17 @@ import traceback
 
 from bench.common import BenchRow
 
-BENCH_MODULES = ("lesson", "config", "notion", "tts", "pipeline", "dagster", "api", "api_real")
+BENCH_MODULES = (
+    "lesson",
+    "config",
+    "notion",
+    "tts",
+    "pipeline",
+    "dagster",
+    "api",
+    "api_real",
+    "job_metrics",
+)
 
 
 def _fmt(value: float | None) -> str:
