@@ -20,6 +20,11 @@ Cost per scrape is bounded:
   first): a shim started on a long history catches up over a few scrapes.
 If Dagster cannot be reached, the last figures are served and
 `esl_job_metrics_refresh_errors_total` grows.
+
+The cumulative series are only exported once the whole history is folded: a restarted shim that
+served a partial count would look like a counter reset to Prometheus, and `rate()` would read the
+whole history as new. While catching up they are absent (`esl_job_metrics_unfolded_runs` > 0),
+then reappear with the same values every other replica reports.
 """
 
 import asyncio
@@ -190,7 +195,8 @@ class JobMetricsCollector(Collector):
             "How long the run longest in STARTING has been there (0 when none).",
             value=live.oldest_starting_age_s,
         )
-        yield from self._tally.families()
+        if self._succeeded_at and live.unfolded == 0:
+            yield from self._tally.families()
         yield GaugeMetricFamily(
             "esl_job_metrics_unfolded_runs",
             "Finished runs not yet counted (catching up on a long history).",

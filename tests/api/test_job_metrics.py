@@ -270,8 +270,17 @@ def test_fold_limit_catches_up_over_refreshes(fake: FakeDagster) -> None:
 
     seen = asyncio.run(scenario())
     key = ("esl_job_duration_seconds_count", (("outcome", "succeeded"),))
-    assert [s[key] for s in seen] == [2, 4, 5]
+    # A partial count would read as a counter reset: absent until the history is folded.
+    assert [s.get(key) for s in seen] == [None, None, 5]
     assert [s[("esl_job_metrics_unfolded_runs", ())] for s in seen] == [3, 1, 0]
+
+
+def test_nothing_cumulative_is_exported_before_a_refresh_succeeds(fake: FakeDagster) -> None:
+    add_known_runs(fake)
+    fake.http_status = 503
+    _, samples = asyncio.run(refreshed(fake))
+    assert samples[("esl_job_metrics_refresh_errors_total", ())] == 1
+    assert not any(name.startswith(("esl_job_duration", "esl_external")) for name, _ in samples)
 
 
 def _expressions() -> list[str]:
