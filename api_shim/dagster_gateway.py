@@ -6,13 +6,15 @@ Every call maps transport and protocol faults to three exceptions the routes tra
 `DagsterProtocolError` (500: an answer we do not understand).
 """
 
+import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Literal
 
+import anyio
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -21,6 +23,9 @@ from api_shim.core.metrics import ShimMetrics
 logger = logging.getLogger("api_shim.dagster")
 
 JOB_ID_TAG = "esl/job_id"
+LAUNCH_ID_TAG = "esl/launch_id"
+# Set by the code location's launch guard on a run whose launch the shim declared failed.
+LAUNCH_ABANDONED_TAG = "esl/launch_abandoned"
 
 LocationLoad = Literal["loaded", "loading", "error", "missing"]
 
@@ -73,6 +78,15 @@ query Runs($filter: RunsFilter!, $cursor: String, $limit: Int!) {
     + RUN_FIELDS
 )
 
+# What the job view reads of each run: the run, its job options and Dagster's per-step stats.
+RUN_DETAIL_FIELDS = """
+fragment JobRunDetail on Run {
+  ...JobRun
+  runConfig
+  stepStats { stepKey status startTime endTime }
+}
+"""
+
 RUNS_WITH_CONFIG = (
     """
 query RunsWithConfig($filter: RunsFilter!, $limit: Int!) {
@@ -100,31 +114,6 @@ mutation TerminateRun($runId: String!) {
 }
 """
 
-RUN_FAILURE_EVENTS = """
-query RunFailureEvents($runId: ID!, $after: String) {
-  logsForRun(runId: $runId, afterCursor: $after, limit: 1000) {
-    __typename
-    ... on EventConnection {
-      cursor
-      hasMore
-      events {
-        __typename
-        ... on ExecutionStepFailureEvent {
-          stepKey
-          message
-          error { message className cause { message className } }
-          failureMetadata { description }
-        }
-        ... on RunFailureEvent { message }
-        ... on RunCanceledEvent { message }
-      }
-    }
-    ... on RunNotFoundError { message }
-    ... on PythonError { message }
-  }
-}
-"""
-
 WORKSPACE_STATUS = """
 query WorkspaceStatus {
   workspaceOrError {
@@ -145,18 +134,63 @@ query WorkspaceStatus {
 }
 """
 
+# The events the job view uses; every other event comes back as its bare `__typename`.
+RUN_EVENT_FIELDS = """
+fragment JobEvent on DagsterRunEvent {
+  __typename
+  ... on ExecutionStepOutputEvent {
+    stepKey
+    metadataEntries {
+      __typename
+      label
+      ... on TextMetadataEntry { text }
+      ... on UrlMetadataEntry { url }
+      ... on PathMetadataEntry { path }
+      ... on JsonMetadataEntry { jsonString }
+    }
+  }
+  ... on ExecutionStepFailureEvent {
+    stepKey
+    message
+    error { message className cause { message className } }
+    failureMetadata { description }
+  }
+  ... on RunFailureEvent { message }
+  ... on RunCanceledEvent { message }
+}
+"""
+
+# Pages of events read per run (each of EVENTS_PER_PAGE events); a lesson run logs about 100.
 MAX_EVENT_PAGES = 5
+EVENTS_PER_PAGE = 1000
+# Runs of one job read per request (newest first); older ones only count in `attempts`.
+MAX_RUNS_PER_JOB = 20
+# A webserver that does not accept within this is down; an accepted request may still hang.
+CONNECT_TIMEOUT_S = 1.0
 
 
-def newest_runs_document(count: int) -> str:
-    """One query with `count` aliased `runsOrError` fields: the newest run of each job id."""
-    params = ", ".join(f"$f{i}: RunsFilter!" for i in range(count))
+def job_runs_document(count: int) -> str:
+    """One query with `count` aliased `runsOrError` fields: the newest runs of each job id."""
+    params = ", ".join([*(f"$f{i}: RunsFilter!" for i in range(count)), "$limit: Int!"])
     fields = "\n".join(
-        f"  j{i}: runsOrError(filter: $f{i}, limit: 1) {{ __typename "
-        f"... on Runs {{ results {{ ...JobRun }} }} ... on PythonError {{ message }} }}"
+        f"  j{i}: runsOrError(filter: $f{i}, limit: $limit) {{ __typename "
+        f"... on Runs {{ count results {{ ...JobRunDetail }} }} "
+        f"... on InvalidPipelineRunsFilterError {{ message }} ... on PythonError {{ message }} }}"
         for i in range(count)
     )
-    return f"query NewestRuns({params}) {{\n{fields}\n}}\n{RUN_FIELDS}"
+    return f"query JobRuns({params}) {{\n{fields}\n}}\n{RUN_DETAIL_FIELDS}{RUN_FIELDS}"
+
+
+def run_events_document(count: int) -> str:
+    """One query with `count` aliased `logsForRun` fields: a page of events of each run."""
+    params = ", ".join(f"$r{i}: ID!, $a{i}: String" for i in range(count))
+    fields = "\n".join(
+        f"  e{i}: logsForRun(runId: $r{i}, afterCursor: $a{i}, limit: {EVENTS_PER_PAGE}) {{ "
+        f"__typename ... on EventConnection {{ cursor hasMore events {{ ...JobEvent }} }} "
+        f"... on RunNotFoundError {{ message }} ... on PythonError {{ message }} }}"
+        for i in range(count)
+    )
+    return f"query RunEvents({params}) {{\n{fields}\n}}\n{RUN_EVENT_FIELDS}"
 
 
 class DagsterUnavailable(Exception):
@@ -183,6 +217,15 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+class StepStat(_Model):
+    """Dagster's stats of one step of a run (`status`: SKIPPED, SUCCESS, FAILURE, IN_PROGRESS)."""
+
+    step_key: str = Field(alias="stepKey")
+    status: str | None = None
+    start_time: float | None = Field(default=None, alias="startTime")
+    end_time: float | None = Field(default=None, alias="endTime")
+
+
 class DagsterRun(_Model):
     run_id: str = Field(alias="runId")
     status: str
@@ -192,6 +235,7 @@ class DagsterRun(_Model):
     update_time: float | None = Field(default=None, alias="updateTime")
     tags: dict[str, str]
     run_config: dict[str, Any] | None = Field(default=None, alias="runConfig")
+    step_stats: tuple[StepStat, ...] = Field(default=(), alias="stepStats")
 
     @field_validator("tags", mode="before")
     @classmethod
@@ -202,7 +246,51 @@ class DagsterRun(_Model):
 
     @property
     def job_id(self) -> str | None:
+        """The job this run belongs to; None for a run whose launch was abandoned (no job)."""
+        if self.tags.get(LAUNCH_ABANDONED_TAG) == "true":
+            return None
         return self.tags.get(JOB_ID_TAG)
+
+
+@dataclass(frozen=True)
+class JobHistory:
+    """The newest runs of one job id (newest first, at most MAX_RUNS_PER_JOB) and their count."""
+
+    runs: tuple[DagsterRun, ...]
+    count: int
+
+
+MetadataValue = str | dict[str, Any] | list[Any] | None
+
+
+@dataclass
+class RunEvents:
+    """What the job view reads from one run's event log, by step key (the last event wins)."""
+
+    outputs: dict[str, dict[str, MetadataValue]] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+    run_message: str | None = None
+
+    def add(self, event: Mapping[str, Any]) -> None:
+        kind = event.get("__typename")
+        step_key = event.get("stepKey")
+        if kind == "ExecutionStepOutputEvent" and isinstance(step_key, str):
+            entries = event.get("metadataEntries") or []
+            self.outputs[step_key] = {
+                str(entry.get("label")): _metadata_value(entry)
+                for entry in entries
+                if isinstance(entry, dict)
+            }
+        elif kind == "ExecutionStepFailureEvent":
+            self.failures[str(step_key or "")] = _step_failure_text(event)
+        elif kind in ("RunFailureEvent", "RunCanceledEvent"):
+            self.run_message = str(event.get("message") or "") or self.run_message
+
+    @property
+    def failure_message(self) -> str | None:
+        """Root-cause text of a failed or canceled run: its first step failure, else the run's."""
+        step_message = next((text for text in self.failures.values() if text), None)
+        return step_message or self.run_message
 
 
 class TerminateOutcome(Enum):
@@ -247,8 +335,13 @@ class DagsterGateway:
         self._metrics = metrics
 
     async def launch_run(
-        self, run_config: Mapping[str, Any], tags: Mapping[str, str]
+        self,
+        run_config: Mapping[str, Any],
+        tags: Mapping[str, str],
+        *,
+        timeout_s: float | None = None,
     ) -> DagsterRun:
+        """One `launchRun`; `timeout_s` bounds the whole request (connect 1 s at most)."""
         variables = {
             "executionParams": {
                 "selector": {
@@ -260,7 +353,9 @@ class DagsterGateway:
                 "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
             }
         }
-        data = await self._execute("launchRun", LAUNCH_RUN, variables, mutation=True)
+        data = await self._execute(
+            "launchRun", LAUNCH_RUN, variables, mutation=True, timeout_s=timeout_s
+        )
         result = _field(data, "launchRun")
         kind = result.get("__typename")
         if kind == "LaunchRunSuccess":
@@ -278,6 +373,21 @@ class DagsterGateway:
         )
         raise DagsterRejected(str(kind), message)
 
+    async def launched_run(
+        self, job_id: str, launch_id: str, *, timeout_s: float
+    ) -> DagsterRun | None:
+        """The run one `launchRun` created, found by its job-id and launch-id tags, if any."""
+        run_filter = {
+            "tags": [
+                {"key": JOB_ID_TAG, "value": job_id},
+                {"key": LAUNCH_ID_TAG, "value": launch_id},
+            ]
+        }
+        variables = {"filter": run_filter, "cursor": None, "limit": 1}
+        data = await self._execute("runs", RUNS, variables, timeout_s=timeout_s)
+        runs = _parse_runs(_field(data, "runsOrError"), "runsOrError")
+        return runs[0] if runs else None
+
     async def newest_job_run(self, job_id: str, *, with_config: bool = False) -> DagsterRun | None:
         """The newest run tagged with this job id (a retry or re-execution supersedes older runs)."""
         variables: dict[str, Any] = {"filter": _job_filter(job_id), "limit": 1}
@@ -288,18 +398,27 @@ class DagsterGateway:
         runs = _parse_runs(_field(data, "runsOrError"), "runsOrError")
         return runs[0] if runs else None
 
-    async def newest_job_runs(self, job_ids: Sequence[str]) -> dict[str, DagsterRun]:
-        """The newest run of each job id, in one round trip; ids without runs are left out."""
+    async def job_histories(self, job_ids: Sequence[str]) -> dict[str, JobHistory]:
+        """The newest runs of each job id with their step stats, in one round trip.
+
+        Ids without runs are left out.
+        """
         if not job_ids:
             return {}
-        variables = {f"f{i}": _job_filter(job_id) for i, job_id in enumerate(job_ids)}
-        data = await self._execute("newestRuns", newest_runs_document(len(job_ids)), variables)
-        newest: dict[str, DagsterRun] = {}
+        variables: dict[str, Any] = {
+            f"f{i}": _job_filter(job_id) for i, job_id in enumerate(job_ids)
+        }
+        variables["limit"] = MAX_RUNS_PER_JOB
+        data = await self._execute("jobRuns", job_runs_document(len(job_ids)), variables)
+        histories: dict[str, JobHistory] = {}
         for i, job_id in enumerate(job_ids):
-            runs = _parse_runs(_field(data, f"j{i}"), "runsOrError")
+            result = _field(data, f"j{i}")
+            runs = _parse_runs(result, "runsOrError")
             if runs:
-                newest[job_id] = runs[0]
-        return newest
+                count = result.get("count")
+                total = count if isinstance(count, int) else len(runs)
+                histories[job_id] = JobHistory(tuple(runs), max(total, len(runs)))
+        return histories
 
     async def list_runs(
         self, *, statuses: Sequence[str] | None, cursor: str | None, limit: int
@@ -325,31 +444,37 @@ class DagsterGateway:
         self._count_error("terminateRun", str(kind))
         raise DagsterProtocolError(f"terminateRun answered {kind}: {_union_message(result)}")
 
-    async def failure_message(self, run_id: str) -> str | None:
-        """Root-cause text of a failed or canceled run, read from its events (Run has no field)."""
-        after: str | None = None
-        step_message: str | None = None
-        run_message: str | None = None
-        for _ in range(MAX_EVENT_PAGES):
-            data = await self._execute(
-                "logsForRun", RUN_FAILURE_EVENTS, {"runId": run_id, "after": after}
-            )
-            page = _field(data, "logsForRun")
-            if page.get("__typename") != "EventConnection":
-                return None
-            for event in _list(page, "events"):
-                kind = event.get("__typename")
-                if kind == "ExecutionStepFailureEvent" and step_message is None:
-                    step_message = _step_failure_text(event)
-                elif kind in ("RunFailureEvent", "RunCanceledEvent"):
-                    run_message = str(event.get("message") or "") or run_message
-            if not page.get("hasMore"):
-                break
-            after = str(page.get("cursor"))
-        return step_message or run_message
+    async def run_events(self, run_ids: Sequence[str]) -> dict[str, RunEvents]:
+        """The step outputs and failures of each run, one round trip per page of events.
 
-    async def code_location_status(self) -> CodeLocationStatus:
-        data = await self._execute("workspace", WORKSPACE_STATUS, {})
+        All runs are read in one aliased query; a run with more than EVENTS_PER_PAGE events is
+        read on in a further query, at most MAX_EVENT_PAGES in all. A run Dagster no longer
+        knows reads as no events.
+        """
+        events = {run_id: RunEvents() for run_id in run_ids}
+        pending: dict[str, str | None] = dict.fromkeys(run_ids)
+        for _ in range(MAX_EVENT_PAGES):
+            if not pending:
+                break
+            order = list(pending)
+            variables: dict[str, Any] = {}
+            for i, run_id in enumerate(order):
+                variables[f"r{i}"] = run_id
+                variables[f"a{i}"] = pending[run_id]
+            data = await self._execute("logsForRun", run_events_document(len(order)), variables)
+            pending = {}
+            for i, run_id in enumerate(order):
+                page = _field(data, f"e{i}")
+                if page.get("__typename") != "EventConnection":
+                    continue
+                for event in _list(page, "events"):
+                    events[run_id].add(event)
+                if page.get("hasMore"):
+                    pending[run_id] = str(page.get("cursor"))
+        return events
+
+    async def code_location_status(self, *, timeout_s: float | None = None) -> CodeLocationStatus:
+        data = await self._execute("workspace", WORKSPACE_STATUS, {}, timeout_s=timeout_s)
         workspace = _field(data, "workspaceOrError")
         if workspace.get("__typename") != "Workspace":
             return CodeLocationStatus("error", False, _union_message(workspace))
@@ -371,17 +496,32 @@ class DagsterGateway:
         return CodeLocationStatus("missing", False)
 
     async def _execute(
-        self, operation: str, document: str, variables: Mapping[str, Any], *, mutation: bool = False
+        self,
+        operation: str,
+        document: str,
+        variables: Mapping[str, Any],
+        *,
+        mutation: bool = False,
+        timeout_s: float | None = None,
     ) -> dict[str, Any]:
         started = time.perf_counter()
+        timeout = (
+            httpx.Timeout(timeout_s, connect=min(timeout_s, CONNECT_TIMEOUT_S))
+            if timeout_s is not None
+            else httpx.USE_CLIENT_DEFAULT
+        )
         try:
-            response = await self._client.post(
-                self._url, json={"query": document, "variables": dict(variables)}
-            )
+            # The budget bounds the whole request, not each socket read.
+            with anyio.fail_after(timeout_s):
+                response = await self._client.post(
+                    self._url,
+                    json={"query": document, "variables": dict(variables)},
+                    timeout=timeout,
+                )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             self._count_error(operation, "connect")
             raise DagsterUnavailable(f"cannot reach Dagster at {self._url}: {exc!r}") from exc
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, TimeoutError) as exc:
             # The request may have been delivered: a mutation's effect is unknown.
             self._count_error(operation, "transport")
             raise DagsterUnavailable(
@@ -458,6 +598,21 @@ def _parse_runs(result: Mapping[str, Any], operation: str) -> list[DagsterRun]:
     if kind != "Runs":
         raise DagsterProtocolError(f"{operation} answered {kind}: {_union_message(result)}")
     return [_parse_run(item) for item in _list(result, "results")]
+
+
+def _metadata_value(entry: Mapping[str, Any]) -> MetadataValue:
+    """The value of a text, URL, path or JSON metadata entry (None for other kinds)."""
+    for key in ("text", "url", "path"):
+        if isinstance(entry.get(key), str):
+            return str(entry[key])
+    raw = entry.get("jsonString")
+    if isinstance(raw, str):
+        try:
+            decoded = json.loads(raw)
+        except ValueError:
+            return None
+        return decoded if isinstance(decoded, dict | list) else None
+    return None
 
 
 def _step_failure_text(event: Mapping[str, Any]) -> str:

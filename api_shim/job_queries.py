@@ -1,20 +1,16 @@
-"""Reading jobs back from Dagster: one job by id, and a cursor-paginated list."""
+"""Reading jobs back from Dagster: one job by id, and a cursor-paginated list (bounded GraphQL
+round trips, counted in each function's docstring)."""
 
-import asyncio
-import base64
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from api_shim.dagster_gateway import DagsterGateway, DagsterRun
-from api_shim.job_view import job_state, job_status, needs_error_fallback, run_statuses_for
+from api_shim.dagster_gateway import DagsterGateway, JobHistory
+from api_shim.job_view import history_state, job_resource, run_statuses_for, runs_to_read_events_of
 from api_shim.schemas import JobState, JobStatus
 
 # Bound on the extra pages scanned to fill one filtered page (older runs of a job are skipped).
 MAX_SCAN_ROUNDS = 4
-
-
-class InvalidCursor(ValueError):
-    pass
 
 
 def canonical_job_id(raw: str) -> str | None:
@@ -27,32 +23,24 @@ def canonical_job_id(raw: str) -> str | None:
     return canonical if raw.lower() == canonical else None
 
 
-def encode_cursor(run_id: str) -> str:
-    return base64.urlsafe_b64encode(run_id.encode("utf-8")).decode("ascii").rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    padded = cursor + "=" * (-len(cursor) % 4)
-    try:
-        run_id = base64.b64decode(padded, altchars=b"-_", validate=True).decode("utf-8")
-    except ValueError as exc:  # binascii.Error, UnicodeDecodeError, non-ASCII input
-        raise InvalidCursor(cursor) from exc
-    if canonical_job_id(run_id) is None:
-        raise InvalidCursor(cursor)
-    return run_id
-
-
-async def _status(gateway: DagsterGateway, run: DagsterRun, job_id: str) -> JobStatus:
-    fallback = await gateway.failure_message(run.run_id) if needs_error_fallback(run) else None
-    return job_status(run, job_id, fallback_error=fallback)
+async def job_resources(
+    gateway: DagsterGateway, histories: Mapping[str, JobHistory]
+) -> dict[str, JobStatus]:
+    """The resource of each job from its history, reading every needed event log in one
+    aliased query (more only for a run with over EVENTS_PER_PAGE events)."""
+    run_ids = [run_id for h in histories.values() for run_id in runs_to_read_events_of(h)]
+    events = await gateway.run_events(list(dict.fromkeys(run_ids))) if run_ids else {}
+    return {job_id: job_resource(job_id, h, events) for job_id, h in histories.items()}
 
 
 async def read_job(gateway: DagsterGateway, job_id: str) -> JobStatus | None:
-    """One GraphQL round trip (two only for a failed run without an `esl/error` tag)."""
-    run = await gateway.newest_job_run(job_id)
-    if run is None:
+    """One job. GraphQL round trips: one for the job's runs with their step stats and options;
+    a second for the event logs of the runs that reached a stage (none while queued); further
+    ones only for a run with more than EVENTS_PER_PAGE events (at most MAX_EVENT_PAGES)."""
+    histories = await gateway.job_histories([job_id])
+    if job_id not in histories:
         return None
-    return await _status(gateway, run, job_id)
+    return (await job_resources(gateway, histories))[job_id]
 
 
 @dataclass(frozen=True)
@@ -67,26 +55,30 @@ async def list_jobs(
     """Jobs newest first. A job is listed once, at the position of its newest run.
 
     Runs are scanned newest first; a run that is not the newest of its job (retried or
-    re-executed later) is skipped, so each job id appears on exactly one page.
+    re-executed later) is skipped, so each job id appears on exactly one page. The cursor is the
+    id of the last run scanned (Dagster's own run cursor); a cursor whose run no longer exists
+    ends the list, as Dagster answers no runs after it. GraphQL round
+    trips: two per scan round (a page of runs, then the histories of their jobs), at most
+    MAX_SCAN_ROUNDS rounds, then the event logs of the page's jobs in one more (see read_job).
     """
     statuses = run_statuses_for(state) if state is not None else None
-    scan_cursor = decode_cursor(cursor) if cursor else None
-    chosen: list[DagsterRun] = []
+    scan_cursor = cursor
+    chosen: dict[str, JobHistory] = {}
     more = True
     for _ in range(MAX_SCAN_ROUNDS):
         page = await gateway.list_runs(statuses=statuses, cursor=scan_cursor, limit=limit)
         job_ids = list(dict.fromkeys(run.job_id for run in page if run.job_id))
-        newest = await gateway.newest_job_runs(job_ids)
+        histories = await gateway.job_histories(job_ids)
         consumed = 0
         for run in page:
             consumed += 1
             scan_cursor = run.run_id
-            job_id = run.job_id
-            if job_id is None or newest.get(job_id, run).run_id != run.run_id:
+            history = histories.get(run.job_id) if run.job_id else None
+            if history is None or history.runs[0].run_id != run.run_id:
                 continue
-            if state is not None and job_state(run) != state:
+            if state is not None and history_state(history) != state:
                 continue
-            chosen.append(run)
+            chosen[str(run.job_id)] = history
             if len(chosen) == limit:
                 break
         if len(page) < limit and consumed == len(page):
@@ -94,6 +86,6 @@ async def list_jobs(
             break
         if len(chosen) == limit:
             break
-    items = await asyncio.gather(*(_status(gateway, run, str(run.job_id)) for run in chosen))
-    next_cursor = encode_cursor(scan_cursor) if more and scan_cursor is not None else None
-    return JobPage(list(items), next_cursor)
+    resources = await job_resources(gateway, chosen)
+    next_cursor = scan_cursor if more else None
+    return JobPage([resources[job_id] for job_id in chosen], next_cursor)

@@ -1,10 +1,26 @@
-"""How a Dagster run reads as a job of the `/jobs` contract (DESIGN D7, D8)."""
+"""How the Dagster runs of one job read as the job resource of `/jobs`.
 
-from datetime import UTC, datetime
-from typing import Final
+A job is every run tagged with its `esl/job_id` (the shim's launch, a daemon retry, a reconciler
+relaunch, a UI re-execution, a rerun). The newest run gives the state, with two rules that keep the
+state monotonic: a job none of whose runs ever started reads `queued`; once one did, it never
+reads `queued` again (`running` until the newest run ends). `startedAt` is the first real start
+over the runs and `createdAt` the first creation. `job_resource` is the one function that turns
+that run data into the resource; `job_queries` fetches the data.
+"""
 
-from api_shim.dagster_gateway import DagsterRun
-from api_shim.schemas import JobState, JobStatus
+from collections.abc import Mapping
+from typing import Any, Final, get_args
+
+from api_shim.dagster_gateway import DagsterRun, JobHistory, RunEvents
+from api_shim.job_steps import (
+    audio_url,
+    job_steps,
+    notion_url,
+    runs_with_step_events,
+    step_sources,
+)
+from api_shim.schemas import JobState, JobStatus, TtsMode
+from api_shim.timestamps import format_optional, format_timestamp
 
 ERROR_TAG: Final = "esl/error"
 MANIFEST_TAG: Final = "esl/manifest_path"
@@ -14,6 +30,9 @@ OUTCOME_RUN_TAG: Final = "esl/outcome_run_id"
 SUBMITTED_AT_TAG: Final = "esl/submitted_at"
 # Set by Dagster on a failed run that the daemon's run-retry policy will relaunch.
 WILL_RETRY_TAG: Final = "dagster/will_retry"
+# The op whose config holds the job options (`validate_lesson`'s `LessonRunConfig`).
+OPTIONS_OP: Final = "validate_lesson"
+CANCELED_ERROR: Final = "canceled"
 
 RUN_STATUS_TO_STATE: Final[dict[str, JobState]] = {
     "QUEUED": "queued",
@@ -27,30 +46,39 @@ RUN_STATUS_TO_STATE: Final[dict[str, JobState]] = {
     "FAILURE": "failed",
     "CANCELED": "failed",
 }
+CANCEL_STATUSES: Final = frozenset({"CANCELING", "CANCELED"})
 
 
 def job_state(run: DagsterRun) -> JobState:
-    """D8, with a failed run the daemon is about to retry still reading `running`.
-
-    A status this table does not know (a newer Dagster) is not terminal, so it reads `running`.
-    """
+    """The state one run reads as, with a failed run the daemon is about to retry still reading
+    `running`. A status this table does not know (a newer Dagster) is not terminal: `running`."""
     if run.status == "FAILURE" and run.tags.get(WILL_RETRY_TAG, "").lower() == "true":
         return "running"
     return RUN_STATUS_TO_STATE.get(run.status, "running")
 
 
 def run_statuses_for(state: JobState) -> list[str]:
-    """Dagster statuses whose runs may read as `state` (a candidate filter, refined by job_state)."""
+    """Dagster statuses whose runs may read as `state` (a candidate filter, refined by the view):
+    a retried failure reads `running`, and so does a queued run of a job that started before."""
     statuses = [status for status, mapped in RUN_STATUS_TO_STATE.items() if mapped == state]
     if state == "running":
         statuses.append("FAILURE")
+        statuses.extend(s for s, mapped in RUN_STATUS_TO_STATE.items() if mapped == "queued")
     return statuses
 
 
-def format_timestamp(epoch_seconds: float) -> str:
-    """ISO-8601 UTC with milliseconds and `Z`, e.g. `2025-01-31T09:15:02.123Z`."""
-    moment = datetime.fromtimestamp(epoch_seconds, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def run_start_time(run: DagsterRun) -> float | None:
+    """When the run really started, or None.
+
+    For a run that ended without starting (canceled in the queue, failed to launch) Dagster's
+    GraphQL answers `startTime` equal to `endTime`; such a run has no step stats either.
+    """
+    start = run.start_time
+    if start is None:
+        return None
+    if run.end_time is not None and start == run.end_time and not run.step_stats:
+        return None
+    return start
 
 
 def outcome_tag(run: DagsterRun, key: str) -> str | None:
@@ -58,11 +86,6 @@ def outcome_tag(run: DagsterRun, key: str) -> str | None:
     if run.tags.get(OUTCOME_RUN_TAG) != run.run_id:
         return None
     return run.tags.get(key) or None
-
-
-def needs_error_fallback(run: DagsterRun) -> bool:
-    """A failed job whose run wrote no `esl/error` tag: the message must come from its events."""
-    return job_state(run) == "failed" and outcome_tag(run, ERROR_TAG) is None
 
 
 def created_at(run: DagsterRun) -> float:
@@ -73,30 +96,105 @@ def created_at(run: DagsterRun) -> float:
         return run.creation_time
 
 
-def _generic_error(run: DagsterRun) -> str:
-    return "run was canceled" if run.status == "CANCELED" else "run failed"
+def history_state(history: JobHistory) -> JobState:
+    """The newest run's state, never `queued` once any run of the job started."""
+    state = job_state(history.runs[0])
+    if state == "queued" and any(run_start_time(run) is not None for run in history.runs):
+        return "running"
+    return state
 
 
-def job_status(run: DagsterRun, job_id: str, *, fallback_error: str | None = None) -> JobStatus:
-    state = job_state(run)
-    created = created_at(run)
-    updated = max(created, run.update_time or run.creation_time)
-    finished = state in ("succeeded", "failed")
-    error = (
-        (outcome_tag(run, ERROR_TAG) or fallback_error or _generic_error(run))
-        if state == "failed"
-        else None
+def is_canceled(history: JobHistory) -> bool:
+    return history.runs[0].status in CANCEL_STATUSES
+
+
+def needs_error_fallback(history: JobHistory) -> bool:
+    """A failed, not canceled job whose run wrote no `esl/error`: the message comes from events."""
+    newest = history.runs[0]
+    return (
+        history_state(history) == "failed"
+        and not is_canceled(history)
+        and outcome_tag(newest, ERROR_TAG) is None
     )
+
+
+def runs_to_read_events_of(history: JobHistory) -> list[str]:
+    """The runs whose event logs `job_resource` needs (none for a job that has not started)."""
+    needed = runs_with_step_events(step_sources(history.runs))
+    if needs_error_fallback(history):
+        needed.append(history.runs[0].run_id)
+    return list(dict.fromkeys(needed))
+
+
+def run_job_options(run: DagsterRun) -> dict[str, Any]:
+    """The job options of the run's config (`ops.validate_lesson.config`), or {}."""
+    ops = (run.run_config or {}).get("ops")
+    op = ops.get(OPTIONS_OP) if isinstance(ops, dict) else None
+    config = op.get("config") if isinstance(op, dict) else None
+    return config if isinstance(config, dict) else {}
+
+
+def _option(options: Mapping[str, Any], key: str, kind: type) -> Any:
+    value = options.get(key)
+    return value if isinstance(value, kind) else None
+
+
+def _error(history: JobHistory, events: Mapping[str, RunEvents], state: JobState) -> str | None:
+    if state != "failed":
+        return None
+    if is_canceled(history):
+        return CANCELED_ERROR
+    newest = history.runs[0]
+    tagged = outcome_tag(newest, ERROR_TAG)
+    run_events = events.get(newest.run_id)
+    fallback = run_events.failure_message if run_events else None
+    return tagged or fallback or "run failed"
+
+
+def _request_fields(run: DagsterRun) -> dict[str, Any]:
+    options = run_job_options(run)
+    mode = _option(options, "tts_mode", str)
+    return {
+        "md": _option(options, "md", str),
+        "preset": _option(options, "preset", str),
+        "withTts": _option(options, "with_tts", bool),
+        "voiceId": _option(options, "voice_id", str),
+        "upload": _option(options, "upload", str),
+        "voiceAccent": _option(options, "accent", str),
+        "forceTts": _option(options, "redo_tts", bool),
+        "notionDatabase": _option(options, "db_id", str),
+        "mode": mode if mode in get_args(TtsMode) else None,
+    }
+
+
+def job_resource(
+    job_id: str, history: JobHistory, events: Mapping[str, RunEvents] | None = None
+) -> JobStatus:
+    """The job resource from the job's runs (newest first) and the events of
+    `runs_to_read_events_of(history)` (without them, steps and links read as not yet known)."""
+    events = events or {}
+    runs = history.runs
+    newest = runs[0]
+    state = history_state(history)
+    created = min(created_at(run) for run in runs)
+    updated = max(created, *(run.update_time or run.creation_time for run in runs))
+    starts = [start for run in runs if (start := run_start_time(run)) is not None]
+    finished = state in ("succeeded", "failed")
+    sources = step_sources(runs)
     return JobStatus(
         jobId=job_id,
         state=state,
         createdAt=format_timestamp(created),
         updatedAt=format_timestamp(updated),
-        startedAt=format_timestamp(run.start_time) if run.start_time is not None else None,
-        finishedAt=format_timestamp(run.end_time)
-        if finished and run.end_time is not None
-        else None,
-        error=error,
-        manifestPath=outcome_tag(run, MANIFEST_TAG),
-        runId=run.run_id,
+        startedAt=format_optional(min(starts)) if starts else None,
+        finishedAt=format_optional(newest.end_time) if finished else None,
+        error=_error(history, events, state),
+        manifestPath=outcome_tag(newest, MANIFEST_TAG),
+        runId=newest.run_id,
+        **_request_fields(newest),
+        notionUrl=notion_url(sources, events),
+        audioUrl=audio_url(sources, events),
+        attempts=history.count,
+        canceled=is_canceled(history),
+        steps=job_steps(sources, events, newest, job_finished=finished),
     )

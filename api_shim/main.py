@@ -7,14 +7,15 @@ import httpx
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from api_shim.api.routes import health, jobs, metrics
+from api_shim.api.routes import config, health, jobs, metrics
+from api_shim.config_source import ConfigReader, ConfigSourceSettings
 from api_shim.core.config import Settings, get_settings
 from api_shim.core.errors import install_error_handlers
 from api_shim.core.logging import configure_logging
 from api_shim.core.metrics import ShimMetrics
 from api_shim.core.middleware import RequestContextMiddleware
 from api_shim.dagster_gateway import DagsterGateway
-from api_shim.idempotency import IdempotencyStore
+from api_shim.idempotency import open_idempotency_store
 from api_shim.job_metrics import JobMetricsCollector
 from api_shim.submission import JobLauncher
 
@@ -48,14 +49,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 job=settings.dagster_job,
                 metrics=metrics_registry,
             )
-            store = IdempotencyStore(
-                settings.idempotency_db_path,
-                ttl_s=settings.idempotency_ttl_s,
-                lease_s=settings.idempotency_lease_s,
-            )
+            store = open_idempotency_store(settings)
             app.state.gateway = gateway
             app.state.idempotency = store
-            app.state.launcher = JobLauncher(gateway, store, metrics_registry)
+            app.state.launcher = JobLauncher(
+                gateway, store, metrics_registry, launch_budget_s=settings.launch_budget_s
+            )
             metrics_registry.watch_jobs(
                 JobMetricsCollector(
                     client,
@@ -80,11 +79,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = metrics_registry
+    app.state.config_reader = ConfigReader(ConfigSourceSettings(), settings.resolved_cwd)
     install_error_handlers(app)
     app.add_middleware(
         RequestContextMiddleware, metrics=metrics_registry, max_body_bytes=settings.max_body_bytes
     )
     app.include_router(jobs.router)
+    app.include_router(config.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     return app

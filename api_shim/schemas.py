@@ -5,10 +5,12 @@ from typing import Annotated, Final, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 JobState = Literal["queued", "running", "succeeded", "failed"]
-UploadTarget = Literal["s3", "auto", "local", "none"]
+UploadTarget = Literal["auto", "s3", "notion", "local", "none"]
 UPLOAD_TARGETS: Final[tuple[str, ...]] = get_args(UploadTarget)
 TtsMode = Literal["auto", "dialogue", "monologue"]
 RerunStep = Literal["tts", "upload", "add-audio"]
+StageName = Literal["validate", "import", "colorize", "tts", "upload", "add-audio", "manifest"]
+StepStatus = Literal["pending", "running", "succeeded", "skipped", "failed"]
 
 TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
 Timestamp = Annotated[
@@ -33,7 +35,7 @@ class JobCreate(BaseModel):
             max_length=4096,
             description="Lesson file, relative to PIPELINE_CWD or absolute; must be a .md file "
             "inside a lesson root.",
-            examples=["./lessons/mission.md"],
+            examples=["./lessons/01-monologue-narrator-fish-market.md"],
         ),
     ]
     preset: Annotated[str, Field(max_length=256)] | None = Field(
@@ -44,8 +46,8 @@ class JobCreate(BaseModel):
     )
     upload: Annotated[str, Field(max_length=256)] | None = Field(
         default=None,
-        description="Upload target: s3, auto, local or none. Free text as in the original: any "
-        "other value, like an omitted one, means the deployment default (auto).",
+        description="Upload target: s3, auto, local, notion or none. Free text as in the "
+        "original: any other value, like an omitted one, means the deployment default (auto).",
         examples=list(UPLOAD_TARGETS),
     )
     student: ShortText | None = Field(default=None, description="Student profile name.")
@@ -80,15 +82,36 @@ class RerunRequest(BaseModel):
 
     model_config = ConfigDict(strict=True, extra="ignore")
 
-    steps: Annotated[list[RerunStep], Field(min_length=1, max_length=3)]
+    steps: Annotated[
+        list[RerunStep],
+        Field(
+            min_length=1,
+            max_length=3,
+            json_schema_extra={"uniqueItems": True},
+            description="Distinct stages to run again, in any order.",
+        ),
+    ]
 
 
 class JobAccepted(BaseModel):
     jobId: str
 
 
+class JobStep(BaseModel):
+    """One stage of the job, as its newest run that reached it tells (retries included)."""
+
+    name: StageName
+    status: StepStatus = Field(
+        description="pending (not reached yet), running, succeeded, skipped (not needed, e.g. no "
+        "TTS asked, or not reached because an earlier stage failed) or failed."
+    )
+    startedAt: Timestamp | None
+    finishedAt: Timestamp | None
+    message: str | None = Field(description="Why it was skipped, or why it failed.")
+
+
 class JobStatus(BaseModel):
-    """The job resource. The first eight fields are the original contract; `runId` is extra."""
+    """The job resource. The first eight fields are the original contract; the rest are extra."""
 
     jobId: str
     state: JobState
@@ -99,12 +122,29 @@ class JobStatus(BaseModel):
     error: str | None
     manifestPath: str | None
     runId: str = Field(description="The Dagster run currently representing the job.")
+    md: str | None = Field(description="The lesson file the job processes.")
+    preset: str | None = Field(description="Colour preset asked for; null: the profile's.")
+    withTts: bool | None = Field(description="TTS asked for; null: the deployment default.")
+    voiceId: str | None
+    upload: str | None = Field(description="Upload target asked for; null: the default (auto).")
+    voiceAccent: str | None
+    forceTts: bool | None
+    notionDatabase: str | None
+    mode: TtsMode | None = Field(description="TTS mode asked for; null: the default.")
+    notionUrl: str | None = Field(description="The Notion page; null in preview mode.")
+    audioUrl: str | None = Field(
+        description="The audio the page links (what add-audio attached or the upload URL), or "
+        "the local MP3 path when nothing was uploaded."
+    )
+    attempts: int = Field(ge=1, description="Dagster runs of this job so far (retries, reruns).")
+    canceled: bool = Field(description="Canceled by a client or operator (state `failed`).")
+    steps: list[JobStep] = Field(description="The seven stages, in pipeline order.")
 
 
 class JobList(BaseModel):
     items: list[JobStatus]
     nextCursor: str | None = Field(
-        description="Pass as `cursor` for the next page; null at the end."
+        description="Pass as `cursor` for the next page (a run id); null at the end."
     )
 
 
@@ -133,3 +173,47 @@ class Readiness(BaseModel):
     dagster: Literal["ok", "unreachable", "error"]
     codeLocation: Literal["loaded", "loading", "error", "missing", "unknown"]
     job: Literal["present", "missing", "unknown"]
+
+
+TtsProvider = Literal["elevenlabs", "espeak"]
+
+
+class VoiceOption(BaseModel):
+    id: str = Field(description="Pass as `voiceId` (a name works too).")
+    name: str
+    accent: str | None = Field(description="Accent label, e.g. american; usable as voiceAccent.")
+    gender: str | None
+    category: str | None
+    provider: TtsProvider
+
+
+class NotionDatabaseOption(BaseModel):
+    id: str
+    name: str = Field(description="The student whose profile names this database.")
+
+
+class JobDefaults(BaseModel):
+    """What a job gets for a field the request leaves out."""
+
+    preset: str | None = Field(description="The `Default` student profile's preset.")
+    withTts: bool
+    mode: TtsMode = Field(description="ELEVENLABS_TTS_MODE of the deployment.")
+    upload: UploadTarget
+    voiceAccent: str | None = Field(description="The `Default` profile's accent preference.")
+
+
+class JobOptionsBody(BaseModel):
+    """`GET /config/job-options`: everything a client needs to build a job form."""
+
+    presets: list[str] = Field(description="Colour preset names, sorted (`preset`).")
+    students: list[str] = Field(description="Student profile names (`student`).")
+    voices: list[VoiceOption] = Field(description="Voices of the active TTS provider, by name.")
+    voiceAccents: list[str] = Field(description="Distinct voice accents (`voiceAccent`).")
+    modes: list[TtsMode] = Field(description="TTS modes (`mode`).")
+    uploadOptions: list[UploadTarget] = Field(description="Upload targets (`upload`).")
+    notionDatabases: list[NotionDatabaseOption]
+    ttsProvider: TtsProvider = Field(
+        description="elevenlabs when ELEVENLABS_API_KEY is set, else the offline espeak engine."
+    )
+    configSource: Literal["local", "remote"]
+    defaults: JobDefaults

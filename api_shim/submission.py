@@ -1,7 +1,26 @@
-"""Launching `lesson_job` runs for jobs: run config, run tags, idempotency and reconciliation.
+"""Launching `lesson_job` runs for jobs: run config, run tags, idempotency and launch outcome.
 
 Run config (contract with the Dagster job): `{"ops": {"validate_lesson": {"config": {...}}}}`
-with JobOptions field names; only fields the client set are sent, so JobOptions' defaults apply.
+with JobOptions field names; only fields the client set are sent, so JobOptions' defaults apply,
+except `with_tts`, which is always sent: no TTS unless the request says `withTts: true`.
+
+A launch whose answer is lost (the webserver hangs, the connection breaks) is resolved before the
+POST answers, within `ESL_LAUNCH_BUDGET_SECONDS`:
+
+1. `launchRun` gets most of the budget; then the run is looked up by its `esl/job_id` and
+   `esl/launch_id` tags with what is left. Found: 202.
+2. Not found (or the lookup hangs too): the shim writes `abandoned` for the launch id into the
+   launch ledger, unless the run's first op already wrote `started` there (first writer wins).
+   `started`: the run exists and works, 202. `abandoned`: 503, and a run of that launch that the
+   webserver creates later (it may resume minutes after) finds `abandoned` in its first op and
+   does nothing: the code location's launch guard ends it at once, tagged
+   `esl/launch_abandoned`, and the API never shows it as a job.
+
+Why a ledger and not a deadline tag compared with the run's creation time: the lookup goes to the
+same hung webserver, so the shim often cannot learn whether the run was created in time; only a
+decision that the shim and the run take on one row, in the shim's own store, is certain without
+asking Dagster. Why not answer 202 and launch later: a job id whose run may never be created would
+need the shim to relaunch it and to keep the request, for every replica, forever.
 """
 
 import logging
@@ -15,8 +34,21 @@ from typing import Any, Final
 import anyio.to_thread
 
 from api_shim.core.metrics import ShimMetrics
-from api_shim.dagster_gateway import DagsterGateway, DagsterRun, DagsterUnavailable
-from api_shim.idempotency import ClaimState, IdempotencyStore, request_fingerprint
+from api_shim.dagster_gateway import (
+    LAUNCH_ID_TAG,
+    DagsterGateway,
+    DagsterProtocolError,
+    DagsterRun,
+    DagsterUnavailable,
+)
+from api_shim.idempotency import (
+    Claim,
+    ClaimState,
+    IdempotencyStore,
+    LaunchOutcome,
+    StoreUnavailable,
+    request_fingerprint,
+)
 from api_shim.job_view import SUBMITTED_AT_TAG
 from api_shim.lesson_paths import lesson_key
 from api_shim.schemas import JobCreate
@@ -31,6 +63,11 @@ TTS_TAG: Final = "esl/tts"
 REQUEST_ID_TAG: Final = "esl/request_id"
 IDEMPOTENCY_TAG: Final = "esl/idempotency_key"
 RERUN_TAG: Final = "esl/rerun_steps"
+LAUNCH_LEDGER_TAG: Final = "esl/launch_ledger"
+# Share of the launch budget given to launchRun; the rest is for the lookup after a lost answer.
+LAUNCH_SHARE: Final = 0.6
+# Below this, a lookup is not worth starting: the ledger decides at once.
+MIN_LOOKUP_S: Final = 0.2
 # Tags a rerun inherits from the job's previous run (the job's identity and queue keys).
 INHERITED_TAGS: Final = (JOB_ID_TAG, LESSON_KEY_TAG, TTS_TAG, SUBMITTED_AT_TAG)
 
@@ -66,11 +103,13 @@ class Submission:
 
 
 def job_options(request: JobCreate, lesson: Path) -> dict[str, Any]:
+    """The run's JobOptions: the fields the client set, and `with_tts` always (default false)."""
     options: dict[str, Any] = {"md": str(lesson)}
     for api_field, option in OPTION_FIELDS.items():
         value = getattr(request, api_field)
         if value is not None:
             options[option] = value
+    options["with_tts"] = request.with_tts is True
     return options
 
 
@@ -82,7 +121,7 @@ def submission_tags(
     job_id: str,
     lesson: Path,
     *,
-    with_tts: bool | None,
+    with_tts: bool,
     request_id: str | None,
     idempotency_key: str | None,
 ) -> dict[str, str]:
@@ -93,7 +132,7 @@ def submission_tags(
         SUBMITTED_AT_TAG: f"{time.time():.3f}",
     }
     # Omitted rather than "false": a tag concurrency limit on the key would count any value.
-    if with_tts is not False:
+    if with_tts:
         tags[TTS_TAG] = "true"
     if request_id:
         tags[REQUEST_ID_TAG] = request_id
@@ -103,14 +142,20 @@ def submission_tags(
 
 
 class JobLauncher:
-    """Submits jobs exactly once per idempotency key and never leaves a claim for a lost run."""
+    """Submits jobs exactly once per idempotency key and decides every launch before answering."""
 
     def __init__(
-        self, gateway: DagsterGateway, store: IdempotencyStore, metrics: ShimMetrics
+        self,
+        gateway: DagsterGateway,
+        store: IdempotencyStore,
+        metrics: ShimMetrics,
+        *,
+        launch_budget_s: float,
     ) -> None:
         self._gateway = gateway
         self._store = store
         self._metrics = metrics
+        self._budget_s = launch_budget_s
 
     async def submit(
         self,
@@ -121,41 +166,65 @@ class JobLauncher:
         idempotency_key: str | None,
         request_id: str | None,
     ) -> Submission:
-        job_id = str(uuid.uuid4())
+        job_id, launch_id = str(uuid.uuid4()), str(uuid.uuid4())
         if idempotency_key is None:
-            await self._launch_new(request, lesson, job_id, request_id, None)
+            await self._launch_new(request, lesson, job_id, launch_id, request_id, None)
             return Submission(job_id, replayed=False)
 
         fingerprint = request_fingerprint(request.model_dump(by_alias=True, exclude_unset=True))
         claim = await anyio.to_thread.run_sync(
-            self._store.claim, principal, idempotency_key, fingerprint, job_id
+            self._store.claim, principal, idempotency_key, fingerprint, job_id, launch_id
         )
         if claim.state is ClaimState.CONFLICT:
             raise IdempotencyConflict(idempotency_key)
         if claim.state is ClaimState.IN_PROGRESS:
             raise IdempotencyInProgress(idempotency_key)
-        if claim.state is ClaimState.LAUNCHED:
-            self._metrics.launches.labels("submit", "replayed").inc()
-            return Submission(claim.job_id, replayed=True)
-        if claim.state is ClaimState.STALE:
-            if await self._gateway.newest_job_run(claim.job_id) is not None:
+        if claim.state is ClaimState.LAUNCHED or (
+            claim.state is ClaimState.STALE and await self._earlier_launch_worked(claim)
+        ):
+            if claim.state is ClaimState.STALE:
                 await anyio.to_thread.run_sync(
                     self._store.mark_launched, principal, idempotency_key
                 )
-                self._metrics.launches.labels("submit", "replayed").inc()
-                return Submission(claim.job_id, replayed=True)
+            self._metrics.launches.labels("submit", "replayed").inc()
+            return Submission(claim.job_id, replayed=True)
         try:
-            await self._launch_new(request, lesson, claim.job_id, request_id, idempotency_key)
+            await self._launch_new(
+                request, lesson, claim.job_id, launch_id, request_id, idempotency_key
+            )
         except DagsterUnavailable as exc:
             if not exc.ambiguous:
                 await anyio.to_thread.run_sync(self._store.release, principal, idempotency_key)
-            # An ambiguous claim stays pending: once its lease ends it is reconciled by run tag.
+            # Ambiguous only when the ledger could not be written either: the claim stays
+            # pending, and the next request with the key after the lease decides its launch.
             raise
         except Exception:
             await anyio.to_thread.run_sync(self._store.release, principal, idempotency_key)
             raise
-        await anyio.to_thread.run_sync(self._store.mark_launched, principal, idempotency_key)
+        try:
+            await anyio.to_thread.run_sync(self._store.mark_launched, principal, idempotency_key)
+        except StoreUnavailable as exc:
+            # The run exists: answer 202. A retry after the lease decides the pending claim's
+            # launch through the ledger (started: replay; still queued: abandoned, relaunched).
+            logger.warning(
+                "claim not confirmed", extra={"fields": {"job_id": claim.job_id, "error": str(exc)}}
+            )
         return Submission(claim.job_id, replayed=False)
+
+    async def _earlier_launch_worked(self, claim: Claim) -> bool:
+        """Decide the launch a stale claim tried: started (True) or abandoned for good (False).
+
+        A claim stored without a launch id is checked against Dagster by its job-id tag, within
+        the launch budget (503 when the webserver does not answer).
+        """
+        if claim.launch_id is not None:
+            outcome = await anyio.to_thread.run_sync(self._store.abandon_launch, claim.launch_id)
+            return outcome is LaunchOutcome.STARTED
+        try:
+            with anyio.fail_after(self._budget_s):
+                return await self._gateway.newest_job_run(claim.job_id) is not None
+        except TimeoutError as exc:
+            raise DagsterUnavailable(f"no answer from Dagster about job {claim.job_id}") from exc
 
     async def rerun(
         self,
@@ -163,7 +232,7 @@ class JobLauncher:
         options: Mapping[str, Any],
         steps: Sequence[str],
         request_id: str | None,
-    ) -> DagsterRun:
+    ) -> None:
         """Launch the job again in rerun mode (`rerun_steps`), under the same job id."""
         tags: dict[str, str] = {
             key: previous.tags[key] for key in INHERITED_TAGS if key in previous.tags
@@ -173,64 +242,85 @@ class JobLauncher:
         if request_id:
             tags[REQUEST_ID_TAG] = request_id
         config = run_config({**options, "rerun_steps": list(steps)})
-        return await self._launch(config, tags, kind="rerun", superseded_run_id=previous.run_id)
+        await self._launch(config, tags, launch_id=str(uuid.uuid4()), kind="rerun")
 
     async def _launch_new(
         self,
         request: JobCreate,
         lesson: Path,
         job_id: str,
+        launch_id: str,
         request_id: str | None,
         idempotency_key: str | None,
-    ) -> DagsterRun:
+    ) -> None:
         tags = submission_tags(
             job_id,
             lesson,
-            with_tts=request.with_tts,
+            with_tts=request.with_tts is True,
             request_id=request_id,
             idempotency_key=idempotency_key,
         )
-        return await self._launch(run_config(job_options(request, lesson)), tags, kind="submit")
+        config = run_config(job_options(request, lesson))
+        await self._launch(config, tags, launch_id=launch_id, kind="submit")
 
     async def _launch(
-        self,
-        config: Mapping[str, Any],
-        tags: Mapping[str, str],
-        *,
-        kind: str,
-        superseded_run_id: str | None = None,
-    ) -> DagsterRun:
+        self, config: Mapping[str, Any], tags: Mapping[str, str], *, launch_id: str, kind: str
+    ) -> None:
+        """Launch one run, or raise; on return the run exists (or will, exactly once)."""
         job_id = tags[JOB_ID_TAG]
+        tags = {**tags, LAUNCH_ID_TAG: launch_id, LAUNCH_LEDGER_TAG: self._store.ledger_ref}
+        deadline = time.monotonic() + self._budget_s
         try:
-            run = await self._gateway.launch_run(config, tags)
+            run = await self._gateway.launch_run(
+                config, tags, timeout_s=self._budget_s * LAUNCH_SHARE
+            )
         except DagsterUnavailable as exc:
-            if exc.ambiguous:
-                found = await self._reconcile(job_id, superseded_run_id, exc)
-                if found is not None:
-                    self._metrics.launches.labels(kind, "launched").inc()
-                    return found
-            self._metrics.launches.labels(kind, "unavailable").inc()
-            raise
+            if not exc.ambiguous:
+                self._metrics.launches.labels(kind, "unavailable").inc()
+                raise
+            run_id = await self._resolve_lost_answer(job_id, launch_id, deadline, exc, kind)
         except Exception:
             self._metrics.launches.labels(kind, "rejected").inc()
             raise
+        else:
+            run_id = run.run_id
         self._metrics.launches.labels(kind, "launched").inc()
         logger.info(
-            "run launched", extra={"fields": {"job_id": job_id, "run_id": run.run_id, "kind": kind}}
+            "run launched",
+            extra={"fields": {"job_id": job_id, "run_id": run_id, "launch_id": launch_id}},
         )
-        return run
 
-    async def _reconcile(
-        self, job_id: str, superseded_run_id: str | None, cause: DagsterUnavailable
-    ) -> DagsterRun | None:
-        """After a launch whose answer was lost: did a new run of the job get created after all?"""
+    async def _resolve_lost_answer(
+        self,
+        job_id: str,
+        launch_id: str,
+        deadline: float,
+        cause: DagsterUnavailable,
+        kind: str,
+    ) -> str | None:
+        """The run id when the launch happened; raise `DagsterUnavailable` when it never will.
+
+        Raises with `ambiguous=False` once the ledger says `abandoned` (no run of this launch
+        will work), with `ambiguous=True` only when the ledger cannot be written either.
+        """
+        remaining = deadline - time.monotonic()
+        if remaining > MIN_LOOKUP_S:
+            try:
+                run = await self._gateway.launched_run(job_id, launch_id, timeout_s=remaining)
+            except (DagsterUnavailable, DagsterProtocolError):
+                run = None
+            if run is not None:
+                return run.run_id
+        fields = {"job_id": job_id, "launch_id": launch_id, "cause": str(cause)}
         try:
-            run = await self._gateway.newest_job_run(job_id)
-        except DagsterUnavailable:
-            logger.warning(
-                "launch outcome unknown", extra={"fields": {"job_id": job_id, "cause": str(cause)}}
-            )
+            outcome = await anyio.to_thread.run_sync(self._store.abandon_launch, launch_id)
+        except Exception as exc:
+            logger.error("launch outcome unknown", extra={"fields": {**fields, "error": repr(exc)}})
+            self._metrics.launches.labels(kind, "unknown").inc()
+            raise DagsterUnavailable(f"launch outcome unknown: {cause}", ambiguous=True) from exc
+        if outcome is LaunchOutcome.STARTED:
+            logger.info("launch answer lost, run started", extra={"fields": fields})
             return None
-        if run is None or run.run_id == superseded_run_id:
-            return None
-        return run
+        logger.warning("launch abandoned", extra={"fields": fields})
+        self._metrics.launches.labels(kind, "abandoned").inc()
+        raise DagsterUnavailable(f"Dagster did not confirm the launch in time: {cause}") from cause

@@ -21,7 +21,9 @@ BENCH_MODULES = (
     "pipeline",
     "dagster",
     "api",
+    "launch_hang",
     "api_real",
+    "jobs_read",
     "job_metrics",
 )
 

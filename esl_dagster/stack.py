@@ -275,7 +275,7 @@ def banner(config: StackConfig) -> str:
             f"  logs           {config.log_dir}",
             "Try:",
             f"  curl -s -X POST {config.api_url}/jobs -H 'content-type: application/json' "
-            f'-d \'{{"md": "./{rel}"}}\'',
+            f'-d \'{{"md": "./{rel}", "withTts": true}}\'',
             f"  curl -s {config.api_url}/jobs/<jobId>",
             "Press Ctrl-C to stop everything.",
         ]

@@ -91,6 +91,24 @@ class Settings(BaseSettings):
         gt=0,
         validation_alias=AliasChoices("ESL_API_IDEMPOTENCY_TTL"),
     )
+    idempotency_dsn: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ESL_IDEMPOTENCY_DSN", "DAGSTER_PG_URL"),
+        description="Postgres URL of the shared idempotency store (production: replicas share "
+        "keys); the Dagster Postgres URL of `esl-stack --postgres` is used when set. Empty: SQLite.",
+    )
+    launch_budget_s: float = Field(
+        default=4.0,
+        gt=0,
+        validation_alias=AliasChoices("ESL_LAUNCH_BUDGET_SECONDS"),
+        description="Longest a launch (launchRun plus, when its answer is lost, the lookup by "
+        "tag) may take before POST answers.",
+    )
+    readiness_budget_s: float = Field(
+        default=2.0,
+        gt=0,
+        validation_alias=AliasChoices("ESL_READINESS_BUDGET_SECONDS"),
+    )
     retry_after_s: int = Field(
         default=5, ge=1, validation_alias=AliasChoices("ESL_API_RETRY_AFTER")
     )
@@ -125,7 +143,7 @@ class Settings(BaseSettings):
     @property
     def idempotency_lease_s(self) -> float:
         """How long a claimed key whose launch has not been confirmed blocks a second launch."""
-        return max(5.0, 2 * self.graphql_timeout_s)
+        return max(5.0, 2 * self.launch_budget_s)
 
 
 @lru_cache

@@ -86,12 +86,33 @@ async def api_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(exc.body, status_code=exc.status_code, headers=exc.headers)
 
 
-async def http_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+def allowed_methods(request: Request) -> str | None:
+    """Every method the OpenAPI schema declares for this path (Starlette's own 405 names only
+    the first route that matched), or None for a path outside the schema."""
+    methods: set[str] = set()
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, request.url.path):
+            methods.update(method.upper() for method in operations)
+    return ", ".join(sorted(methods)) or None
+
+
+async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
         return JSONResponse(NOT_FOUND_BODY, status_code=404)
     if exc.status_code == 405:
-        return JSONResponse({"error": "method_not_allowed"}, status_code=405, headers=exc.headers)
+        headers = dict(exc.headers or {})
+        headers["Allow"] = allowed_methods(request) or headers.get("Allow", "")
+        return JSONResponse({"error": "method_not_allowed"}, status_code=405, headers=headers)
+    if exc.status_code == 400:
+        # FastAPI's only bare 400: a body it could not parse (e.g. not UTF-8).
+        body = {
+            "error": "validation_failed",
+            "message": "request body is not valid JSON (UTF-8)",
+            "code": "invalid_json",
+        }
+        return JSONResponse(body, status_code=400)
     body = {"error": "client_error", "message": str(exc.detail), "code": f"http_{exc.status_code}"}
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 

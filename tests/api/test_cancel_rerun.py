@@ -27,8 +27,13 @@ def test_cancel_a_queued_job(client: TestClient, fake: FakeDagster) -> None:
     response = client.post(f"/jobs/{job_id}/cancel")
 
     assert response.status_code == 202
-    assert response.json()["state"] == "failed"
-    assert response.json()["error"] == "run was canceled"
+    body = response.json()
+    assert (body["state"], body["canceled"], body["error"]) == ("failed", True, "canceled")
+    # Dagster answers a run canceled in the queue with startTime == endTime: it never started.
+    assert body["startedAt"] is None
+    assert body["finishedAt"] is not None
+    assert [step["status"] for step in body["steps"]] == ["skipped"] * 7
+    assert client.get(f"/jobs/{job_id}").json() == body
     assert fake.runs_for_job(job_id)[0]["status"] == "CANCELED"
 
 
@@ -74,7 +79,7 @@ def test_cancel_unknown_job_is_404(client: TestClient, job_id: str) -> None:
 def test_rerun_launches_rerun_mode_under_the_same_job_id(
     client: TestClient, fake: FakeDagster, lesson_cwd: Path
 ) -> None:
-    job_id = _submit(client, preset="b1", withTts=True)
+    job_id = _submit(client, preset="b1-default", withTts=True)
     first = fake.runs_for_job(job_id)[0]
     fake.update_run(first["runId"], status="SUCCESS", tags={"esl/manifest_path": "/m.json"})
 
@@ -87,7 +92,7 @@ def test_rerun_launches_rerun_mode_under_the_same_job_id(
     config = fake.launches[1]["runConfigData"]["ops"]["validate_lesson"]["config"]
     assert config == {
         "md": str((lesson_cwd / "lessons" / "mission.md").resolve()),
-        "preset": "b1",
+        "preset": "b1-default",
         "with_tts": True,
         "rerun_steps": ["tts", "upload"],
     }

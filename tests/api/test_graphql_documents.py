@@ -23,9 +23,9 @@ DOCUMENTS = {
     "runs": dagster_gateway.RUNS,
     "runsWithConfig": dagster_gateway.RUNS_WITH_CONFIG,
     "terminateRun": dagster_gateway.TERMINATE_RUN,
-    "logsForRun": dagster_gateway.RUN_FAILURE_EVENTS,
     "workspace": dagster_gateway.WORKSPACE_STATUS,
-    "newestRuns": dagster_gateway.newest_runs_document(3),
+    "jobRuns": dagster_gateway.job_runs_document(3),
+    "runEvents": dagster_gateway.run_events_document(2),
 }
 
 

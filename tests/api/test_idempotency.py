@@ -1,6 +1,7 @@
 """Idempotency-Key: same key and body -> same job; other body -> 422; no claim survives a
-launch that certainly failed; a claim with an unknown outcome is reconciled by run tag."""
+launch that certainly failed or was abandoned; a stale pending claim is reconciled by run tag."""
 
+import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -8,7 +9,14 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from api_shim.idempotency import ClaimState, IdempotencyStore, request_fingerprint
+from api_shim.idempotency import (
+    Claim,
+    ClaimState,
+    LaunchOutcome,
+    SqliteIdempotencyStore,
+    request_fingerprint,
+)
+from esl_dagster.defs.lessons.launch_guard import record_start
 from tests.api.conftest import MISSION, ClientFactory
 from tests.fakes.dagster_graphql import FakeDagster
 
@@ -16,8 +24,8 @@ KEY = {"Idempotency-Key": "7a0c4e8e-3f7e-4f34-9d62-1f2f5c0f1a11"}
 
 
 def test_same_key_and_body_returns_the_same_job(client: TestClient, fake: FakeDagster) -> None:
-    first = client.post("/jobs", json={"md": MISSION, "preset": "b1"}, headers=KEY)
-    again = client.post("/jobs", json={"preset": "b1", "md": MISSION}, headers=KEY)
+    first = client.post("/jobs", json={"md": MISSION, "preset": "b1-default"}, headers=KEY)
+    again = client.post("/jobs", json={"preset": "b1-default", "md": MISSION}, headers=KEY)
 
     assert first.status_code == again.status_code == 202
     assert again.json() == first.json()
@@ -69,7 +77,7 @@ def test_dagster_down_leaves_no_claim_behind(
     with fake.down():
         down = client.post("/jobs", json={"md": MISSION}, headers=KEY)
     assert down.status_code == 503
-    store = IdempotencyStore(tmp_path / "idempotency.sqlite3", ttl_s=60, lease_s=60)
+    store = SqliteIdempotencyStore(tmp_path / "idempotency.sqlite3", ttl_s=60, lease_s=60)
     assert store.lookup("anonymous", KEY["Idempotency-Key"]) is None
 
     up = client.post("/jobs", json={"md": MISSION}, headers=KEY)
@@ -111,56 +119,153 @@ def test_concurrent_retries_with_one_key_launch_once(
     assert {status for status, _ in results} <= {202, 409}
 
 
-def test_lost_launch_answer_keeps_the_claim_until_reconciled(
+def test_abandoned_launch_releases_the_claim(
     make_client: ClientFactory, fake: FakeDagster, tmp_path: Path
 ) -> None:
-    client = make_client(graphql_timeout_s=0.3)
-    fake.launch_delay_s = 0.6
-    fake.delay_s = 0.0
-    # The launch answer is lost and the reconciling lookup is slow too: outcome unknown.
-    fake.runs_delay_s = 0.6
+    """The launch answer is lost and the lookup hangs too: the shim abandons the launch in the
+    ledger and answers 503, so the key is free again and a retry is a new job (the first run,
+    if the webserver creates it after all, is refused by its launch guard)."""
+    client = make_client(launch_budget_s=0.5)
+    fake.launch_delay_s = 0.8
+    fake.runs_delay_s = 0.8
     first = client.post("/jobs", json={"md": MISSION}, headers=KEY)
     assert first.status_code == 503
     fake.runs_delay_s = 0.0
     fake.launch_delay_s = 0.0
+    store = SqliteIdempotencyStore(tmp_path / "idempotency.sqlite3", ttl_s=60, lease_s=60)
+    assert store.lookup("anonymous", KEY["Idempotency-Key"]) is None
 
-    in_flight = client.post("/jobs", json={"md": MISSION}, headers=KEY)
-    assert in_flight.status_code == 409
-    assert in_flight.json()["code"] == "idempotency_in_progress"
-
-    # After the lease the claim is reconciled with the run that did get created.
-    store = IdempotencyStore(tmp_path / "idempotency.sqlite3", ttl_s=60, lease_s=60)
-    store._db.execute("UPDATE idempotency_keys SET updated_at = updated_at - 3600")
+    retry = client.post("/jobs", json={"md": MISSION}, headers=KEY)
+    assert retry.status_code == 202
+    assert "idempotent-replayed" not in retry.headers
+    abandoned_tags = {t["key"]: t["value"] for t in fake.launches[0]["executionMetadata"]["tags"]}
+    assert abandoned_tags["esl/job_id"] != retry.json()["jobId"]
+    assert store.abandon_launch(abandoned_tags["esl/launch_id"]) is LaunchOutcome.ABANDONED
     store.close()
+
+
+def _stale_claim(tmp_path: Path, launch_id: str | None) -> SqliteIdempotencyStore:
+    """A pending claim left by a crashed shim (its lease long over)."""
+    store = SqliteIdempotencyStore(tmp_path / "idempotency.sqlite3", ttl_s=60, lease_s=60)
+    fingerprint = request_fingerprint({"md": MISSION})
+    store.claim("anonymous", KEY["Idempotency-Key"], fingerprint, "job-x", launch_id or "l-0")
+    store._db.execute(
+        "UPDATE idempotency_keys SET updated_at = updated_at - 3600, launch_id = ?", (launch_id,)
+    )
+    return store
+
+
+def test_stale_claim_whose_run_started_is_replayed(
+    client: TestClient, fake: FakeDagster, tmp_path: Path
+) -> None:
+    store = _stale_claim(tmp_path, "launch-of-the-crashed-shim")
+    assert record_start(store.ledger_ref, "launch-of-the-crashed-shim") == "started"
+
     replay = client.post("/jobs", json={"md": MISSION}, headers=KEY)
+
+    assert replay.status_code == 202
+    assert replay.json() == {"jobId": "job-x"}
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert fake.launches == []
+    assert store.lookup("anonymous", KEY["Idempotency-Key"]) == ("job-x", "launched")
+    store.close()
+
+
+def test_stale_claim_whose_run_never_started_is_launched_again_once(
+    client: TestClient, fake: FakeDagster, tmp_path: Path
+) -> None:
+    store = _stale_claim(tmp_path, "launch-of-the-crashed-shim")
+
+    again = client.post("/jobs", json={"md": MISSION}, headers=KEY)
+
+    assert again.status_code == 202
+    assert again.json() == {"jobId": "job-x"}
+    tags = {t["key"]: t["value"] for t in fake.launches[0]["executionMetadata"]["tags"]}
+    assert tags["esl/job_id"] == "job-x"
+    assert tags["esl/launch_id"] != "launch-of-the-crashed-shim"
+    # Should the crashed shim's launch still create a run, its guard refuses it.
+    assert record_start(store.ledger_ref, "launch-of-the-crashed-shim") == "abandoned"
+    assert store.lookup("anonymous", KEY["Idempotency-Key"]) == ("job-x", "launched")
+    store.close()
+
+
+def test_stale_claim_without_a_launch_id_is_reconciled_by_run_tag(
+    client: TestClient, fake: FakeDagster, tmp_path: Path
+) -> None:
+    store = _stale_claim(tmp_path, None)
+    fake.add_run(job_id="job-x")
+
+    replay = client.post("/jobs", json={"md": MISSION}, headers=KEY)
+
     assert replay.status_code == 202
     assert replay.headers["idempotent-replayed"] == "true"
-    assert len(fake.launches) == 1
-    assert fake.runs_for_job(replay.json()["jobId"])
+    assert fake.launches == []
+    store.close()
+
+
+def test_stale_claim_without_a_launch_id_and_a_hung_webserver_is_503_and_kept(
+    make_client: ClientFactory, fake: FakeDagster, tmp_path: Path
+) -> None:
+    client = make_client(launch_budget_s=0.5)
+    store = _stale_claim(tmp_path, None)
+    fake.runs_delay_s = 2.0
+
+    response = client.post("/jobs", json={"md": MISSION}, headers=KEY)
+
+    assert response.status_code == 503
+    assert fake.launches == []
+    assert store.lookup("anonymous", KEY["Idempotency-Key"]) == ("job-x", "pending")
+    store.close()
 
 
 def test_store_claim_states(tmp_path: Path) -> None:
-    store = IdempotencyStore(tmp_path / "s.sqlite3", ttl_s=3600, lease_s=0.2)
+    store = SqliteIdempotencyStore(tmp_path / "s.sqlite3", ttl_s=3600, lease_s=0.2)
     fp = request_fingerprint({"md": "a"})
-    assert store.claim("p", "k", fp, "job-1").state is ClaimState.CLAIMED
-    assert store.claim("p", "k", fp, "job-2").state is ClaimState.IN_PROGRESS
+    assert store.claim("p", "k", fp, "job-1", "launch-job-1").state is ClaimState.CLAIMED
+    assert store.claim("p", "k", fp, "job-2", "launch-job-2").state is ClaimState.IN_PROGRESS
     assert (
-        store.claim("p", "k", request_fingerprint({"md": "b"}), "job-3").state
+        store.claim("p", "k", request_fingerprint({"md": "b"}), "job-3", "launch-job-3").state
         is ClaimState.CONFLICT
     )
     time.sleep(0.25)
-    stale = store.claim("p", "k", fp, "job-4")
-    assert (stale.state, stale.job_id) == (ClaimState.STALE, "job-1")
+    stale = store.claim("p", "k", fp, "job-4", "launch-job-4")
+    assert (stale.state, stale.job_id, stale.launch_id) == (
+        ClaimState.STALE,
+        "job-1",
+        "launch-job-1",
+    )
     store.mark_launched("p", "k")
-    assert store.claim("p", "k", fp, "job-5").state is ClaimState.LAUNCHED
+    assert store.claim("p", "k", fp, "job-5", "launch-job-5").state is ClaimState.LAUNCHED
     store.close()
 
 
 def test_store_forgets_keys_after_the_ttl(tmp_path: Path) -> None:
-    store = IdempotencyStore(tmp_path / "s.sqlite3", ttl_s=0.1, lease_s=10)
+    store = SqliteIdempotencyStore(tmp_path / "s.sqlite3", ttl_s=0.1, lease_s=10)
     fp = request_fingerprint({"md": "a"})
-    store.claim("p", "k", fp, "job-1")
+    store.claim("p", "k", fp, "job-1", "launch-job-1")
     store.mark_launched("p", "k")
     time.sleep(0.15)
-    assert store.claim("p", "k", fp, "job-2").state is ClaimState.CLAIMED
+    assert store.claim("p", "k", fp, "job-2", "launch-job-2").state is ClaimState.CLAIMED
+    store.close()
+
+
+def test_a_store_file_of_the_previous_schema_gains_launch_ids(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE idempotency_keys (principal TEXT NOT NULL, key TEXT NOT NULL, "
+        "fingerprint TEXT NOT NULL, job_id TEXT NOT NULL, state TEXT NOT NULL, "
+        "created_at REAL NOT NULL, updated_at REAL NOT NULL, PRIMARY KEY (principal, key))"
+    )
+    old.execute(
+        "INSERT INTO idempotency_keys VALUES ('p', 'k', 'f', 'job-1', 'launched', ?, ?)",
+        (time.time(), time.time()),
+    )
+    old.commit()
+    old.close()
+
+    store = SqliteIdempotencyStore(path, ttl_s=3600, lease_s=10)
+
+    assert store.claim("p", "k", "f", "job-2", "launch-2") == Claim(ClaimState.LAUNCHED, "job-1")
+    assert store.claim("p", "k2", "f", "job-3", "launch-3").launch_id == "launch-3"
     store.close()

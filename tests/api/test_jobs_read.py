@@ -84,7 +84,9 @@ def test_state_mapping(
     body = client.get(f"/jobs/{job_id}").json()
 
     assert body["state"] == state
-    assert body["error"] == ("boom" if state == "failed" else None)
+    expected_error = "canceled" if status == "CANCELED" else "boom"
+    assert body["error"] == (expected_error if state == "failed" else None)
+    assert body["canceled"] is (status in ("CANCELED", "CANCELING"))
 
 
 def test_times_are_utc_milliseconds_with_z(client: TestClient, fake: FakeDagster) -> None:
@@ -193,12 +195,11 @@ def test_failure_description_wins_and_tag_wins_over_events(
     assert fake.operations()[before:] == ["runsOrError"]
 
 
-def test_canceled_run_without_events_has_a_generic_error(
-    client: TestClient, fake: FakeDagster
-) -> None:
+def test_a_canceled_run_reads_failed_and_canceled(client: TestClient, fake: FakeDagster) -> None:
     job_id = str(uuid.uuid4())
     fake.add_run(job_id=job_id, status="CANCELED")
-    assert client.get(f"/jobs/{job_id}").json()["error"] == "run was canceled"
+    body = client.get(f"/jobs/{job_id}").json()
+    assert (body["state"], body["canceled"], body["error"]) == ("failed", True, "canceled")
 
 
 def test_newest_run_of_a_job_wins_and_created_at_stays(
@@ -341,12 +342,23 @@ def test_list_of_nothing_is_empty(client: TestClient) -> None:
         ({"limit": "x"}, "invalid_limit"),
         ({"cursor": "%%%"}, "invalid_cursor"),
         ({"cursor": "bm90LWEtcnVu"}, "invalid_cursor"),
+        ({"cursor": "0"}, "invalid_cursor"),
+        ({"cursor": str(uuid.uuid4()).upper()}, "invalid_cursor"),
     ],
 )
 def test_list_rejects_bad_parameters(client: TestClient, params: dict[str, Any], code: str) -> None:
     response = client.get("/jobs", params=params)
     assert response.status_code == 400
     assert response.json()["code"] == code
+
+
+def test_the_cursor_of_a_run_that_no_longer_exists_ends_the_list(
+    client: TestClient, fake: FakeDagster
+) -> None:
+    _submit(client)
+    response = client.get("/jobs", params={"cursor": str(uuid.uuid4())})
+    assert response.status_code == 200
+    assert response.json() == {"items": [], "nextCursor": None}
 
 
 def test_outcome_tags_inherited_from_a_parent_run_are_ignored(
@@ -372,5 +384,5 @@ def test_outcome_tags_inherited_from_a_parent_run_are_ignored(
     )
     body = client.get(f"/jobs/{job_id}").json()
     assert body["state"] == "failed"
-    assert body["error"] == "run was canceled"
+    assert body["error"] == "canceled"
     assert body["manifestPath"] is None

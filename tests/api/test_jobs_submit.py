@@ -52,7 +52,7 @@ def test_accepts_the_seed_request_and_launches_one_run(
 def test_maps_every_optional_field_to_job_options(client: TestClient, fake: FakeDagster) -> None:
     body = {
         "md": MISSION,
-        "preset": "p",
+        "preset": "a2-calm",
         "withTts": False,
         "upload": "s3",
         "student": "Anna",
@@ -70,7 +70,7 @@ def test_maps_every_optional_field_to_job_options(client: TestClient, fake: Fake
 
     config = fake.launches[0]["runConfigData"]["ops"]["validate_lesson"]["config"]
     assert {k: v for k, v in config.items() if k != "md"} == {
-        "preset": "p",
+        "preset": "a2-calm",
         "with_tts": False,
         "upload": "s3",
         "student": "Anna",
@@ -84,6 +84,17 @@ def test_maps_every_optional_field_to_job_options(client: TestClient, fake: Fake
         "data_source_id": "ds-1",
     }
     assert "esl/tts" not in _tags(fake.launches[0])
+
+
+def test_without_with_tts_the_run_builds_no_audio(client: TestClient, fake: FakeDagster) -> None:
+    """`withTts` absent means no TTS (the original orchestrator's default), whatever the engine's
+    own default: the run config says `with_tts: false` and the run is not counted as TTS-heavy."""
+    assert client.post("/jobs", json={"md": MISSION}).status_code == 202
+    assert client.post("/jobs", json={"md": MISSION, "withTts": None}).status_code == 202
+
+    for launch in fake.launches:
+        assert launch["runConfigData"]["ops"]["validate_lesson"]["config"]["with_tts"] is False
+        assert "esl/tts" not in _tags(launch)
 
 
 @pytest.mark.parametrize("upload", ["s3", "auto", "local", "none"])
@@ -283,7 +294,7 @@ def test_non_graphql_answer_is_500(client: TestClient, fake: FakeDagster) -> Non
 def test_lost_launch_answer_is_reconciled_by_job_tag(
     make_client: ClientFactory, fake: FakeDagster
 ) -> None:
-    client = make_client(graphql_timeout_s=0.5)
+    client = make_client(launch_budget_s=1.0)
     fake.launch_delay_s = 1.5  # the run is recorded, then the answer comes too late
 
     response = client.post("/jobs", json={"md": MISSION})

@@ -155,6 +155,8 @@ def test_every_sample_lesson_runs_through_all_stages(
     assert output_metadata(result, "import_to_notion")["notion_page"].startswith("http")
     assert output_metadata(result, "write_manifest")["manifest_path"] == manifest
     assert output_metadata(result, "synthesize_audio")["status"] == "success"
+    uploaded = output_metadata(result, "upload_audio")["audio_url"]
+    assert output_metadata(result, "attach_audio")["audio_url"] == uploaded
 
 
 def test_rerun_of_an_unchanged_lesson_still_reports_its_manifest(

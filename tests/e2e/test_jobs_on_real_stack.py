@@ -108,7 +108,10 @@ def tag(run: dict[str, Any], key: str) -> str | None:
 def sample_batch(stack: RealStack) -> Batch:
     """All six samples at once, into the default database (``NOTION_DATABASE_ID``)."""
     lessons = [*VALID_LESSONS, INVALID_LESSON]
-    traces = {lesson.name: submit(stack, {"md": f"./lessons/{lesson.name}"}) for lesson in lessons}
+    traces = {
+        lesson.name: submit(stack, {"md": f"./lessons/{lesson.name}", "withTts": True})
+        for lesson in lessons
+    }
     poll_jobs(stack.api_url, list(traces.values()), timeout=BATCH_DEADLINE_S)
     return Batch(traces)
 
@@ -174,6 +177,12 @@ def test_every_sample_lesson_succeeds_with_manifest_audio_and_page(
     assert len(toggles) == 1
     above = blocks[toggles[0] - 1]
     assert above["type"] == "audio" and above["audio"]["external"]["url"] == audio["url"]
+    # The job resource tells the same results, read from Dagster's step stats and op metadata.
+    assert body["md"] == str(workdir / "lessons" / lesson.name)
+    assert (body["notionUrl"], body["audioUrl"]) == (manifest["pageUrl"], audio["url"])
+    assert (body["attempts"], body["canceled"]) == (1, False)
+    steps = {step["name"]: step["status"] for step in body["steps"]}
+    assert steps == dict.fromkeys(steps, "succeeded"), steps
     # Ours is the only block carrying the lesson's MP3 (sample 05 also embeds other audio).
     ours = [
         b
@@ -265,7 +274,8 @@ def test_relaunch_from_the_ui_mutation_is_the_same_job(
     for seen in trace.bodies:
         check_contract_body(seen, job_id)
         assert seen["runId"] == new_run_id
-    assert body["startedAt"] > first["finishedAt"]
+    # One job: its first start, and both runs counted.
+    assert body["startedAt"] == first["startedAt"] and body["attempts"] == 2
     assert [run["runId"] for run in stack.runs_for_job(job_id)] == [new_run_id, first["runId"]]
     # The relaunch updated the page recorded in the manifest instead of creating another.
     assert services.notion.page_count(own_database.homework_ds) == 1
@@ -290,6 +300,28 @@ def test_two_submissions_of_one_lesson_never_run_at_once(
     # The later run waited in the queue for the whole earlier run: it was surely seen queued.
     check_trace(later_trace, "succeeded", surely_queued=True)
     assert services.notion.page_count(own_database.homework_ds) == 1
+
+
+def test_a_job_canceled_in_the_queue_never_started(
+    own_database: Seeded, stack: RealStack, workdir: Path
+) -> None:
+    """The second submission of a lesson waits in the queue (one run per lesson at a time)."""
+    md = copy_lesson(workdir, VALID_LESSONS[0], "cancel")
+    body = {"md": md, "withTts": False, "notionDatabase": own_database.homework_db}
+    first, second = submit(stack, body), submit(stack, body)
+    with httpx.Client(base_url=stack.api_url, timeout=30.0) as client:
+        response = client.post(f"/jobs/{second.job_id}/cancel")
+        assert response.status_code == 202, response.text
+        poll(stack, first, second)
+        canceled = client.get(f"/jobs/{second.job_id}").json()
+    assert finished(stack, first)["state"] == "succeeded"
+    assert (canceled["state"], canceled["canceled"], canceled["error"]) == (
+        "failed",
+        True,
+        "canceled",
+    )
+    assert canceled["startedAt"] is None and canceled["finishedAt"] is not None
+    assert {step["status"] for step in canceled["steps"]} == {"skipped"}
 
 
 def test_the_orphan_check_sees_every_stack_process(stack: RealStack) -> None:

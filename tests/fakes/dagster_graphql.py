@@ -10,7 +10,8 @@ Step stats (`set_step`) and op output events (`add_output`) model what the ops o
 report. Knobs for failure injection: `launch_result` (a launchRun union member to answer instead of
 success), `http_status` (answer every request with this HTTP status), `garbage` (answer
 non-JSON), `delay_s` (sleep before answering), `launch_delay_s` (sleep after a launch was
-recorded, to lose the answer to a client timeout), `runs_delay_s` (slow `runsOrError`).
+recorded, to lose the answer to a client timeout), `runs_delay_s` (slow `runsOrError`),
+`drop_after_launch` (record the launch, then close the connection without an answer).
 """
 
 import contextlib
@@ -219,6 +220,7 @@ class FakeDagster:
         self.delay_s = 0.0
         self.launch_delay_s = 0.0
         self.runs_delay_s = 0.0
+        self.drop_after_launch = False
         self.load_status = "LOADED"
         self.location_error: str | None = None
         self.job_loaded = True
@@ -255,6 +257,10 @@ class FakeDagster:
                 length = int(self.headers.get("Content-Length", "0"))
                 raw = self.rfile.read(length)
                 status, body, content_type = fake.handle(raw)
+                if fake.drop_after_launch and b"launchRun(" in raw:
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))

@@ -21,9 +21,12 @@ async def healthz() -> Health:
     responses={503: {"model": Readiness, "description": "Not ready; see Retry-After."}},
 )
 async def readyz(response: Response, gateway: GatewayDep, settings: SettingsDep) -> Readiness:
-    """Ready when Dagster answers GraphQL and the code location is loaded with the job."""
+    """Ready when Dagster answers GraphQL and the code location is loaded with the job.
+
+    Answers within `ESL_READINESS_BUDGET_SECONDS` (default 2 s): a hung webserver is not ready.
+    """
     try:
-        status = await gateway.code_location_status()
+        status = await gateway.code_location_status(timeout_s=settings.readiness_budget_s)
     except DagsterUnavailable:
         readiness = Readiness(
             status="not_ready", dagster="unreachable", codeLocation="unknown", job="unknown"

@@ -13,9 +13,12 @@ from api_shim.api.deps import (
     SettingsDep,
     require_principal,
 )
+from api_shim.api.routes.config import ConfigReaderDep
 from api_shim.core.errors import ApiError, conflict, not_found, validation_failed
 from api_shim.dagster_gateway import TerminateOutcome
-from api_shim.job_queries import InvalidCursor, canonical_job_id, list_jobs, read_job
+from api_shim.idempotency import StoreUnavailable
+from api_shim.job_options import UnknownPreset, check_preset
+from api_shim.job_queries import canonical_job_id, list_jobs, read_job
 from api_shim.job_view import job_state
 from api_shim.lesson_paths import LessonPathError, resolve_lesson_path
 from api_shim.schemas import (
@@ -50,6 +53,7 @@ CONFLICT_RESPONSE: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorBody, "description": "The job is not in a state that allows this."}
 }
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+CURSOR_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 router = APIRouter(
     prefix="/jobs",
@@ -72,6 +76,13 @@ def _resolve_md(md: str, settings: SettingsDep) -> PathLib:
         )
     except LessonPathError as exc:
         raise validation_failed(exc.code, exc.message) from exc
+
+
+async def _check_preset(preset: str | None, reader: ConfigReaderDep) -> None:
+    try:
+        await check_preset(reader, preset)
+    except UnknownPreset as exc:
+        raise validation_failed("unknown_preset", str(exc)) from exc
 
 
 def _job_id_or_404(raw: str) -> str:
@@ -106,6 +117,7 @@ async def create_job(
     launcher: LauncherDep,
     principal: PrincipalDep,
     request_id: RequestIdDep,
+    config_reader: ConfigReaderDep,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -115,8 +127,10 @@ async def create_job(
         ),
     ] = None,
 ) -> JobAccepted:
-    """Submit a lesson job (the original contract). Nothing is launched unless `md` is valid."""
+    """Submit a lesson job (the original contract). Nothing is launched unless `md` is valid
+    and the preset, when given, exists in the pipeline config."""
     lesson = _resolve_md(body.md, settings)
+    await _check_preset(body.preset, config_reader)
     try:
         submission = await launcher.submit(
             body,
@@ -133,6 +147,16 @@ async def create_job(
                 "message": "this Idempotency-Key was used with a different request body",
                 "code": "idempotency_key_reused",
             },
+        ) from exc
+    except StoreUnavailable as exc:
+        raise ApiError(
+            503,
+            {
+                "error": "service_unavailable",
+                "message": "the idempotency store is unavailable; retry later",
+                "code": "idempotency_store_unavailable",
+            },
+            headers={"Retry-After": str(settings.retry_after_s)},
         ) from exc
     except IdempotencyInProgress as exc:
         raise ApiError(
@@ -160,14 +184,17 @@ async def list_all_jobs(
     state: Annotated[JobState | None, Query(description="Only jobs in this state.")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[
-        str | None, Query(min_length=1, max_length=200, description="`nextCursor` of a page.")
+        str | None,
+        Query(
+            pattern=CURSOR_PATTERN,
+            description="`nextCursor` of the previous page (a run id). Anything else is "
+            "`400 invalid_cursor`; the cursor of a run that no longer exists ends the list.",
+            examples=["0b5b1c0e-4a8e-4f3a-9a57-2f1f3f4e5d6c"],
+        ),
     ] = None,
 ) -> JobList:
     """Jobs, newest first, one entry per job id (its newest run)."""
-    try:
-        page = await list_jobs(gateway, state=state, cursor=cursor, limit=limit)
-    except InvalidCursor as exc:
-        raise validation_failed("invalid_cursor", "cursor is not a cursor of this API") from exc
+    page = await list_jobs(gateway, state=state, cursor=cursor, limit=limit)
     return JobList(items=page.items, nextCursor=page.next_cursor)
 
 

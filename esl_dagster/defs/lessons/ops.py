@@ -7,6 +7,7 @@ the op before them.
 
 import dagster as dg
 
+from esl_dagster.defs.lessons.launch_guard import refuse_abandoned_launch
 from esl_dagster.defs.lessons.lesson_claim import claim_lesson
 from esl_dagster.defs.lessons.run_config import LessonRunConfig
 from esl_dagster.defs.lessons.stage_ops import execute_stage, fail_or_retry, mark_step
@@ -30,6 +31,7 @@ def validate_lesson(
     services = esl.services(context.log)
     mark_step(context, services)  # the config provider's requests count for the stage
     try:
+        refuse_abandoned_launch(context)
         options = config.to_options()
         claim_lesson(context, options)
         state = start_run(

@@ -124,11 +124,10 @@ def stage_metadata(stage: str, state: RunState, wall_seconds: float) -> dict[str
         metadata["detail"] = dg.MetadataValue.json(result.detail)
     if stage in ("import", "colorize", "add-audio") and state.page_url:
         metadata["notion_page"] = dg.MetadataValue.url(state.page_url)
-    if stage in ("tts", "upload") and state.audio is not None:
-        if state.audio.path:
-            metadata["audio_path"] = dg.MetadataValue.path(state.audio.path)
-        if stage == "upload" and state.audio.url:
-            metadata["audio_url"] = dg.MetadataValue.url(state.audio.url)
+    if stage in ("tts", "upload") and state.audio is not None and state.audio.path:
+        metadata["audio_path"] = dg.MetadataValue.path(state.audio.path)
+    if stage in ("upload", "add-audio") and state.audio is not None and state.audio.url:
+        metadata["audio_url"] = dg.MetadataValue.url(state.audio.url)
     if stage == "manifest" and has_manifest(state):
         metadata["manifest_path"] = dg.MetadataValue.path(str(state.manifest_path))
     return metadata

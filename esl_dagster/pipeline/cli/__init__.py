@@ -8,9 +8,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from esl_dagster.pipeline.cli import lesson_commands, notion_commands, run_commands
+from esl_dagster.pipeline.cli import (
+    lesson_commands,
+    notion_commands,
+    run_commands,
+    submit_commands,
+)
 
-COMMAND_MODULES = (lesson_commands, run_commands, notion_commands)
+COMMAND_MODULES = (lesson_commands, run_commands, notion_commands, submit_commands)
 
 
 def build_parser() -> argparse.ArgumentParser:

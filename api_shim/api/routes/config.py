@@ -1,0 +1,66 @@
+"""`/config`: what a client needs to build a job form, from the active config provider."""
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from api_shim.api.deps import SettingsDep, require_principal
+from api_shim.config_source import ConfigReader, ConfigUnavailable
+from api_shim.core.errors import ApiError
+from api_shim.job_options import job_form_options
+from api_shim.schemas import ErrorBody, InternalErrorBody, JobOptionsBody
+
+logger = logging.getLogger("api_shim.config")
+
+CACHE_CONTROL = "private, max-age=60"
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"headers": {"Cache-Control": {"schema": {"type": "string"}, "example": CACHE_CONTROL}}},
+    401: {"model": ErrorBody, "description": "Missing or invalid API key (when keys are set)."},
+    500: {"model": InternalErrorBody, "description": "Unexpected failure."},
+    503: {
+        "model": ErrorBody,
+        "description": "The config cannot be read (`code` config_unavailable); see Retry-After.",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+    },
+}
+
+router = APIRouter(
+    prefix="/config",
+    tags=["config"],
+    dependencies=[Depends(require_principal)],
+    responses=RESPONSES,
+)
+
+
+def get_config_reader(request: Request) -> ConfigReader:
+    reader: ConfigReader = request.app.state.config_reader
+    return reader
+
+
+ConfigReaderDep = Annotated[ConfigReader, Depends(get_config_reader)]
+
+
+@router.get("/job-options", operation_id="config-job-options")
+async def read_job_options(
+    response: Response, reader: ConfigReaderDep, settings: SettingsDep
+) -> JobOptionsBody:
+    """Presets, students, voices of the active TTS provider, TTS modes, upload targets, Notion
+    databases and the defaults a job gets, from the local config folders or the remote config
+    provider (whichever the pipeline uses). Cacheable for 60 s."""
+    try:
+        body = await job_form_options(reader)
+    except ConfigUnavailable as exc:
+        logger.warning("config unavailable", extra={"fields": {"detail": str(exc)}})
+        raise ApiError(
+            503,
+            {
+                "error": "service_unavailable",
+                "message": "the pipeline config cannot be read; retry later",
+                "code": "config_unavailable",
+            },
+            headers={"Retry-After": str(settings.retry_after_s)},
+        ) from exc
+    response.headers["Cache-Control"] = CACHE_CONTROL
+    return body
