@@ -18,6 +18,7 @@ from api_shim.dagster_gateway import DagsterGateway
 from api_shim.event_hub import EventHub
 from api_shim.event_source import EventSource
 from api_shim.idempotency import open_idempotency_store
+from api_shim.job_metrics import JobMetricsCollector
 from api_shim.shutdown import on_exit_signal
 from api_shim.submission import JobLauncher
 from api_shim.uploads import LessonValidator
@@ -60,11 +61,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             hub = EventHub(EventSource(gateway, settings.dagster_job), settings)
             app.state.event_hub = hub
+            metrics_registry.watch_jobs(
+                JobMetricsCollector(
+                    client,
+                    settings.dagster_graphql_url,
+                    job=settings.dagster_job,
+                    refresh_s=settings.metrics_refresh_s,
+                )
+            )
             try:
                 with on_exit_signal(hub.stop_streams):
                     yield
             finally:
                 await app.state.event_hub.close_all()
+                metrics_registry.watch_jobs(None)
                 store.close()
 
     configure_logging()

@@ -27,6 +27,7 @@ BENCH_MODULES = (
     "faults",
     "events",
     "stack",
+    "job_metrics",
 )
 
 

@@ -52,6 +52,12 @@ class Settings(BaseSettings):
         gt=0,
         validation_alias=AliasChoices("ESL_DAGSTER_GRAPHQL_TIMEOUT"),
     )
+    metrics_refresh_s: float = Field(
+        default=10.0,
+        ge=0,
+        validation_alias=AliasChoices("ESL_METRICS_REFRESH_S"),
+        description="At most one refresh of the job metrics from Dagster per this many seconds.",
+    )
     pipeline_cwd: Path = Field(
         default_factory=Path.cwd, validation_alias=AliasChoices("PIPELINE_CWD")
     )

@@ -2,11 +2,11 @@
 
 Log events keep the original's names (``stage.<name>.start|success|skipped|failure``,
 ``pipeline.newAssignment.start|success|failure``, ...) and carry ``run_id`` and ``job_id``.
-``JsonLogger`` writes one JSON object per line; ``PrometheusMetrics`` maps the original's
-dotted metric names onto Prometheus ones (``esl.pipeline.stage.duration_ms`` ->
-histogram ``esl_pipeline_stage_duration_seconds``, ``esl.pipeline.stage.success`` -> counter
-``esl_pipeline_stage_success_total``). ``PipelineTelemetry`` emits both for a stage or an
-operation, so the runner and the Dagster ops report the same way. Secrets are never logged:
+``JsonLogger`` writes one JSON object per line. Metrics keep the original's dotted names
+(``esl.pipeline.stage.duration_ms``); ``CountingMetrics`` tallies them inside a run process, and
+each Dagster op publishes what its stage counted as op metadata (see ``CountingMetrics``).
+``PipelineTelemetry`` emits both for a stage or an operation, so the runner and the Dagster ops
+report the same way. Secrets are never logged:
 ``detail`` values under secret-looking keys are masked with ``mask_secret``.
 """
 
@@ -20,9 +20,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, TextIO, runtime_checkable
-
-from prometheus_client import CONTENT_TYPE_LATEST as PROMETHEUS_CONTENT_TYPE
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 
 from esl_dagster.pipeline.settings import Settings
 
@@ -268,98 +265,84 @@ class NoopMetrics:
         del metric, value, tags  # accepted for the interface, then dropped
 
 
-_OPERATIONS = ("new_assignment", "rerun_assignment", "get_assignment_status")
+# The counters a stage op reports in its metadata (summed by the API shim's metrics collector).
+EXTERNAL_REQUESTS = "esl.external.requests"  # tags: service, status (HTTP code or "error")
+EXTERNAL_RETRIES = "esl.external.retries"  # tags: service
+TTS_CHARACTERS = "esl.tts.characters"  # tags: provider
+UPLOADS = "esl.uploads"  # tags: target
+STAGE_COUNTERS = (EXTERNAL_REQUESTS, EXTERNAL_RETRIES, TTS_CHARACTERS, UPLOADS)
 
-# The label names of the original's metrics (reference §4.3, plus stage failures).
-KNOWN_METRIC_LABELS: dict[str, tuple[str, ...]] = {
-    "esl.pipeline.stage.duration_ms": ("stage", "status"),
-    "esl.pipeline.stage.success": ("stage",),
-    "esl.pipeline.stage.skipped": ("stage",),
-    "esl.pipeline.stage.failure": ("stage",),
-    **{f"esl.pipeline.{op}.duration_ms": ("result",) for op in _OPERATIONS},
-    **{f"esl.pipeline.{op}.success": () for op in _OPERATIONS},
-    **{f"esl.pipeline.{op}.failure": () for op in _OPERATIONS},
-}
-
-DURATION_BUCKETS_SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+CounterKey = tuple[str, tuple[tuple[str, str], ...]]
 
 
-def prometheus_name(metric: str, *, timing: bool) -> str:
-    """``esl.pipeline.stage.duration_ms`` -> ``esl_pipeline_stage_duration_seconds``.
-
-    Timings are exported in seconds (Prometheus' base unit), so a ``_ms`` suffix becomes
-    ``_seconds``; counters get ``_total`` from the client library.
-    """
-    name = re.sub(r"[^a-zA-Z0-9_:]", "_", metric)
-    if re.match(r"[0-9]", name):
-        name = f"_{name}"
-    if timing:
-        name = re.sub(r"_ms$", "", name)
-        if not name.endswith("_seconds"):
-            name = f"{name}_seconds"
-    return name
+def _counter_key(metric: str, tags: Tags | None) -> CounterKey:
+    return metric, tuple(sorted((str(k), str(v)) for k, v in (tags or {}).items()))
 
 
-_registry_lock = threading.Lock()
-_collectors: dict[tuple[int, str], tuple[Counter | Histogram, tuple[str, ...]]] = {}
+class CountingMetrics:
+    """``PipelineMetrics`` that tallies in memory, for one run process.
 
-
-class PrometheusMetrics:
-    """``PipelineMetrics`` on prometheus_client (default: the process-wide registry).
-
-    A metric's label names are fixed on first use (the known metrics use the original's tag
-    names); later calls fill a missing tag with "" and drop unknown ones, so recording a metric
-    never fails the pipeline. Instances on the same registry share their collectors.
+    Run workers are separate, short-lived processes that Prometheus cannot scrape, so a stage op
+    reads what its stage counted (``since(mark)``) and publishes it as op metadata, which the API
+    shim sums from Dagster's event log. Counters only (the shim reads durations from Dagster's
+    step records). Thread-safe: speech clips are fetched concurrently.
     """
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry if registry is not None else REGISTRY
-
-    def _collector(
-        self, metric: str, tags: Tags, *, timing: bool
-    ) -> tuple[Counter | Histogram, tuple[str, ...]]:
-        name = prometheus_name(metric, timing=timing)
-        key = (id(self.registry), name)
-        with _registry_lock:
-            found = _collectors.get(key)
-            if found is None:
-                labels = KNOWN_METRIC_LABELS.get(metric, tuple(sorted(tags)))
-                documentation = f"{metric} ({'seconds' if timing else 'count'})"
-                collector: Counter | Histogram
-                if timing:
-                    collector = Histogram(
-                        name,
-                        documentation,
-                        labels,
-                        registry=self.registry,
-                        buckets=DURATION_BUCKETS_SECONDS,
-                    )
-                else:
-                    collector = Counter(name, documentation, labels, registry=self.registry)
-                found = (collector, labels)
-                _collectors[key] = found
-            return found
-
-    @staticmethod
-    def _labelled(collector: Any, labels: tuple[str, ...], tags: Tags) -> Any:
-        if not labels:
-            return collector
-        return collector.labels(**{label: str(tags.get(label, "")) for label in labels})
-
-    def timing(self, metric: str, ms: float, tags: Tags | None = None) -> None:
-        tags = tags or {}
-        collector, labels = self._collector(metric, tags, timing=True)
-        self._labelled(collector, labels, tags).observe(max(0.0, ms) / 1000.0)
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[CounterKey, float] = {}
+        self._marks: dict[str, dict[CounterKey, float]] = {}
 
     def increment(self, metric: str, value: float = 1, tags: Tags | None = None) -> None:
-        tags = tags or {}
-        collector, labels = self._collector(metric, tags, timing=False)
-        self._labelled(collector, labels, tags).inc(value)
+        key = _counter_key(metric, tags)
+        with self._lock:
+            self._counts[key] = self._counts.get(key, 0.0) + value
+
+    def timing(self, metric: str, ms: float, tags: Tags | None = None) -> None:
+        """Not tallied: the shim reads stage and run durations from Dagster's step records."""
+        del metric, ms, tags
+
+    def snapshot(self) -> dict[CounterKey, float]:
+        with self._lock:
+            return dict(self._counts)
+
+    def mark(self, name: str) -> None:
+        """Remember the counts now under ``name``, unless a mark of that name exists (a retried
+        attempt of a step keeps the mark of its first attempt, so its report covers them all)."""
+        with self._lock:
+            self._marks.setdefault(name, dict(self._counts))
+
+    def since(
+        self, name: str, metrics: tuple[str, ...] = STAGE_COUNTERS
+    ) -> dict[CounterKey, float]:
+        """What ``metrics`` counted since ``mark(name)`` (everything when never marked); forgets
+        the mark."""
+        with self._lock:
+            base = self._marks.pop(name, {})
+            return {
+                key: value - base.get(key, 0.0)
+                for key, value in self._counts.items()
+                if key[0] in metrics and value != base.get(key, 0.0)
+            }
 
 
-def render_latest(registry: CollectorRegistry | None = None) -> bytes:
-    """The Prometheus text exposition of ``registry`` (default: the process-wide one)."""
-    return generate_latest(registry if registry is not None else REGISTRY)
+def counters_report(counts: Mapping[CounterKey, float]) -> list[dict[str, Any]]:
+    """The JSON shape of counts in op metadata: ``[{"metric", "tags", "value"}]``, sorted."""
+    return [
+        {"metric": metric, "tags": dict(tags), "value": value}
+        for (metric, tags), value in sorted(counts.items())
+    ]
+
+
+def record_request(
+    metrics: PipelineMetrics, service: str, status: int | None, *, retry: bool = False
+) -> None:
+    """Count one HTTP attempt to ``service`` (``status`` None: no answer) and, when it repeats an
+    earlier attempt, one retry."""
+    code = "error" if status is None else str(status)
+    metrics.increment(EXTERNAL_REQUESTS, 1, {"service": service, "status": code})
+    if retry:
+        metrics.increment(EXTERNAL_RETRIES, 1, {"service": service})
 
 
 # ##### the original's events and metrics, in one place
@@ -494,9 +477,12 @@ class PipelineTelemetry:
 
 
 __all__ = [
-    "DURATION_BUCKETS_SECONDS",
-    "KNOWN_METRIC_LABELS",
-    "PROMETHEUS_CONTENT_TYPE",
+    "EXTERNAL_REQUESTS",
+    "EXTERNAL_RETRIES",
+    "STAGE_COUNTERS",
+    "TTS_CHARACTERS",
+    "UPLOADS",
+    "CountingMetrics",
     "JsonLogger",
     "Level",
     "NoopLogger",
@@ -506,11 +492,10 @@ __all__ = [
     "PipelineLogger",
     "PipelineMetrics",
     "PipelineTelemetry",
-    "PrometheusMetrics",
+    "counters_report",
     "logger_from_settings",
     "mask_secret",
     "operation_event",
-    "prometheus_name",
-    "render_latest",
+    "record_request",
     "stage_event",
 ]

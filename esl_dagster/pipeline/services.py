@@ -77,7 +77,7 @@ def build_manifest_store(settings: Settings) -> ManifestStore:
     )
 
 
-def build_notion(settings: Settings) -> NotionClient | None:
+def build_notion(settings: Settings, metrics: PipelineMetrics | None = None) -> NotionClient | None:
     """The Notion client when NOTION_TOKEN is set, else None (preview mode)."""
     if settings.notion_token is None:
         return None
@@ -88,6 +88,7 @@ def build_notion(settings: Settings) -> NotionClient | None:
         timeout=settings.notion_timeout_seconds,
         max_attempts=settings.notion_max_retries + 1,
         backoff_base=settings.notion_retry_delay_seconds,
+        metrics=metrics,
     )
 
 
@@ -110,10 +111,12 @@ def build_notion_service(
     return PreviewNotion(store, defaults) if client is None else LiveNotion(client, defaults)
 
 
-def build_tts_provider(settings: Settings) -> SpeechProvider:
+def build_tts_provider(
+    settings: Settings, metrics: PipelineMetrics | None = None
+) -> SpeechProvider:
     """ElevenLabs when ELEVENLABS_API_KEY is set, else the offline espeak-ng engine."""
     if settings.elevenlabs_api_key is None:
-        return EspeakProvider()
+        return EspeakProvider(metrics=metrics)
     return ElevenLabsProvider(
         settings.elevenlabs_api_key.get_secret_value(),
         base_url=settings.elevenlabs_base_url,
@@ -125,6 +128,7 @@ def build_tts_provider(settings: Settings) -> SpeechProvider:
         dialogue_language=settings.elevenlabs_dialogue_language,
         dialogue_stability=settings.elevenlabs_dialogue_stability,
         dialogue_seed=settings.elevenlabs_dialogue_seed,
+        metrics=metrics,
     )
 
 
@@ -177,15 +181,16 @@ def build_services(
     uploader whose boto3 client comes from dagster-aws).
     """
     settings.validate_for_start()
+    metrics = metrics if metrics is not None else NoopMetrics()
     store = build_manifest_store(settings)
-    notion = build_notion(settings)
+    notion = build_notion(settings, metrics)
     return Services(
         settings=settings,
         config_provider=build_config_provider(settings),
         manifest_store=store,
         notion=build_notion_service(settings, store, notion),
-        tts_provider=build_tts_provider(settings),
+        tts_provider=build_tts_provider(settings, metrics),
         uploader=uploader if uploader is not None else build_uploader(settings, notion),
         logger=logger if logger is not None else logger_from_settings(settings),
-        metrics=metrics if metrics is not None else NoopMetrics(),
+        metrics=metrics,
     )

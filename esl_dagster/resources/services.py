@@ -18,7 +18,7 @@ from typing import Any
 import dagster as dg
 from pydantic import PrivateAttr
 
-from esl_dagster.pipeline.observability import NoopLogger, NoopMetrics
+from esl_dagster.pipeline.observability import CountingMetrics, NoopLogger
 from esl_dagster.pipeline.services import Services, build_services
 from esl_dagster.pipeline.settings import Settings, load_settings
 from esl_dagster.resources.s3 import S3StorageResource
@@ -199,7 +199,8 @@ class PipelineResource(dg.ConfigurableResource):  # type: ignore[type-arg]
 
     def services(self, log: dg.DagsterLogManager) -> Services:
         """The engine's services for one op: built once per run process (clients are reused by
-        every op of the run), with the op's Dagster log as the engine's logger."""
+        every op of the run, which share one ``CountingMetrics``), with the op's Dagster log as the
+        engine's logger."""
         if self._built is None:
             self._built = self._build()
         return dataclasses.replace(self._built, logger=DagsterPipelineLogger(log))
@@ -225,5 +226,5 @@ class PipelineResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                 s3.bucket, region=s3.region, endpoint_url=s3.endpoint_url, client=client
             )
         return build_services(
-            settings, logger=NoopLogger(), metrics=NoopMetrics(), uploader=uploader
+            settings, logger=NoopLogger(), metrics=CountingMetrics(), uploader=uploader
         )

@@ -88,6 +88,8 @@ def stack(services: Services, workdir: Path) -> Iterator[RealStack]:
         "AWS_ACCESS_KEY_ID": AWS_KEY,
         "AWS_SECRET_ACCESS_KEY": AWS_KEY,
         "AWS_REGION": REGION,
+        # Job metrics refreshed from Dagster at most once a second (default 10 s).
+        "ESL_METRICS_REFRESH_S": "1",
     }
     with (
         postgres_database("esl_e2e") as database,

@@ -126,7 +126,7 @@ type TerminateRunFailure { run: Run! message: String! }
 union TerminateRunResult = TerminateRunSuccess | TerminateRunFailure | RunNotFoundError
   | UnauthorizedError | PythonError
 
-type FailureMetadata { label: String description: String }
+type FailureMetadata { label: String description: String metadataEntries: [MetadataEntry!]! }
 type ExecutionStepFailureEvent {
   runId: String! message: String! timestamp: String! stepKey: String
   error: PythonError failureMetadata: FailureMetadata
@@ -464,6 +464,29 @@ class FakeDagster:
             },
         )
 
+    def add_step_failure(
+        self, run_id: str, step_key: str, metadata: Mapping[str, tuple[str, Any]], message: str
+    ) -> None:
+        """A step failure raised as `dg.Failure(description=message, metadata=...)`; `metadata`
+        as in `add_output`."""
+        entries = [_metadata_entry(label, kind, value) for label, (kind, value) in metadata.items()]
+        self.add_event(
+            run_id,
+            {
+                "__typename": "ExecutionStepFailureEvent",
+                "runId": run_id,
+                "message": f'Execution of step "{step_key}" failed.',
+                "timestamp": str(int(time.time() * 1000)),
+                "stepKey": step_key,
+                "error": None,
+                "failureMetadata": {
+                    "label": None,
+                    "description": message,
+                    "metadataEntries": entries,
+                },
+            },
+        )
+
     def runs_for_job(self, job_id: str) -> list[dict[str, Any]]:
         with self._lock:
             return [r for r in self.runs if {"key": "esl/job_id", "value": job_id} in r["tags"]]
@@ -551,6 +574,7 @@ class FakeDagster:
             runs = [r for r in runs if r["updateTime"] > run_filter["updatedAfter"]]
         if run_filter.get("runIds"):
             runs = [r for r in runs if r["runId"] in run_filter["runIds"]]
+        runs = _created_after(runs, run_filter.get("createdAfter"))
         count = len(runs)
         if limit is not None:
             runs = runs[:limit]
@@ -627,6 +651,11 @@ METADATA_TYPES = {
     "json": ("JsonMetadataEntry", "jsonString"),
     "float": ("FloatMetadataEntry", "floatValue"),
 }
+
+
+def _created_after(runs: list[dict[str, Any]], after: float | None) -> list[dict[str, Any]]:
+    """Dagster's `createdAfter` filter: strictly later creation times."""
+    return runs if after is None else [r for r in runs if r["creationTime"] > after]
 
 
 def _as_served(run: dict[str, Any]) -> dict[str, Any]:

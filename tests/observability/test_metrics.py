@@ -1,96 +1,119 @@
-"""Metrics: the original's names on Prometheus, exposition text, no-op default."""
+"""Engine metrics: `CountingMetrics` tallies what a stage did (per-step marks that survive retried
+attempts), and the Notion and ElevenLabs clients count every HTTP attempt, retry and spoken
+character against their fakes."""
+
+import threading
+from collections.abc import Iterator
 
 import pytest
-from prometheus_client import CollectorRegistry
-from prometheus_client.parser import text_string_to_metric_families
 
+from esl_dagster.pipeline.notion.client import NotionClient
 from esl_dagster.pipeline.observability import (
+    EXTERNAL_REQUESTS,
+    EXTERNAL_RETRIES,
+    TTS_CHARACTERS,
+    UPLOADS,
+    CountingMetrics,
     NoopMetrics,
     PipelineMetrics,
     PipelineTelemetry,
-    PrometheusMetrics,
-    prometheus_name,
-    render_latest,
+    counters_report,
+    record_request,
 )
+from esl_dagster.pipeline.tts.elevenlabs import ElevenLabsProvider
+from tests.fakes.elevenlabs_server import FakeElevenLabs, Fault
+from tests.fakes.notion_server import FakeNotion, running_fake
 
 
-def samples(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = render_latest(registry).decode("utf-8")
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
+def requests(service: str, status: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    return EXTERNAL_REQUESTS, (("service", service), ("status", status))
+
+
+def test_a_step_reports_what_it_counted_since_its_mark_every_attempt_included() -> None:
+    metrics = CountingMetrics()
+    assert isinstance(metrics, PipelineMetrics)
+    record_request(metrics, "notion", 200)  # an earlier step
+    metrics.mark("import_to_notion")
+    record_request(metrics, "notion", 429)
+    metrics.mark("import_to_notion")  # the retried attempt keeps the first mark
+    record_request(metrics, "notion", 200, retry=True)
+    record_request(metrics, "notion", None, retry=True)
+    metrics.increment(UPLOADS, 1, {"target": "s3"})
+    PipelineTelemetry(metrics=metrics).stage_skipped("tts", "disabled")  # not a stage counter
+
+    counted = metrics.since("import_to_notion")
+    assert counted == {
+        requests("notion", "200"): 1,
+        requests("notion", "429"): 1,
+        requests("notion", "error"): 1,
+        (EXTERNAL_RETRIES, (("service", "notion"),)): 2,
+        (UPLOADS, (("target", "s3"),)): 1,
+    }
+    assert counters_report(counted)[0] == {
+        "metric": EXTERNAL_REQUESTS,
+        "tags": {"service": "notion", "status": "200"},
+        "value": 1,
+    }
+    # The mark is gone: the next step starts from its own mark.
+    metrics.mark("import_to_notion")
+    assert metrics.since("import_to_notion") == {}
+
+
+def test_counting_is_exact_under_concurrent_clips() -> None:
+    metrics = CountingMetrics()
+    metrics.mark("synthesize_audio")
+
+    def speak() -> None:
+        for _ in range(500):
+            metrics.increment(TTS_CHARACTERS, 3, {"provider": "elevenlabs"})
+
+    threads = [threading.Thread(target=speak) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert metrics.since("synthesize_audio") == {
+        (TTS_CHARACTERS, (("provider", "elevenlabs"),)): 12000
     }
 
 
-@pytest.mark.parametrize(
-    ("metric", "timing", "expected"),
-    [
-        ("esl.pipeline.stage.duration_ms", True, "esl_pipeline_stage_duration_seconds"),
-        (
-            "esl.pipeline.new_assignment.duration_ms",
-            True,
-            "esl_pipeline_new_assignment_duration_seconds",
-        ),
-        ("esl.pipeline.stage.success", False, "esl_pipeline_stage_success"),
-        ("odd-name.with spaces", False, "odd_name_with_spaces"),
-        ("9lives", False, "_9lives"),
-    ],
-)
-def test_prometheus_names(metric: str, timing: bool, expected: str) -> None:
-    assert prometheus_name(metric, timing=timing) == expected
+@pytest.fixture
+def notion() -> Iterator[FakeNotion]:
+    yield from running_fake()
 
 
-def test_stage_and_operation_metrics_in_exposition_text() -> None:
-    registry = CollectorRegistry()
-    metrics = PrometheusMetrics(registry)
-    assert isinstance(metrics, PipelineMetrics)
-    ticks = iter([0.0, 0.0, 0.3, 1.0, 3.5, 4.0])
-    telemetry = PipelineTelemetry(metrics=metrics, clock=lambda: next(ticks))
-    op = telemetry.operation_start("newAssignment")
-    started = telemetry.stage_start("validate")
-    telemetry.stage_success("validate", started)
-    telemetry.stage_skipped("upload", "no bucket")
-    started = telemetry.stage_start("tts")
-    telemetry.stage_failure("tts", started, RuntimeError("boom"))
-    telemetry.operation_failure("newAssignment", op, RuntimeError("boom"))
-
-    found = samples(registry)
-    assert found[("esl_pipeline_stage_success_total", (("stage", "validate"),))] == 1
-    assert found[("esl_pipeline_stage_skipped_total", (("stage", "upload"),))] == 1
-    assert found[("esl_pipeline_stage_failure_total", (("stage", "tts"),))] == 1
-    assert found[("esl_pipeline_new_assignment_failure_total", ())] == 1
-    validate_labels = (("stage", "validate"), ("status", "success"))
-    assert found[("esl_pipeline_stage_duration_seconds_count", validate_labels)] == 1
-    assert found[("esl_pipeline_stage_duration_seconds_sum", validate_labels)] == pytest.approx(0.3)
-    bucket = (("le", "0.5"), ("stage", "validate"), ("status", "success"))
-    assert found[("esl_pipeline_stage_duration_seconds_bucket", bucket)] == 1
-    tts_labels = (("stage", "tts"), ("status", "failure"))
-    assert found[("esl_pipeline_stage_duration_seconds_sum", tts_labels)] == pytest.approx(2.5)
-    assert (
-        found[("esl_pipeline_new_assignment_duration_seconds_count", (("result", "failure"),))] == 1
-    )
-
-    text = render_latest(registry).decode("utf-8")
-    assert "# TYPE esl_pipeline_stage_duration_seconds histogram" in text
-    assert "# TYPE esl_pipeline_stage_success_total counter" in text
+def test_notion_client_counts_attempts_statuses_and_retries(notion: FakeNotion) -> None:
+    metrics = CountingMetrics()
+    notion.add_fault("rate_limit", path_regex="search", retry_after=1)
+    with NotionClient(
+        notion.token, base_url=notion.base_url, sleep=lambda _s: None, metrics=metrics
+    ) as client:
+        client.search({"query": "lesson"})
+    assert metrics.since("any") == {
+        requests("notion", "429"): 1,
+        requests("notion", "200"): 1,
+        (EXTERNAL_RETRIES, (("service", "notion"),)): 1,
+    }
 
 
-def test_instances_share_collectors_on_one_registry_and_tolerate_tag_drift() -> None:
-    registry = CollectorRegistry()
-    PrometheusMetrics(registry).increment("custom.events", tags={"kind": "a"})
-    PrometheusMetrics(registry).increment("custom.events", 2, tags={"kind": "a"})
-    PrometheusMetrics(registry).increment("custom.events", tags={"other": "x"})
-    found = samples(registry)
-    assert found[("custom_events_total", (("kind", "a"),))] == 3
-    assert found[("custom_events_total", (("kind", ""),))] == 1
-
-
-def test_registries_are_independent() -> None:
-    first, second = CollectorRegistry(), CollectorRegistry()
-    PrometheusMetrics(first).increment("esl.pipeline.stage.success", tags={"stage": "tts"})
-    assert ("esl_pipeline_stage_success_total", (("stage", "tts"),)) in samples(first)
-    assert not any(name.startswith("esl_pipeline") for name, _ in samples(second))
+def test_elevenlabs_counts_billed_characters_once_and_every_attempt() -> None:
+    metrics = CountingMetrics()
+    with FakeElevenLabs() as fake:
+        fake.add_fault(Fault(status=429, times=2, retry_after="0"))
+        with ElevenLabsProvider(
+            "test-key",
+            base_url=fake.base_url,
+            max_retries=3,
+            sleep=lambda _s: None,
+            metrics=metrics,
+        ) as provider:
+            provider.synthesize_line("Hello there.", fake.state.voices[0]["voice_id"])
+    assert metrics.since("any") == {
+        requests("elevenlabs", "429"): 2,
+        requests("elevenlabs", "200"): 1,
+        (EXTERNAL_RETRIES, (("service", "elevenlabs"),)): 2,
+        (TTS_CHARACTERS, (("provider", "elevenlabs"),)): len("Hello there."),
+    }
 
 
 def test_noop_metrics() -> None:

@@ -1,4 +1,4 @@
-"""Prometheus exposition of the shim's own registry."""
+"""Prometheus exposition of the shim's registry, job metrics included."""
 
 from fastapi import APIRouter, Response
 
@@ -15,5 +15,6 @@ router = APIRouter(tags=["metrics"])
     responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format."}},
 )
 async def metrics(registry: MetricsDep) -> Response:
-    """Request counts and latency per route, job launches, GraphQL latency and errors."""
-    return Response(registry.render(), media_type=METRICS_CONTENT_TYPE)
+    """Request counts and latency per route, job launches, GraphQL latency and errors, and the job
+    and stage metrics read from Dagster (refreshed at most once per `ESL_METRICS_REFRESH_S`)."""
+    return Response(await registry.render_fresh(), media_type=METRICS_CONTENT_TYPE)

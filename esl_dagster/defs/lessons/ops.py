@@ -10,7 +10,7 @@ import dagster as dg
 from esl_dagster.defs.lessons.launch_guard import refuse_abandoned_launch
 from esl_dagster.defs.lessons.lesson_claim import claim_lesson
 from esl_dagster.defs.lessons.run_config import LessonRunConfig
-from esl_dagster.defs.lessons.stage_ops import execute_stage, fail_or_retry
+from esl_dagster.defs.lessons.stage_ops import execute_stage, fail_or_retry, mark_step
 from esl_dagster.defs.lessons.tags import JOB_ID_TAG
 from esl_dagster.pipeline.run_state import RunState
 from esl_dagster.pipeline.stages import start_run
@@ -29,6 +29,7 @@ def validate_lesson(
 ) -> dg.Output[RunState]:
     """Resolve the job options, read the lesson and its manifest, then validate the lesson."""
     services = esl.services(context.log)
+    mark_step(context, services)  # the config provider's requests count for the stage
     try:
         refuse_abandoned_launch(context)
         options = config.to_options()
@@ -37,7 +38,7 @@ def validate_lesson(
             options, services, run_id=context.run_id, job_id=context.run.tags.get(JOB_ID_TAG)
         )
     except Exception as exc:  # classified by fail_or_retry
-        fail_or_retry(context, "validate", exc)
+        fail_or_retry(context, "validate", exc, services)
     return execute_stage(context, "validate", state, services)
 
 

@@ -5,6 +5,11 @@ metadata, and turn engine errors into Dagster's retry decisions (DESIGN D2).
   ``Retry-After`` when it sent one (``RetryRequested``), else on the op's ``RetryPolicy``;
 - anything else, or the last attempt: ``dg.Failure(allow_retries=False)`` carrying the root-cause
   message, which is also written to the run tag ``esl/error`` for the API shim.
+
+Both the output metadata and the failure metadata carry ``stage`` and ``esl/counters``: what the
+engine's ``CountingMetrics`` counted during the step, every attempt included (external requests by
+service and status, retries, TTS characters, uploads). The API shim's metrics collector sums them
+from Dagster's event log, because a run worker's own counters die with its process.
 """
 
 import time
@@ -15,6 +20,7 @@ import pydantic
 
 from esl_dagster.defs.lessons.tags import outcome_tags
 from esl_dagster.pipeline.errors import PipelineError, ServiceError, ValidationError
+from esl_dagster.pipeline.observability import CountingMetrics, counters_report
 from esl_dagster.pipeline.run_state import RunState
 from esl_dagster.pipeline.services import Services
 from esl_dagster.pipeline.stages import run_stage
@@ -65,12 +71,38 @@ def retry_if_transient(context: dg.OpExecutionContext, stage: str, exc: BaseExce
     raise exc
 
 
-def fail_or_retry(context: dg.OpExecutionContext, stage: str, exc: BaseException) -> NoReturn:
+def _step_name(context: dg.OpExecutionContext) -> str:
+    mapping_key = context.get_mapping_key()
+    return f"{context.op_handle}[{mapping_key}]" if mapping_key else str(context.op_handle)
+
+
+def mark_step(context: dg.OpExecutionContext, services: Services) -> None:
+    """Start counting this step's engine metrics (a retried attempt keeps the first mark)."""
+    if isinstance(services.metrics, CountingMetrics):
+        services.metrics.mark(_step_name(context))
+
+
+def step_counters(context: dg.OpExecutionContext, services: Services) -> dict[str, Any]:
+    """``{"esl/counters": ...}``: what the step counted since ``mark_step`` (empty when it
+    counted nothing, or without counting metrics)."""
+    if not isinstance(services.metrics, CountingMetrics):
+        return {}
+    counts = services.metrics.since(_step_name(context))
+    return {"esl/counters": dg.MetadataValue.json(counters_report(counts))} if counts else {}
+
+
+def fail_or_retry(
+    context: dg.OpExecutionContext, stage: str, exc: BaseException, services: Services
+) -> NoReturn:
     """Raise what Dagster should do about ``exc``: a retry while attempts remain, else a Failure."""
     retry_if_transient(context, stage, exc)
     message = root_cause_message(stage, exc)
     record_error(context, message)
-    metadata: dict[str, Any] = {"stage": stage, "attempts": context.retry_number + 1}
+    metadata: dict[str, Any] = {
+        "stage": stage,
+        "attempts": context.retry_number + 1,
+        **step_counters(context, services),
+    }
     if isinstance(exc, PipelineError):
         metadata["code"] = exc.code
         metadata["transient"] = exc.transient
@@ -81,6 +113,7 @@ def stage_metadata(stage: str, state: RunState, wall_seconds: float) -> dict[str
     """Output metadata of a stage op: status, timings, reason, detail and the links it produced."""
     result = state.stage_results[stage]
     metadata: dict[str, Any] = {
+        "stage": stage,
         "status": result.status,
         "stage_duration_ms": dg.MetadataValue.float(round(result.duration_ms, 3)),
         "op_duration_s": dg.MetadataValue.float(round(wall_seconds, 3)),
@@ -119,18 +152,18 @@ def execute_stage(
     started = time.perf_counter()
     if state.run_id != context.run_id:
         state = state.model_copy(update={"run_id": context.run_id})
+    mark_step(context, services)
     try:
         new_state = run_stage(stage, state, services)
     except Exception as exc:  # every failure is classified, none escapes unlabelled
-        fail_or_retry(context, stage, exc)
+        fail_or_retry(context, stage, exc, services)
     if stage == "manifest" and has_manifest(new_state):
         context.instance.add_run_tags(
             context.run_id,
             outcome_tags(context.run_id, manifest_path=str(new_state.manifest_path)),
         )
-    return dg.Output(
-        new_state, metadata=stage_metadata(stage, new_state, time.perf_counter() - started)
-    )
+    metadata = stage_metadata(stage, new_state, time.perf_counter() - started)
+    return dg.Output(new_state, metadata={**metadata, **step_counters(context, services)})
 
 
 @dg.failure_hook(name="record_esl_error")

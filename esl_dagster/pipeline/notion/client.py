@@ -29,6 +29,7 @@ import httpx
 
 from esl_dagster.pipeline.errors import ServiceError, is_transient_status
 from esl_dagster.pipeline.http_retry import parse_retry_after, retry_delay
+from esl_dagster.pipeline.observability import NoopMetrics, PipelineMetrics, record_request
 
 JSON = dict[str, Any]
 Recover = Callable[[], JSON | None]
@@ -87,6 +88,7 @@ class NotionClient:
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
         transport: httpx.BaseTransport | None = None,
+        metrics: PipelineMetrics | None = None,
     ) -> None:
         if not token:
             raise ServiceError(SERVICE, "an integration token is required", transient=False)
@@ -96,6 +98,7 @@ class NotionClient:
         self.retry_after_cap = retry_after_cap
         self._sleep = sleep
         self._rng = rng
+        self._metrics: PipelineMetrics = metrics if metrics is not None else NoopMetrics()
         self.calls = 0
         self._lock = threading.Lock()
         # While a call waits out a 429's Retry-After, other calls hold back until ``_resume_at``.
@@ -291,7 +294,7 @@ class NotionClient:
                 else:
                     self._wait_for_pause(me)
                 try:
-                    return self._send(method, path, body, params, form)
+                    return self._send(method, path, body, params, form, retry=attempt > 1)
                 except NotionAPIError as error:
                     last = error
                     if not error.transient:
@@ -348,6 +351,8 @@ class NotionClient:
         body: JSON | None,
         params: dict[str, str | int] | None,
         form: FormData | None = None,
+        *,
+        retry: bool = False,
     ) -> JSON:
         with self._lock:
             self.calls += 1
@@ -361,16 +366,19 @@ class NotionClient:
                 data=form.fields if form else None,
             )
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            record_request(self._metrics, "notion", None, retry=retry)
             raise NotionAPIError(
                 f"cannot connect: {exc}", status=None, notion_code=None, transient=True, sent=False
             ) from exc
         except httpx.HTTPError as exc:
+            record_request(self._metrics, "notion", None, retry=retry)
             raise NotionAPIError(
                 f"{type(exc).__name__}: {exc or 'connection dropped'}",
                 status=None,
                 notion_code=None,
                 transient=True,
             ) from exc
+        record_request(self._metrics, "notion", response.status_code, retry=retry)
         if response.is_success:
             data: JSON = response.json()
             return data

@@ -10,6 +10,7 @@ from esl_dagster.pipeline.errors import ConfigurationError, InfrastructureError,
 from esl_dagster.pipeline.lesson.extractor import extract_study_text
 from esl_dagster.pipeline.lesson.validator import validate_text
 from esl_dagster.pipeline.manifest import ManifestAudio
+from esl_dagster.pipeline.observability import UPLOADS
 from esl_dagster.pipeline.run_state import RunState
 from esl_dagster.pipeline.services import Services, uploader_for
 from esl_dagster.pipeline.stages.common import (
@@ -277,6 +278,8 @@ def act_upload(state: RunState, services: Services) -> Outcome:
         )
     audio.url = result.url
     audio.key = result.key
+    if not result.reused:
+        services.metrics.increment(UPLOADS, 1, {"target": _upload_target(uploader)[0]})
     detail: dict[str, Any] = {
         "url": result.url,
         "key": result.key,

@@ -17,6 +17,12 @@ from esl_dagster.pipeline.http_retry import (
     parse_retry_after as parse_retry_after,  # public name kept for existing importers
 )
 from esl_dagster.pipeline.http_retry import retry_delay, service_error_from_response
+from esl_dagster.pipeline.observability import (
+    TTS_CHARACTERS,
+    NoopMetrics,
+    PipelineMetrics,
+    record_request,
+)
 from esl_dagster.pipeline.tts.mp3 import scan_mp3
 from esl_dagster.pipeline.tts.provider import DialogueLine, DialogueOptions
 
@@ -84,6 +90,7 @@ class ElevenLabsProvider:
         dialogue_stability: float | None = None,
         dialogue_seed: int | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        metrics: PipelineMetrics | None = None,
     ) -> None:
         if not api_key or not api_key.strip():
             raise ConfigurationError("ElevenLabs needs an API key (ELEVENLABS_API_KEY)")
@@ -102,6 +109,7 @@ class ElevenLabsProvider:
             language=dialogue_language, stability=dialogue_stability, seed=dialogue_seed
         )
         self._sleep = sleep
+        self._metrics: PipelineMetrics = metrics if metrics is not None else NoopMetrics()
         self._client = httpx.Client(
             base_url=base_url.rstrip("/"),
             headers={"xi-api-key": api_key.strip(), "user-agent": "esl-dagster"},
@@ -140,6 +148,7 @@ class ElevenLabsProvider:
             f"/v1/text-to-speech/{voice_id}",
             {"text": text, "model_id": self.model},
             what=f"text-to-speech with voice {voice_id!r}",
+            characters=len(text),
         )
 
     def synthesize_dialogue(
@@ -158,7 +167,10 @@ class ElevenLabsProvider:
         if "seed" in settings:
             body["seed"] = settings["seed"]
         return self._audio_request(
-            "/v1/text-to-dialogue", body, what=f"text-to-dialogue ({len(lines)} lines)"
+            "/v1/text-to-dialogue",
+            body,
+            what=f"text-to-dialogue ({len(lines)} lines)",
+            characters=sum(len(line.text) for line in lines),
         )
 
     def list_voices(self) -> VoiceCatalog:
@@ -180,7 +192,11 @@ class ElevenLabsProvider:
             raise ServiceError(_SERVICE, f"unexpected voices list: {exc}") from exc
         return VoiceCatalog(voices=voices)
 
-    def _audio_request(self, path: str, body: dict[str, Any], *, what: str) -> bytes:
+    def _audio_request(
+        self, path: str, body: dict[str, Any], *, what: str, characters: int
+    ) -> bytes:
+        """POST a speech request; the characters of a delivered clip are counted (billed)."""
+
         def send() -> httpx.Response:
             response = self._client.post(
                 path, params={"output_format": self.output_format}, json=body
@@ -195,13 +211,16 @@ class ElevenLabsProvider:
                     )
             return response
 
-        return self._with_retries(send, what=what).content
+        audio = self._with_retries(send, what=what).content
+        self._metrics.increment(TTS_CHARACTERS, characters, {"provider": self.name})
+        return audio
 
     def _with_retries(self, send: Callable[[], httpx.Response], *, what: str) -> httpx.Response:
         attempts = self.max_retries + 1
         for attempt in range(attempts):
             try:
                 response = send()
+                record_request(self._metrics, _SERVICE, response.status_code, retry=attempt > 0)
                 if response.status_code == 200:
                     return response
                 failure = service_error_from_response(
@@ -210,8 +229,10 @@ class ElevenLabsProvider:
                     f"{what} failed ({response.status_code}): {_error_detail(response)}",
                 )
             except httpx.TimeoutException as exc:
+                record_request(self._metrics, _SERVICE, None, retry=attempt > 0)
                 failure = ServiceError(_SERVICE, f"{what} timed out: {exc}", transient=True)
             except httpx.TransportError as exc:
+                record_request(self._metrics, _SERVICE, None, retry=attempt > 0)
                 failure = ServiceError(_SERVICE, f"{what}: connection error: {exc}", transient=True)
             except ServiceError as exc:
                 failure = exc

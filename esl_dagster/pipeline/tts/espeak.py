@@ -19,6 +19,7 @@ from typing import Any
 
 from esl_dagster.pipeline.config.models import CatalogVoice, VoiceCatalog, VoiceLabels
 from esl_dagster.pipeline.errors import ConfigurationError, InfrastructureError
+from esl_dagster.pipeline.observability import TTS_CHARACTERS, NoopMetrics, PipelineMetrics
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _INITIALIZE_DONT_EXIT = 0x8000
@@ -234,10 +235,12 @@ class EspeakProvider:
         rate_wpm: int = 160,
         library_path: str | None = None,
         data_path: str | None = None,
+        metrics: PipelineMetrics | None = None,
     ) -> None:
         if not 80 <= rate_wpm <= 450:
             raise ConfigurationError("espeak rate must be between 80 and 450 words per minute")
         self.rate_wpm = rate_wpm
+        self._metrics: PipelineMetrics = metrics if metrics is not None else NoopMetrics()
         with _LOCK:
             self._version = _engine(library_path, data_path).version
 
@@ -261,4 +264,5 @@ class EspeakProvider:
             sample_rate = engine.sample_rate
         if not pcm:
             raise InfrastructureError(f"espeak-ng produced no audio for voice {voice_id!r}")
+        self._metrics.increment(TTS_CHARACTERS, len(text), {"provider": self.name})
         return _wav_bytes(pcm, sample_rate)
