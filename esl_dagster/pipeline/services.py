@@ -12,14 +12,10 @@ from dataclasses import dataclass
 from esl_dagster.pipeline.config.factory import config_provider_from_settings
 from esl_dagster.pipeline.config.provider import ConfigProvider
 from esl_dagster.pipeline.errors import ConfigurationError
+from esl_dagster.pipeline.logs import EventLogger, PipelineLogger
 from esl_dagster.pipeline.manifest import FilesystemManifestStore, ManifestStore, S3ManifestStore
 from esl_dagster.pipeline.notion.client import NotionClient
-from esl_dagster.pipeline.observability import (
-    NoopMetrics,
-    PipelineLogger,
-    PipelineMetrics,
-    logger_from_settings,
-)
+from esl_dagster.pipeline.observability import NoopMetrics, PipelineMetrics
 from esl_dagster.pipeline.options import UploadMode
 from esl_dagster.pipeline.settings import Settings
 from esl_dagster.pipeline.storage import LocalUploader, NotionUploader, S3Uploader, Uploader
@@ -163,6 +159,6 @@ def build_services(
         notion=notion,
         tts_provider=build_tts_provider(settings),
         uploader=uploader if uploader is not None else build_uploader(settings, notion),
-        logger=logger if logger is not None else logger_from_settings(settings),
+        logger=logger if logger is not None else EventLogger(),
         metrics=metrics if metrics is not None else NoopMetrics(),
     )

@@ -14,7 +14,7 @@ from esl_dagster.pipeline.config.provider import LocalConfigProvider
 from esl_dagster.pipeline.errors import ConfigurationError, ServiceError
 from esl_dagster.pipeline.manifest import FilesystemManifestStore
 from esl_dagster.pipeline.notion.client import NotionClient
-from esl_dagster.pipeline.observability import JsonLogger, NoopMetrics
+from esl_dagster.pipeline.observability import NoopMetrics
 from esl_dagster.pipeline.options import JobOptions
 from esl_dagster.pipeline.runner import Pipeline
 from esl_dagster.pipeline.services import Services
@@ -45,7 +45,7 @@ def real_services(
         notion=notion_client,
         tts_provider=espeak,
         uploader=s3_uploader(bucket),
-        logger=JsonLogger(events.stream),
+        logger=events.logger(),
         metrics=NoopMetrics(),
     )
 
