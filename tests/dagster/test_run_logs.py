@@ -4,6 +4,8 @@ Python loggers as shipped in ``dagster.yaml``."""
 import json
 import logging
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +68,19 @@ def test_engine_events_are_json_in_the_run_log(tmp_path: Path) -> None:
     assert all(record["job_id"] == "job-logs" for record in engine)
     assert all(record["run_id"] == result.run_id for record in engine)
     assert not any("{'" in text for text in messages)  # no Python dict dumps
+
+
+def test_loading_the_definitions_warns_nothing_about_sensor_owners() -> None:
+    """As a daemon does on each code-location load, in a fresh process showing every warning."""
+    script = (
+        "from esl_dagster.definitions import defs\n"
+        "defs().get_repository_def().get_sensor_def('lesson_folder_sensor').with_attributes()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "always", "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    )
+    assert "BetaWarning" not in done.stderr
