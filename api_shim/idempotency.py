@@ -1,6 +1,6 @@
 """Durable `Idempotency-Key` records in a small SQLite table.
 
-Why SQLite and not only the run tag `esl/idempotency_key`: Dagster's `launchRun` does not
+Why SQLite and not only the run tag `.dagster/esl/idempotency_key`: Dagster's `launchRun` does not
 deduplicate, so "look up the tag, then launch" lets two concurrent retries both launch. A row
 claimed with a UNIQUE primary key *before* the launch serialises them, across worker processes
 too (SQLite file locks). The run still carries the tag, which is how a claim whose launch

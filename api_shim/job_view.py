@@ -9,6 +9,7 @@ that run data into the resource; `job_queries` fetches the data.
 """
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Final, get_args
 
 from api_shim.dagster_gateway import DagsterRun, JobHistory, RunEvents
@@ -28,6 +29,7 @@ MANIFEST_TAG: Final = "esl/manifest_path"
 # `esl/error` and `esl/manifest_path` count only on the run this tag names.
 OUTCOME_RUN_TAG: Final = "esl/outcome_run_id"
 SUBMITTED_AT_TAG: Final = "esl/submitted_at"
+PARENT_RUN_TAG: Final = "dagster/parent_run_id"
 # Set by Dagster on a failed run that the daemon's run-retry policy will relaunch.
 WILL_RETRY_TAG: Final = "dagster/will_retry"
 # The op whose config holds the job options (`validate_lesson`'s `LessonRunConfig`).
@@ -82,16 +84,24 @@ def run_start_time(run: DagsterRun) -> float | None:
 
 
 def outcome_tag(run: DagsterRun, key: str) -> str | None:
-    """An outcome tag (`esl/error`, `esl/manifest_path`) written by this run, not inherited."""
-    if run.tags.get(OUTCOME_RUN_TAG) != run.run_id:
+    """An outcome tag (`esl/error`, `esl/manifest_path`) written by this run, not inherited.
+
+    A run with a parent (a retry or a re-execution) inherited its parent's tags, so its own
+    outcome carries `esl/outcome_run_id` naming it; a first run inherits nothing.
+    """
+    owner = run.tags.get(OUTCOME_RUN_TAG)
+    if owner is None and PARENT_RUN_TAG in run.tags:
+        return None
+    if owner is not None and owner != run.run_id:
         return None
     return run.tags.get(key) or None
 
 
 def created_at(run: DagsterRun) -> float:
-    """When the job was submitted: the shim's tag survives retries; the run time is the fallback."""
+    """When the job was submitted: the shim's tag (ISO-8601) survives retries; the run time is the
+    fallback."""
     try:
-        return float(run.tags[SUBMITTED_AT_TAG])
+        return datetime.fromisoformat(run.tags[SUBMITTED_AT_TAG]).timestamp()
     except (KeyError, ValueError):
         return run.creation_time
 

@@ -51,7 +51,9 @@ def test_engine_events_are_json_in_the_run_log(tmp_path: Path) -> None:
     job = build_lesson_job("lesson_job_logs")
     with dg.instance_for_test(overrides={"python_logs": shipped_python_logs()}) as instance:
         result = job.execute_in_process(
-            run_config={"ops": {"validate_lesson": {"config": {"md": str(lesson), "with_tts": False}}}},
+            run_config={
+                "ops": {"validate_lesson": {"config": {"md": str(lesson), "with_tts": False}}}
+            },
             resources={"esl": embedded_pipeline(tmp_path)},
             tags={"esl/job_id": "job-logs"},
             instance=instance,

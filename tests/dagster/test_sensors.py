@@ -138,7 +138,7 @@ def test_folder_defaults_apply_and_invalid_defaults_skip(folder: Path) -> None:
     requests, _, _ = tick(folder)
     config = requests[0].run_config["ops"]["validate_lesson"]["config"]
     assert config["student"] == "Anna" and config["with_tts"] is False
-    assert "esl/tts" not in requests[0].tags
+    assert ".dagster/esl/tts" not in requests[0].tags
     (folder / "esl.defaults.json").write_text(json.dumps({"upload": "ftp"}), encoding="utf-8")
     requests, _, skip = tick(folder)
     assert requests == []

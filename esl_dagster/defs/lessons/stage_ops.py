@@ -43,7 +43,9 @@ def root_cause_message(stage: str, exc: BaseException) -> str:
 
 def record_error(context: dg.OpExecutionContext, message: str) -> None:
     """Write the ``esl/error`` run tag (the shim reads it with the run status)."""
-    context.instance.add_run_tags(context.run_id, outcome_tags(context.run_id, error=message))
+    context.instance.add_run_tags(
+        context.run_id, outcome_tags(context.run_id, context.run.tags, error=message)
+    )
 
 
 def retry_if_transient(context: dg.OpExecutionContext, stage: str, exc: BaseException) -> None:
@@ -120,7 +122,9 @@ def execute_stage(
     if stage == "manifest" and has_manifest(new_state):
         context.instance.add_run_tags(
             context.run_id,
-            outcome_tags(context.run_id, manifest_path=str(new_state.manifest_path)),
+            outcome_tags(
+                context.run_id, context.run.tags, manifest_path=str(new_state.manifest_path)
+            ),
         )
     return dg.Output(
         new_state, metadata=stage_metadata(stage, new_state, time.perf_counter() - started)
@@ -143,4 +147,6 @@ def record_error_from_hook(context: dg.HookContext) -> None:
         if exc is not None
         else f"{context.op.name}: failed"
     )
-    context.instance.add_run_tags(context.run_id, outcome_tags(context.run_id, error=message))
+    context.instance.add_run_tags(
+        context.run_id, outcome_tags(context.run_id, context.run.tags, error=message)
+    )
