@@ -373,6 +373,13 @@ class Settings(BaseSettings):
         description="How long remote config is reused before revalidation (ETag), in seconds.",
     )
 
+    # ##### machine files
+    data_dir: Path = Field(
+        Path("var"),
+        validation_alias=_env("ESL_DATA_DIR"),
+        description="Folder for machine files, kept out of the lesson folders: built MP3s and the TTS clip cache under audio/ (relative to PIPELINE_CWD).",
+    )
+
     # ##### local uploads (embedded default)
     local_upload_dir: Path = Field(
         Path("var/uploads"),
@@ -602,6 +609,11 @@ class Settings(BaseSettings):
     @property
     def upload_dir(self) -> Path:
         return self.resolve_path(self.local_upload_dir)
+
+    @property
+    def audio_dir(self) -> Path:
+        """Where MP3s are built (and their clips cached, in ``.clips/``) unless ``--out`` says."""
+        return self.resolve_path(self.data_dir) / "audio"
 
     # ##### start-up checks
 

@@ -70,7 +70,8 @@ def test_same_job_twice_one_page_one_upload_one_audio(
     assert forced.page_id == first.page_id
     assert fake_notion.page_count(seeded.homework_ds) == 1
     assert bucket.keys() == [f"audio/{Path(str(first.audio.path)).name}"]
-    assert len(list(md.parent.glob("*.mp3"))) == 1
+    assert len(list(real_services.settings.audio_dir.glob("*.mp3"))) == 1
+    assert not list(md.parent.glob("*.mp3"))
     page_audio = [b for b in fake_notion.page_tree(first.page_id) if b["type"] == "audio"]
     assert len(page_audio) == 1
 

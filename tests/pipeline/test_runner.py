@@ -100,7 +100,8 @@ def test_force_reruns_every_stage_but_keeps_one_audio_file_and_one_upload(
     run(services, md)
     forced = run(services, md, force=True)
     assert forced.steps[:5] == ["validate", "import", COLORIZE_TOKEN, "tts", "upload"]
-    assert len(list(md.parent.glob("*.mp3"))) == 1
+    assert len(list(services.settings.audio_dir.glob("*.mp3"))) == 1
+    assert not list(md.parent.glob("*.mp3"))  # machine files stay out of the lesson folder
     assert len(list((tmp_path / "uploads").glob("*.mp3"))) == 1
 
 
