@@ -147,6 +147,8 @@ def record_error_from_hook(context: dg.HookContext) -> None:
         if exc is not None
         else f"{context.op.name}: failed"
     )
+    run = context.instance.get_run_by_id(context.run_id)
+    run_tags = run.tags if run is not None else {}
     context.instance.add_run_tags(
-        context.run_id, outcome_tags(context.run_id, context.run.tags, error=message)
+        context.run_id, outcome_tags(context.run_id, run_tags, error=message)
     )
