@@ -128,6 +128,12 @@ class JsonFormatter(logging.Formatter):
         return _dumps(record_payload(record, exception))
 
 
+def _text_value(value: Any) -> str:
+    if isinstance(value, Mapping | list):
+        return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
+    return str(value)
+
+
 class TextFormatter(logging.Formatter):
     """``<timestamp> <LEVEL> <message> key=value ...`` for a terminal (``ESL_LOG_FORMAT=text``)."""
 
@@ -138,9 +144,7 @@ class TextFormatter(logging.Formatter):
         payload.pop("logger")
         payload.pop("event", None)
         tail = [
-            f"{key}={_dumps(value) if isinstance(value, Mapping | list) else value}"
-            for key, value in payload.items()
-            if value is not None
+            f"{key}={_text_value(value)}" for key, value in payload.items() if value is not None
         ]
         return " ".join(str(part) for part in [*head, *tail])
 
