@@ -72,12 +72,12 @@ class Settings(BaseSettings):
     log_level: LogLevel = Field(
         "info",
         validation_alias=_env("ESL_LOG_LEVEL", "LOG_LEVEL"),
-        description="Log level: debug, info, warning or error.",
+        description="Log level of the `esl` command's --log output: debug, info, warning or error.",
     )
     log_format: Literal["json", "text"] = Field(
         "json",
         validation_alias=_env("ESL_LOG_FORMAT"),
-        description="Log line format: json (one object per line) or text.",
+        description="Format of the `esl` command's --log output: json (one object per line) or text.",
     )
 
     # ##### Notion
