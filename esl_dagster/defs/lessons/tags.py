@@ -1,7 +1,7 @@
 """Run tags shared by every launch path (API shim, sensor, schedule, UI); see the stage contract.
 
-An operator reads the run list by the visible tags: ``esl/lesson`` (the lesson's path relative to
-its root), ``esl/job_id``, ``esl/source`` and, for API runs, ``esl/submitted_at`` (ISO-8601 UTC);
+An operator reads the run list by the visible tags: ``esl/lesson`` (the lesson's path as the API
+request named it, or relative to the sensor's source), ``esl/job_id``, ``esl/source`` and, for API runs, ``esl/submitted_at`` (ISO-8601 UTC);
 then the outcome (``esl/manifest_path`` or ``esl/error``). Bookkeeping tags use Dagster's hidden
 prefix ``.dagster/``: Dagster's UI and GraphQL API omit them, the run queue still sees them. The
 run queue limits ``.dagster/esl/lesson_key`` and ``.dagster/esl/tts`` (``dagster.yaml``).
