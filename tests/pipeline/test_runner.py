@@ -282,7 +282,7 @@ def test_a_voice_espeak_cannot_use_is_a_warning_in_the_detail_and_the_log(
         forced = [w for w in warnings if w.startswith("voice 'Harriet' (--voice-id / voice_id)")]
         assert len(forced) == 1 and "; espeak picked " in forced[0]
         logged = [e for e in events.all() if e["message"] == "tts.voice_warnings"]
-        assert logged[-1]["level"] == "warn" and logged[-1]["detail"] == {"warnings": warnings}
+        assert logged[-1]["level"] == "warning" and logged[-1]["detail"] == {"warnings": warnings}
         assert logged[-1]["run_id"] == result.run_id
     usable = run(services, md, voice_id="Avery (US)", force=True).stages["tts"].detail
     assert not any("--voice-id" in w for w in usable.get("voiceWarnings", []))
