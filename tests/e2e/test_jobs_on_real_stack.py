@@ -273,7 +273,12 @@ def test_relaunch_from_the_ui_mutation_is_the_same_job(
         assert seen["runId"] == new_run_id
     # One job: its first start, and both runs counted.
     assert body["startedAt"] == first["startedAt"] and body["attempts"] == 2
-    assert [run["runId"] for run in stack.runs_for_job(job_id)] == [new_run_id, first["runId"]]
+    relaunched, original = stack.runs_for_job(job_id)
+    assert [relaunched["runId"], original["runId"]] == [new_run_id, first["runId"]]
+    # Re-executed by hand: the run list says so, and its outcome tag is marked as its own.
+    assert tag(relaunched, "esl/source") == "ui" and tag(original, "esl/source") == "api"
+    assert tag(relaunched, "esl/outcome_run_id") == new_run_id
+    assert tag(original, "esl/outcome_run_id") is None
     # The relaunch updated the page recorded in the manifest instead of creating another.
     assert services.notion.page_count(own_database.homework_ds) == 1
 
