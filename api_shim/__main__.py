@@ -1,8 +1,13 @@
-"""`python -m api_shim`: serve the app with uvicorn on the configured host and port."""
+"""`python -m api_shim`: serve the app with uvicorn on the configured host and port.
+
+uvicorn's own lines use the shim's JSON log configuration; its access log is off because the
+shim writes one JSON access line per request itself (``api_shim.access``).
+"""
 
 import uvicorn
 
 from api_shim.core.config import get_settings
+from api_shim.core.logging import log_config
 
 
 def main() -> None:
@@ -12,6 +17,7 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         access_log=False,
+        log_config=log_config(),
         proxy_headers=False,
     )
 

@@ -13,7 +13,8 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
 from api_shim.job_metrics_queries import MetricsRun, StepReport
-from api_shim.job_view import SUBMITTED_AT_TAG, WILL_RETRY_TAG
+from api_shim.job_view import WILL_RETRY_TAG
+from api_shim.timestamps import submitted_at
 
 JOB_BUCKETS = (1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 QUEUE_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
@@ -168,10 +169,7 @@ class JobTally:
 
 def created_at_of(run: MetricsRun) -> float:
     """When the job was submitted (the shim's tag survives retries), else the run's creation."""
-    try:
-        return float(run.tags[SUBMITTED_AT_TAG])
-    except (KeyError, ValueError):
-        return run.creation_time
+    return submitted_at(run.tags, run.creation_time)
 
 
 def _label(value: object) -> str:

@@ -28,14 +28,14 @@ from api_shim.job_steps import (
     step_sources,
 )
 from api_shim.schemas import JobState, JobStatus, TtsMode
-from api_shim.timestamps import format_optional, format_timestamp
+from api_shim.timestamps import format_optional, format_timestamp, submitted_at
 
 ERROR_TAG: Final = "esl/error"
 MANIFEST_TAG: Final = "esl/manifest_path"
 # Written with every outcome tag: a retried or re-executed run inherits its parent's tags, so
 # `esl/error` and `esl/manifest_path` count only on the run this tag names.
 OUTCOME_RUN_TAG: Final = "esl/outcome_run_id"
-SUBMITTED_AT_TAG: Final = "esl/submitted_at"
+PARENT_RUN_TAG: Final = "dagster/parent_run_id"
 # Set by Dagster on a failed run that the daemon's run-retry policy will relaunch.
 WILL_RETRY_TAG: Final = "dagster/will_retry"
 # The op whose config holds the job options (`validate_lesson`'s `LessonRunConfig`).
@@ -106,18 +106,22 @@ def run_start_time(run: DagsterRun) -> float | None:
 
 
 def outcome_tag(run: DagsterRun, key: str) -> str | None:
-    """An outcome tag (`esl/error`, `esl/manifest_path`) written by this run, not inherited."""
-    if run.tags.get(OUTCOME_RUN_TAG) != run.run_id:
+    """An outcome tag (`esl/error`, `esl/manifest_path`) written by this run, not inherited.
+
+    A run with a parent (a retry or a re-execution) inherited its parent's tags, so its own
+    outcome carries `esl/outcome_run_id` naming it; a first run inherits nothing.
+    """
+    owner = run.tags.get(OUTCOME_RUN_TAG)
+    if owner is None and PARENT_RUN_TAG in run.tags:
+        return None
+    if owner is not None and owner != run.run_id:
         return None
     return run.tags.get(key) or None
 
 
 def created_at(run: DagsterRun) -> float:
-    """When the job was submitted: the shim's tag survives retries; the run time is the fallback."""
-    try:
-        return float(run.tags[SUBMITTED_AT_TAG])
-    except (KeyError, ValueError):
-        return run.creation_time
+    """When the job was submitted (see `submitted_at`)."""
+    return submitted_at(run.tags, run.creation_time)
 
 
 def has_read_running(run: DagsterRun) -> bool:

@@ -28,7 +28,8 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
 from typing import Any, Final
 
 import anyio.to_thread
@@ -49,27 +50,30 @@ from api_shim.idempotency import (
     StoreUnavailable,
     request_fingerprint,
 )
-from api_shim.job_view import SUBMITTED_AT_TAG
 from api_shim.lesson_paths import lesson_key
 from api_shim.schemas import JobCreate
+from api_shim.timestamps import SUBMITTED_AT_TAG
 
 logger = logging.getLogger("api_shim.submission")
 
 FIRST_OP: Final = "validate_lesson"
 JOB_ID_TAG: Final = "esl/job_id"
-LESSON_KEY_TAG: Final = "esl/lesson_key"
+LESSON_TAG: Final = "esl/lesson"
 SOURCE_TAG: Final = "esl/source"
-TTS_TAG: Final = "esl/tts"
-REQUEST_ID_TAG: Final = "esl/request_id"
-IDEMPOTENCY_TAG: Final = "esl/idempotency_key"
-RERUN_TAG: Final = "esl/rerun_steps"
+# Bookkeeping: Dagster's UI and GraphQL API do not show tags with the `.dagster/` prefix.
+HIDDEN_TAG_PREFIX: Final = ".dagster/"
+LESSON_KEY_TAG: Final = f"{HIDDEN_TAG_PREFIX}esl/lesson_key"
+TTS_TAG: Final = f"{HIDDEN_TAG_PREFIX}esl/tts"
+REQUEST_ID_TAG: Final = f"{HIDDEN_TAG_PREFIX}esl/request_id"
+IDEMPOTENCY_TAG: Final = f"{HIDDEN_TAG_PREFIX}esl/idempotency_key"
+RERUN_TAG: Final = f"{HIDDEN_TAG_PREFIX}esl/rerun_steps"
 LAUNCH_LEDGER_TAG: Final = "esl/launch_ledger"
 # Share of the launch budget given to launchRun; the rest is for the lookup after a lost answer.
 LAUNCH_SHARE: Final = 0.6
 # Below this, a lookup is not worth starting: the ledger decides at once.
 MIN_LOOKUP_S: Final = 0.2
 # Tags a rerun inherits from the job's previous run (the job's identity and queue keys).
-INHERITED_TAGS: Final = (JOB_ID_TAG, LESSON_KEY_TAG, TTS_TAG, SUBMITTED_AT_TAG)
+INHERITED_TAGS: Final = (LESSON_TAG, JOB_ID_TAG, SUBMITTED_AT_TAG)
 
 # API field -> JobOptions field.
 OPTION_FIELDS: Final = {
@@ -121,15 +125,20 @@ def submission_tags(
     job_id: str,
     lesson: Path,
     *,
+    md: str,
     with_tts: bool,
     request_id: str | None,
     idempotency_key: str | None,
 ) -> dict[str, str]:
+    """Visible: the lesson as the request named it, job id, source, submission time (ISO-8601)."""
     tags = {
+        LESSON_TAG: str(PurePosixPath(md.replace("\\", "/"))),
         JOB_ID_TAG: job_id,
-        LESSON_KEY_TAG: lesson_key(lesson),
         SOURCE_TAG: "api",
-        SUBMITTED_AT_TAG: f"{time.time():.3f}",
+        SUBMITTED_AT_TAG: datetime.now(UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z"),
+        LESSON_KEY_TAG: lesson_key(lesson),
     }
     # Omitted rather than "false": a tag concurrency limit on the key would count any value.
     if with_tts:
@@ -238,6 +247,11 @@ class JobLauncher:
             key: previous.tags[key] for key in INHERITED_TAGS if key in previous.tags
         }
         tags[SOURCE_TAG] = "api"
+        # Hidden tags are not in the previous run's GraphQL tags: derive them again.
+        if "md" in options:
+            tags[LESSON_KEY_TAG] = lesson_key(Path(str(options["md"])))
+        if "tts" in steps and not options.get("dry_run"):
+            tags[TTS_TAG] = "true"
         tags[RERUN_TAG] = ",".join(steps)
         if request_id:
             tags[REQUEST_ID_TAG] = request_id
@@ -256,6 +270,7 @@ class JobLauncher:
         tags = submission_tags(
             job_id,
             lesson,
+            md=request.md,
             with_tts=request.with_tts is True,
             request_id=request_id,
             idempotency_key=idempotency_key,

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from bench.common import BenchRow
 from esl_dagster.pipeline.config.provider import LocalConfigProvider
+from esl_dagster.pipeline.logs import NoopLogger
 from esl_dagster.pipeline.manifest import FilesystemManifestStore
-from esl_dagster.pipeline.observability import NoopLogger, NoopMetrics
+from esl_dagster.pipeline.observability import NoopMetrics
 from esl_dagster.pipeline.options import JobOptions
 from esl_dagster.pipeline.runner import Pipeline
 from esl_dagster.pipeline.services import Services

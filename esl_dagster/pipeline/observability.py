@@ -1,250 +1,23 @@
-"""Structured logs and metrics for the pipeline (reference §4, plus the missing failure events).
+"""Metrics and telemetry for the pipeline (reference §4, plus the missing failure events).
 
 Log events keep the original's names (``stage.<name>.start|success|skipped|failure``,
-``pipeline.newAssignment.start|success|failure``, ...) and carry ``run_id`` and ``job_id``.
-``JsonLogger`` writes one JSON object per line. Metrics keep the original's dotted names
+``pipeline.newAssignment.start|success|failure``, ...) and carry ``run_id`` and ``job_id``; they
+are written by ``esl_dagster.pipeline.logs``. Metrics keep the original's dotted names
 (``esl.pipeline.stage.duration_ms``); ``CountingMetrics`` tallies them inside a run process, and
 each Dagster op publishes what its stage counted as op metadata (see ``CountingMetrics``).
 ``PipelineTelemetry`` emits both for a stage or an operation, so the runner and the Dagster ops
-report the same way. Secrets are never logged:
-``detail`` values under secret-looking keys are masked with ``mask_secret``.
+report the same way. A skipped stage is a normal outcome (e.g. no audio asked for) and logs at
+INFO.
 """
 
-import json
-import logging
-import re
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Literal, Protocol, TextIO, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
-from esl_dagster.pipeline.settings import Settings
+from esl_dagster.pipeline.logs import Level, NoopLogger, PipelineLogger
 
-Level = Literal["debug", "info", "warn", "error"]
 Tags = Mapping[str, str]
-
-_LEVEL_ORDER: dict[str, int] = {"debug": 10, "info": 20, "warn": 30, "error": 40}
-_LEVEL_ALIASES: dict[str, Level] = {
-    "debug": "debug",
-    "info": "info",
-    "warn": "warn",
-    "warning": "warn",
-    "error": "error",
-}
-_SECRET_KEY = re.compile(r"token|secret|password|passwd|api[_-]?key|authorization|credential", re.I)
-
-
-def mask_secret(value: object) -> str:
-    """A loggable stand-in for a secret: ``***`` plus the last 4 characters of long values."""
-    text = "" if value is None else str(value)
-    if not text:
-        return ""
-    return f"***{text[-4:]}" if len(text) >= 16 else "***"
-
-
-def _redact(value: Any) -> Any:
-    """Copy of ``value`` with every entry under a secret-looking key masked."""
-    if isinstance(value, Mapping):
-        return {
-            str(key): mask_secret(item) if _SECRET_KEY.search(str(key)) else _redact(item)
-            for key, item in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [_redact(item) for item in value]
-    return value
-
-
-def _level(level: str) -> Level:
-    try:
-        return _LEVEL_ALIASES[level.lower()]
-    except KeyError:
-        raise ValueError(f"unknown log level {level!r}") from None
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-@dataclass(frozen=True)
-class PipelineLogEvent:
-    """One log record. ``message`` is the event name, e.g. ``stage.tts.success``."""
-
-    level: Level
-    message: str
-    run_id: str | None = None
-    job_id: str | None = None
-    stage: str | None = None
-    detail: Mapping[str, Any] | None = None
-    timestamp: datetime = field(default_factory=_utc_now)
-    fields: Mapping[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON shape: timestamp (ISO-8601 UTC), level, message and event, ids, stage, detail."""
-        record: dict[str, Any] = {
-            "timestamp": _iso(self.timestamp),
-            "level": self.level,
-            "message": self.message,
-            "event": self.message,
-            "run_id": self.run_id,
-            "job_id": self.job_id,
-            "stage": self.stage,
-            "detail": _redact(dict(self.detail)) if self.detail is not None else None,
-        }
-        for key, value in _redact(dict(self.fields)).items():
-            record.setdefault(key, value)
-        return record
-
-
-@runtime_checkable
-class PipelineLogger(Protocol):
-    def log(
-        self,
-        level: str,
-        message: str,
-        *,
-        stage: str | None = None,
-        detail: Mapping[str, Any] | None = None,
-    ) -> None: ...
-
-    def bind(self, **fields: Any) -> "PipelineLogger":
-        """A logger adding ``fields`` (e.g. ``run_id``, ``job_id``) to every event."""
-        ...
-
-
-class NoopLogger:
-    """Discards everything (the default, as in the original)."""
-
-    def log(
-        self,
-        level: str,
-        message: str,
-        *,
-        stage: str | None = None,
-        detail: Mapping[str, Any] | None = None,
-    ) -> None:
-        _level(level)
-        del message, stage, detail  # accepted for the interface, then dropped
-
-    def bind(self, **fields: Any) -> "NoopLogger":  # noqa: ARG002
-        return self
-
-
-_STDLIB_LEVELS: dict[Level, int] = {
-    "debug": logging.DEBUG,
-    "info": logging.INFO,
-    "warn": logging.WARNING,
-    "error": logging.ERROR,
-}
-
-
-class JsonLogger:
-    """Writes each event as one line to ``stream``, or hands it to a stdlib ``logger``.
-
-    With ``text=True`` the line is human-readable instead of JSON (``ESL_LOG_FORMAT=text``).
-    Events below ``level`` are dropped. ``bind`` returns a logger sharing the output.
-    """
-
-    def __init__(
-        self,
-        stream: TextIO | None = None,
-        *,
-        logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
-        level: str = "debug",
-        text: bool = False,
-        fields: Mapping[str, Any] | None = None,
-        clock: Callable[[], datetime] = _utc_now,
-    ) -> None:
-        if stream is not None and logger is not None:
-            raise ValueError("give a stream or a logger, not both")
-        self._stream: TextIO = stream if stream is not None else sys.stderr
-        self._logger = logger
-        self._level_name = level
-        self._min_level = _LEVEL_ORDER[_level(level)]
-        self._text = text
-        self._fields: dict[str, Any] = dict(fields or {})
-        self._clock = clock
-        self._lock = threading.Lock()
-
-    def bind(self, **fields: Any) -> "JsonLogger":
-        child = JsonLogger(
-            None if self._logger is not None else self._stream,
-            logger=self._logger,
-            level=self._level_name,
-            text=self._text,
-            fields={**self._fields, **fields},
-            clock=self._clock,
-        )
-        child._lock = self._lock  # one lock per output, so lines never interleave
-        return child
-
-    def event(
-        self,
-        level: str,
-        message: str,
-        *,
-        stage: str | None = None,
-        detail: Mapping[str, Any] | None = None,
-    ) -> PipelineLogEvent:
-        """The event ``log`` would write (bound ``run_id``/``job_id`` become its ids)."""
-        extra = {k: v for k, v in self._fields.items() if k not in ("run_id", "job_id")}
-        return PipelineLogEvent(
-            level=_level(level),
-            message=message,
-            run_id=self._fields.get("run_id"),
-            job_id=self._fields.get("job_id"),
-            stage=stage,
-            detail=detail,
-            timestamp=self._clock(),
-            fields=extra,
-        )
-
-    def log(
-        self,
-        level: str,
-        message: str,
-        *,
-        stage: str | None = None,
-        detail: Mapping[str, Any] | None = None,
-    ) -> None:
-        event = self.event(level, message, stage=stage, detail=detail)
-        if _LEVEL_ORDER[event.level] < self._min_level:
-            return
-        line = _format_text(event) if self._text else _format_json(event)
-        if self._logger is not None:
-            self._logger.log(_STDLIB_LEVELS[event.level], line)
-            return
-        with self._lock:
-            self._stream.write(line + "\n")
-            self._stream.flush()
-
-
-def _format_json(event: PipelineLogEvent) -> str:
-    return json.dumps(event.to_dict(), ensure_ascii=False, default=str, separators=(",", ":"))
-
-
-def _format_text(event: PipelineLogEvent) -> str:
-    record = event.to_dict()
-    parts = [record["timestamp"], event.level.upper(), event.message]
-    parts += [
-        f"{key}={value}"
-        for key, value in record.items()
-        if key not in ("timestamp", "level", "message", "event", "detail") and value is not None
-    ]
-    if record["detail"]:
-        parts.append(json.dumps(record["detail"], ensure_ascii=False, default=str))
-    return " ".join(str(part) for part in parts)
-
-
-def logger_from_settings(settings: Settings, stream: TextIO | None = None) -> JsonLogger:
-    """The logger ESL_LOG_LEVEL and ESL_LOG_FORMAT ask for (default stream: stderr)."""
-    return JsonLogger(stream, level=settings.log_level, text=settings.log_format == "text")
 
 
 # ##### metrics
@@ -402,7 +175,7 @@ class PipelineTelemetry:
 
     def stage_skipped(self, stage: str, reason: str) -> None:
         self.logger.log(
-            "warn", stage_event(stage, "skipped"), stage=stage, detail={"reason": reason}
+            "info", stage_event(stage, "skipped"), stage=stage, detail={"reason": reason}
         )
         self.metrics.increment("esl.pipeline.stage.skipped", 1, {"stage": stage})
 
@@ -483,18 +256,14 @@ __all__ = [
     "TTS_CHARACTERS",
     "UPLOADS",
     "CountingMetrics",
-    "JsonLogger",
     "Level",
     "NoopLogger",
     "NoopMetrics",
     "Operation",
-    "PipelineLogEvent",
     "PipelineLogger",
     "PipelineMetrics",
     "PipelineTelemetry",
     "counters_report",
-    "logger_from_settings",
-    "mask_secret",
     "operation_event",
     "record_request",
     "stage_event",

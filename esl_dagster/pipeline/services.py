@@ -12,17 +12,13 @@ from dataclasses import dataclass
 from esl_dagster.pipeline.config.factory import config_provider_from_settings
 from esl_dagster.pipeline.config.provider import ConfigProvider
 from esl_dagster.pipeline.errors import ConfigurationError
+from esl_dagster.pipeline.logs import EventLogger, PipelineLogger
 from esl_dagster.pipeline.manifest import FilesystemManifestStore, ManifestStore, S3ManifestStore
 from esl_dagster.pipeline.notion.client import NotionClient
 from esl_dagster.pipeline.notion.live import LiveNotion
 from esl_dagster.pipeline.notion.offline import PreviewNotion
 from esl_dagster.pipeline.notion.service import NotionDefaults, NotionService
-from esl_dagster.pipeline.observability import (
-    NoopMetrics,
-    PipelineLogger,
-    PipelineMetrics,
-    logger_from_settings,
-)
+from esl_dagster.pipeline.observability import NoopMetrics, PipelineMetrics
 from esl_dagster.pipeline.options import UploadMode
 from esl_dagster.pipeline.settings import Settings
 from esl_dagster.pipeline.storage import LocalUploader, NotionUploader, S3Uploader, Uploader
@@ -191,6 +187,6 @@ def build_services(
         notion=build_notion_service(settings, store, notion),
         tts_provider=build_tts_provider(settings, metrics),
         uploader=uploader if uploader is not None else build_uploader(settings, notion),
-        logger=logger if logger is not None else logger_from_settings(settings),
+        logger=logger if logger is not None else EventLogger(),
         metrics=metrics,
     )

@@ -72,12 +72,12 @@ class Settings(BaseSettings):
     log_level: LogLevel = Field(
         "info",
         validation_alias=_env("ESL_LOG_LEVEL", "LOG_LEVEL"),
-        description="Log level: debug, info, warning or error.",
+        description="Log level of the `esl` command's --log output: debug, info, warning or error.",
     )
     log_format: Literal["json", "text"] = Field(
         "json",
         validation_alias=_env("ESL_LOG_FORMAT"),
-        description="Log line format: json (one object per line) or text.",
+        description="Format of the `esl` command's --log output: json (one object per line) or text.",
     )
 
     # ##### Notion
@@ -373,6 +373,13 @@ class Settings(BaseSettings):
         description="How long remote config is reused before revalidation (ETag), in seconds.",
     )
 
+    # ##### machine files
+    data_dir: Path = Field(
+        Path("var"),
+        validation_alias=_env("ESL_DATA_DIR"),
+        description="Folder for machine files, kept out of the lesson folders: built MP3s and the TTS clip cache under audio/ (relative to PIPELINE_CWD).",
+    )
+
     # ##### local uploads (embedded default)
     local_upload_dir: Path = Field(
         Path("var/uploads"),
@@ -602,6 +609,11 @@ class Settings(BaseSettings):
     @property
     def upload_dir(self) -> Path:
         return self.resolve_path(self.local_upload_dir)
+
+    @property
+    def audio_dir(self) -> Path:
+        """Where MP3s are built (and their clips cached, in ``.clips/``) unless ``--out`` says."""
+        return self.resolve_path(self.data_dir) / "audio"
 
     # ##### start-up checks
 

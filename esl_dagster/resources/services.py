@@ -10,15 +10,14 @@ Notion-hosted audio when Notion is live, else the local upload folder. ``mode`` 
 Client libraries are imported by the engine only when a real service is built.
 """
 
-import dataclasses
 import enum
-from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
 from pydantic import PrivateAttr
 
-from esl_dagster.pipeline.observability import CountingMetrics, NoopLogger
+from esl_dagster.pipeline.logs import EventLogger
+from esl_dagster.pipeline.observability import CountingMetrics
 from esl_dagster.pipeline.services import Services, build_services
 from esl_dagster.pipeline.settings import Settings, load_settings
 from esl_dagster.resources.s3 import S3StorageResource
@@ -117,44 +116,6 @@ def _s3_settings_fields(s3: S3StorageResource) -> dict[str, Any]:
     }
 
 
-MAX_LOG_LINE_CHARS = 2000
-
-
-class DagsterPipelineLogger:
-    """The engine's structured logger protocol, written to the op's Dagster log."""
-
-    def __init__(self, log: dg.DagsterLogManager, fields: Mapping[str, Any] | None = None) -> None:
-        self._log = log
-        self._fields = dict(fields or {})
-
-    def log(
-        self,
-        level: str,
-        message: str,
-        *,
-        stage: str | None = None,
-        detail: Mapping[str, Any] | None = None,
-        **fields: Any,
-    ) -> None:
-        extra = {**self._fields, **fields, **(detail or {})}
-        extra.pop("run_id", None)  # every Dagster log line already carries the run id
-        text = message if not extra else f"{message} {extra}"
-        if len(text) > MAX_LOG_LINE_CHARS:  # e.g. a dry run's Notion payload: see the metadata
-            text = f"{text[:MAX_LOG_LINE_CHARS]}... ({len(text)} characters, truncated)"
-        if level == "error":
-            self._log.error(text)
-        elif level in ("warn", "warning"):
-            self._log.warning(text)
-        elif level == "debug":
-            self._log.debug(text)
-        else:
-            self._log.info(text)
-        del stage  # part of the message name (stage.<name>.<event>)
-
-    def bind(self, **fields: Any) -> "DagsterPipelineLogger":
-        return DagsterPipelineLogger(self._log, {**self._fields, **fields})
-
-
 class PipelineResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """All services of a lesson run; ``services()`` builds the engine's ``Services`` for an op.
 
@@ -197,13 +158,14 @@ class PipelineResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             ),
         }
 
-    def services(self, log: dg.DagsterLogManager) -> Services:
+    def services(self) -> Services:
         """The engine's services for one op: built once per run process (clients are reused by
-        every op of the run, which share one ``CountingMetrics``), with the op's Dagster log as the
-        engine's logger."""
+        every op of the run, which share one ``CountingMetrics``). The engine logs to the ``esl``
+        logger, which the instance's ``python_logs: managed_python_loggers`` puts into the run's
+        log."""
         if self._built is None:
             self._built = self._build()
-        return dataclasses.replace(self._built, logger=DagsterPipelineLogger(log))
+        return self._built
 
     def _build(self) -> Services:
         """The engine's services, chosen by its builders; S3 (or MinIO) uploads use a boto3
@@ -226,5 +188,5 @@ class PipelineResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                 s3.bucket, region=s3.region, endpoint_url=s3.endpoint_url, client=client
             )
         return build_services(
-            settings, logger=NoopLogger(), metrics=CountingMetrics(), uploader=uploader
+            settings, logger=EventLogger(), metrics=CountingMetrics(), uploader=uploader
         )

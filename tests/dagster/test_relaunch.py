@@ -116,7 +116,8 @@ def test_attempts_back_off_and_are_bounded(instance: dg.DagsterInstance) -> None
     last, last_failed_at = failed_run(instance, {RELAUNCH_ATTEMPT_TAG: str(MAX_RELAUNCH_ATTEMPTS)})
     assert plan_relaunches(instance, last_failed_at + 3600, JOBS) == []
     final = tags_of(instance, last.run_id)
-    assert final[WILL_RETRY_TAG] == "false" and final[OUTCOME_RUN_TAG] == last.run_id
+    # A first run marks nothing as inherited: its esl/error is its own.
+    assert final[WILL_RETRY_TAG] == "false" and OUTCOME_RUN_TAG not in final
     assert final[ERROR_TAG].startswith("infrastructure failure: run ")
     assert plan_relaunches(instance, last_failed_at + 7200, JOBS) == []
 
@@ -134,12 +135,14 @@ def test_a_lesson_error_is_never_relaunched(instance: dg.DagsterInstance) -> Non
     assert RELAUNCH_PENDING_TAG not in tags and WILL_RETRY_TAG not in tags
     # The op raised the Failure without writing esl/error: the sensor names the cause for it.
     assert tags[ERROR_TAG] == "invalid lesson lessons/a.bad"
-    assert tags[OUTCOME_RUN_TAG] == result.run_id
+    assert OUTCOME_RUN_TAG not in tags  # a first run: nothing inherited to tell apart
 
 
 def test_a_failure_the_run_recorded_as_its_outcome_is_final(instance: dg.DagsterInstance) -> None:
     run, failed_at = failed_run(instance)
-    instance.add_run_tags(run.run_id, outcome_tags(run.run_id, error="notion: 401 unauthorized"))
+    instance.add_run_tags(
+        run.run_id, outcome_tags(run.run_id, run.tags, error="notion: 401 unauthorized")
+    )
     assert plan_relaunches(instance, failed_at + 3600, JOBS) == []
 
 

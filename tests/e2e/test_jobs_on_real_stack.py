@@ -276,7 +276,12 @@ def test_relaunch_from_the_ui_mutation_is_the_same_job(
         assert seen["runId"] == new_run_id
     # One job: its first start, and both runs counted.
     assert body["startedAt"] == first["startedAt"] and body["attempts"] == 2
-    assert [run["runId"] for run in stack.runs_for_job(job_id)] == [new_run_id, first["runId"]]
+    relaunched, original = stack.runs_for_job(job_id)
+    assert [relaunched["runId"], original["runId"]] == [new_run_id, first["runId"]]
+    # Re-executed by hand: the run list says so, and its outcome tag is marked as its own.
+    assert tag(relaunched, "esl/source") == "ui" and tag(original, "esl/source") == "api"
+    assert tag(relaunched, "esl/outcome_run_id") == new_run_id
+    assert tag(original, "esl/outcome_run_id") is None
     # The relaunch updated the page recorded in the manifest instead of creating another.
     assert services.notion.page_count(own_database.homework_ds) == 1
 
@@ -291,7 +296,9 @@ def test_two_submissions_of_one_lesson_never_run_at_once(
     for trace in traces:
         finished(stack, trace)
     runs = [stack.runs_for_job(trace.job_id)[0] for trace in traces]
-    assert tag(runs[0], "esl/lesson_key") == tag(runs[1], "esl/lesson_key") is not None
+    # The lesson key that serializes them is hidden from GraphQL; the lesson tag is visible.
+    assert tag(runs[0], "esl/lesson") == tag(runs[1], "esl/lesson") == md.removeprefix("./")
+    assert tag(runs[0], ".dagster/esl/lesson_key") is None  # hidden by Dagster's convention
     (earlier, earlier_trace), (later, later_trace) = sorted(
         zip(runs, traces, strict=True), key=lambda pair: pair[0]["startTime"]
     )

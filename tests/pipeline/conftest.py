@@ -4,6 +4,7 @@
 import hashlib
 import io
 import json
+import logging
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -13,11 +14,12 @@ from typing import Any
 import pytest
 
 from esl_dagster.pipeline.config.provider import LocalConfigProvider
+from esl_dagster.pipeline.logs import EventLogger, JsonFormatter
 from esl_dagster.pipeline.manifest import FilesystemManifestStore
 from esl_dagster.pipeline.notion.client import NotionClient
 from esl_dagster.pipeline.notion.offline import PreviewNotion
 from esl_dagster.pipeline.notion.service import NotionDefaults
-from esl_dagster.pipeline.observability import JsonLogger, NoopMetrics
+from esl_dagster.pipeline.observability import NoopMetrics
 from esl_dagster.pipeline.services import Services
 from esl_dagster.pipeline.settings import Settings, load_settings
 from esl_dagster.pipeline.storage import LocalUploader, S3Uploader
@@ -71,6 +73,16 @@ class Events:
     def messages(self) -> list[str]:
         return [event["message"] for event in self.all()]
 
+    def logger(self) -> EventLogger:
+        """An engine event logger writing JSON lines to ``stream`` (a logger of its own)."""
+        target = logging.getLogger(f"esl.test.{id(self)}")
+        handler = logging.StreamHandler(self.stream)
+        handler.setFormatter(JsonFormatter())
+        target.handlers = [handler]
+        target.setLevel(logging.DEBUG)
+        target.propagate = False
+        return EventLogger(target)
+
 
 def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
     return load_settings(
@@ -111,7 +123,7 @@ def services(tmp_path: Path, events: Events, espeak: EspeakProvider) -> Services
         notion=PreviewNotion(store, NotionDefaults()),
         tts_provider=espeak,
         uploader=LocalUploader(settings.upload_dir),
-        logger=JsonLogger(events.stream),
+        logger=events.logger(),
         metrics=NoopMetrics(),
     )
 

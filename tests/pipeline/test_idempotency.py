@@ -17,7 +17,7 @@ from esl_dagster.pipeline.manifest import FilesystemManifestStore, Manifest
 from esl_dagster.pipeline.notion.client import NotionClient
 from esl_dagster.pipeline.notion.live import LiveNotion
 from esl_dagster.pipeline.notion.service import NotionDefaults
-from esl_dagster.pipeline.observability import JsonLogger, NoopMetrics
+from esl_dagster.pipeline.observability import NoopMetrics
 from esl_dagster.pipeline.options import JobOptions
 from esl_dagster.pipeline.runner import Pipeline
 from esl_dagster.pipeline.services import Services
@@ -48,7 +48,7 @@ def real_services(
         notion=LiveNotion(notion_client, NotionDefaults()),
         tts_provider=espeak,
         uploader=s3_uploader(bucket),
-        logger=JsonLogger(events.stream),
+        logger=events.logger(),
         metrics=NoopMetrics(),
     )
 
@@ -75,7 +75,8 @@ def test_same_job_twice_one_page_one_upload_one_audio(
     assert forced.page_id == first.page_id
     assert fake_notion.page_count(seeded.homework_ds) == 1
     assert bucket.keys() == [f"audio/{Path(str(first.audio.path)).name}"]
-    assert len(list(md.parent.glob("*.mp3"))) == 1
+    assert len(list(real_services.settings.audio_dir.glob("*.mp3"))) == 1
+    assert not list(md.parent.glob("*.mp3"))
     page_audio = [b for b in fake_notion.page_tree(first.page_id) if b["type"] == "audio"]
     assert len(page_audio) == 1
 

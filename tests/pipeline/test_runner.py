@@ -105,7 +105,8 @@ def test_force_reruns_every_stage_but_keeps_one_audio_file_and_one_upload(
     run(services, md)
     forced = run(services, md, force=True)
     assert forced.steps[:5] == ["validate", "import", COLORIZE_TOKEN, "tts", "upload"]
-    assert len(list(md.parent.glob("*.mp3"))) == 1
+    assert len(list(services.settings.audio_dir.glob("*.mp3"))) == 1
+    assert not list(md.parent.glob("*.mp3"))  # machine files stay out of the lesson folder
     assert len(list((tmp_path / "uploads").glob("*.mp3"))) == 1
 
 
@@ -288,7 +289,7 @@ def test_a_voice_espeak_cannot_use_is_a_warning_in_the_detail_and_the_log(
         forced = [w for w in warnings if w.startswith("voice 'Harriet' (--voice-id / voice_id)")]
         assert len(forced) == 1 and "; espeak picked " in forced[0]
         logged = [e for e in events.all() if e["message"] == "tts.voice_warnings"]
-        assert logged[-1]["level"] == "warn" and logged[-1]["detail"] == {"warnings": warnings}
+        assert logged[-1]["level"] == "warning" and logged[-1]["detail"] == {"warnings": warnings}
         assert logged[-1]["run_id"] == result.run_id
     usable = run(services, md, voice_id="Avery (US)", force=True).stages["tts"].detail
     assert not any("--voice-id" in w for w in usable.get("voiceWarnings", []))

@@ -116,7 +116,8 @@ def test_make_run_serves_a_job_and_stops_cleanly_on_ctrl_c(stack: Stack) -> None
     assert job["state"] == "succeeded", job
     manifest = Path(job["manifestPath"])
     assert manifest.is_file() and manifest.parent == stack.workdir / "lessons"
-    assert list((stack.workdir / "lessons").glob("*.mp3")), "the offline TTS left no MP3"
+    assert list((stack.workdir / "var" / "audio").glob("*.mp3")), "the offline TTS left no MP3"
+    assert not list((stack.workdir / "lessons").glob("*.mp3")), "an MP3 in the lesson folder"
     assert list((stack.workdir / "lessons").glob("*.notion-preview.json"))
 
     assert processes_with_home(stack.dagster_home), "the stack's processes were not found"

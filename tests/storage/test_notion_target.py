@@ -15,11 +15,12 @@ import pytest
 from esl_dagster.pipeline.cli import main
 from esl_dagster.pipeline.config.provider import LocalConfigProvider
 from esl_dagster.pipeline.errors import ConfigurationError
+from esl_dagster.pipeline.logs import NoopLogger
 from esl_dagster.pipeline.manifest import FilesystemManifestStore
 from esl_dagster.pipeline.notion.client import NotionClient
 from esl_dagster.pipeline.notion.live import LiveNotion
 from esl_dagster.pipeline.notion.service import NotionDefaults
-from esl_dagster.pipeline.observability import NoopLogger, NoopMetrics
+from esl_dagster.pipeline.observability import NoopMetrics
 from esl_dagster.pipeline.options import JobOptions
 from esl_dagster.pipeline.runner import AssignmentResult, Pipeline
 from esl_dagster.pipeline.services import Services, build_services, uploader_for

@@ -191,8 +191,9 @@ def test_espeak_is_safe_from_many_threads(espeak: EspeakProvider) -> None:
 
 
 def test_slug() -> None:
-    assert [slugify(s) for s in ("Anna", "Test Student", "Joaquín", "Катя", None)] == [
-        "anna", "test-student", "joaquin", "", "",
+    names = ("Anna", "Test Student", "Joaquín", "Катя", "王芳", None)
+    assert [slugify(s) for s in names] == [
+        "anna", "test-student", "joaquin", "katya", "wangfang", "",
     ]  # fmt: skip
 
 

@@ -43,6 +43,7 @@ from esl_dagster.defs.lessons.tags import (
     JOB_ID_TAG,
     MANIFEST_PATH_TAG,
     OUTCOME_RUN_TAG,
+    PARENT_RUN_TAG,
     outcome_tags,
 )
 
@@ -92,8 +93,15 @@ def is_newest_run_of_its_job(instance: dg.DagsterInstance, run: dg.DagsterRun) -
 
 
 def has_own_error(run: dg.DagsterRun) -> bool:
-    """True when the run wrote ``esl/error`` about itself (not inherited from a parent run)."""
-    return run.tags.get(OUTCOME_RUN_TAG) == run.run_id and bool(run.tags.get(ERROR_TAG))
+    """True when the run wrote ``esl/error`` about itself, not inherited from a parent run: a run
+    with a parent marks its own outcome with ``esl/outcome_run_id``; a first run (or a relaunch,
+    which does not copy outcome tags) inherits nothing."""
+    owner = run.tags.get(OUTCOME_RUN_TAG)
+    if owner is None and PARENT_RUN_TAG in run.tags:
+        return False
+    if owner is not None and owner != run.run_id:
+        return False
+    return bool(run.tags.get(ERROR_TAG))
 
 
 def classified_failure(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str | None:
@@ -127,7 +135,7 @@ def relaunch_decision(
         return None  # Dagster's run retries relaunch it
     message = classified_failure(instance, run)
     if message is not None:
-        instance.add_run_tags(run.run_id, outcome_tags(run.run_id, error=message))
+        instance.add_run_tags(run.run_id, outcome_tags(run.run_id, run.tags, error=message))
         return None
     if not is_newest_run_of_its_job(instance, run):
         return None
@@ -157,7 +165,7 @@ def give_up(instance: dg.DagsterInstance, run: dg.DagsterRun) -> None:
     )
     instance.add_run_tags(
         run.run_id,
-        {**outcome_tags(run.run_id, error=message), WILL_RETRY_TAG: "false"},
+        {**outcome_tags(run.run_id, run.tags, error=message), WILL_RETRY_TAG: "false"},
     )
 
 

@@ -63,7 +63,7 @@ def process_lesson(
     context: dg.OpExecutionContext, options: JobOptions, esl: PipelineResource
 ) -> dict[str, Any]:
     """Every stage of one lesson; a permanent failure becomes a ``failed`` outcome."""
-    pipeline = Pipeline(esl.services(context.log))
+    pipeline = Pipeline(esl.services())
     try:
         result = pipeline.new_assignment(
             options, run_id=context.run_id, job_id=context.run.tags.get(JOB_ID_TAG)

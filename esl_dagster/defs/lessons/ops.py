@@ -28,7 +28,7 @@ def validate_lesson(
     context: dg.OpExecutionContext, config: LessonRunConfig, esl: PipelineResource
 ) -> dg.Output[RunState]:
     """Resolve the job options, read the lesson and its manifest, then validate the lesson."""
-    services = esl.services(context.log)
+    services = esl.services()
     mark_step(context, services)  # the config provider's requests count for the stage
     try:
         refuse_abandoned_launch(context)
@@ -47,7 +47,7 @@ def import_to_notion(
     context: dg.OpExecutionContext, state: RunState, esl: PipelineResource
 ) -> dg.Output[RunState]:
     """Create or update the lesson's Notion page (preview payloads without NOTION_TOKEN)."""
-    return execute_stage(context, "import", state, esl.services(context.log))
+    return execute_stage(context, "import", state, esl.services())
 
 
 @dg.op(retry_policy=SERVICE_RETRY_POLICY, tags={"esl/stage": "colorize"})
@@ -55,7 +55,7 @@ def colorize_page(
     context: dg.OpExecutionContext, state: RunState, esl: PipelineResource
 ) -> dg.Output[RunState]:
     """Apply the colour preset to the page's headings."""
-    return execute_stage(context, "colorize", state, esl.services(context.log))
+    return execute_stage(context, "colorize", state, esl.services())
 
 
 @dg.op(retry_policy=SERVICE_RETRY_POLICY, tags={"esl/stage": "tts"})
@@ -63,7 +63,7 @@ def synthesize_audio(
     context: dg.OpExecutionContext, state: RunState, esl: PipelineResource
 ) -> dg.Output[RunState]:
     """Speak the study text to an MP3 (ElevenLabs, or espeak-ng without ELEVENLABS_API_KEY)."""
-    return execute_stage(context, "tts", state, esl.services(context.log))
+    return execute_stage(context, "tts", state, esl.services())
 
 
 @dg.op(retry_policy=SERVICE_RETRY_POLICY, tags={"esl/stage": "upload"})
@@ -72,7 +72,7 @@ def upload_audio(
 ) -> dg.Output[RunState]:
     """Upload the MP3 (S3/MinIO; without S3, Notion itself when it is live, else the local
     upload folder)."""
-    return execute_stage(context, "upload", state, esl.services(context.log))
+    return execute_stage(context, "upload", state, esl.services())
 
 
 @dg.op(retry_policy=SERVICE_RETRY_POLICY, tags={"esl/stage": "add-audio"})
@@ -80,7 +80,7 @@ def attach_audio(
     context: dg.OpExecutionContext, state: RunState, esl: PipelineResource
 ) -> dg.Output[RunState]:
     """Place (or replace) the audio block above the study-text toggle."""
-    return execute_stage(context, "add-audio", state, esl.services(context.log))
+    return execute_stage(context, "add-audio", state, esl.services())
 
 
 @dg.op(retry_policy=SERVICE_RETRY_POLICY, tags={"esl/stage": "manifest"})
@@ -88,4 +88,4 @@ def write_manifest(
     context: dg.OpExecutionContext, state: RunState, esl: PipelineResource
 ) -> dg.Output[RunState]:
     """Record the run in the manifest; its path becomes the run tag ``esl/manifest_path``."""
-    return execute_stage(context, "manifest", state, esl.services(context.log))
+    return execute_stage(context, "manifest", state, esl.services())

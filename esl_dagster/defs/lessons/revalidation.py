@@ -47,7 +47,9 @@ def revalidate_lessons(
         message = f"{len(invalid)} of {checked} lesson(s) invalid, {len(problems)} problem(s): " + (
             "; ".join([key for key, _, _ in invalid] + problems)
         )
-        context.instance.add_run_tags(context.run_id, outcome_tags(context.run_id, error=message))
+        context.instance.add_run_tags(
+            context.run_id, outcome_tags(context.run_id, context.run.tags, error=message)
+        )
         raise dg.Failure(description=message, metadata=metadata, allow_retries=False)
     return dg.Output(checked - len(invalid), metadata=metadata)
 

@@ -49,7 +49,9 @@ def root_cause_message(stage: str, exc: BaseException) -> str:
 
 def record_error(context: dg.OpExecutionContext, message: str) -> None:
     """Write the ``esl/error`` run tag (the shim reads it with the run status)."""
-    context.instance.add_run_tags(context.run_id, outcome_tags(context.run_id, error=message))
+    context.instance.add_run_tags(
+        context.run_id, outcome_tags(context.run_id, context.run.tags, error=message)
+    )
 
 
 def retry_if_transient(context: dg.OpExecutionContext, stage: str, exc: BaseException) -> None:
@@ -160,7 +162,9 @@ def execute_stage(
     if stage == "manifest" and has_manifest(new_state):
         context.instance.add_run_tags(
             context.run_id,
-            outcome_tags(context.run_id, manifest_path=str(new_state.manifest_path)),
+            outcome_tags(
+                context.run_id, context.run.tags, manifest_path=str(new_state.manifest_path)
+            ),
         )
     metadata = stage_metadata(stage, new_state, time.perf_counter() - started)
     return dg.Output(new_state, metadata={**metadata, **step_counters(context, services)})
@@ -182,4 +186,8 @@ def record_error_from_hook(context: dg.HookContext) -> None:
         if exc is not None
         else f"{context.op.name}: failed"
     )
-    context.instance.add_run_tags(context.run_id, outcome_tags(context.run_id, error=message))
+    run = context.instance.get_run_by_id(context.run_id)
+    run_tags = run.tags if run is not None else {}
+    context.instance.add_run_tags(
+        context.run_id, outcome_tags(context.run_id, run_tags, error=message)
+    )

@@ -1,23 +1,37 @@
 """Run tags shared by every launch path (API shim, sensor, schedule, UI); see the stage contract.
 
-The shim reads ``esl/job_id``, ``esl/manifest_path`` and ``esl/error`` in the same GraphQL query
-as the run status; the run queue limits ``esl/lesson_key`` and ``esl/tts`` (``dagster.yaml``).
+An operator reads the run list by the visible tags: ``esl/lesson`` (the lesson's path as the API
+request named it, or relative to the sensor's source), ``esl/job_id``, ``esl/source`` and, for API runs, ``esl/submitted_at`` (ISO-8601 UTC);
+then the outcome (``esl/manifest_path`` or ``esl/error``). Bookkeeping tags use Dagster's hidden
+prefix ``.dagster/``: Dagster's UI and GraphQL API omit them, the run queue still sees them. The
+run queue limits ``.dagster/esl/lesson_key`` and ``.dagster/esl/tts`` (``dagster.yaml``).
 
-A run retried by the daemon or re-executed from the UI inherits its parent's tags, so every write
-of an outcome tag also writes ``esl/outcome_run_id``: the shim trusts ``esl/error`` and
-``esl/manifest_path`` only on the run whose id that tag names.
+The shim reads ``esl/job_id``, ``esl/manifest_path`` and ``esl/error`` in the same GraphQL query
+as the run status, so those stay visible.
+
+A run retried by the daemon or re-executed from the UI inherits its parent's tags, so an outcome
+tag written by such a run (one with ``dagster/parent_run_id``) comes with ``esl/outcome_run_id``:
+the shim trusts ``esl/error`` and ``esl/manifest_path`` of a run with a parent only when that tag
+names the run itself. A first run inherits nothing and writes no such tag.
 """
 
 import hashlib
 import uuid
-from pathlib import Path
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
 
 from esl_dagster.pipeline.options import JobOptions
 
+HIDDEN_TAG_PREFIX = ".dagster/"  # Dagster's convention for tags its UI does not show
+
 JOB_ID_TAG = "esl/job_id"
-LESSON_KEY_TAG = "esl/lesson_key"
+LESSON_TAG = "esl/lesson"
 SOURCE_TAG = "esl/source"
-TTS_TAG = "esl/tts"
+SUBMITTED_AT_TAG = "esl/submitted_at"
+LESSON_KEY_TAG = f"{HIDDEN_TAG_PREFIX}esl/lesson_key"
+TTS_TAG = f"{HIDDEN_TAG_PREFIX}esl/tts"
+PARENT_RUN_TAG = "dagster/parent_run_id"
+RETRY_NUMBER_TAG = "dagster/retry_number"
 MANIFEST_PATH_TAG = "esl/manifest_path"
 ERROR_TAG = "esl/error"
 OUTCOME_RUN_TAG = "esl/outcome_run_id"
@@ -39,14 +53,21 @@ def tts_runs(options: JobOptions) -> bool:
     return options.with_tts and not options.skip_tts and not options.dry_run
 
 
+def lesson_label(path: str) -> str:
+    """The ``esl/lesson`` value: a path relative to its root, without a leading ``./``."""
+    return str(PurePosixPath(path.replace("\\", "/")))
+
+
 def lesson_run_tags(
-    options: JobOptions, *, source: str, job_id: str | None = None
+    options: JobOptions, *, source: str, lesson: str, job_id: str | None = None
 ) -> dict[str, str]:
-    """Tags for a ``lesson_job`` run: job id (a new UUID unless given), lesson key, source, TTS."""
+    """Tags for a ``lesson_job`` run: lesson (``lesson``, relative to its root), job id (a new
+    UUID unless given), source; hidden: lesson key and TTS."""
     tags = {
+        LESSON_TAG: lesson_label(lesson),
         JOB_ID_TAG: job_id or str(uuid.uuid4()),
-        LESSON_KEY_TAG: lesson_key(options.md),
         SOURCE_TAG: source,
+        LESSON_KEY_TAG: lesson_key(options.md),
     }
     if tts_runs(options):
         tags[TTS_TAG] = "true"
@@ -60,11 +81,22 @@ def error_tag_value(message: str) -> str:
     return message[: MAX_ERROR_TAG_CHARS - 1] + "…"
 
 
+def reexecuted_from_ui(tags: Mapping[str, str]) -> bool:
+    """True for a run re-executed by hand (it has a parent run; the daemon's retries carry
+    ``dagster/retry_number``, the shim's reruns have no parent run)."""
+    return PARENT_RUN_TAG in tags and RETRY_NUMBER_TAG not in tags
+
+
 def outcome_tags(
-    run_id: str, *, error: str | None = None, manifest_path: str | None = None
+    run_id: str,
+    run_tags: Mapping[str, str],
+    *,
+    error: str | None = None,
+    manifest_path: str | None = None,
 ) -> dict[str, str]:
-    """Outcome tags of run ``run_id`` (``esl/error``, ``esl/manifest_path``), marked as its own."""
-    tags = {OUTCOME_RUN_TAG: run_id}
+    """Outcome tags of run ``run_id`` (``esl/error``, ``esl/manifest_path``); a run with a parent
+    also marks them as its own (``esl/outcome_run_id``), since it inherited its parent's."""
+    tags = {OUTCOME_RUN_TAG: run_id} if PARENT_RUN_TAG in run_tags else {}
     if error is not None:
         tags[ERROR_TAG] = error_tag_value(error)
     if manifest_path is not None:

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError as PydanticValidationError
 
 from esl_dagster.pipeline.errors import ConfigurationError, PipelineError
-from esl_dagster.pipeline.observability import NoopLogger, PipelineLogger, logger_from_settings
+from esl_dagster.pipeline.logs import NoopLogger, PipelineLogger, logger_from_settings
 from esl_dagster.pipeline.options import RERUN_STEPS, JobOptions, RerunStep
 from esl_dagster.pipeline.runner import AssignmentResult, AssignmentStatus, Pipeline
 from esl_dagster.pipeline.settings import load_settings

@@ -1,5 +1,7 @@
 """The ``manifest`` stage: the manifest this run leaves, written unless nothing changed."""
 
+from pathlib import Path
+
 from esl_dagster.pipeline.manifest import MANIFEST_SCHEMA_VERSION, Manifest, utc_timestamp
 from esl_dagster.pipeline.run_state import RunState
 from esl_dagster.pipeline.services import Services
@@ -70,4 +72,30 @@ def act_manifest(state: RunState, services: Services) -> Outcome:
     manifest = build_manifest(state)
     state.manifest_path = services.manifest_store.write_manifest(state.md_path, manifest)
     state.manifest_written = True
-    return Outcome(detail={"manifestPath": state.manifest_path}, tokens=["manifest"])
+    detail: dict[str, str] = {"manifestPath": state.manifest_path}
+    removed = remove_superseded_audio(state, services.settings.audio_dir)
+    if removed is not None:
+        detail["removedAudio"] = str(removed)
+    return Outcome(detail=detail, tokens=["manifest"])
+
+
+def remove_superseded_audio(state: RunState, audio_dir: Path) -> Path | None:
+    """Delete the MP3 the previous manifest named once this run's manifest names a new one.
+
+    Only a file this pipeline built in the data folder (``audio_dir``) is removed, never a file
+    elsewhere (an ``--out`` folder, a teacher's copy). Returns the removed path, if any.
+    """
+    old = state.previous.audio.path if state.previous and state.previous.audio else None
+    new = state.audio.path if state.audio else None
+    if not old or not new or Path(old) == Path(new):
+        return None
+    superseded = Path(old)
+    if superseded.suffix.lower() != ".mp3" or not superseded.resolve().is_relative_to(
+        audio_dir.resolve()
+    ):
+        return None
+    try:
+        superseded.unlink()
+    except FileNotFoundError:
+        return None
+    return superseded

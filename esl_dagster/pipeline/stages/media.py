@@ -36,9 +36,10 @@ from esl_dagster.pipeline.tts.voices import VoiceAssignment
 
 
 def _out_dir(state: RunState, services: Services) -> Path:
+    """``--out``, else the data folder: MP3s and clips never land in the teachers' folder."""
     out = state.options.out
     if out is None:
-        return Path(state.md_path).parent
+        return services.settings.audio_dir
     return services.settings.resolve_path(Path(out))
 
 

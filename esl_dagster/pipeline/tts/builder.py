@@ -1,8 +1,8 @@
 """Build the MP3 a :class:`~esl_dagster.pipeline.tts.request.SpeechRequest` describes: cast voices,
 synthesise (cached), assemble, measure.
 
-Cache layout in ``out_dir``: the final file is ``<student-slug>-<hash>.mp3`` where the hash covers
-everything that shapes the output (text, voices, provider, model, output format, mode, dialogue
+Cache layout in ``out_dir`` (by default the data folder's ``audio/``, not the lesson folder): the
+final file is ``<student-slug>-<hash>.mp3`` where the hash covers everything that shapes the output (text, voices, provider, model, output format, mode, dialogue
 settings, gap, sample rate, bitrate, loudness, title); per-line (or per-dialogue-chunk) clips live
 in ``out_dir/.clips/<clip-hash>.<ext>`` so an interrupted build resumes without paying twice.
 Every file is written under a temporary name and renamed, so the cache never holds a partial one.
@@ -11,7 +11,6 @@ Every file is written under a temporary name and renamed, so the cache never hol
 import hashlib
 import io
 import json
-import unicodedata
 import wave
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from anyascii import anyascii
 from pydantic import BaseModel
 
 from esl_dagster.pipeline.errors import InfrastructureError, ValidationError
@@ -75,9 +75,9 @@ class _Clip:
 
 
 def slugify(value: str | None) -> str:
-    """ASCII slug: accents dropped, runs of other characters -> ``-`` ("Test Student" -> ...)."""
-    decomposed = unicodedata.normalize("NFKD", value or "")
-    ascii_only = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
+    """ASCII slug of any script, transliterated ("José" -> "jose", "Анна" -> "anna"); runs of
+    other characters -> ``-``."""
+    ascii_only = anyascii(value or "").lower()
     slug = "".join(ch if ch.isascii() and ch.isalnum() else "-" for ch in ascii_only)
     return "-".join(part for part in slug.split("-") if part)
 

@@ -1,0 +1,90 @@
+"""One log format for every process: the shim's formatter (it cannot import the engine) writes
+the same keys as the engine's, and a real ``python -m api_shim`` writes only JSON lines, uvicorn's
+and the access lines included."""
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from api_shim.core.logging import JsonFormatter as ShimFormatter
+from esl_dagster.pipeline.logs import JsonFormatter as EngineFormatter
+
+
+def record_with_extra() -> logging.LogRecord:
+    record = logging.makeLogRecord(
+        {"name": "x.y", "levelno": logging.WARNING, "levelname": "WARNING", "msg": "it %s"}
+    )
+    record.args = ("happened",)
+    record.job_id = "j-1"
+    record.fields = {"request_id": "r-1", "status": 429}
+    return record
+
+
+def test_shim_and_engine_formatters_write_the_same_keys_and_values() -> None:
+    record = record_with_extra()
+    shim = json.loads(ShimFormatter().format(record))
+    engine = json.loads(EngineFormatter().format(record))
+    assert shim == engine
+    assert list(shim) == [
+        "timestamp",
+        "level",
+        "logger",
+        "message",
+        "job_id",
+        "request_id",
+        "status",
+    ]
+    assert shim["message"] == "it happened" and shim["level"] == "warning"
+    assert str(shim["timestamp"]).endswith("Z")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_until_up(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the shim exited"
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} never answered")
+
+
+def test_every_line_of_a_running_shim_is_json(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "ESL_API_PORT": str(port),
+        "ESL_DAGSTER_GRAPHQL_URL": "http://127.0.0.1:9/graphql",
+        "ESL_API_IDEMPOTENCY_DB": str(tmp_path / "idempotency.sqlite"),
+        "PIPELINE_CWD": str(tmp_path),
+    }
+    stderr = tmp_path / "api.log"
+    with stderr.open("wb") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "api_shim"], env=env, stderr=sink)
+        try:
+            wait_until_up(f"http://127.0.0.1:{port}/healthz", proc)
+            httpx.get(f"http://127.0.0.1:{port}/healthz", headers={"X-Request-ID": "log-1"})
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    lines = [json.loads(line) for line in stderr.read_text().splitlines() if line.strip()]
+    assert "\x1b[" not in stderr.read_text()
+    loggers = {line["logger"] for line in lines}
+    assert {"uvicorn.error", "api_shim.access"} <= loggers
+    access = [line for line in lines if line.get("request_id") == "log-1"]
+    assert access and access[0]["route"] == "/healthz" and access[0]["status"] == 200
