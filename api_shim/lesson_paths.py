@@ -1,4 +1,4 @@
-"""Resolution of a job's `md` to a lesson file inside the configured lesson roots (DESIGN D10).
+"""Resolution of a job's `md` to a lesson file inside the configured lesson roots (design D10).
 
 The original resolved a relative `md` against `PIPELINE_CWD`; this keeps that, then follows
 symlinks and insists that the real file lies inside a lesson root. The root check runs before

@@ -3,7 +3,7 @@ lessons as many runs versus one batch run. Every figure is measured with its bas
 run. Lesson runs are dry runs over the embedded default (no service is called), so the figures
 are Dagster's own overhead plus validation. Runs go through ``dg.execute_job`` on a temporary
 SQLite instance: the run worker's own start-up (a fresh process per run under the daemon, about
-2 s, see reference/dagster-notes.md §4) is covered by the import-time rows, not by the run rows.
+2 s, design F3) is covered by the import-time rows, not by the run rows.
 """
 
 import statistics

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# Copies of ../shared/fixtures, kept in the repo so the tests and the demo stack are self-contained.
+# The sample lessons, kept in the repo so the tests and the demo stack are self-contained.
 FIXTURES = REPO_ROOT / "examples"
 LESSONS_DIR = FIXTURES / "lessons"
 CONFIGS_DIR = FIXTURES / "configs"

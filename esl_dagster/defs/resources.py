@@ -2,7 +2,7 @@
 
 A secret is bound as ``dg.EnvVar(NAME)`` only when ``NAME`` is set in the code location's
 environment (the run workers inherit it); otherwise the field stays ``None`` and the engine picks
-the embedded default (DESIGN D5). Binding an unset ``EnvVar`` would instead fail every run.
+the embedded default (design D5). Binding an unset ``EnvVar`` would instead fail every run.
 """
 
 import os

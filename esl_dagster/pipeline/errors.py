@@ -1,7 +1,7 @@
 """Error hierarchy shared by every stage.
 
 The split that matters to callers is *transient* versus *permanent*: the Dagster ops retry only
-transient faults (DESIGN D2), and the CLI and API print ``str(error)`` as a one-line reason.
+transient faults (design D2), and the CLI and API print ``str(error)`` as a one-line reason.
 """
 
 
@@ -76,7 +76,7 @@ TRANSIENT_HTTP_STATUSES: frozenset[int] = frozenset({408, 409, 425, 429, 500, 50
 
 
 def is_transient_status(status: int) -> bool:
-    """HTTP statuses worth retrying (DESIGN D2): 408, 409, 425, 429 and every 5xx."""
+    """HTTP statuses worth retrying (design D2): 408, 409, 425, 429 and every 5xx."""
     return status in TRANSIENT_HTTP_STATUSES or 500 <= status <= 599
 
 

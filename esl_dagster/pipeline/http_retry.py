@@ -1,6 +1,6 @@
 """Retry timing shared by every HTTP client of the engine (Notion, ElevenLabs, remote config).
 
-DESIGN D2: a transient fault is retried after the server's ``Retry-After`` when it sent one
+design D2: a transient fault is retried after the server's ``Retry-After`` when it sent one
 (capped, so a hostile or broken server cannot park a worker), otherwise after a capped
 exponential backoff, optionally with jitter so that concurrent clients do not retry in lockstep.
 """

@@ -1,4 +1,4 @@
-"""Metrics and telemetry for the pipeline (reference §4, plus the missing failure events).
+"""Metrics and telemetry for the pipeline (the original's events, plus the missing failure events).
 
 Log events keep the original's names (``stage.<name>.start|success|skipped|failure``,
 ``pipeline.newAssignment.start|success|failure``, ...) and carry ``run_id`` and ``job_id``; they

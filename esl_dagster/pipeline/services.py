@@ -1,4 +1,4 @@
-"""The services one lesson job talks to, chosen once from the settings (DESIGN D5).
+"""The services one lesson job talks to, chosen once from the settings (design D5).
 
 No ``NOTION_TOKEN``: Notion preview mode (the request payloads are written next to the manifest;
 see :mod:`esl_dagster.pipeline.notion.service`). No ``ELEVENLABS_API_KEY``: the offline espeak-ng
@@ -171,7 +171,7 @@ def build_services(
     metrics: PipelineMetrics | None = None,
     uploader: Uploader | None = None,
 ) -> Services:
-    """Validate the settings, then pick each service per DESIGN D5.
+    """Validate the settings, then pick each service per design D5.
 
     ``uploader`` replaces the one the settings would build (the Dagster resources pass an S3
     uploader whose boto3 client comes from dagster-aws).

@@ -5,7 +5,7 @@ values down. Every field declares its environment variable names (the first is t
 one, the others are the original's aliases) and a description, so ``settings_table()`` can
 produce the README's configuration table from this file alone.
 
-Subsystems switch on by their settings (DESIGN D5): ``NOTION_TOKEN`` -> real Notion,
+Subsystems switch on by their settings (design D5): ``NOTION_TOKEN`` -> real Notion,
 ``ELEVENLABS_API_KEY`` -> ElevenLabs, a bucket (``S3_BUCKET`` or MinIO) -> S3 uploads, Postgres
 settings -> Dagster's Postgres storage. ``validate_for_start()`` stops start-up with a message
 naming the variable when an enabled feature lacks a setting it needs.

@@ -1,7 +1,7 @@
 """S3-compatible storage (AWS S3 or MinIO) as a Dagster resource.
 
 Clients come from dagster-aws's ``S3Resource``, imported inside :meth:`S3StorageResource.client`
-so that loading the code location does not import boto3 (DESIGN D5: with no bucket configured,
+so that loading the code location does not import boto3 (design D5: with no bucket configured,
 nothing S3 is touched at all).
 """
 

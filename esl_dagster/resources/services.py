@@ -4,7 +4,7 @@ Each resource holds one service's settings (secrets bound to ``dg.EnvVar`` in
 ``defs/resources.py``) and maps them onto the engine's ``Settings`` fields. A field left ``None``
 is not configured by the resource: the environment decides, read by the engine's one ``Settings``
 parser with every accepted variable name (aliases, MinIO, the seed's names). The choice between the
-real service and the embedded default (DESIGN D5) is made once, by the engine's
+real service and the embedded default (design D5) is made once, by the engine's
 ``build_services``: no Notion token -> preview mode, no ElevenLabs key -> espeak-ng, no bucket ->
 Notion-hosted audio when Notion is live, else the local upload folder. ``mode`` tells which one a resource selects (shown in op metadata and logs).
 Client libraries are imported by the engine only when a real service is built.
@@ -148,7 +148,7 @@ class PipelineResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         )
 
     def modes(self) -> dict[str, str]:
-        """Which real service or embedded default each part uses (DESIGN D5)."""
+        """Which real service or embedded default each part uses (design D5)."""
         settings = self.settings()
         return {
             "notion": "notion" if settings.notion_enabled else "preview",

@@ -111,7 +111,7 @@ def test_known_upload_values_are_forwarded(
 def test_other_upload_strings_are_accepted_without_an_upload_override(
     client: TestClient, fake: FakeDagster, body: dict[str, str]
 ) -> None:
-    """DESIGN section 4: `upload` is free text; only "s3" forces an S3 upload, and any other
+    """The `/jobs` contract (docs/design.md): `upload` is free text; only "s3" forces an S3 upload, and any other
     value means no explicit upload override (the deployment default applies)."""
     response = client.post("/jobs", json={"md": MISSION, **body})
 

@@ -191,7 +191,7 @@ def test_engine_services_reach_the_compose_postgres_with_psycopg2(
     assert not missing, f"{name} lacks the instance's variables {sorted(missing)}"
     target = postgres_target(instance, env)
     postgres = services["postgres"]["environment"]
-    assert target.scheme == "postgresql+psycopg2"  # dagster-notes P1
+    assert target.scheme == "postgresql+psycopg2"  # design F1
     assert (target.user, target.password, target.database) == (
         postgres["POSTGRES_USER"],
         postgres["POSTGRES_PASSWORD"],
@@ -400,6 +400,6 @@ def test_image_dagster_yaml_is_the_production_postgres_instance() -> None:
     assert set(instance["storage"]) == {"postgres"}
     postgres_db = instance["storage"]["postgres"].get("postgres_db")
     if postgres_db is not None:
-        assert postgres_db["scheme"] == "postgresql+psycopg2"  # dagster-notes P1
+        assert postgres_db["scheme"] == "postgresql+psycopg2"  # design F1
     assert instance["run_launcher"]["class"] == "DefaultRunLauncher"
     assert image_path_to_repo(f"{home}/workspace.yaml", dockerfile).is_file()

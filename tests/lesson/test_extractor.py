@@ -1,5 +1,5 @@
 """The extractor: study text, sections, answer key and teacher notes, with the original's quirks
-fixed (reference §3)."""
+fixed."""
 
 import pytest
 

@@ -8,7 +8,7 @@ from esl_dagster.pipeline.lesson.extractor import extract_lesson
 from esl_dagster.pipeline.lesson.validator import validate_file
 from tests.conftest import INVALID_LESSON, LESSONS_DIR, VALID_LESSONS
 
-# file name -> (study text type, number of study lines), reference §7 and each file's comment.
+# file name -> (study text type, number of study lines), from each file's comment.
 EXPECTED_STUDY = {
     "01-monologue-narrator-fish-market.md": ("monologue", 4),
     "02-monologue-single-host-podcast.md": ("monologue", 4),

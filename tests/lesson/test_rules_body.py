@@ -1,4 +1,4 @@
-"""Rules M, S, D, W, L, C, Y, T and strict mode (reference §2.4-§2.6) on small inline lessons."""
+"""Rules M, S, D, W, L, C, Y, T and strict mode on small inline lessons."""
 
 import pytest
 

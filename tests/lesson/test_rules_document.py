@@ -1,4 +1,4 @@
-"""Rules F0, FM and HC1-HC3 (reference §2.4), each on a small inline lesson."""
+"""Rules F0, FM and HC1-HC3, each on a small inline lesson."""
 
 import pytest
 

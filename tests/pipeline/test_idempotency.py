@@ -1,4 +1,4 @@
-"""Real protocols (DESIGN D3/D6): the runner against the fake Notion server and a moto S3 server.
+"""Real protocols (design D3/D6): the runner against the fake Notion server and a moto S3 server.
 
 The same job twice makes one page, one upload object and one audio file; an import that fails
 after creating its page is resumed on the same page; a dry run sends nothing; a database or data

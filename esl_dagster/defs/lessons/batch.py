@@ -3,7 +3,7 @@
 For large folders one run per lesson costs too much (each run is a fresh process, about 2 s and
 2 CPU-seconds; see the benchmark). Each lesson's step runs the engine's ``Pipeline``, as ``esl run``
 does;
-a transient fault retries that lesson's step (stages are idempotent, DESIGN D3), a permanent one
+a transient fault retries that lesson's step (stages are idempotent, design D3), a permanent one
 is recorded and the other lessons go on; the summary step fails the run if any lesson failed.
 The folder's ``esl.defaults.json`` applies as for the sensor.
 

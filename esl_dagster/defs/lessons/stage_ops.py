@@ -1,5 +1,5 @@
 """How a lesson op runs one engine stage: call ``run_stage``, turn its ``StageResult`` into output
-metadata, and turn engine errors into Dagster's retry decisions (DESIGN D2).
+metadata, and turn engine errors into Dagster's retry decisions (design D2).
 
 - transient fault (``PipelineError.transient``) with attempts left: retried; after the server's
   ``Retry-After`` when it sent one (``RetryRequested``), else on the op's ``RetryPolicy``;
@@ -138,7 +138,7 @@ def stage_metadata(stage: str, state: RunState, wall_seconds: float) -> dict[str
 def has_manifest(state: RunState) -> bool:
     """True when the manifest on disk describes this run: written now, or unchanged and kept.
 
-    A dry run writes nothing, so it has none (DESIGN D4).
+    A dry run writes nothing, so it has none (design D4).
     """
     return bool(state.manifest_path) and not state.options.dry_run
 

@@ -1,4 +1,4 @@
-"""Build the config provider the settings ask for (reference §1.2 step 5, fixed)."""
+"""Build the config provider the settings ask for."""
 
 from esl_dagster.pipeline.config.provider import (
     ConfigProvider,

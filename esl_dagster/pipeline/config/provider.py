@@ -131,7 +131,7 @@ def _folder_signature(path: Path) -> _Signature:
 
 
 class LocalConfigProvider(BaseConfigProvider):
-    """Config files from disk, each item resolved on its own (reference §1.2, fixed):
+    """Config files from disk, each item resolved on its own:
 
     1. the explicit path, if given: it must exist (a missing explicit path is an error, never a
        silent fallback as in the original); relative paths are taken from ``cwd``;
@@ -255,7 +255,7 @@ class _CacheEntry:
 
 
 class RemoteConfigProvider(BaseConfigProvider):
-    """Config served over HTTP (reference §3.2, fixed).
+    """Config served over HTTP.
 
     Each item is a GET of ``<base_url>/<path>`` (relative joining keeps the base path) with
     ``Authorization: Bearer <token>`` when a token is set. Responses are validated into the same

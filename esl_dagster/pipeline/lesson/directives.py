@@ -1,4 +1,4 @@
-"""Line-based scans of the ``:::`` directives (reference §1.5, §2.4 S, M, L, C, Y, T rules).
+"""Line-based scans of the ``:::`` directives (S, M, L, C, Y, T rules).
 
 Directives are not Markdown, so they are found line by line, as the original did (that is also
 why they work inside list items). One :class:`BodyLines` per body holds the lines, their trimmed

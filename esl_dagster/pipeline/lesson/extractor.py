@@ -1,6 +1,6 @@
 """The lesson extractor: front matter, study text, sections, answer key and teacher notes.
 
-Behaviour follows reference/lesson-format.md §3 with these deliberate fixes:
+Behaviour follows the original extractor with these deliberate fixes:
 
 - The outer fence is honoured (:func:`parse_document`), so front matter is read from fenced files
   and the last section does not end with the closing backticks. Sections are found in the body,

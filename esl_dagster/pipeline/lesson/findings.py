@@ -2,7 +2,7 @@
 
 Every :class:`~esl_dagster.pipeline.lesson.models.Finding` carries a ``code`` from this table. Codes
 are stable: tools and tests match on them, so a code is never renamed or reused; messages may be
-reworded. The rule ids refer to ``reference/lesson-format.md`` §2.4.
+reworded. The rule ids are the original validator's (F0, FM, HC, M, S, D, W, L, C, Y, T).
 
 =============================  ========  ====  ==============================================
 code                           severity  rule  meaning

@@ -1,4 +1,4 @@
-"""The front-matter schema (rules FM, reference §1.2) and safe conversions of YAML values.
+"""The front-matter schema (rules FM) and safe conversions of YAML values.
 
 The checks reproduce the original's zod schema and its messages: one problem per failing field,
 reported as ``Front matter: <path> - <reason>`` in schema order. When any check fails there is no
@@ -90,7 +90,7 @@ def to_jsonable(value: Any) -> Any:
 
 
 def is_valid_url(text: str) -> bool:
-    """Absolute URL check approximating WHATWG parsing (reference §1.2, ``cover``)."""
+    """Absolute URL check approximating WHATWG parsing (``cover``)."""
     match = _SCHEME_RE.fullmatch(text.strip())
     if match is None:
         return False

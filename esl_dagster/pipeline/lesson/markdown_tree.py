@@ -1,7 +1,7 @@
 """The lesson body as CommonMark, reduced to what the validator needs.
 
 The body is parsed once with markdown-it-py's "commonmark" preset (the original used micromark,
-which it matches closely). Only top-level blocks matter (reference §1.3, §2.4 W2-W5, §6): H2/H3
+which it matches closely). Only top-level blocks matter: H2/H3
 headings (ATX and setext), lists with their direct items, paragraphs and code blocks. Lines in
 :class:`Block` are 0-based body lines; callers convert them.
 
@@ -30,7 +30,7 @@ BlockKind = Literal["heading", "list", "paragraph", "code"]
 _BLOCK_PARSER = MarkdownIt("commonmark").disable("inline")
 _INLINE_PARSER = MarkdownIt("commonmark")
 
-# Normalisation of heading text (reference §1.3), applied in this order.
+# Normalisation of heading text, applied in this order.
 _EMOJI_RE = regex.compile(r"[\p{Emoji_Presentation}\p{Extended_Pictographic}]")
 _INVISIBLE_RE = regex.compile("[\u200b\u200c\u200d\u2060\ufe0e\ufe0f]")
 _WHITESPACE_RE = regex.compile(r"[\s\ufeff]+")
@@ -45,7 +45,7 @@ _MARKUP_RE = regex.compile(r"[\\`*_~\[\]<>&!\n]")
 # Lines shorter than this are left to markdown-it as they are (see shorten_marker_lines).
 MARKER_LINE_MIN = 64
 
-# Paragraphs that look like list items still count as one item each (reference §2.4, W3/W4).
+# Paragraphs that look like list items still count as one item each (W3/W4).
 _ITEM_LIKE_RE = regex.compile(r"\d+\)|- |\* ")
 
 

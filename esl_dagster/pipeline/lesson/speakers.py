@@ -1,7 +1,7 @@
 """The study-text speaker-line grammar, shared by the validator and the extractor.
 
 A speaker line (checked on a trimmed line) is a prefix, optional blanks, a colon, optional ``**``,
-at least one blank and some text (reference/lesson-format.md §1.6). The prefix is either
+at least one blank and some text. The prefix is either
 ``[any name]`` or a plain name of 1-32 characters from ASCII letters, digits, space, ``_ . -`` and
 the basic Cyrillic alphabet, optionally wrapped in ``**``. So ``Emma: Hi``, ``[Emma]: Hi``,
 ``**Emma:** Hi`` and ``**Emma**: Hi`` all name Emma; ``José: hola`` does not match (use brackets).
@@ -47,7 +47,7 @@ def speakers_enforced(labels: Iterable[str] | None) -> bool:
     """True when ``speaker_labels`` require "Speaker: text" lines.
 
     That is the case when there is at least one label and the labels are not just "Narrator":
-    a narrator-only list means free prose (reference §1.6).
+    a narrator-only list means free prose.
     """
     if labels is None:
         return False

@@ -1,4 +1,4 @@
-"""The lesson validator: every rule of reference/lesson-format.md §2.4, relaxed and strict.
+"""The lesson validator: every rule of the lesson format, relaxed and strict.
 
 Processing follows §2.2: fence (F0, fatal), front matter (FM), headings (HC1-HC3), toggle markers
 (M1-M2), study text (S1-S5, then D1-D3 when speakers are enforced, else W1), Controlled Practice
@@ -121,7 +121,7 @@ def _result(
     errors: list[Finding], warnings: list[Finding], meta: LessonMeta | None, *, strict: bool
 ) -> ValidationResult:
     """Relaxed: ok means no errors. Strict: warnings become errors when there are no errors,
-    and ok also needs zero warnings (reference §2.6)."""
+    and ok also needs zero warnings."""
     if strict and warnings and not errors:
         errors = [item.model_copy(update={"severity": "error"}) for item in warnings]
     ok = not errors and not (strict and warnings)

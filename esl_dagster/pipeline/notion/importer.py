@@ -1,4 +1,4 @@
-"""Import a lesson as a Notion page, idempotently (DESIGN D3).
+"""Import a lesson as a Notion page, idempotently (design D3).
 
 How a retry never creates a second page:
 

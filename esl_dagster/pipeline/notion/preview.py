@@ -1,6 +1,6 @@
 """Preview mode: the import's exact requests, computed without any network call.
 
-Used when there is no Notion token or on a dry run (DESIGN D4/D5). The schema is unknown, so the
+Used when there is no Notion token or on a dry run (design D4/D5). The schema is unknown, so the
 properties follow the original's assumptions (``Name`` title, multi_select Topic, a placeholder
 student relation). Ids that only Notion can assign appear as placeholders: ``{page_id}`` and
 ``{block:R:I.J}`` (block at index path I.J of the children of request R). Once the audio is
