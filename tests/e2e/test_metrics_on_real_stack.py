@@ -7,6 +7,7 @@ own records (its tags and step stats over GraphQL) and from the requests the fak
 """
 
 import time
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -84,7 +85,7 @@ def test_a_job_and_its_stages_appear_in_the_metrics(stack: RealStack, services: 
 
     (run,) = stack.graphql(RUN_RECORDS, {"value": trace.job_id})["runsOrError"]["results"]
     tags = {tag["key"]: tag["value"] for tag in run["tags"]}
-    submitted = float(tags.get("esl/submitted_at", run["creationTime"]))
+    submitted = datetime.fromisoformat(tags["esl/submitted_at"]).timestamp()
     assert delta(before, after, "esl_job_duration_seconds_count", outcome="succeeded") == 1
     assert delta(before, after, "esl_job_duration_seconds_sum", outcome="succeeded") == (
         pytest.approx(run["endTime"] - submitted, abs=1e-3)
