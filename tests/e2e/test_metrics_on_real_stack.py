@@ -7,7 +7,9 @@ own records (its tags and step stats over GraphQL) and from the requests the fak
 """
 
 import time
+import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -69,7 +71,23 @@ def delta(before: Samples, after: Samples, name: str, **labels: str) -> float:
     return after.get(key, 0.0) - before.get(key, 0.0)
 
 
-def test_a_job_and_its_stages_appear_in_the_metrics(stack: RealStack, services: Services) -> None:
+def unique_lesson(workdir: Path) -> str:
+    """A copy of the dialogue lesson whose first study line is new, so its audio is a new object
+    (an upload of bytes another test already stored is not counted as an upload)."""
+    text = (workdir / LESSON).read_text(encoding="utf-8")
+    start = text.index("\n", text.index(":::study-text")) + 1
+    end = text.index("\n", start)
+    token = uuid.uuid4().hex[:8]
+    copy = f"./lessons/metrics-{token}.md"
+    changed = f"{text[:end]} Reference {token}.{text[end:]}"
+    (workdir / copy).write_text(changed, encoding="utf-8")
+    return copy
+
+
+def test_a_job_and_its_stages_appear_in_the_metrics(
+    stack: RealStack, services: Services, workdir: Path
+) -> None:
+    lesson = unique_lesson(workdir)
     stack.wait_idle(90.0)
     before = fresh_scrape(stack, time.time())
     eleven = services.elevenlabs.state
@@ -77,7 +95,7 @@ def test_a_job_and_its_stages_appear_in_the_metrics(stack: RealStack, services: 
     services.elevenlabs.add_fault(
         Fault(status=429, times=1, retry_after="0", path_regex="^/v1/text-to")
     )
-    trace = submit(stack, {"md": LESSON, "withTts": True, "forceTts": True, "upload": "s3"})
+    trace = submit(stack, {"md": lesson, "withTts": True, "forceTts": True, "upload": "s3"})
     poll_jobs(stack.api_url, [trace], timeout=90.0)
     body = finished(stack, trace)
     assert body["state"] == "succeeded", body
