@@ -81,9 +81,12 @@ def _process_seconds(argv: list[str]) -> float:
 
 
 def _esl_command() -> list[str]:
-    """The installed ``esl`` console script, else the same entry point through ``-m``."""
+    """The installed ``esl`` console script, else the same entry point through ``-c``."""
     script = Path(sys.executable).with_name("esl")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "esl_dagster.pipeline.cli"]
+    if script.exists():
+        return [str(script)]
+    entry = "import sys; from esl_dagster.pipeline.cli import main; sys.exit(main())"
+    return [sys.executable, "-c", entry]
 
 
 def startup_rows() -> list[BenchRow]:
