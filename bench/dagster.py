@@ -25,7 +25,7 @@ from esl_dagster.resources.services import PipelineResource
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = sorted((REPO_ROOT / "examples" / "lessons").glob("0[1-5]-*.md"))
-IMPORT_REPEATS = 5
+IMPORT_REPEATS = 7
 HELP_REPEATS = 7
 RUN_REPEATS = 3
 MULTIPROCESS_REPEATS = 2
@@ -52,22 +52,25 @@ def get_multiprocess_lesson_job() -> dg.JobDefinition:
     return _BENCH_DEFS.resolve_job_def("lesson_job_multiprocess")
 
 
-def _import_seconds(statement: str) -> float:
-    code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
-    samples = [
-        float(
-            subprocess.run(
+def _import_seconds(*statements: str) -> list[float]:
+    """Median in-process wall time of each statement in fresh interpreters, the statements
+    alternating run by run so that a busy machine slows all of them alike."""
+    samples: list[list[float]] = [[] for _ in statements]
+    for _ in range(IMPORT_REPEATS):
+        for index, statement in enumerate(statements):
+            code = (
+                f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
+            )
+            output = subprocess.run(
                 [sys.executable, "-c", code],
                 capture_output=True,
                 text=True,
                 check=True,
                 cwd=REPO_ROOT,
                 timeout=120,
-            ).stdout.strip()
-        )
-        for _ in range(IMPORT_REPEATS)
-    ]
-    return statistics.median(samples)
+            ).stdout
+            samples[index].append(float(output.strip()))
+    return [statistics.median(values) for values in samples]
 
 
 def _process_seconds(argv: list[str]) -> float:
@@ -93,8 +96,9 @@ def startup_rows() -> list[BenchRow]:
     """``esl --help`` against a bare interpreter, and the code location against Dagster alone."""
     bare = _process_seconds([sys.executable, "-c", "pass"])
     esl_help = _process_seconds([*_esl_command(), "--help"])
-    dagster_import = _import_seconds("import dagster")
-    location_import = _import_seconds("import esl_dagster.definitions as d; d.defs()")
+    dagster_import, location_import = _import_seconds(
+        "import dagster", "import esl_dagster.definitions as d; d.defs()"
+    )
     return [
         BenchRow("python -c pass (fresh process)", bare, "s"),
         BenchRow(
