@@ -1,4 +1,5 @@
-"""Dagster deployment costs: code-location import time, per-run overhead by executor, and many
+"""Start-up and Dagster deployment costs: ``esl --help`` wall time, code-location import time,
+per-run overhead by executor, and many
 lessons as many runs versus one batch run. Every figure is measured with its baseline in the same
 run. Lesson runs are dry runs over the embedded default (no service is called), so the figures
 are Dagster's own overhead plus validation. Runs go through ``dg.execute_job`` on a temporary
@@ -24,7 +25,8 @@ from esl_dagster.resources.services import PipelineResource
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = sorted((REPO_ROOT / "examples" / "lessons").glob("0[1-5]-*.md"))
-IMPORT_REPEATS = 3
+IMPORT_REPEATS = 7
+HELP_REPEATS = 7
 RUN_REPEATS = 3
 MULTIPROCESS_REPEATS = 2
 MANY_LESSONS = 50
@@ -50,22 +52,73 @@ def get_multiprocess_lesson_job() -> dg.JobDefinition:
     return _BENCH_DEFS.resolve_job_def("lesson_job_multiprocess")
 
 
-def _import_seconds(statement: str) -> float:
-    code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
-    samples = [
-        float(
-            subprocess.run(
+def _import_seconds(*statements: str) -> list[float]:
+    """Median in-process wall time of each statement in fresh interpreters, the statements
+    alternating run by run so that a busy machine slows all of them alike."""
+    samples: list[list[float]] = [[] for _ in statements]
+    for _ in range(IMPORT_REPEATS):
+        for index, statement in enumerate(statements):
+            code = (
+                f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
+            )
+            output = subprocess.run(
                 [sys.executable, "-c", code],
                 capture_output=True,
                 text=True,
                 check=True,
                 cwd=REPO_ROOT,
                 timeout=120,
-            ).stdout.strip()
-        )
-        for _ in range(IMPORT_REPEATS)
-    ]
+            ).stdout
+            samples[index].append(float(output.strip()))
+    return [statistics.median(values) for values in samples]
+
+
+def _process_seconds(argv: list[str]) -> float:
+    """Median wall time of whole processes (interpreter start-up included)."""
+    samples = []
+    for _ in range(HELP_REPEATS):
+        start = time.perf_counter()
+        subprocess.run(argv, capture_output=True, check=True, cwd=REPO_ROOT, timeout=120)
+        samples.append(time.perf_counter() - start)
     return statistics.median(samples)
+
+
+def _esl_command() -> list[str]:
+    """The installed ``esl`` console script, else the same entry point through ``-c``."""
+    script = Path(sys.executable).with_name("esl")
+    if script.exists():
+        return [str(script)]
+    entry = "import sys; from esl_dagster.pipeline.cli import main; sys.exit(main())"
+    return [sys.executable, "-c", entry]
+
+
+def startup_rows() -> list[BenchRow]:
+    """``esl --help`` against a bare interpreter, and the code location against Dagster alone."""
+    bare = _process_seconds([sys.executable, "-c", "pass"])
+    esl_help = _process_seconds([*_esl_command(), "--help"])
+    dagster_import, location_import = _import_seconds(
+        "import dagster", "import esl_dagster.definitions as d; d.defs()"
+    )
+    return [
+        BenchRow("python -c pass (fresh process)", bare, "s"),
+        BenchRow(
+            "esl --help (fresh process)",
+            esl_help,
+            "s",
+            baseline=bare,
+            ratio=esl_help / bare,
+            target="esl --help <= 0.15 s",
+        ),
+        BenchRow("import dagster alone (fresh process)", dagster_import, "s"),
+        BenchRow(
+            "code location import + load (esl_dagster.definitions)",
+            location_import,
+            "s",
+            baseline=dagster_import,
+            ratio=location_import / dagster_import,
+            target="code location import <= 1.3x import dagster alone",
+        ),
+    ]
 
 
 def _copy_lessons(folder: Path, count: int) -> list[Path]:
@@ -103,20 +156,7 @@ def _pipeline(work: Path) -> PipelineResource:
 
 
 def run() -> list[BenchRow]:
-    rows: list[BenchRow] = []
-    dagster_import = _import_seconds("import dagster")
-    location_import = _import_seconds("import esl_dagster.definitions as d; d.defs()")
-    rows.append(BenchRow("import dagster (fresh process)", dagster_import, "s"))
-    rows.append(
-        BenchRow(
-            "import + load esl_dagster.definitions",
-            location_import,
-            "s",
-            baseline=dagster_import,
-            ratio=location_import / dagster_import,
-            target="<= 1.5x import dagster",
-        )
-    )
+    rows = startup_rows()
     with tempfile.TemporaryDirectory() as tmp, dg.instance_for_test() as instance:
         work = Path(tmp)
         lessons = _copy_lessons(work / "lessons", MANY_LESSONS)

@@ -18,9 +18,10 @@ import re
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol, TextIO, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TextIO, runtime_checkable
 
-from esl_dagster.pipeline.settings import Settings
+if TYPE_CHECKING:  # the settings model is heavy; this module is imported by every process
+    from esl_dagster.pipeline.settings import Settings
 
 ROOT_LOGGER = "esl"
 EVENT_LOGGER = "esl.pipeline"
@@ -168,7 +169,7 @@ def configure_logging(
     return handler
 
 
-def logger_from_settings(settings: Settings, stream: TextIO | None = None) -> "EventLogger":
+def logger_from_settings(settings: "Settings", stream: TextIO | None = None) -> "EventLogger":
     """The engine's event logger, its output set as ESL_LOG_LEVEL and ESL_LOG_FORMAT ask."""
     configure_logging(settings.log_level, settings.log_format, stream)
     return EventLogger()

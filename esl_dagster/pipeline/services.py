@@ -5,48 +5,51 @@ see :mod:`esl_dagster.pipeline.notion.service`). No ``ELEVENLABS_API_KEY``: the 
 engine. No S3 settings: uploads go to Notion itself when it is live, else to the local upload
 folder. ``ESL_PIPELINE_MANIFEST_STORE=s3``: manifests in S3, else next to each lesson. Every field
 can also be built by hand (tests, the Dagster resources).
+
+The service implementations (httpx clients, the settings model, the speech engines) are imported
+by the builders, not by this module: the Dagster code location imports it for ``Services`` only.
 """
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from esl_dagster.pipeline.config.factory import config_provider_from_settings
-from esl_dagster.pipeline.config.provider import ConfigProvider
 from esl_dagster.pipeline.errors import ConfigurationError
 from esl_dagster.pipeline.logs import EventLogger, PipelineLogger
 from esl_dagster.pipeline.manifest import FilesystemManifestStore, ManifestStore, S3ManifestStore
-from esl_dagster.pipeline.notion.client import NotionClient
-from esl_dagster.pipeline.notion.live import LiveNotion
-from esl_dagster.pipeline.notion.offline import PreviewNotion
-from esl_dagster.pipeline.notion.service import NotionDefaults, NotionService
 from esl_dagster.pipeline.observability import NoopMetrics, PipelineMetrics
-from esl_dagster.pipeline.options import UploadMode
-from esl_dagster.pipeline.settings import Settings
-from esl_dagster.pipeline.storage import LocalUploader, NotionUploader, S3Uploader, Uploader
-from esl_dagster.pipeline.tts.elevenlabs import ElevenLabsProvider
-from esl_dagster.pipeline.tts.espeak import EspeakProvider
-from esl_dagster.pipeline.tts.provider import SpeechProvider
+
+if TYPE_CHECKING:
+    from esl_dagster.pipeline.config.provider import ConfigProvider
+    from esl_dagster.pipeline.notion.client import NotionClient
+    from esl_dagster.pipeline.notion.service import NotionDefaults, NotionService
+    from esl_dagster.pipeline.options import UploadMode
+    from esl_dagster.pipeline.settings import Settings
+    from esl_dagster.pipeline.storage import Uploader
+    from esl_dagster.pipeline.tts.provider import SpeechProvider
 
 
 @dataclass
 class Services:
     """The services of one process; ``notion`` is live or preview (a dry run derives its own)."""
 
-    settings: Settings
-    config_provider: ConfigProvider
+    settings: "Settings"
+    config_provider: "ConfigProvider"
     manifest_store: ManifestStore
-    notion: NotionService
-    tts_provider: SpeechProvider
-    uploader: Uploader
+    notion: "NotionService"
+    tts_provider: "SpeechProvider"
+    uploader: "Uploader"
     logger: PipelineLogger
     metrics: PipelineMetrics
 
 
-# The one builder of the config provider lives with the config package; this name is kept for
-# the Dagster resources.
-build_config_provider = config_provider_from_settings
+def build_config_provider(settings: "Settings") -> "ConfigProvider":
+    """The config provider the settings select (its one builder lives with the config package)."""
+    from esl_dagster.pipeline.config.factory import config_provider_from_settings
+
+    return config_provider_from_settings(settings)
 
 
-def build_manifest_store(settings: Settings) -> ManifestStore:
+def build_manifest_store(settings: "Settings") -> ManifestStore:
     """Filesystem store next to each lesson, or S3 when ESL_PIPELINE_MANIFEST_STORE=s3."""
     if settings.effective_manifest_store != "s3":
         return FilesystemManifestStore()
@@ -73,10 +76,14 @@ def build_manifest_store(settings: Settings) -> ManifestStore:
     )
 
 
-def build_notion(settings: Settings, metrics: PipelineMetrics | None = None) -> NotionClient | None:
+def build_notion(
+    settings: "Settings", metrics: PipelineMetrics | None = None
+) -> "NotionClient | None":
     """The Notion client when NOTION_TOKEN is set, else None (preview mode)."""
     if settings.notion_token is None:
         return None
+    from esl_dagster.pipeline.notion.client import NotionClient
+
     return NotionClient(
         settings.notion_token.get_secret_value(),
         base_url=settings.notion_base_url,
@@ -88,8 +95,10 @@ def build_notion(settings: Settings, metrics: PipelineMetrics | None = None) -> 
     )
 
 
-def notion_defaults(settings: Settings) -> NotionDefaults:
+def notion_defaults(settings: "Settings") -> "NotionDefaults":
     """The Notion target defaults the settings configure."""
+    from esl_dagster.pipeline.notion.service import NotionDefaults
+
     return NotionDefaults(
         database_id=settings.notion_db_id,
         data_source_id=settings.notion_data_source_id,
@@ -98,21 +107,28 @@ def notion_defaults(settings: Settings) -> NotionDefaults:
 
 
 def build_notion_service(
-    settings: Settings, store: ManifestStore, client: NotionClient | None = None
-) -> NotionService:
+    settings: "Settings", store: ManifestStore, client: "NotionClient | None" = None
+) -> "NotionService":
     """Live Notion when NOTION_TOKEN is set (``client``, built from the settings when not
     given), else preview mode writing next to the manifests."""
+    from esl_dagster.pipeline.notion.live import LiveNotion
+    from esl_dagster.pipeline.notion.offline import PreviewNotion
+
     client = client if client is not None else build_notion(settings)
     defaults = notion_defaults(settings)
     return PreviewNotion(store, defaults) if client is None else LiveNotion(client, defaults)
 
 
 def build_tts_provider(
-    settings: Settings, metrics: PipelineMetrics | None = None
-) -> SpeechProvider:
+    settings: "Settings", metrics: PipelineMetrics | None = None
+) -> "SpeechProvider":
     """ElevenLabs when ELEVENLABS_API_KEY is set, else the offline espeak-ng engine."""
     if settings.elevenlabs_api_key is None:
+        from esl_dagster.pipeline.tts.espeak import EspeakProvider
+
         return EspeakProvider(metrics=metrics)
+    from esl_dagster.pipeline.tts.elevenlabs import ElevenLabsProvider
+
     return ElevenLabsProvider(
         settings.elevenlabs_api_key.get_secret_value(),
         base_url=settings.elevenlabs_base_url,
@@ -128,12 +144,14 @@ def build_tts_provider(
     )
 
 
-def build_uploader(settings: Settings, notion: NotionClient | None = None) -> Uploader:
+def build_uploader(settings: "Settings", notion: "NotionClient | None" = None) -> "Uploader":
     """The ``auto`` upload target: S3 (or MinIO) when configured, else Notion itself when Notion
     is live (``notion``, its File Upload API), else the local upload folder.
 
     The key prefix is not baked in: each job passes its own (``--prefix``, else S3_PREFIX).
     """
+    from esl_dagster.pipeline.storage import LocalUploader, NotionUploader, S3Uploader
+
     s3 = settings.s3
     if s3 is not None:
         return S3Uploader(
@@ -148,9 +166,12 @@ def build_uploader(settings: Settings, notion: NotionClient | None = None) -> Up
     return LocalUploader(settings.upload_dir, settings.public_base_url)
 
 
-def uploader_for(mode: UploadMode, services: Services) -> Uploader:
+def uploader_for(mode: "UploadMode", services: Services) -> "Uploader":
     """The target a job's ``upload`` option asks for; ``auto`` (and ``none``) keep the configured
     one. A target the settings cannot provide is a ``ConfigurationError`` naming them."""
+    from esl_dagster.pipeline.notion.live import LiveNotion
+    from esl_dagster.pipeline.storage import LocalUploader, NotionUploader, S3Uploader
+
     configured = services.uploader
     if mode == "s3" and not isinstance(configured, S3Uploader):
         raise ConfigurationError("--upload s3 needs S3 storage: set S3_BUCKET (or MINIO_ENABLED)")
@@ -165,11 +186,11 @@ def uploader_for(mode: UploadMode, services: Services) -> Uploader:
 
 
 def build_services(
-    settings: Settings,
+    settings: "Settings",
     *,
     logger: PipelineLogger | None = None,
     metrics: PipelineMetrics | None = None,
-    uploader: Uploader | None = None,
+    uploader: "Uploader | None" = None,
 ) -> Services:
     """Validate the settings, then pick each service per design D5.
 

@@ -7,20 +7,21 @@ parser with every accepted variable name (aliases, MinIO, the seed's names). The
 real service and the embedded default (design D5) is made once, by the engine's
 ``build_services``: no Notion token -> preview mode, no ElevenLabs key -> espeak-ng, no bucket ->
 Notion-hosted audio when Notion is live, else the local upload folder. ``mode`` tells which one a resource selects (shown in op metadata and logs).
-Client libraries are imported by the engine only when a real service is built.
+Client libraries are imported by the engine only when a real service is built, and the engine's
+settings and services only when a resource is used: importing the code location stays light.
 """
 
 import enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from pydantic import PrivateAttr
 
-from esl_dagster.pipeline.logs import EventLogger
-from esl_dagster.pipeline.observability import CountingMetrics
-from esl_dagster.pipeline.services import Services, build_services
-from esl_dagster.pipeline.settings import Settings, load_settings
 from esl_dagster.resources.s3 import S3StorageResource
+
+if TYPE_CHECKING:
+    from esl_dagster.pipeline.services import Services
+    from esl_dagster.pipeline.settings import Settings
 
 
 class NotionResource(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -129,9 +130,9 @@ class PipelineResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     config: ConfigProviderResource
     pipeline_cwd: str | None = None
     local_upload_dir: str | None = None
-    _built: Services | None = PrivateAttr(default=None)
+    _built: "Services | None" = PrivateAttr(default=None)
 
-    def settings(self) -> Settings:
+    def settings(self) -> "Settings":
         """Engine settings: the fields these resources configure (not ``None``) over the
         environment's settings, so every accepted variable name keeps working inside runs."""
         fields: dict[str, Any] = {
@@ -143,6 +144,8 @@ class PipelineResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             "pipeline_cwd": self.pipeline_cwd,
             "local_upload_dir": self.local_upload_dir,
         }
+        from esl_dagster.pipeline.settings import load_settings
+
         return load_settings(
             env_file=None, **{name: value for name, value in fields.items() if value is not None}
         )
@@ -158,7 +161,7 @@ class PipelineResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             ),
         }
 
-    def services(self) -> Services:
+    def services(self) -> "Services":
         """The engine's services for one op: built once per run process (clients are reused by
         every op of the run, which share one ``CountingMetrics``). The engine logs to the ``esl``
         logger, which the instance's ``python_logs: managed_python_loggers`` puts into the run's
@@ -167,9 +170,13 @@ class PipelineResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             self._built = self._build()
         return self._built
 
-    def _build(self) -> Services:
+    def _build(self) -> "Services":
         """The engine's services, chosen by its builders; S3 (or MinIO) uploads use a boto3
         client made by dagster-aws's ``S3Resource``."""
+        from esl_dagster.pipeline.logs import EventLogger
+        from esl_dagster.pipeline.observability import CountingMetrics
+        from esl_dagster.pipeline.services import build_services
+
         settings = self.settings()
         s3 = settings.s3
         uploader = None

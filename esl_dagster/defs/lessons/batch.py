@@ -22,7 +22,6 @@ from esl_dagster.defs.lessons.ops import SERVICE_RETRY_POLICY
 from esl_dagster.defs.lessons.stage_ops import record_error, retry_if_transient, root_cause_message
 from esl_dagster.defs.lessons.tags import JOB_ID_TAG
 from esl_dagster.pipeline.options import JobOptions
-from esl_dagster.pipeline.runner import Pipeline
 from esl_dagster.resources.lesson_sources import list_folder
 from esl_dagster.resources.services import PipelineResource
 
@@ -63,6 +62,8 @@ def process_lesson(
     context: dg.OpExecutionContext, options: JobOptions, esl: PipelineResource
 ) -> dict[str, Any]:
     """Every stage of one lesson; a permanent failure becomes a ``failed`` outcome."""
+    from esl_dagster.pipeline.runner import Pipeline  # the engine: imported when a run needs it
+
     pipeline = Pipeline(esl.services())
     try:
         result = pipeline.new_assignment(

@@ -19,13 +19,11 @@ retries copy the tags and find ``started``. The ledger is the shim's SQLite file
 """
 
 import os
-import sqlite3
 import time
 from pathlib import Path
 from typing import Final
 
 import dagster as dg
-import psycopg2  # type: ignore[import-untyped]
 
 from esl_dagster.defs.lessons.tags import JOB_ID_TAG
 from esl_dagster.pipeline.errors import ConfigurationError, InfrastructureError, PipelineError
@@ -60,15 +58,20 @@ def _claim_sql(table: str, placeholder: str) -> tuple[str, str]:
     return insert, select
 
 
-def _record_in_sqlite(path: Path, launch_id: str) -> str:
+def _record_in_sqlite(ledger: str, launch_id: str) -> str:
+    import sqlite3  # here, not at import: the code location stays light
+
     insert, select = _claim_sql(SQLITE_TABLE, "?")
-    connection = sqlite3.connect(path, timeout=10)
     try:
-        with connection:
-            connection.execute(insert, (launch_id, time.time()))
-            row = connection.execute(select, (launch_id,)).fetchone()
-    finally:
-        connection.close()
+        connection = sqlite3.connect(Path(ledger.removeprefix("sqlite:")), timeout=10)
+        try:
+            with connection:
+                connection.execute(insert, (launch_id, time.time()))
+                row = connection.execute(select, (launch_id,)).fetchone()
+        finally:
+            connection.close()
+    except sqlite3.Error as exc:
+        raise _unavailable(ledger, exc) from exc
     return str(row[0])
 
 
@@ -84,27 +87,37 @@ def postgres_ledger_url() -> str:
 
 
 def _record_in_postgres(launch_id: str) -> str:
+    # Imported here: only runs launched through a Postgres ledger need the driver.
+    import psycopg2  # type: ignore[import-untyped]
+
     insert, select = _claim_sql(POSTGRES_TABLE, "%s")
-    connection = psycopg2.connect(postgres_ledger_url(), connect_timeout=5)
     try:
-        with connection, connection.cursor() as cursor:
-            cursor.execute(insert, (launch_id, time.time()))
-            cursor.execute(select, (launch_id,))
-            row = cursor.fetchone()
-    finally:
-        connection.close()
+        connection = psycopg2.connect(postgres_ledger_url(), connect_timeout=5)
+        try:
+            with connection, connection.cursor() as cursor:
+                cursor.execute(insert, (launch_id, time.time()))
+                cursor.execute(select, (launch_id,))
+                row = cursor.fetchone()
+        finally:
+            connection.close()
+    except psycopg2.Error as exc:
+        raise _unavailable("postgres", exc) from exc
     return str(row[0])
+
+
+def _unavailable(ledger: str, exc: Exception) -> LedgerUnavailable:
+    return LedgerUnavailable(f"launch ledger {ledger!r} unavailable: {exc}")
 
 
 def record_start(ledger: str, launch_id: str) -> str:
     """Write ``started`` for ``launch_id`` unless a decision exists; return the decision."""
     try:
         if ledger.startswith("sqlite:"):
-            return _record_in_sqlite(Path(ledger.removeprefix("sqlite:")), launch_id)
+            return _record_in_sqlite(ledger, launch_id)
         if ledger == "postgres":
             return _record_in_postgres(launch_id)
-    except (sqlite3.Error, psycopg2.Error, OSError) as exc:
-        raise LedgerUnavailable(f"launch ledger {ledger!r} unavailable: {exc}") from exc
+    except OSError as exc:
+        raise _unavailable(ledger, exc) from exc
     raise ConfigurationError(f"unknown launch ledger {ledger!r} in tag {LAUNCH_LEDGER_TAG}")
 
 

@@ -2,6 +2,7 @@
 
 Exit codes follow the ``esl`` convention: 0 all lessons valid / extraction printed, 1 a lesson is
 invalid or has no study text, 2 usage errors, missing or unreadable paths.
+The lesson engine is imported when a command runs, so ``esl --help`` stays quick.
 """
 
 import argparse
@@ -9,14 +10,10 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from esl_dagster.pipeline.errors import ValidationError
-from esl_dagster.pipeline.lesson.extractor import extract_lesson, extract_study_text
-from esl_dagster.pipeline.lesson.findings import Code
-from esl_dagster.pipeline.lesson.models import Extraction, Finding, ValidationResult
-from esl_dagster.pipeline.lesson.reader import read_lesson_file
-from esl_dagster.pipeline.lesson.validator import validate_file
+if TYPE_CHECKING:
+    from esl_dagster.pipeline.lesson.models import Extraction, Finding, ValidationResult
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -26,10 +23,12 @@ EXIT_USAGE = 2
 @dataclass(frozen=True)
 class FileReport:
     path: str
-    result: ValidationResult
+    result: "ValidationResult"
 
     @property
     def unreadable(self) -> bool:
+        from esl_dagster.pipeline.lesson.findings import Code
+
         return any(item.code == Code.FILE_UNREADABLE for item in self.result.errors)
 
 
@@ -60,6 +59,8 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
 
 
 def run_validate(args: argparse.Namespace) -> int:
+    from esl_dagster.pipeline.lesson.validator import validate_file
+
     reports: list[FileReport] = []
     empty_folder = False
     for raw in args.paths:
@@ -84,6 +85,12 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def run_extract(args: argparse.Namespace) -> int:
+    from esl_dagster.pipeline.errors import ValidationError
+    from esl_dagster.pipeline.lesson.extractor import extract_lesson, extract_study_text
+    from esl_dagster.pipeline.lesson.findings import Code
+    from esl_dagster.pipeline.lesson.models import Finding
+    from esl_dagster.pipeline.lesson.reader import read_lesson_file
+
     text = read_lesson_file(args.path)
     if isinstance(text, Finding):
         print(f"esl: {args.path}: {text.message}", file=sys.stderr)
@@ -111,7 +118,7 @@ def _report_json(report: FileReport) -> dict[str, Any]:
     }
 
 
-def _finding_json(item: Finding) -> dict[str, Any]:
+def _finding_json(item: "Finding") -> dict[str, Any]:
     return {"code": item.code, "message": item.message, "line": item.line}
 
 
@@ -137,14 +144,14 @@ def _print_reports(reports: list[FileReport]) -> None:
                 print(f"  {label}: {value}")
 
 
-def _print_findings(title: str, items: list[Finding]) -> None:
+def _print_findings(title: str, items: "list[Finding]") -> None:
     print(f"{title} ({len(items)}):")
     for item in items:
         where = f" (file line {item.line})" if item.line is not None else ""
         print(f"  • {item.message}{where}")
 
 
-def _print_extraction(extraction: Extraction) -> None:
+def _print_extraction(extraction: "Extraction") -> None:
     meta = extraction.meta
     if meta is not None:
         print(f"{meta.title} ({meta.student}, {meta.level})")

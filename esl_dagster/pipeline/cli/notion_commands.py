@@ -7,14 +7,12 @@ its fix) or Notion could not be reached; 2 usage: no ``NOTION_TOKEN``, no target
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from esl_dagster.pipeline.errors import ConfigurationError, PipelineError
-from esl_dagster.pipeline.lesson.validator import validate_text
-from esl_dagster.pipeline.notion.check import CheckReport, check_notion
-from esl_dagster.pipeline.notion.target import TargetIds
-from esl_dagster.pipeline.services import build_notion
-from esl_dagster.pipeline.settings import load_settings
-from esl_dagster.pipeline.stages import one_line
+
+if TYPE_CHECKING:
+    from esl_dagster.pipeline.notion.check import CheckReport
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -45,6 +43,14 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
 
 
 def run_check(args: argparse.Namespace) -> int:
+    # Imported here, not at module level: httpx, the settings model and the Notion client are
+    # only needed when the command runs (``esl --help`` stays quick).
+    from esl_dagster.pipeline.notion.check import check_notion
+    from esl_dagster.pipeline.notion.target import TargetIds
+    from esl_dagster.pipeline.services import build_notion
+    from esl_dagster.pipeline.settings import load_settings
+    from esl_dagster.pipeline.stages import one_line
+
     try:
         settings = load_settings()
         client = build_notion(settings)
@@ -76,6 +82,8 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def _lesson_properties(paths: list[Path]) -> list[str]:
+    from esl_dagster.pipeline.lesson.validator import validate_text
+
     names: list[str] = []
     for path in paths:
         try:
@@ -89,7 +97,7 @@ def _lesson_properties(paths: list[Path]) -> list[str]:
     return [name for name in names if name.strip().lower() != "topic"]
 
 
-def _print(report: CheckReport) -> None:
+def _print(report: "CheckReport") -> None:
     for ok, line in report.lines:
         print(f"{'ok     ' if ok else 'PROBLEM'}  {line}")
     if report.problems:

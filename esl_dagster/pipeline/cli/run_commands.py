@@ -5,23 +5,21 @@ configuration error (bad flag value, missing lesson, unknown preset, incomplete 
 Failures print one line ``esl: <reason>`` on stderr, never a traceback. ``--json`` prints one
 JSON document on stdout instead of the text summary (``{"command", "result"}`` or
 ``{"command", "error"}``). ``--log`` writes the structured pipeline events (JSON lines with run id
-and job id) to stderr.
+and job id) to stderr. The engine (pydantic models, settings, services) is imported when a command
+runs, so ``esl --help`` stays quick.
 """
 
 import argparse
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
-
-from pydantic import ValidationError as PydanticValidationError
+from typing import TYPE_CHECKING, Any
 
 from esl_dagster.pipeline.errors import ConfigurationError, PipelineError
-from esl_dagster.pipeline.logs import NoopLogger, PipelineLogger, logger_from_settings
-from esl_dagster.pipeline.options import RERUN_STEPS, JobOptions, RerunStep
-from esl_dagster.pipeline.runner import AssignmentResult, AssignmentStatus, Pipeline
-from esl_dagster.pipeline.settings import load_settings
-from esl_dagster.pipeline.stages import one_line
+
+if TYPE_CHECKING:
+    from esl_dagster.pipeline.options import JobOptions, RerunStep
+    from esl_dagster.pipeline.runner import AssignmentResult, AssignmentStatus, Pipeline
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -113,7 +111,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log", action="store_true", help="pipeline events as JSON on stderr")
 
 
-def _steps(value: str) -> list[RerunStep]:
+def _steps(value: str) -> "list[RerunStep]":
+    from esl_dagster.pipeline.options import RERUN_STEPS
+
     steps: list[RerunStep] = []
     for raw in value.split(","):
         token = raw.strip()
@@ -159,14 +159,20 @@ _RUN_FIELDS = (
 )
 
 
-def _options(args: argparse.Namespace) -> JobOptions:
+def _options(args: argparse.Namespace) -> "JobOptions":
+    from esl_dagster.pipeline.options import JobOptions
+
     values = {name: getattr(args, name) for name in _RUN_FIELDS if hasattr(args, name)}
     if args.command == "rerun":
         values["rerun_steps"] = args.steps
     return JobOptions(**values)
 
 
-def _pipeline(args: argparse.Namespace) -> Pipeline:
+def _pipeline(args: argparse.Namespace) -> "Pipeline":
+    from esl_dagster.pipeline.logs import NoopLogger, PipelineLogger, logger_from_settings
+    from esl_dagster.pipeline.runner import Pipeline
+    from esl_dagster.pipeline.settings import load_settings
+
     settings = load_settings()
     logger: PipelineLogger = logger_from_settings(settings) if args.log else NoopLogger()
     return Pipeline.from_settings(settings, logger=logger)
@@ -182,6 +188,10 @@ def _fail(args: argparse.Namespace, exc: BaseException, code: int) -> int:
 
 
 def _reason(exc: BaseException) -> str:
+    from pydantic import ValidationError as PydanticValidationError
+
+    from esl_dagster.pipeline.stages import one_line
+
     if isinstance(exc, PydanticValidationError):
         first = exc.errors()[0]
         where = "--" + "-".join(str(p) for p in first["loc"]).replace("_", "-")
@@ -192,6 +202,8 @@ def _reason(exc: BaseException) -> str:
 
 
 def _guarded(args: argparse.Namespace, body: Callable[[], int]) -> int:
+    from pydantic import ValidationError as PydanticValidationError
+
     try:
         return body()
     except (ConfigurationError, PydanticValidationError) as exc:
@@ -230,6 +242,10 @@ def run_rerun(args: argparse.Namespace) -> int:
 
 def run_status(args: argparse.Namespace) -> int:
     def body() -> int:
+        from esl_dagster.pipeline.logs import NoopLogger
+        from esl_dagster.pipeline.runner import Pipeline
+        from esl_dagster.pipeline.settings import load_settings
+
         status = Pipeline.from_settings(load_settings(), logger=NoopLogger()).get_assignment_status(
             args.md
         )
@@ -249,7 +265,7 @@ def _print_json(document: dict[str, Any]) -> None:
     print(json.dumps(document, indent=2, ensure_ascii=False, default=str))
 
 
-def _report(args: argparse.Namespace, result: AssignmentResult, extra: dict[str, Any]) -> None:
+def _report(args: argparse.Namespace, result: "AssignmentResult", extra: dict[str, Any]) -> None:
     if args.json:
         _print_json({"command": args.command, "result": result.model_dump(mode="json"), **extra})
         return
@@ -277,14 +293,14 @@ def _report(args: argparse.Namespace, result: AssignmentResult, extra: dict[str,
         print(f"  {stage:<10} {outcome.status}{reason}")
 
 
-def _voice_warnings(result: AssignmentResult) -> list[str]:
+def _voice_warnings(result: "AssignmentResult") -> list[str]:
     """The requested voices the TTS provider could not use (from the tts stage's report)."""
     tts = result.stages.get("tts")
     warnings: list[str] = tts.detail.get("voiceWarnings", []) if tts else []
     return warnings
 
 
-def _manifest_line(result: AssignmentResult) -> str | None:
+def _manifest_line(result: "AssignmentResult") -> str | None:
     if result.manifest_path is None:
         return None
     if result.dry_run:
@@ -294,7 +310,7 @@ def _manifest_line(result: AssignmentResult) -> str | None:
     )
 
 
-def _status_json(status: AssignmentStatus) -> dict[str, Any]:
+def _status_json(status: "AssignmentStatus") -> dict[str, Any]:
     data = status.model_dump(mode="json", exclude={"manifest"})
     data["manifest"] = (
         status.manifest.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -304,7 +320,7 @@ def _status_json(status: AssignmentStatus) -> dict[str, Any]:
     return data
 
 
-def _print_status(status: AssignmentStatus) -> None:
+def _print_status(status: "AssignmentStatus") -> None:
     manifest = status.manifest
     audio = manifest.audio if manifest else None
     print(f"{'Manifest:':<16}{status.manifest_path} ({'exists' if manifest else 'missing'})")

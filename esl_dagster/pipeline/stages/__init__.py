@@ -10,7 +10,13 @@ records nothing.
 Step tokens (``RunState.steps``) follow the original: the stage name when it runs (or would run),
 ``skip:<stage>`` for an explicit skip flag, ``colorize:<preset>:<h2>/<h3>/<toggles>`` after a
 colorize, and the new ``unchanged:<stage>`` when unchanged inputs skip a stage.
+
+The stage modules are imported when first used (``run_stage``, or the names below from
+``_LAZY``), so importing this package stays light for the Dagster code location.
 """
+
+import importlib
+from typing import Any
 
 from esl_dagster.pipeline.run_state import STAGES, RunState, StageName, StageResult
 from esl_dagster.pipeline.stages.common import (
@@ -24,10 +30,22 @@ from esl_dagster.pipeline.stages.common import (
     resolve_lesson_path,
     unchanged,
 )
-from esl_dagster.pipeline.stages.execute import STAGE_FUNCTIONS, run_stage
-from esl_dagster.pipeline.stages.manifest import build_manifest
-from esl_dagster.pipeline.stages.notion import lesson_key
+from esl_dagster.pipeline.stages.execute import run_stage
 from esl_dagster.pipeline.stages.start import resolve_options, start_run
+
+# Public name -> the module that defines it, imported on first access.
+_LAZY = {
+    "STAGE_FUNCTIONS": "esl_dagster.pipeline.stages.execute",
+    "build_manifest": "esl_dagster.pipeline.stages.manifest",
+    "lesson_key": "esl_dagster.pipeline.stages.notion",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "STAGES",

@@ -1,9 +1,13 @@
 """Running one stage: decide, then act (or record the skip), with telemetry and the stage record.
 
 ``STAGE_FUNCTIONS`` maps each stage name to its ``(decide, act)`` pair from the stage modules.
+A stage module (with the libraries it needs: markdown-it, httpx, the speech engines) is imported
+when its stage first runs, so importing this module (the Dagster code location does) stays light.
 """
 
+import importlib
 import time
+from typing import Any
 
 from esl_dagster.pipeline.errors import ConfigurationError
 from esl_dagster.pipeline.manifest import StageRecord, utc_timestamp
@@ -11,17 +15,33 @@ from esl_dagster.pipeline.observability import PipelineTelemetry
 from esl_dagster.pipeline.run_state import STAGES, RunState, StageResult
 from esl_dagster.pipeline.services import Services
 from esl_dagster.pipeline.stages.common import Act, Decide, Skip, one_line
-from esl_dagster.pipeline.stages.lesson import act_validate, decide_validate
-from esl_dagster.pipeline.stages.manifest import act_manifest, decide_manifest
-from esl_dagster.pipeline.stages.media import act_tts, act_upload, decide_tts, decide_upload
-from esl_dagster.pipeline.stages.notion import (
-    act_add_audio,
-    act_colorize,
-    act_import,
-    decide_add_audio,
-    decide_colorize,
-    decide_import,
-)
+
+# Stage name -> (module under esl_dagster.pipeline.stages, decide function, act function).
+STAGE_IMPLEMENTATIONS: dict[str, tuple[str, str, str]] = {
+    "validate": ("lesson", "decide_validate", "act_validate"),
+    "import": ("notion", "decide_import", "act_import"),
+    "colorize": ("notion", "decide_colorize", "act_colorize"),
+    "tts": ("media", "decide_tts", "act_tts"),
+    "upload": ("media", "decide_upload", "act_upload"),
+    "add-audio": ("notion", "decide_add_audio", "act_add_audio"),
+    "manifest": ("manifest", "decide_manifest", "act_manifest"),
+}
+
+
+def stage_functions(stage: str) -> tuple[Decide, Act]:
+    """The ``(decide, act)`` pair of ``stage``, importing its module on first use."""
+    module_name, decide_name, act_name = STAGE_IMPLEMENTATIONS[stage]
+    module = importlib.import_module(f"esl_dagster.pipeline.stages.{module_name}")
+    decide: Decide = getattr(module, decide_name)
+    act: Act = getattr(module, act_name)
+    return decide, act
+
+
+def __getattr__(name: str) -> Any:
+    """``STAGE_FUNCTIONS``: every stage's pair (imports every stage module)."""
+    if name == "STAGE_FUNCTIONS":
+        return {stage: stage_functions(stage) for stage in STAGE_IMPLEMENTATIONS}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _telemetry(state: RunState, services: Services) -> PipelineTelemetry:
@@ -35,9 +55,9 @@ def run_stage(stage: str, state: RunState, services: Services) -> RunState:
     Emits ``stage.<name>.start|success|skipped|failure`` and the stage metrics; raises the shared
     errors on failure (``transient`` only for retryable faults), after recording the failure.
     """
-    if stage not in STAGE_FUNCTIONS:
+    if stage not in STAGE_IMPLEMENTATIONS:
         raise ConfigurationError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
-    decide, act = STAGE_FUNCTIONS[stage]
+    decide, act = stage_functions(stage)
     state = state.model_copy(deep=True)
     telemetry = _telemetry(state, services)
     started = time.perf_counter()
@@ -81,14 +101,3 @@ def run_stage(stage: str, state: RunState, services: Services) -> RunState:
 
 def _elapsed_ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000.0, 3)
-
-
-STAGE_FUNCTIONS: dict[str, tuple[Decide, Act]] = {
-    "validate": (decide_validate, act_validate),
-    "import": (decide_import, act_import),
-    "colorize": (decide_colorize, act_colorize),
-    "tts": (decide_tts, act_tts),
-    "upload": (decide_upload, act_upload),
-    "add-audio": (decide_add_audio, act_add_audio),
-    "manifest": (decide_manifest, act_manifest),
-}

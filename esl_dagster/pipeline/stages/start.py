@@ -5,7 +5,6 @@ from typing import Any
 from esl_dagster.pipeline.errors import ManifestError
 from esl_dagster.pipeline.manifest import Manifest
 from esl_dagster.pipeline.options import DEFAULT_RERUN_STEPS, JobOptions
-from esl_dagster.pipeline.preflight import preflight
 from esl_dagster.pipeline.run_state import RunState
 from esl_dagster.pipeline.services import Services
 from esl_dagster.pipeline.stages.common import read_lesson, resolve_lesson_path
@@ -62,6 +61,8 @@ def start_run(
     resolved, profile = resolve_options(
         options.model_copy(update={"md": str(md_path)}), services, previous
     )
+    from esl_dagster.pipeline.preflight import preflight  # imports the Notion and audio tools
+
     preflight(resolved, services, previous)
     return RunState(
         options=resolved,
