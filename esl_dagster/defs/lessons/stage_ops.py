@@ -18,12 +18,13 @@ from typing import Any, NoReturn
 import dagster as dg
 import pydantic
 
-from esl_dagster.defs.lessons.tags import outcome_tags
+from esl_dagster.defs.lessons.tags import JOB_ID_TAG, TRACEPARENT_TAG, outcome_tags
 from esl_dagster.pipeline.errors import PipelineError, ServiceError, ValidationError
 from esl_dagster.pipeline.observability import CountingMetrics, counters_report
 from esl_dagster.pipeline.run_state import RunState
 from esl_dagster.pipeline.services import Services
 from esl_dagster.pipeline.stages import run_stage
+from esl_dagster.pipeline.tracing import configure_tracing, stage_span, trace_fields
 
 # A server asking for a longer pause than this is answered with this pause (the attempt after it
 # may get another Retry-After); it keeps one op from sleeping unboundedly.
@@ -155,10 +156,17 @@ def execute_stage(
     if state.run_id != context.run_id:
         state = state.model_copy(update={"run_id": context.run_id})
     mark_step(context, services)
-    try:
-        new_state = run_stage(stage, state, services)
-    except Exception as exc:  # every failure is classified, none escapes unlabelled
-        fail_or_retry(context, stage, exc, services)
+    configure_tracing()
+    tags = context.run.tags
+    job = {"esl.job_id": tags[JOB_ID_TAG]} if JOB_ID_TAG in tags else {}
+    with stage_span(
+        stage, run_id=context.run_id, traceparent=tags.get(TRACEPARENT_TAG), attributes=job
+    ):
+        trace = trace_fields()
+        try:
+            new_state = run_stage(stage, state, services)
+        except Exception as exc:  # every failure is classified, none escapes unlabelled
+            fail_or_retry(context, stage, exc, services)
     if stage == "manifest" and has_manifest(new_state):
         context.instance.add_run_tags(
             context.run_id,
@@ -167,7 +175,7 @@ def execute_stage(
             ),
         )
     metadata = stage_metadata(stage, new_state, time.perf_counter() - started)
-    return dg.Output(new_state, metadata={**metadata, **step_counters(context, services)})
+    return dg.Output(new_state, metadata={**metadata, **trace, **step_counters(context, services)})
 
 
 @dg.failure_hook(name="record_esl_error")
