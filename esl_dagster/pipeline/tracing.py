@@ -11,7 +11,9 @@ A run continues the trace of its submission: the API shim (or another submitter)
 ``traceparent`` of its submission span into a hidden run tag, and every stage span is its child.
 A run without one (the sensor's, a launch from the UI) gets a trace of its own derived from the
 run id: the trace id is the run id's 32 hex digits, the common parent a span that stands for the
-run (it is not exported; trace viewers show the stages as the trace's top level).
+run (it is not exported; trace viewers show the stages as the trace's top level). The engine's
+``Pipeline`` (the batch job's per-lesson step, the ``esl`` command) puts a ``lesson`` span around
+its stages.
 """
 
 import functools
@@ -104,16 +106,29 @@ def current_traceparent() -> str | None:
 
 
 @contextmanager
+def run_span(
+    name: str, *, run_id: str, traceparent: str | None, attributes: Mapping[str, str] | None = None
+) -> Iterator[Span]:
+    """A current span of run ``run_id``: child of ``traceparent`` when given, else of the current
+    span (a stage inside a lesson's span), else of the run's own trace (see ``run_context``).
+    An exception escaping it marks the span as an error."""
+    parent = traceparent_context(traceparent)
+    if parent is None and not trace.get_current_span().get_span_context().is_valid:
+        parent = run_context(run_id)
+    tracer = trace.get_tracer(TRACER_NAME)
+    span_attributes = {"esl.run_id": run_id, **(attributes or {})}
+    with tracer.start_as_current_span(name, context=parent, attributes=span_attributes) as span:
+        yield span
+
+
+@contextmanager
 def stage_span(
     stage: str, *, run_id: str, traceparent: str | None, attributes: Mapping[str, str] | None = None
 ) -> Iterator[Span]:
-    """The current span of one stage of run ``run_id``, child of ``traceparent`` (else of the
-    run's own trace, see ``run_context``); an exception escaping it marks the span as an error."""
-    parent = traceparent_context(traceparent) or run_context(run_id)
-    tracer = trace.get_tracer(TRACER_NAME)
-    span_attributes = {"esl.stage": stage, "esl.run_id": run_id, **(attributes or {})}
-    with tracer.start_as_current_span(
-        f"stage {stage}", context=parent, attributes=span_attributes
+    """The span ``stage <name>`` of one stage (see ``run_span`` for its parent)."""
+    stage_attributes = {"esl.stage": stage, **(attributes or {})}
+    with run_span(
+        f"stage {stage}", run_id=run_id, traceparent=traceparent, attributes=stage_attributes
     ) as span:
         yield span
 
@@ -135,6 +150,7 @@ __all__ = [
     "current_traceparent",
     "instrument_clients",
     "run_context",
+    "run_span",
     "stage_span",
     "trace_fields",
     "traceparent_context",

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from opentelemetry.trace import SpanKind
 from api_shim.tracing import TRACEPARENT_TAG as SHIM_TRACEPARENT_TAG
 from esl_dagster.defs.lessons.jobs import build_lesson_job
 from esl_dagster.defs.lessons.tags import TRACEPARENT_TAG
+from esl_dagster.pipeline.options import JobOptions
+from esl_dagster.pipeline.runner import Pipeline
 from esl_dagster.pipeline.tracing import instrument_clients
 from esl_dagster.resources.s3 import S3StorageResource
 from esl_dagster.resources.services import (
@@ -38,7 +41,7 @@ from esl_dagster.resources.services import (
 # The shim's fixtures (a TestClient against the fake Dagster GraphQL server).
 from tests.api.conftest import MISSION, client, fake, lesson_cwd, make_client  # noqa: F401
 from tests.conftest import VALID_LESSONS
-from tests.dagster.test_run_logs import shipped_python_logs
+from tests.dagster.test_run_logs import embedded_pipeline, shipped_python_logs
 from tests.fakes.dagster_graphql import FakeDagster
 from tests.fakes.notion_server import FakeNotion, Seeded, running_fake, seed_homework
 
@@ -180,6 +183,24 @@ def test_a_run_without_a_submitter_gets_one_trace_of_its_own(
     trace_ids = {span.context.trace_id for span in stages}  # type: ignore[union-attr]
     assert trace_ids == {int(result.run_id.replace("-", ""), 16)}
     assert {record["trace_id"] for record in records} == {result.run_id.replace("-", "")}
+
+
+def test_the_engine_pipeline_traces_a_lesson_with_its_stages_as_children(
+    spans: InMemorySpanExporter, tmp_path: Path
+) -> None:
+    """The batch job's per-lesson step and the ``esl`` command run lessons through ``Pipeline``."""
+    lesson = tmp_path / VALID_LESSONS[0].name
+    shutil.copyfile(VALID_LESSONS[0], lesson)
+    run_id = str(uuid.uuid4())
+    pipeline = Pipeline(embedded_pipeline(tmp_path).services())
+    pipeline.new_assignment(JobOptions(md=str(lesson), with_tts=False), run_id=run_id)
+
+    finished = spans.get_finished_spans()
+    [lesson_span] = [span for span in finished if span.name == "lesson"]
+    stages = [span for span in finished if span.name.startswith("stage ")]
+    assert len(stages) == 7
+    assert lesson_span.context.trace_id == uuid.UUID(run_id).int  # type: ignore[union-attr]
+    assert all(span.parent.span_id == lesson_span.context.span_id for span in stages)  # type: ignore[union-attr]
 
 
 NO_SDK_SCRIPT = """
