@@ -13,6 +13,9 @@ from Dagster's event log, because a run worker's own counters die with its proce
 """
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, NoReturn
 
 import dagster as dg
@@ -144,6 +147,30 @@ def has_manifest(state: RunState) -> bool:
     return bool(state.manifest_path) and not state.options.dry_run
 
 
+# Set while an op's stage span is open: ``execute_stage`` inside ``validate_lesson`` reuses it.
+_STAGE_SPAN_OPEN: ContextVar[bool] = ContextVar("esl_stage_span_open", default=False)
+
+
+@contextmanager
+def stage_trace(context: dg.OpExecutionContext, stage: str) -> Iterator[None]:
+    """The op's stage span, child of the run's ``traceparent`` tag (see the module docstring);
+    inside an open one (an op that wraps its preparation too) it adds nothing."""
+    if _STAGE_SPAN_OPEN.get():
+        yield
+        return
+    configure_tracing()
+    tags = context.run.tags
+    job = {"esl.job_id": tags[JOB_ID_TAG]} if JOB_ID_TAG in tags else {}
+    token = _STAGE_SPAN_OPEN.set(True)
+    try:
+        with stage_span(
+            stage, run_id=context.run_id, traceparent=tags.get(TRACEPARENT_TAG), attributes=job
+        ):
+            yield
+    finally:
+        _STAGE_SPAN_OPEN.reset(token)
+
+
 def execute_stage(
     context: dg.OpExecutionContext, stage: str, state: RunState, services: Services
 ) -> dg.Output[RunState]:
@@ -156,12 +183,7 @@ def execute_stage(
     if state.run_id != context.run_id:
         state = state.model_copy(update={"run_id": context.run_id})
     mark_step(context, services)
-    configure_tracing()
-    tags = context.run.tags
-    job = {"esl.job_id": tags[JOB_ID_TAG]} if JOB_ID_TAG in tags else {}
-    with stage_span(
-        stage, run_id=context.run_id, traceparent=tags.get(TRACEPARENT_TAG), attributes=job
-    ):
+    with stage_trace(context, stage):
         trace = trace_fields()
         try:
             new_state = run_stage(stage, state, services)
