@@ -3,14 +3,17 @@ in the run's hidden tag, the run's stage spans as its children, the fake Notion'
 below them, and the trace id in the run's log records. Without an OTLP endpoint nothing of the
 SDK is installed."""
 
+import http.server
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import dagster as dg
 import pytest
@@ -18,6 +21,7 @@ from fastapi.testclient import TestClient
 from opentelemetry import trace
 from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -214,10 +218,8 @@ print(shim_setup(), engine_setup(), type(trace.get_tracer_provider()).__name__,
 """
 
 
-def run_setup_script(endpoint: str | None) -> list[str]:
+def run_setup_script() -> list[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    if endpoint is not None:
-        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
     done = subprocess.run(
         [sys.executable, "-c", NO_SDK_SCRIPT],
         env=env,
@@ -230,8 +232,60 @@ def run_setup_script(endpoint: str | None) -> list[str]:
 
 
 def test_without_an_endpoint_no_sdk_is_installed_or_imported() -> None:
-    assert run_setup_script(None) == ["False", "False", "ProxyTracerProvider", "False"]
+    assert run_setup_script() == ["False", "False", "ProxyTracerProvider", "False"]
 
 
-def test_with_an_endpoint_the_sdk_provider_is_installed() -> None:
-    assert run_setup_script("http://127.0.0.1:9") == ["True", "True", "TracerProvider", "True"]
+EXPORT_SCRIPT = """
+from opentelemetry import trace
+from api_shim.tracing import configure_tracing as shim_setup
+from esl_dagster.pipeline.tracing import configure_tracing, stage_span
+print(configure_tracing(), shim_setup(), type(trace.get_tracer_provider()).__name__)
+with stage_span("import", run_id="00000000-0000-4000-8000-000000000001", traceparent=None):
+    pass
+trace.get_tracer_provider().force_flush()
+"""
+
+
+class Collector(http.server.BaseHTTPRequestHandler):
+    """An OTLP/HTTP trace receiver: keeps the protobuf export requests it is sent."""
+
+    received: ClassVar[list[tuple[str, str, bytes]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append((self.path, self.headers["Content-Type"], body))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        del format, args
+
+
+def test_with_an_endpoint_spans_reach_the_collector_over_otlp_http() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{server.server_address[1]}"
+        done = subprocess.run(
+            [sys.executable, "-c", EXPORT_SCRIPT],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+    finally:
+        server.shutdown()
+    assert done.stdout.split() == ["True", "True", "TracerProvider"]
+    [(path, content_type, body)] = Collector.received
+    assert (path, content_type) == ("/v1/traces", "application/x-protobuf")
+    export = ExportTraceServiceRequest.FromString(body)
+    [resource_spans] = export.resource_spans
+    service = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+    assert service["service.name"] == "esl-dagster"
+    [span] = [span for scope in resource_spans.scope_spans for span in scope.spans]
+    assert span.name == "stage import"
+    assert span.trace_id.hex() == "00000000000040008000000000000001"  # the run's own trace
