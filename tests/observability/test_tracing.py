@@ -174,9 +174,15 @@ def test_stages_continue_the_submission_trace_down_to_notion_requests(
         str((span.attributes or {}).get("http.url", "")).startswith(fake_notion.base_url)
         for span in notion_calls
     )
-    # (3) every engine record of the run's log carries the job's trace id.
+    # (3) every engine record of the run's log carries the job's trace id; so does op metadata.
     trace_id = f"{submission_context.trace_id:032x}"
     assert records and all(record["trace_id"] == trace_id for record in records)
+    [output] = [
+        event
+        for event in result.events_for_node("import_to_notion")
+        if event.event_type == dg.DagsterEventType.STEP_OUTPUT
+    ]
+    assert output.step_output_data.metadata["trace_id"].value == trace_id
 
 
 def test_a_run_without_a_submitter_gets_one_trace_of_its_own(

@@ -107,6 +107,7 @@ def fail_or_retry(
     metadata: dict[str, Any] = {
         "stage": stage,
         "attempts": context.retry_number + 1,
+        **trace_fields(),
         **step_counters(context, services),
     }
     if isinstance(exc, PipelineError):
