@@ -21,6 +21,7 @@ from api_shim.idempotency import open_idempotency_store
 from api_shim.job_metrics import JobMetricsCollector
 from api_shim.shutdown import on_exit_signal
 from api_shim.submission import JobLauncher
+from api_shim.tracing import configure_tracing
 from api_shim.uploads import LessonValidator
 
 DESCRIPTION = """\
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 store.close()
 
     configure_logging()
+    configure_tracing()
     app = FastAPI(
         title="ESL lesson jobs",
         version="1.0.0",

@@ -53,6 +53,7 @@ from api_shim.idempotency import (
 from api_shim.lesson_paths import lesson_key
 from api_shim.schemas import JobCreate
 from api_shim.timestamps import SUBMITTED_AT_TAG
+from api_shim.tracing import TRACEPARENT_TAG, current_traceparent, launch_span
 
 logger = logging.getLogger("api_shim.submission")
 
@@ -281,7 +282,20 @@ class JobLauncher:
     async def _launch(
         self, config: Mapping[str, Any], tags: Mapping[str, str], *, launch_id: str, kind: str
     ) -> None:
-        """Launch one run, or raise; on return the run exists (or will, exactly once)."""
+        """Launch one run, or raise; on return the run exists (or will, exactly once).
+
+        The launch is the root span of the job's trace; the run continues it from its hidden
+        ``traceparent`` tag.
+        """
+        with launch_span(kind, tags[JOB_ID_TAG]):
+            traceparent = current_traceparent()
+            if traceparent:
+                tags = {**tags, TRACEPARENT_TAG: traceparent}
+            await self._launch_run(config, tags, launch_id=launch_id, kind=kind)
+
+    async def _launch_run(
+        self, config: Mapping[str, Any], tags: Mapping[str, str], *, launch_id: str, kind: str
+    ) -> None:
         job_id = tags[JOB_ID_TAG]
         tags = {**tags, LAUNCH_ID_TAG: launch_id, LAUNCH_LEDGER_TAG: self._store.ledger_ref}
         deadline = time.monotonic() + self._budget_s

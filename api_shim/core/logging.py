@@ -1,8 +1,9 @@
 """Structured JSON logs: one object per line, for the shim's loggers and uvicorn's.
 
 Every line has ``timestamp`` (ISO-8601 UTC), ``level``, ``logger`` and ``message``, then the
-fields the call passed as ``extra`` (``extra={"fields": {...}}`` adds each entry as a key): the
-same keys as the engine's formatter (``esl_dagster.pipeline.logs``), which the shim cannot import.
+fields the call passed as ``extra`` (``extra={"fields": {...}}`` adds each entry as a key), then
+``trace_id`` and ``span_id`` while a span is current: the same keys as the engine's formatter
+(``esl_dagster.pipeline.logs``), which the shim cannot import.
 ``log_config()`` is the ``logging.config.dictConfig`` dictionary for uvicorn's ``log_config``.
 """
 
@@ -12,6 +13,8 @@ import logging.config
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+
+from api_shim.tracing import trace_fields
 
 LOGGER_NAME = "api_shim"
 ACCESS_LOGGER_NAME = "api_shim.access"
@@ -45,6 +48,8 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         for key, value in _extra_fields(record).items():
+            payload.setdefault(key, value)
+        for key, value in trace_fields().items():
             payload.setdefault(key, value)
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)

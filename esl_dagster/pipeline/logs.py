@@ -4,7 +4,8 @@ Engine code logs events through an ``EventLogger``: the message is the original'
 (``stage.tts.success``, ``pipeline.newAssignment.start``, ...) and the structured fields
 (``event``, ``run_id``, ``job_id``, ``stage``, ``detail``) travel as the record's ``extra``.
 ``JsonFormatter`` renders a record as ``timestamp`` (ISO-8601 UTC), ``level``, ``logger``,
-``message``, then the extra fields (the API shim's formatter produces the same keys).
+``message``, then the extra fields, then ``trace_id`` and ``span_id`` while a span is current
+(the API shim's formatter produces the same keys).
 
 Inside a Dagster run the ``esl`` logger is one of the instance's managed Python loggers
 (``python_logs`` in ``dagster.yaml``): Dagster stores ``record.getMessage()``, which for an event
@@ -19,6 +20,8 @@ import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TextIO, runtime_checkable
+
+from esl_dagster.pipeline.tracing import trace_fields
 
 if TYPE_CHECKING:  # the settings model is heavy; this module is imported by every process
     from esl_dagster.pipeline.settings import Settings
@@ -115,6 +118,8 @@ def record_payload(record: logging.LogRecord, exception: str | None) -> dict[str
         "message": message,
     }
     for key, value in extra_fields(record).items():
+        payload.setdefault(key, value)
+    for key, value in trace_fields().items():
         payload.setdefault(key, value)
     if exception:
         payload["exception"] = exception
@@ -214,7 +219,7 @@ class EventLogger:
         number = level_number(level)
         if not self.logger.isEnabledFor(number):
             return
-        fields: dict[str, Any] = {"event": message, **redact(self.fields)}
+        fields: dict[str, Any] = {"event": message, **redact(self.fields), **trace_fields()}
         if stage is not None:
             fields["stage"] = stage
         if detail is not None:

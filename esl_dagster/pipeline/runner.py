@@ -19,6 +19,7 @@ from esl_dagster.pipeline.run_state import STAGES, RunState, StageResult
 from esl_dagster.pipeline.services import Services, build_services
 from esl_dagster.pipeline.settings import Settings
 from esl_dagster.pipeline.stages import resolve_lesson_path, run_stage, start_run
+from esl_dagster.pipeline.tracing import configure_tracing, run_span, stage_span
 
 
 class AssignmentResult(BaseModel):
@@ -99,16 +100,19 @@ class Pipeline:
         start_detail: dict[str, Any],
     ) -> AssignmentResult:
         run_id = run_id or new_run_id()
-        telemetry = self._telemetry(run_id, job_id)
-        started = telemetry.operation_start(operation, start_detail)
-        try:
-            state = start_run(options, self.services, run_id=run_id, job_id=job_id)
-            for stage in STAGES:
-                state = run_stage(stage, state, self.services)
-        except Exception as exc:
-            telemetry.operation_failure(operation, started, exc)
-            raise
-        telemetry.operation_success(operation, started, {"steps": state.steps})
+        configure_tracing()
+        with run_span("lesson", run_id=run_id, traceparent=None, attributes={"esl.md": options.md}):
+            telemetry = self._telemetry(run_id, job_id)
+            started = telemetry.operation_start(operation, start_detail)
+            try:
+                state = start_run(options, self.services, run_id=run_id, job_id=job_id)
+                for stage in STAGES:
+                    with stage_span(stage, run_id=run_id, traceparent=None):
+                        state = run_stage(stage, state, self.services)
+            except Exception as exc:
+                telemetry.operation_failure(operation, started, exc)
+                raise
+            telemetry.operation_success(operation, started, {"steps": state.steps})
         return AssignmentResult.from_state(state)
 
     def new_assignment(

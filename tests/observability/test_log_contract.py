@@ -12,9 +12,12 @@ import time
 from pathlib import Path
 
 import httpx
+from opentelemetry import trace
 
 from api_shim.core.logging import JsonFormatter as ShimFormatter
+from api_shim.tracing import current_traceparent
 from esl_dagster.pipeline.logs import JsonFormatter as EngineFormatter
+from esl_dagster.pipeline.tracing import stage_span, traceparent_context
 
 
 def record_with_extra() -> logging.LogRecord:
@@ -43,6 +46,25 @@ def test_shim_and_engine_formatters_write_the_same_keys_and_values() -> None:
     ]
     assert shim["message"] == "it happened" and shim["level"] == "warning"
     assert str(shim["timestamp"]).endswith("Z")
+
+
+def test_both_formatters_add_the_current_trace_and_span_ids() -> None:
+    handed_over = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    with stage_span("import", run_id="run-1", traceparent=handed_over):
+        shim = json.loads(ShimFormatter().format(record_with_extra()))
+        engine = json.loads(EngineFormatter().format(record_with_extra()))
+        propagated = current_traceparent()
+    assert shim == engine
+    assert shim["trace_id"] == "0af7651916cd43dd8448eb211c80319c"
+    assert list(shim)[-2:] == ["trace_id", "span_id"]
+    # The shim writes W3C traceparent values the engine reads back as the same span context.
+    assert propagated is not None
+    context = traceparent_context(propagated)
+    assert context is not None
+    parsed = trace.get_current_span(context).get_span_context()
+    assert f"{parsed.trace_id:032x}" == shim["trace_id"]
+    assert f"{parsed.span_id:016x}" == shim["span_id"]
+    assert traceparent_context("not-a-traceparent") is None
 
 
 def free_port() -> int:

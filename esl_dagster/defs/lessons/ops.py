@@ -10,7 +10,12 @@ import dagster as dg
 from esl_dagster.defs.lessons.launch_guard import refuse_abandoned_launch
 from esl_dagster.defs.lessons.lesson_claim import claim_lesson
 from esl_dagster.defs.lessons.run_config import LessonRunConfig
-from esl_dagster.defs.lessons.stage_ops import execute_stage, fail_or_retry, mark_step
+from esl_dagster.defs.lessons.stage_ops import (
+    execute_stage,
+    fail_or_retry,
+    mark_step,
+    stage_trace,
+)
 from esl_dagster.defs.lessons.tags import JOB_ID_TAG
 from esl_dagster.pipeline.run_state import RunState
 from esl_dagster.pipeline.stages import start_run
@@ -30,16 +35,17 @@ def validate_lesson(
     """Resolve the job options, read the lesson and its manifest, then validate the lesson."""
     services = esl.services()
     mark_step(context, services)  # the config provider's requests count for the stage
-    try:
-        refuse_abandoned_launch(context)
-        options = config.to_options()
-        claim_lesson(context, options)
-        state = start_run(
-            options, services, run_id=context.run_id, job_id=context.run.tags.get(JOB_ID_TAG)
-        )
-    except Exception as exc:  # classified by fail_or_retry
-        fail_or_retry(context, "validate", exc, services)
-    return execute_stage(context, "validate", state, services)
+    with stage_trace(context, "validate"):  # the config provider's requests are in the span too
+        try:
+            refuse_abandoned_launch(context)
+            options = config.to_options()
+            claim_lesson(context, options)
+            state = start_run(
+                options, services, run_id=context.run_id, job_id=context.run.tags.get(JOB_ID_TAG)
+            )
+        except Exception as exc:  # classified by fail_or_retry
+            fail_or_retry(context, "validate", exc, services)
+        return execute_stage(context, "validate", state, services)
 
 
 @dg.op(retry_policy=SERVICE_RETRY_POLICY, tags={"esl/stage": "import"})

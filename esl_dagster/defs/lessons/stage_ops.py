@@ -13,17 +13,21 @@ from Dagster's event log, because a run worker's own counters die with its proce
 """
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, NoReturn
 
 import dagster as dg
 import pydantic
 
-from esl_dagster.defs.lessons.tags import outcome_tags
+from esl_dagster.defs.lessons.tags import JOB_ID_TAG, TRACEPARENT_TAG, outcome_tags
 from esl_dagster.pipeline.errors import PipelineError, ServiceError, ValidationError
 from esl_dagster.pipeline.observability import CountingMetrics, counters_report
 from esl_dagster.pipeline.run_state import RunState
 from esl_dagster.pipeline.services import Services
 from esl_dagster.pipeline.stages import run_stage
+from esl_dagster.pipeline.tracing import configure_tracing, stage_span, trace_fields
 
 # A server asking for a longer pause than this is answered with this pause (the attempt after it
 # may get another Retry-After); it keeps one op from sleeping unboundedly.
@@ -103,6 +107,7 @@ def fail_or_retry(
     metadata: dict[str, Any] = {
         "stage": stage,
         "attempts": context.retry_number + 1,
+        **trace_fields(),
         **step_counters(context, services),
     }
     if isinstance(exc, PipelineError):
@@ -143,6 +148,30 @@ def has_manifest(state: RunState) -> bool:
     return bool(state.manifest_path) and not state.options.dry_run
 
 
+# Set while an op's stage span is open: ``execute_stage`` inside ``validate_lesson`` reuses it.
+_STAGE_SPAN_OPEN: ContextVar[bool] = ContextVar("esl_stage_span_open", default=False)
+
+
+@contextmanager
+def stage_trace(context: dg.OpExecutionContext, stage: str) -> Iterator[None]:
+    """The op's stage span, child of the run's ``traceparent`` tag (see the module docstring);
+    inside an open one (an op that wraps its preparation too) it adds nothing."""
+    if _STAGE_SPAN_OPEN.get():
+        yield
+        return
+    configure_tracing()
+    tags = context.run.tags
+    job = {"esl.job_id": tags[JOB_ID_TAG]} if JOB_ID_TAG in tags else {}
+    token = _STAGE_SPAN_OPEN.set(True)
+    try:
+        with stage_span(
+            stage, run_id=context.run_id, traceparent=tags.get(TRACEPARENT_TAG), attributes=job
+        ):
+            yield
+    finally:
+        _STAGE_SPAN_OPEN.reset(token)
+
+
 def execute_stage(
     context: dg.OpExecutionContext, stage: str, state: RunState, services: Services
 ) -> dg.Output[RunState]:
@@ -155,10 +184,12 @@ def execute_stage(
     if state.run_id != context.run_id:
         state = state.model_copy(update={"run_id": context.run_id})
     mark_step(context, services)
-    try:
-        new_state = run_stage(stage, state, services)
-    except Exception as exc:  # every failure is classified, none escapes unlabelled
-        fail_or_retry(context, stage, exc, services)
+    with stage_trace(context, stage):
+        trace = trace_fields()
+        try:
+            new_state = run_stage(stage, state, services)
+        except Exception as exc:  # every failure is classified, none escapes unlabelled
+            fail_or_retry(context, stage, exc, services)
     if stage == "manifest" and has_manifest(new_state):
         context.instance.add_run_tags(
             context.run_id,
@@ -167,7 +198,7 @@ def execute_stage(
             ),
         )
     metadata = stage_metadata(stage, new_state, time.perf_counter() - started)
-    return dg.Output(new_state, metadata={**metadata, **step_counters(context, services)})
+    return dg.Output(new_state, metadata={**metadata, **trace, **step_counters(context, services)})
 
 
 @dg.failure_hook(name="record_esl_error")

@@ -30,6 +30,8 @@ SOURCE_TAG = "esl/source"
 SUBMITTED_AT_TAG = "esl/submitted_at"
 LESSON_KEY_TAG = f"{HIDDEN_TAG_PREFIX}esl/lesson_key"
 TTS_TAG = f"{HIDDEN_TAG_PREFIX}esl/tts"
+# W3C traceparent of the submission span: the run's stages continue that trace.
+TRACEPARENT_TAG = f"{HIDDEN_TAG_PREFIX}esl/traceparent"
 PARENT_RUN_TAG = "dagster/parent_run_id"
 RETRY_NUMBER_TAG = "dagster/retry_number"
 MANIFEST_PATH_TAG = "esl/manifest_path"
