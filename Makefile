@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 
 STACK_ARGS ?=
 
-.PHONY: install run run-postgres test lint typecheck pytest bench fmt lock clean
+.PHONY: install promtool run run-postgres test lint typecheck pytest bench fmt lock clean
 
 install: $(STAMP)
 
@@ -34,7 +34,13 @@ lint: install
 typecheck: install
 	$(BIN)/mypy esl_dagster api_shim
 
-pytest: install
+# promtool (Debian's prometheus package, ~25 s from a warm apt cache) checks deploy/prometheus;
+# installed only when missing (needs apt, as root).
+promtool:
+	@command -v promtool >/dev/null 2>&1 || apt-get install -y --no-install-recommends prometheus >/dev/null \
+	  || { apt-get update -qq && apt-get install -y --no-install-recommends prometheus >/dev/null; }
+
+pytest: install promtool
 	$(BIN)/pytest
 
 test: lint typecheck pytest

@@ -20,7 +20,7 @@ def promtool() -> str:
         pytest.fail(
             "promtool is not installed: it checks deploy/prometheus/alerts.yml. Install Debian's "
             "prometheus package (apt-get install -y --no-install-recommends prometheus), as "
-            ".ci/run does."
+            "`make test` does."
         )
     return path
 
