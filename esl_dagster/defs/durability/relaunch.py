@@ -43,8 +43,8 @@ from esl_dagster.defs.lessons.tags import (
     JOB_ID_TAG,
     MANIFEST_PATH_TAG,
     OUTCOME_RUN_TAG,
-    PARENT_RUN_TAG,
     outcome_tags,
+    own_outcome_tag,
 )
 
 RELAUNCH_OF_TAG = "esl/relaunch_of"
@@ -96,12 +96,7 @@ def has_own_error(run: dg.DagsterRun) -> bool:
     """True when the run wrote ``esl/error`` about itself, not inherited from a parent run: a run
     with a parent marks its own outcome with ``esl/outcome_run_id``; a first run (or a relaunch,
     which does not copy outcome tags) inherits nothing."""
-    owner = run.tags.get(OUTCOME_RUN_TAG)
-    if owner is None and PARENT_RUN_TAG in run.tags:
-        return False
-    if owner is not None and owner != run.run_id:
-        return False
-    return bool(run.tags.get(ERROR_TAG))
+    return own_outcome_tag(run.run_id, run.tags, ERROR_TAG) is not None
 
 
 def classified_failure(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str | None:

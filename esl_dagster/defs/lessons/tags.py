@@ -89,6 +89,17 @@ def reexecuted_from_ui(tags: Mapping[str, str]) -> bool:
     return PARENT_RUN_TAG in tags and RETRY_NUMBER_TAG not in tags
 
 
+def own_outcome_tag(run_id: str, run_tags: Mapping[str, str], key: str) -> str | None:
+    """An outcome tag ``key`` the run wrote about itself, not one inherited from a parent run
+    (the reading side of ``outcome_tags``)."""
+    owner = run_tags.get(OUTCOME_RUN_TAG)
+    if owner is None and PARENT_RUN_TAG in run_tags:
+        return None
+    if owner is not None and owner != run_id:
+        return None
+    return run_tags.get(key) or None
+
+
 def outcome_tags(
     run_id: str,
     run_tags: Mapping[str, str],
