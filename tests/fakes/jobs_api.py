@@ -296,10 +296,16 @@ class FakeJobsApi:
                 for event in fresh:
                     data = json.dumps(event.job)
                     chunk = f"id: {event.event_id}\nevent: {event.kind}\ndata: {data}\n\n"
-                    handler.wfile.write(chunk.encode())
-                    handler.wfile.flush()
-                    last, sent = event.event_id, sent + 1
+                    # Recorded before the write: a client may act on the event (and the test
+                    # assert) before this thread runs again; a failed write takes it back.
                     self.streamed_ids.append(event.event_id)
+                    try:
+                        handler.wfile.write(chunk.encode())
+                        handler.wfile.flush()
+                    except OSError:
+                        self.streamed_ids.pop()
+                        raise
+                    last, sent = event.event_id, sent + 1
                     if drop_after is not None and sent >= drop_after:
                         handler.connection.shutdown(socket.SHUT_RDWR)
                         return
