@@ -4,7 +4,7 @@ Two implementations of `IdempotencyStore`: `SqliteIdempotencyStore` (the embedde
 file per machine) and `PostgresIdempotencyStore` (`api_shim.idempotency_pg`, shared by every shim
 replica). `open_idempotency_store` picks one from the settings.
 
-Why a store and not only the run tag `.dagster/esl/idempotency_key`: Dagster's `launchRun` does not
+Why a store and not only the run tag `.dagster/esl.idempotency_key`: Dagster's `launchRun` does not
 deduplicate, so "look up the tag, then launch" lets two concurrent retries both launch. A row
 claimed with a UNIQUE primary key *before* the launch serialises them, across processes and
 replicas. The run still carries the tag, which is how a claim whose launch outcome is unknown is

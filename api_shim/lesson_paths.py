@@ -45,5 +45,5 @@ def resolve_lesson_path(md: str, *, cwd: Path, roots: Sequence[Path]) -> Path:
 
 
 def lesson_key(path: Path) -> str:
-    """The run tag `.dagster/esl/lesson_key`: first 16 hex digits of sha256 of the resolved path."""
+    """The run tag `.dagster/esl.lesson_key`: first 16 hex digits of sha256 of the resolved path."""
     return hashlib.sha256(str(path).encode("utf-8")).hexdigest()[:16]

@@ -63,11 +63,11 @@ LESSON_TAG: Final = "esl/lesson"
 SOURCE_TAG: Final = "esl/source"
 # Bookkeeping: Dagster's UI and GraphQL API do not show tags with the `.dagster/` prefix.
 HIDDEN_TAG_PREFIX: Final = ".dagster/"
-LESSON_KEY_TAG: Final = f"{HIDDEN_TAG_PREFIX}esl/lesson_key"
-TTS_TAG: Final = f"{HIDDEN_TAG_PREFIX}esl/tts"
-REQUEST_ID_TAG: Final = f"{HIDDEN_TAG_PREFIX}esl/request_id"
-IDEMPOTENCY_TAG: Final = f"{HIDDEN_TAG_PREFIX}esl/idempotency_key"
-RERUN_TAG: Final = f"{HIDDEN_TAG_PREFIX}esl/rerun_steps"
+LESSON_KEY_TAG: Final = f"{HIDDEN_TAG_PREFIX}esl.lesson_key"
+TTS_TAG: Final = f"{HIDDEN_TAG_PREFIX}esl.tts"
+REQUEST_ID_TAG: Final = f"{HIDDEN_TAG_PREFIX}esl.request_id"
+IDEMPOTENCY_TAG: Final = f"{HIDDEN_TAG_PREFIX}esl.idempotency_key"
+RERUN_TAG: Final = f"{HIDDEN_TAG_PREFIX}esl.rerun_steps"
 LAUNCH_LEDGER_TAG: Final = "esl/launch_ledger"
 # Share of the launch budget given to launchRun; the rest is for the lookup after a lost answer.
 LAUNCH_SHARE: Final = 0.6

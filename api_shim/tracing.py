@@ -24,7 +24,7 @@ ENDPOINT_ENV: Final = "OTEL_EXPORTER_OTLP_ENDPOINT"
 TRACEPARENT_HEADER: Final = "traceparent"
 # W3C Trace Context, used directly (not the OTEL_PROPAGATORS entry points: cheaper to import).
 _W3C = TraceContextTextMapPropagator()
-TRACEPARENT_TAG: Final = ".dagster/esl/traceparent"
+TRACEPARENT_TAG: Final = ".dagster/esl.traceparent"
 TRACER_NAME: Final = "api_shim"
 DEFAULT_SERVICE_NAME: Final = "esl-api"
 

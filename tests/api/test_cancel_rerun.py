@@ -98,9 +98,9 @@ def test_rerun_launches_rerun_mode_under_the_same_job_id(
     }
     tags = {t["key"]: t["value"] for t in fake.launches[1]["executionMetadata"]["tags"]}
     first_tags = {t["key"]: t["value"] for t in first["tags"]}
-    for key in ("esl/job_id", ".dagster/esl/lesson_key", ".dagster/esl/tts", "esl/submitted_at"):
+    for key in ("esl/job_id", ".dagster/esl.lesson_key", ".dagster/esl.tts", "esl/submitted_at"):
         assert tags[key] == first_tags[key]
-    assert tags[".dagster/esl/rerun_steps"] == "tts,upload"
+    assert tags[".dagster/esl.rerun_steps"] == "tts,upload"
     body = client.get(f"/jobs/{job_id}").json()
     assert body["state"] == "queued"
     assert body["runId"] == _run_id(fake, job_id)

@@ -34,7 +34,7 @@ def test_same_key_and_body_returns_the_same_job(client: TestClient, fake: FakeDa
     assert "idempotent-replayed" not in first.headers
     assert len(fake.launches) == 1
     tags = {t["key"]: t["value"] for t in fake.launches[0]["executionMetadata"]["tags"]}
-    assert tags[".dagster/esl/idempotency_key"] == KEY["Idempotency-Key"]
+    assert tags[".dagster/esl.idempotency_key"] == KEY["Idempotency-Key"]
 
 
 def test_same_key_other_body_is_422(client: TestClient, fake: FakeDagster) -> None:

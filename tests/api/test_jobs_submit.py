@@ -44,11 +44,11 @@ def test_accepts_the_seed_request_and_launches_one_run(
     tags = _tags(launch)
     assert tags["esl/job_id"] == job_id
     assert (
-        tags[".dagster/esl/lesson_key"] == hashlib.sha256(str(resolved).encode()).hexdigest()[:16]
+        tags[".dagster/esl.lesson_key"] == hashlib.sha256(str(resolved).encode()).hexdigest()[:16]
     )
     assert tags["esl/source"] == "api"
-    assert tags[".dagster/esl/tts"] == "true"
-    assert tags[".dagster/esl/request_id"] == response.headers["x-request-id"]
+    assert tags[".dagster/esl.tts"] == "true"
+    assert tags[".dagster/esl.request_id"] == response.headers["x-request-id"]
 
 
 def test_maps_every_optional_field_to_job_options(client: TestClient, fake: FakeDagster) -> None:
@@ -85,7 +85,7 @@ def test_maps_every_optional_field_to_job_options(client: TestClient, fake: Fake
         "db_id": "db-1",
         "data_source_id": "ds-1",
     }
-    assert ".dagster/esl/tts" not in _tags(fake.launches[0])
+    assert ".dagster/esl.tts" not in _tags(fake.launches[0])
 
 
 def test_without_with_tts_the_run_builds_no_audio(client: TestClient, fake: FakeDagster) -> None:
@@ -309,7 +309,7 @@ def test_lost_launch_answer_is_reconciled_by_job_tag(
 def test_request_id_is_taken_from_the_client_or_made(client: TestClient, fake: FakeDagster) -> None:
     given = client.post("/jobs", json={"md": MISSION}, headers={"X-Request-ID": "req-abc.1"})
     assert given.headers["x-request-id"] == "req-abc.1"
-    assert _tags(fake.launches[0])[".dagster/esl/request_id"] == "req-abc.1"
+    assert _tags(fake.launches[0])[".dagster/esl.request_id"] == "req-abc.1"
     unsafe = client.get("/healthz", headers={"X-Request-ID": "bad id\twith spaces"})
     assert unsafe.headers["x-request-id"] != "bad id\twith spaces"
     assert len(unsafe.headers["x-request-id"]) == 32

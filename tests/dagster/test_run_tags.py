@@ -2,9 +2,11 @@
 at most four tags are visible per run, bookkeeping tags use Dagster's hidden prefix, times are
 ISO-8601, and an outcome tag is trusted only on the run that wrote it."""
 
+import warnings
 from datetime import datetime
 from pathlib import Path
 
+import dagster as dg
 import pytest
 from dagster._core.storage.tags import HIDDEN_TAG_PREFIX as DAGSTER_HIDDEN_PREFIX
 
@@ -35,6 +37,20 @@ def test_shim_and_definitions_use_the_same_tag_names() -> None:
         (job_view.PARENT_RUN_TAG, tags.PARENT_RUN_TAG),
     ]
     assert all(shim == defs for shim, defs in pairs), pairs
+
+
+def test_every_tag_key_is_one_dagster_accepts_without_deprecation() -> None:
+    """Dagster deprecates keys with more than one '/' section (a future release refuses them)."""
+    keys = [
+        value
+        for module in (tags, submission, job_view, timestamps)
+        for name, value in vars(module).items()
+        if name.endswith("_TAG") and isinstance(value, str)
+    ]
+    assert len(keys) >= 12
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        dg.RunRequest(run_key=None, tags=dict.fromkeys(keys, "x"))
 
 
 def test_an_api_run_shows_lesson_job_source_and_iso_time(tmp_path: Path) -> None:

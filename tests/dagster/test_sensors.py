@@ -139,7 +139,7 @@ def test_folder_defaults_apply_and_invalid_defaults_skip(folder: Path) -> None:
     config = requests[0].run_config["ops"]["validate_lesson"]["config"]
     # Audio is off unless asked: the folder's defaults file is what turns it on.
     assert config["student"] == "Anna" and config["with_tts"] is True
-    assert requests[0].tags[".dagster/esl/tts"] == "true"
+    assert requests[0].tags[".dagster/esl.tts"] == "true"
     (folder / "esl.defaults.json").write_text(json.dumps({"upload": "ftp"}), encoding="utf-8")
     requests, _, skip = tick(folder)
     assert requests == []

@@ -18,8 +18,8 @@ from tests.conftest import REPO_ROOT
 EMBEDDED = REPO_ROOT / "deploy" / "dagster.embedded.yaml"
 PRODUCTION = REPO_ROOT / "dagster.yaml"
 EXPECTED_TAG_LIMITS = [
-    {"key": ".dagster/esl/lesson_key", "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
-    {"key": ".dagster/esl/tts", "value": "true", "limit": 2},
+    {"key": ".dagster/esl.lesson_key", "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
+    {"key": ".dagster/esl.tts", "value": "true", "limit": 2},
 ]
 
 

@@ -67,7 +67,7 @@ def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -
 def _runs_with_key(stack: RealStack, key: str) -> list[dict[str, Any]]:
     # A hidden bookkeeping tag: Dagster's GraphQL filters by it but does not list it.
     data = stack.graphql(
-        RUNS_BY_TAG, {"key": ".dagster/esl/idempotency_key", "value": key, "limit": 10}
+        RUNS_BY_TAG, {"key": ".dagster/esl.idempotency_key", "value": key, "limit": 10}
     )
     runs: list[dict[str, Any]] = data["runsOrError"]["results"]
     return runs

@@ -298,7 +298,7 @@ def test_two_submissions_of_one_lesson_never_run_at_once(
     runs = [stack.runs_for_job(trace.job_id)[0] for trace in traces]
     # The lesson key that serializes them is hidden from GraphQL; the lesson tag is visible.
     assert tag(runs[0], "esl/lesson") == tag(runs[1], "esl/lesson") == md.removeprefix("./")
-    assert tag(runs[0], ".dagster/esl/lesson_key") is None  # hidden by Dagster's convention
+    assert tag(runs[0], ".dagster/esl.lesson_key") is None  # hidden by Dagster's convention
     (earlier, earlier_trace), (later, later_trace) = sorted(
         zip(runs, traces, strict=True), key=lambda pair: pair[0]["startTime"]
     )

@@ -17,7 +17,7 @@ from esl_dagster.defs.lessons.stage_ops import record_error_from_hook
 LESSON_JOB_DESCRIPTION = (
     "Validate an ESL lesson, import it into Notion, colour its headings, speak its study text to "
     "an MP3, upload the MP3, attach it to the page and record the manifest. Run config: the job "
-    "options on validate_lesson. Launches must carry the .dagster/esl/lesson_key tag (the API, sensor and "
+    "options on validate_lesson. Launches must carry the .dagster/esl.lesson_key tag (the API, sensor and "
     "schedule set it; a launch without it claims the lesson in validate_lesson)."
 )
 

@@ -1,6 +1,6 @@
 """Per-lesson mutual exclusion for launches that did not tag the run (e.g. the UI launchpad).
 
-The run queue guarantees "one run per lesson at a time" through the ``.dagster/esl/lesson_key`` tag with a
+The run queue guarantees "one run per lesson at a time" through the ``.dagster/esl.lesson_key`` tag with a
 limit of 1 per unique value (``dagster.yaml``). The API shim, the sensor and the schedule set that
 tag at launch. A run launched without it (UI launchpad, a bare GraphQL call) cannot be held by the
 queue, because the job's default tags cannot know the lesson. For those runs ``validate_lesson``

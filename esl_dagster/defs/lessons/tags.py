@@ -4,7 +4,7 @@ An operator reads the run list by the visible tags: ``esl/lesson`` (the lesson's
 request named it, or relative to the sensor's source), ``esl/job_id``, ``esl/source`` and, for API runs, ``esl/submitted_at`` (ISO-8601 UTC);
 then the outcome (``esl/manifest_path`` or ``esl/error``). Bookkeeping tags use Dagster's hidden
 prefix ``.dagster/``: Dagster's UI and GraphQL API omit them, the run queue still sees them. The
-run queue limits ``.dagster/esl/lesson_key`` and ``.dagster/esl/tts`` (``dagster.yaml``).
+run queue limits ``.dagster/esl.lesson_key`` and ``.dagster/esl.tts`` (``dagster.yaml``).
 
 The shim reads ``esl/job_id``, ``esl/manifest_path`` and ``esl/error`` in the same GraphQL query
 as the run status, so those stay visible.
@@ -28,10 +28,10 @@ JOB_ID_TAG = "esl/job_id"
 LESSON_TAG = "esl/lesson"
 SOURCE_TAG = "esl/source"
 SUBMITTED_AT_TAG = "esl/submitted_at"
-LESSON_KEY_TAG = f"{HIDDEN_TAG_PREFIX}esl/lesson_key"
-TTS_TAG = f"{HIDDEN_TAG_PREFIX}esl/tts"
+LESSON_KEY_TAG = f"{HIDDEN_TAG_PREFIX}esl.lesson_key"
+TTS_TAG = f"{HIDDEN_TAG_PREFIX}esl.tts"
 # W3C traceparent of the submission span: the run's stages continue that trace.
-TRACEPARENT_TAG = f"{HIDDEN_TAG_PREFIX}esl/traceparent"
+TRACEPARENT_TAG = f"{HIDDEN_TAG_PREFIX}esl.traceparent"
 PARENT_RUN_TAG = "dagster/parent_run_id"
 RETRY_NUMBER_TAG = "dagster/retry_number"
 MANIFEST_PATH_TAG = "esl/manifest_path"
