@@ -165,46 +165,69 @@ class _Parser:
         self.blocks.append(block)
 
     def _line(self, index: int) -> int:
+        """One line (or the container, code block or table starting there); the next index.
+
+        The first character of the stripped line picks the only kinds of block it can start,
+        so a plain paragraph, most lines, costs no pattern match.
+        """
         line = self.lines[index]
         stripped = line.strip()
         if not stripped:
             self.list_stack.clear()
             return index + 1
-        candidate = line if self.top_level else line.lstrip()
-        if candidate.startswith(":::"):
-            handled = self._directive(candidate.rstrip(), index)
+        first = stripped[0]
+        if first == ":":
+            candidate = line if self.top_level else line.lstrip()
+            handled = (
+                self._directive(candidate.rstrip(), index) if candidate.startswith(":::") else None
+            )
             if handled is not None:
                 return handled
-        if stripped.startswith("```"):
+        elif first == "`" and stripped.startswith("```"):
             return self._code(index)
-        if stripped.startswith("|"):
+        elif first == "|":
             return self._table(index)
-        if stripped.startswith(">"):
+        elif first == ">":
             self._add(text_block("quote", parse_inline(stripped[1:].strip())))
             return index + 1
-        if stripped in _DIVIDER_LINES and not line[0].isspace():
+        elif first in "-*_" and stripped in _DIVIDER_LINES and not line[0].isspace():
             self._add({"type": "divider", "divider": {}})
             return index + 1
+        elif first == "!" and self._image(stripped):
+            return index + 1
+        elif first == "#" and self._heading(line):
+            return index + 1
+        elif first in "-*" and self._list_line(_BULLET_RE, "bulleted_list_item", line):
+            return index + 1
+        elif first.isdigit() and self._list_line(_NUMBERED_RE, "numbered_list_item", line):
+            return index + 1
+        self._paragraph(line, stripped)
+        return index + 1
+
+    def _image(self, stripped: str) -> bool:
         image = _IMAGE_RE.match(stripped)
-        if image and image.group(2).startswith(_MEDIA_SCHEMES):
-            self._add(external("image", image.group(2), parse_inline(image.group(1))))
-            return index + 1
+        if image is None or not image.group(2).startswith(_MEDIA_SCHEMES):
+            return False
+        self._add(external("image", image.group(2), parse_inline(image.group(1))))
+        return True
+
+    def _heading(self, line: str) -> bool:
         heading = _HEADING_RE.match(line)
-        if heading:
-            level = len(heading.group(1))
-            self._add(text_block(f"heading_{level}", parse_inline(heading.group(2).strip())))
-            return index + 1
-        for pattern, kind in (
-            (_BULLET_RE, "bulleted_list_item"),
-            (_NUMBERED_RE, "numbered_list_item"),
-        ):
-            item = pattern.match(line)
-            if item:
-                self._list_item(
-                    _indent_width(item.group(1)),
-                    text_block(kind, parse_inline(item.group(2).strip())),
-                )
-                return index + 1
+        if heading is None:
+            return False
+        level = len(heading.group(1))
+        self._add(text_block(f"heading_{level}", parse_inline(heading.group(2).strip())))
+        return True
+
+    def _list_line(self, pattern: re.Pattern[str], kind: str, line: str) -> bool:
+        item = pattern.match(line)
+        if item is None:
+            return False
+        block = text_block(kind, parse_inline(item.group(2).strip()))
+        self._list_item(_indent_width(item.group(1)), block)
+        return True
+
+    def _paragraph(self, line: str, stripped: str) -> None:
         indent = _indent_width(line[: len(line) - len(line.lstrip())])
         parent = self._list_parent(indent)
         paragraph = text_block("paragraph", parse_inline(stripped))
@@ -212,7 +235,6 @@ class _Parser:
             _append_child(parent, paragraph)
         else:
             self._add(paragraph)
-        return index + 1
 
     def _list_parent(self, indent: int) -> Block | None:
         while self.list_stack and self.list_stack[-1][0] >= indent:

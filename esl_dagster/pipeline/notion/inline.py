@@ -53,6 +53,11 @@ class _Link(NamedTuple):
 _Token = str | _Marker | _Link | Run
 
 
+def has_markup(text: str) -> bool:
+    """True when ``text`` holds a character that may start markup (else it is one plain run)."""
+    return _SPECIAL_RE.search(text) is not None
+
+
 def inline_runs(
     text: str, *, bold: int = 0, italic: int = 0, strike: int = 0, link: str | None = None
 ) -> list[Run]:
@@ -69,7 +74,7 @@ class _Scanner:
         self.buffer: list[str] = []
         self.next_bracket = -1  # cached position of the first "]" at or after the scan point
         self.next_paren = -1  # the same for ")"
-        self.backticks = _backtick_runs(text)
+        self.backticks: _BacktickRuns | None = None  # built at the first backtick
         # Openers waiting for a closer, one stack per kind; a closer takes the latest opener.
         self.stacks: dict[str, list[_Marker]] = {"bold": [], "italic": [], "strike": []}
 
@@ -119,6 +124,8 @@ class _Scanner:
         return pos + 1
 
     def _code(self, pos: int) -> int:
+        if self.backticks is None:
+            self.backticks = _backtick_runs(self.text)
         length, closing = self.backticks.closing(pos)
         if closing is None:
             self.buffer.append("`" * length)
@@ -215,8 +222,6 @@ class _BacktickRuns:
 
 
 def _backtick_runs(text: str) -> _BacktickRuns:
-    if "`" not in text:
-        return _BacktickRuns([])
     return _BacktickRuns([(m.start(), len(m.group())) for m in _BACKTICKS_RE.finditer(text)])
 
 
@@ -241,8 +246,10 @@ def _url_end(text: str, start: int, first_close: int) -> int | None:
 def _render(tokens: list[_Token], depth: dict[str, int], link: str | None) -> list[Run]:
     runs: list[Run] = []
     for token in tokens:
-        if isinstance(token, str):
+        if type(token) is str:  # the common token first: exact type test, no isinstance chain
             runs.append(_styled(token, depth, link))
+        elif isinstance(token, _Marker):
+            _apply_marker(token, depth, runs, link)
         elif isinstance(token, Run):
             runs.append(token)
         elif isinstance(token, _Link) and token.image:
@@ -257,8 +264,6 @@ def _render(tokens: list[_Token], depth: dict[str, int], link: str | None) -> li
                     link=token.url,
                 )
             )
-        else:
-            _apply_marker(token, depth, runs, link)
     return runs
 
 
@@ -282,10 +287,5 @@ def _width(marker: _Marker) -> int:
 
 
 def _styled(content: str, depth: dict[str, int], link: str | None) -> Run:
-    return Run(
-        content,
-        bold=depth["bold"] > 0,
-        italic=depth["italic"] > 0,
-        strikethrough=depth["strike"] > 0,
-        link=link,
-    )
+    # Positional: (content, bold, italic, strikethrough, code, link).
+    return Run(content, depth["bold"] > 0, depth["italic"] > 0, depth["strike"] > 0, False, link)

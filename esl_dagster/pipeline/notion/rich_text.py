@@ -26,7 +26,7 @@ and no item has empty content.
 from typing import Any
 
 from esl_dagster.pipeline.errors import ValidationError
-from esl_dagster.pipeline.notion.inline import Run, inline_runs
+from esl_dagster.pipeline.notion.inline import has_markup, inline_runs
 
 RichText = dict[str, Any]
 
@@ -62,14 +62,33 @@ def text_item(
 
 def plain(text: str) -> list[RichText]:
     """Literal text (no Markdown), split to the API limits; ``[]`` for empty text."""
-    return fit_items([text_item(text)]) if text else []
+    return [text_item(chunk) for chunk in split_content(text)] if text else []
 
 
 def parse_inline(text: str) -> list[RichText]:
     """Parse one line of inline Markdown into API-valid rich-text items."""
     if not text:
         return []
-    return fit_items([_item(run) for run in inline_runs(text)])
+    if not has_markup(text):  # most lines: one plain item, no tokenizer pass
+        return plain(text)
+    # Runs are merged while they are still tuples; each dict is built once.
+    merged: list[tuple[str, tuple[bool, bool, bool, bool, str | None]]] = []
+    for run in inline_runs(text):
+        if not run.content:
+            continue
+        link = _absolute(run.link) if run.link else None
+        style = (run.bold, run.italic, run.strikethrough, run.code, link)
+        if merged and merged[-1][1] == style:
+            merged[-1] = (merged[-1][0] + run.content, style)
+        else:
+            merged.append((run.content, style))
+    return _capped(
+        [
+            text_item(chunk, bold=b, italic=i, strikethrough=s, code=c, color=_color(c), link=url)
+            for content, (b, i, s, c, url) in merged
+            for chunk in split_content(content)
+        ]
+    )
 
 
 def plain_text_of(items: list[RichText]) -> str:
@@ -118,11 +137,16 @@ def fit_items(items: list[RichText]) -> list[RichText]:
             }
         else:
             merged.append(item)
-    fitted = [
-        {**item, "text": {**item["text"], "content": chunk}}
-        for item in merged
-        for chunk in split_content(item["text"]["content"])
-    ]
+    return _capped(
+        [
+            {**item, "text": {**item["text"], "content": chunk}}
+            for item in merged
+            for chunk in split_content(item["text"]["content"])
+        ]
+    )
+
+
+def _capped(fitted: list[RichText]) -> list[RichText]:
     if len(fitted) > MAX_ITEMS:
         raise ValidationError(
             f"A line has {len(fitted)} differently formatted text runs; Notion accepts at most "
@@ -135,16 +159,8 @@ def _same_style(a: RichText, b: RichText) -> bool:
     return bool(a["annotations"] == b["annotations"] and a["text"]["link"] == b["text"]["link"])
 
 
-def _item(run: Run) -> RichText:
-    return text_item(
-        run.content,
-        bold=run.bold,
-        italic=run.italic,
-        strikethrough=run.strikethrough,
-        code=run.code,
-        color="red" if run.code else "default",
-        link=_absolute(run.link) if run.link else None,
-    )
+def _color(code: bool) -> str:
+    return "red" if code else "default"  # inline code is shown red, as the original does
 
 
 def _absolute(url: str) -> str | None:
