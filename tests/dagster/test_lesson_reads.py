@@ -25,7 +25,6 @@ from esl_dagster.defs.lessons.ops import (
 from esl_dagster.defs.lessons.tags import ERROR_TAG
 from esl_dagster.defs.resources import pipeline_from_env
 from esl_dagster.pipeline.cli import main
-from esl_dagster.pipeline.lesson.source import LessonBytes, LessonReader, LessonSource
 from tests.conftest import VALID_LESSONS
 
 SERVICE_VARIABLES = (
@@ -51,20 +50,6 @@ def lesson(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copyfile(VALID_LESSONS[0], target)
     (target.parent / "voices.yml").write_text("auto: true\n", encoding="utf-8")
     return target
-
-
-@pytest.fixture
-def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The lessons read through ``LessonReader.fetch``, in order (the real read still happens)."""
-    seen: list[str] = []
-    real_fetch = LessonReader.fetch
-
-    def counting_fetch(self: LessonReader, source: LessonSource) -> LessonBytes:
-        seen.append(source.md)
-        return real_fetch(self, source)
-
-    monkeypatch.setattr(LessonReader, "fetch", counting_fetch)
-    return seen
 
 
 def job_config(md: str, voices: Path, **options: object) -> dict[str, object]:

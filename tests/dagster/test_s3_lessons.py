@@ -25,16 +25,8 @@ from esl_dagster.pipeline.errors import ConfigurationError, ServiceError
 from esl_dagster.pipeline.lesson.source import LessonReader, locate_lesson
 from esl_dagster.pipeline.settings import load_settings
 from tests.conftest import VALID_LESSONS
-from tests.dagster.test_lesson_reads import (
-    SERVICE_VARIABLES,
-    editing_job,
-    failure,
-    job_config,
-    reads,
-)
+from tests.dagster.test_lesson_reads import SERVICE_VARIABLES, editing_job, failure, job_config
 from tests.fakes.moto_s3 import bucket_name_for, running_moto, s3_client
-
-__all__ = ["reads"]  # the fixture, shared with the read-count tests
 
 LESSON = VALID_LESSONS[0].read_bytes()
 UPLOAD_KEY = f"lessons/.uploads/{hashlib.sha256(LESSON).hexdigest()}.md"
