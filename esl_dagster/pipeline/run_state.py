@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from esl_dagster.pipeline.lesson.parsed import ParsedLesson
 from esl_dagster.pipeline.manifest import Manifest, ManifestAudio, NotionRecord, StageRecord
 from esl_dagster.pipeline.options import JobOptions
 
@@ -34,8 +35,11 @@ class StageResult(BaseModel):
 class RunState(BaseModel):
     """Everything the stages of one run share.
 
-    ``options`` are the resolved options (student profile defaults applied). ``previous`` is the
-    manifest found at the start; ``records`` holds the stage records of this run's successes and
+    ``options`` are the resolved options (student profile defaults applied); ``options.md`` names
+    the lesson as read (a path, or an ``s3://`` URI), ``md_path`` is its local path (the manifest's
+    key) and ``lesson`` the job's one read of it, parsed (stages take it through
+    ``stages.common.current_lesson``, never from the source). ``previous`` is the manifest found at
+    the start; ``records`` holds the stage records of this run's successes and
     is merged into the manifest by the ``manifest`` stage.
     """
 
@@ -44,6 +48,7 @@ class RunState(BaseModel):
     job_id: str | None = None
     md_path: str
     md_hash: str
+    lesson: ParsedLesson
     profile: str
     steps: list[str] = Field(default_factory=list)
     stage_results: dict[str, StageResult] = Field(default_factory=dict)

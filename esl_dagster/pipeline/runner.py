@@ -12,13 +12,14 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from esl_dagster.pipeline.errors import ConfigurationError
+from esl_dagster.pipeline.lesson.source import locate_lesson
 from esl_dagster.pipeline.manifest import Manifest, ManifestAudio, sha256_hex
 from esl_dagster.pipeline.observability import Operation, PipelineTelemetry
 from esl_dagster.pipeline.options import JobOptions, RerunStep
 from esl_dagster.pipeline.run_state import STAGES, RunState, StageResult
 from esl_dagster.pipeline.services import Services, build_services
 from esl_dagster.pipeline.settings import Settings
-from esl_dagster.pipeline.stages import resolve_lesson_path, run_stage, start_run
+from esl_dagster.pipeline.stages import run_stage, start_run
 from esl_dagster.pipeline.tracing import configure_tracing, run_span, stage_span
 
 
@@ -145,7 +146,8 @@ class Pipeline:
         telemetry = self._telemetry(None, None)
         started = telemetry.operation_start("getAssignmentStatus", {"md": md})
         try:
-            md_path = str(resolve_lesson_path(md))
+            # An S3 lesson is compared through its staged copy (no request to S3).
+            md_path = str(locate_lesson(md, self.services.settings).path)
             store = self.services.manifest_store
             manifest = store.read_manifest(md_path)
             try:

@@ -10,7 +10,7 @@ The service implementations (httpx clients, the settings model, the speech engin
 by the builders, not by this module: the Dagster code location imports it for ``Services`` only.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from esl_dagster.pipeline.errors import ConfigurationError
@@ -20,6 +20,7 @@ from esl_dagster.pipeline.observability import NoopMetrics, PipelineMetrics
 
 if TYPE_CHECKING:
     from esl_dagster.pipeline.config.provider import ConfigProvider
+    from esl_dagster.pipeline.lesson.source import LessonReader
     from esl_dagster.pipeline.notion.client import NotionClient
     from esl_dagster.pipeline.notion.service import NotionDefaults, NotionService
     from esl_dagster.pipeline.options import UploadMode
@@ -40,6 +41,15 @@ class Services:
     uploader: "Uploader"
     logger: PipelineLogger
     metrics: PipelineMetrics
+    lessons: "LessonReader | None" = field(default=None, repr=False)
+
+    def lesson_reader(self) -> "LessonReader":
+        """Reads the job's lesson (local file or S3 object); built on first use, then reused."""
+        if self.lessons is None:
+            from esl_dagster.pipeline.lesson.source import LessonReader
+
+            self.lessons = LessonReader(self.settings)
+        return self.lessons
 
 
 def build_config_provider(settings: "Settings") -> "ConfigProvider":

@@ -380,6 +380,12 @@ class Settings(BaseSettings):
         description="Folder for machine files, kept out of the lesson folders: built MP3s and the TTS clip cache under audio/ (relative to PIPELINE_CWD).",
     )
 
+    lesson_staging_dir: Path = Field(
+        Path("var/s3-lessons"),
+        validation_alias=_env("ESL_LESSON_STAGING_DIR"),
+        description="Where lessons read from S3 are copied, at <dir>/<bucket>/<key> (by runs and the lesson sensor alike): the local path naming the lesson to its manifest (relative to PIPELINE_CWD).",
+    )
+
     # ##### local uploads (embedded default)
     local_upload_dir: Path = Field(
         Path("var/uploads"),

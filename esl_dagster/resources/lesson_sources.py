@@ -8,7 +8,9 @@ of the folder is reported as a problem and never read; a run gets the resolved p
 in an ``esl.defaults.json`` file at its root (a JSON object of ``JobOptions`` fields, e.g.
 ``{"student": "Anna", "preset": "ocean"}``): the defaults travel with the folder, so a teacher's
 folder needs no redeploy to change them. S3 lessons are copied to ``staging_dir`` before a run is
-requested, at a path fixed per object key, so reruns of one S3 lesson share one manifest.
+requested, at a path fixed per object key (the path the engine stages an ``s3://`` lesson to), so
+reruns of one S3 lesson share one manifest. Keys under a hidden folder (a segment starting with
+``.``, such as the API's ``.uploads/``) are skipped, as hidden folders are locally.
 """
 
 import json
@@ -21,6 +23,7 @@ from typing import Any
 import dagster as dg
 import pydantic
 
+from esl_dagster.pipeline.lesson.source import staging_path, write_staged_copy
 from esl_dagster.resources.s3 import S3StorageResource
 
 DEFAULTS_FILE = "esl.defaults.json"
@@ -29,13 +32,16 @@ LESSON_SUFFIX = ".md"
 
 @dataclass(frozen=True)
 class LessonCandidate:
-    """One lesson file seen in a source. ``read`` raises ``OSError`` when it cannot be read."""
+    """One lesson file seen in a source. ``read`` raises ``OSError`` when it cannot be read;
+    ``uri`` is an S3 lesson's ``s3://bucket/key`` (its run's lesson key tag derives from it, as
+    for a run the API submits with that URI)."""
 
     key: str
     stamp: str
     local_path: Path
     read: Callable[[], bytes]
     stage: Callable[[bytes], None] = lambda _data: None
+    uri: str | None = None
 
 
 @dataclass
@@ -84,7 +90,7 @@ class LessonSourcesResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         listing = SourceListing(label=label)
         client = self.s3.client()
         root = f"{prefix}/" if prefix else ""
-        staging = Path(self.staging_dir).resolve() / bucket
+        staging_root = Path(self.staging_dir).resolve()
         try:
             for key, etag in _s3_objects(client, bucket, root):
                 relative = key[len(root) :]
@@ -98,7 +104,9 @@ class LessonSourcesResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                             "segment), not staged"
                         )
                         continue
-                    target = staging / key
+                    if _is_hidden(relative):
+                        continue  # e.g. .uploads/: the API's uploads run only when submitted
+                    target = staging_path(staging_root, bucket, key)
                     listing.candidates.append(
                         LessonCandidate(
                             key=f"{label}/{relative}",
@@ -106,6 +114,7 @@ class LessonSourcesResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                             local_path=target,
                             read=_s3_reader(client, bucket, key),
                             stage=_stager(target),
+                            uri=f"s3://{bucket}/{key}",
                         )
                     )
         except (BotoCoreError, ClientError) as exc:
@@ -197,11 +206,13 @@ def _s3_reader(client: Any, bucket: str, key: str) -> Callable[[], bytes]:
     return read
 
 
+def _is_hidden(relative: str) -> bool:
+    """True for a key under a hidden folder (or a hidden file), as the folder listing skips."""
+    return any(part.startswith(".") for part in relative.split("/"))
+
+
 def _stager(target: Path) -> Callable[[bytes], None]:
     def stage(data: bytes) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_bytes(data)
-        temporary.replace(target)
+        write_staged_copy(target, data)
 
     return stage

@@ -86,7 +86,8 @@ def test_new_object_launches_one_run_on_a_staged_copy(
     assert dg.validate_run_config(lesson_job, request.run_config)
     assert request.tags[SOURCE_TAG] == "sensor"
     assert len(request.tags[JOB_ID_TAG]) == 36
-    assert request.tags[LESSON_KEY_TAG] == lesson_key(staged)
+    # The key of the URI, as for a run the API submits with md=s3://bucket/key.
+    assert request.tags[LESSON_KEY_TAG] == lesson_key(f"s3://{bucket}/{KEY}")
     assert cursor is not None and list(json.loads(cursor)["files"]) == [
         f"s3:{bucket}/prefix/unit1/lesson.md"
     ]
@@ -208,3 +209,19 @@ def test_unwritable_staging_dir_is_reported_and_retried_next_tick(
     blocker.unlink()
     again, _, _ = tick(sources, cursor)
     assert len(again) == 1 and md_of(again[0]).read_bytes() == LESSON
+
+
+def test_keys_under_hidden_folders_are_not_launched(
+    sources: LessonSourcesResource, client: Any, bucket: str, tmp_path: Path
+) -> None:
+    # The API's uploads (.uploads/<sha256>.md) run only when a job is submitted with them.
+    client.put_object(Bucket=bucket, Key=f"prefix/.uploads/{'a' * 64}.md", Body=LESSON)
+    client.put_object(Bucket=bucket, Key="prefix/unit1/.drafts/lesson.md", Body=LESSON)
+    client.put_object(Bucket=bucket, Key="prefix/unit1/.hidden.md", Body=LESSON)
+    client.put_object(Bucket=bucket, Key=KEY, Body=LESSON)
+    requests, cursor, _ = tick(sources)
+    assert [md_of(r) for r in requests] == [tmp_path / "staging" / bucket / KEY]
+    assert cursor is not None and list(json.loads(cursor)["files"]) == [
+        f"s3:{bucket}/prefix/unit1/lesson.md"
+    ]
+    assert not (tmp_path / "staging" / bucket / "prefix" / ".uploads").exists()

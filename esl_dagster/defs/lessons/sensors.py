@@ -162,7 +162,7 @@ def _evaluate_candidate(
     request = dg.RunRequest(
         run_key=f"{candidate.key}:{digest}:{version_of(candidate.stamp)}",
         run_config={"ops": {"validate_lesson": {"config": options_to_run_config(options)}}},
-        tags=lesson_run_tags(options, source="sensor", lesson=candidate.key),
+        tags=lesson_run_tags(options, source="sensor", lesson=candidate.key, key_of=candidate.uri),
     )
     yield request, candidate.key, [candidate.stamp, digest]
 

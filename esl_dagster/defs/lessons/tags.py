@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
+from esl_dagster.pipeline.lesson.source import S3_SCHEME
 from esl_dagster.pipeline.options import JobOptions
 
 HIDDEN_TAG_PREFIX = ".dagster/"  # Dagster's convention for tags its UI does not show
@@ -43,9 +44,13 @@ MAX_ERROR_TAG_CHARS = 2000
 
 
 def lesson_key(md_path: str | Path) -> str:
-    """First 16 hex digits of the sha256 of the resolved absolute lesson path."""
-    resolved = str(Path(md_path).expanduser().resolve())
-    return hashlib.sha256(resolved.encode("utf-8")).hexdigest()[:16]
+    """First 16 hex digits of the sha256 of the resolved absolute lesson path; of an S3 lesson
+    (``s3://bucket/key``), of that URI as written, so any machine derives the same key."""
+    if isinstance(md_path, str) and md_path.startswith(S3_SCHEME):
+        identity = md_path
+    else:
+        identity = str(Path(md_path).expanduser().resolve())
+    return hashlib.sha256(identity.encode("utf-8")).hexdigest()[:16]
 
 
 def tts_runs(options: JobOptions) -> bool:
@@ -56,20 +61,29 @@ def tts_runs(options: JobOptions) -> bool:
 
 
 def lesson_label(path: str) -> str:
-    """The ``esl/lesson`` value: a path relative to its root, without a leading ``./``."""
+    """The ``esl/lesson`` value: a path relative to its root, without a leading ``./``; an S3
+    lesson's ``s3://bucket/key`` URI as it is."""
+    if path.startswith(S3_SCHEME):
+        return path
     return str(PurePosixPath(path.replace("\\", "/")))
 
 
 def lesson_run_tags(
-    options: JobOptions, *, source: str, lesson: str, job_id: str | None = None
+    options: JobOptions,
+    *,
+    source: str,
+    lesson: str,
+    job_id: str | None = None,
+    key_of: str | None = None,
 ) -> dict[str, str]:
     """Tags for a ``lesson_job`` run: lesson (``lesson``, relative to its root), job id (a new
-    UUID unless given), source; hidden: lesson key and TTS."""
+    UUID unless given), source; hidden: lesson key (of ``key_of``, default ``options.md``: the
+    sensor passes an S3 lesson's URI for its staged copy) and TTS."""
     tags = {
         LESSON_TAG: lesson_label(lesson),
         JOB_ID_TAG: job_id or str(uuid.uuid4()),
         SOURCE_TAG: source,
-        LESSON_KEY_TAG: lesson_key(options.md),
+        LESSON_KEY_TAG: lesson_key(key_of or options.md),
     }
     if tts_runs(options):
         tags[TTS_TAG] = "true"

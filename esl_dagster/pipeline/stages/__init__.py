@@ -11,6 +11,10 @@ Step tokens (``RunState.steps``) follow the original: the stage name when it run
 ``skip:<stage>`` for an explicit skip flag, ``colorize:<preset>:<h2>/<h3>/<toggles>`` after a
 colorize, and the new ``unchanged:<stage>`` when unchanged inputs skip a stage.
 
+The lesson is read once per job: :func:`start_run` reads and parses it into the run state, and
+the stages take it from there (:func:`current_lesson`, which only checks that the source still
+holds the same lesson).
+
 The stage modules are imported when first used (``run_stage``, or the names below from
 ``_LAZY``), so importing this package stays light for the Dagster code location.
 """
@@ -23,11 +27,9 @@ from esl_dagster.pipeline.stages.common import (
     UNCHANGED_REASON,
     Outcome,
     Skip,
+    current_lesson,
     input_hash,
-    lesson_text,
     one_line,
-    read_lesson,
-    resolve_lesson_path,
     unchanged,
 )
 from esl_dagster.pipeline.stages.execute import run_stage
@@ -57,12 +59,10 @@ __all__ = [
     "StageName",
     "StageResult",
     "build_manifest",
+    "current_lesson",
     "input_hash",
     "lesson_key",
-    "lesson_text",
     "one_line",
-    "read_lesson",
-    "resolve_lesson_path",
     "resolve_options",
     "run_stage",
     "start_run",

@@ -1,14 +1,12 @@
-"""What every stage shares: the decision types, the lesson read, input hashing, the skip test."""
+"""What every stage shares: the decision types, the run's lesson, input hashing, the skip test."""
 
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from esl_dagster.pipeline.errors import ConfigurationError, ValidationError
-from esl_dagster.pipeline.lesson.models import Finding
-from esl_dagster.pipeline.lesson.reader import read_lesson_bytes
+from esl_dagster.pipeline.lesson.parsed import ParsedLesson, checked_lesson
+from esl_dagster.pipeline.lesson.source import LessonSource, locate_lesson
 from esl_dagster.pipeline.manifest import sha256_hex
 from esl_dagster.pipeline.run_state import RunState
 from esl_dagster.pipeline.services import Services
@@ -38,33 +36,19 @@ Decide = Callable[[RunState, Services], "Skip | str"]
 Act = Callable[[RunState, Services], Outcome]
 
 
-def resolve_lesson_path(md: str) -> Path:
-    """The lesson path as runs and manifests know it: ``~`` expanded, absolute, links resolved."""
-    return Path(md).expanduser().resolve()
+def lesson_source(state: RunState, services: Services) -> LessonSource:
+    """The lesson this run read: ``options.md`` (a resolved path or an ``s3://`` URI)."""
+    return locate_lesson(state.options.md, services.settings)
 
 
-def read_lesson(md_path: Path) -> tuple[str, str]:
-    """The lesson's text and the SHA-256 of its bytes (the manifest's ``mdHash``)."""
-    try:
-        data = md_path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigurationError(f"lesson file not found: {md_path}") from None
-    except OSError as exc:
-        raise ConfigurationError(f"cannot read lesson {md_path}: {exc.strerror}") from exc
-    text = read_lesson_bytes(data)
-    if isinstance(text, Finding):
-        raise ValidationError(f"Validation failed: {text.message}", [text.message])
-    return text, sha256_hex(data)
-
-
-def lesson_text(state: RunState) -> str:
-    """The lesson text this run started with (a changed file fails the run: it would mix inputs)."""
-    text, md_hash = read_lesson(Path(state.md_path))
-    if md_hash != state.md_hash:
-        raise ValidationError(
-            f"lesson {state.md_path} changed while the job ran; run the job again",
-        )
-    return text
+def current_lesson(state: RunState, services: Services) -> ParsedLesson:
+    """The run's parsed lesson, once its source is seen to hold it still (a lesson edited while
+    the job runs fails the run: its stages would mix two versions); see
+    :func:`~esl_dagster.pipeline.lesson.parsed.checked_lesson`."""
+    lesson = checked_lesson(state.lesson, lesson_source(state, services), services.lesson_reader())
+    if lesson.stamp != state.lesson.stamp:
+        state.lesson = lesson
+    return lesson
 
 
 def input_hash(stage: str, **parts: Any) -> str:

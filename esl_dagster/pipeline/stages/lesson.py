@@ -1,7 +1,7 @@
-"""The ``validate`` stage."""
+"""The ``validate`` stage: it reports the validation of the lesson ``start_run`` read and parsed
+(the ``validate_lesson`` op runs both, so its output state carries the parsed lesson)."""
 
 from esl_dagster.pipeline.errors import ValidationError
-from esl_dagster.pipeline.lesson.validator import validate_text
 from esl_dagster.pipeline.run_state import RunState
 from esl_dagster.pipeline.services import Services
 from esl_dagster.pipeline.stages.common import (
@@ -9,7 +9,6 @@ from esl_dagster.pipeline.stages.common import (
     Outcome,
     Skip,
     input_hash,
-    lesson_text,
     unchanged,
 )
 
@@ -24,7 +23,7 @@ def decide_validate(state: RunState, _services: Services) -> Skip | str:
 
 
 def act_validate(state: RunState, services: Services) -> Outcome:
-    result = validate_text(lesson_text(state), strict=False)
+    result = state.lesson.validation  # read by start_run in this same op: nothing to re-check
     if not result.ok:
         raise ValidationError(result.error_summary(), [f.message for f in result.errors])
     warnings = [f.message for f in result.warnings]

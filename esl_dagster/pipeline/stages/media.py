@@ -7,8 +7,6 @@ from typing import Any
 from esl_dagster.pipeline.config.loaders import load_voices_map
 from esl_dagster.pipeline.config.models import VoicesMap
 from esl_dagster.pipeline.errors import ConfigurationError, InfrastructureError, ManifestError
-from esl_dagster.pipeline.lesson.extractor import extract_study_text
-from esl_dagster.pipeline.lesson.validator import validate_text
 from esl_dagster.pipeline.manifest import ManifestAudio
 from esl_dagster.pipeline.observability import UPLOADS
 from esl_dagster.pipeline.run_state import RunState
@@ -17,8 +15,8 @@ from esl_dagster.pipeline.stages.common import (
     UNCHANGED_REASON,
     Outcome,
     Skip,
+    current_lesson,
     input_hash,
-    lesson_text,
     unchanged,
 )
 from esl_dagster.pipeline.storage import (
@@ -53,10 +51,10 @@ def _speech_request(state: RunState, services: Services) -> SpeechRequest:
     """Everything that shapes this run's audio (its digest is the stage's input hash)."""
     options = state.options
     settings = services.settings
-    text = lesson_text(state)
+    lesson = current_lesson(state, services)
     return speech_request(
-        extract_study_text(text),
-        validate_text(text, strict=False).meta,
+        lesson.required_study_text(),
+        lesson.meta,
         provider=services.tts_provider,
         voices_map=_voices_map(state, services),
         catalog=services.config_provider.load_voice_catalog(),

@@ -9,8 +9,6 @@ from dataclasses import asdict
 
 from esl_dagster.pipeline.config.models import Preset
 from esl_dagster.pipeline.errors import ConfigurationError, ManifestError, ValidationError
-from esl_dagster.pipeline.lesson.document import parse_document
-from esl_dagster.pipeline.lesson.validator import validate_text
 from esl_dagster.pipeline.manifest import (
     MANIFEST_SCHEMA_VERSION,
     Manifest,
@@ -35,8 +33,8 @@ from esl_dagster.pipeline.stages.common import (
     UNCHANGED_REASON,
     Outcome,
     Skip,
+    current_lesson,
     input_hash,
-    lesson_text,
     unchanged,
 )
 
@@ -66,16 +64,13 @@ def _target(state: RunState, services: Services) -> TargetChoice:
 
 
 def _lesson_page(state: RunState, services: Services, preset: Preset | None = None) -> LessonPage:
-    """The lesson as Notion receives it (read and checked against the run's lesson hash)."""
-    text = lesson_text(state)
-    meta = validate_text(text, strict=False).meta
-    if meta is None:
-        raise ValidationError("Validation failed: the front matter is invalid")
+    """The lesson as Notion receives it (the run's parsed lesson, still unchanged at its source)."""
+    lesson = current_lesson(state, services)
     return LessonPage(
         md_path=state.md_path,
         lesson_key=lesson_key(state.md_path),
-        meta=meta,
-        body=parse_document(text).body,
+        meta=lesson.required_meta(),
+        body=lesson.body,
         target=_target(state, services),
         student=state.options.student,
         preset=preset,

@@ -1,13 +1,15 @@
-"""Starting a run: read the lesson and its manifest, resolve the options into the first state."""
+"""Starting a run: read the lesson (the job's only read of it) and its manifest, resolve the
+options into the first state."""
 
 from typing import Any
 
 from esl_dagster.pipeline.errors import ManifestError
+from esl_dagster.pipeline.lesson.parsed import read_and_parse
+from esl_dagster.pipeline.lesson.source import locate_lesson
 from esl_dagster.pipeline.manifest import Manifest
 from esl_dagster.pipeline.options import DEFAULT_RERUN_STEPS, JobOptions
 from esl_dagster.pipeline.run_state import RunState
 from esl_dagster.pipeline.services import Services
-from esl_dagster.pipeline.stages.common import read_lesson, resolve_lesson_path
 
 
 def resolve_options(
@@ -47,19 +49,20 @@ def resolve_options(
 def start_run(
     options: JobOptions, services: Services, *, run_id: str, job_id: str | None = None
 ) -> RunState:
-    """Read the lesson and its manifest, resolve the options, refuse a job that cannot succeed
-    (:func:`~esl_dagster.pipeline.preflight.preflight`, before any paid call or Notion write) and
-    return the initial state."""
-    md_path = resolve_lesson_path(options.md)
-    _, md_hash = read_lesson(md_path)
+    """Read and parse the lesson and read its manifest, resolve the options, refuse a job that
+    cannot succeed (:func:`~esl_dagster.pipeline.preflight.preflight`, before any paid call or
+    Notion write) and return the initial state, which carries the parsed lesson to every stage."""
+    source = locate_lesson(options.md, services.settings)
+    lesson = read_and_parse(source, services.lesson_reader())
+    md_path = str(source.path)
     store = services.manifest_store
-    previous = store.read_manifest(str(md_path))
+    previous = store.read_manifest(md_path)
     if options.is_rerun and previous is None:
         raise ManifestError(
-            f"no manifest for {md_path}; run the whole pipeline (esl run) before a rerun"
+            f"no manifest for {source.md}; run the whole pipeline (esl run) before a rerun"
         )
     resolved, profile = resolve_options(
-        options.model_copy(update={"md": str(md_path)}), services, previous
+        options.model_copy(update={"md": source.md}), services, previous
     )
     from esl_dagster.pipeline.preflight import preflight  # imports the Notion and audio tools
 
@@ -68,13 +71,14 @@ def start_run(
         options=resolved,
         run_id=run_id,
         job_id=job_id,
-        md_path=str(md_path),
-        md_hash=md_hash,
+        md_path=md_path,
+        md_hash=lesson.md_hash,
+        lesson=lesson,
         profile=profile,
         page_id=previous.page_id if previous else None,
         page_url=previous.page_url if previous else None,
         notion=previous.notion if previous else None,
         audio=previous.audio.model_copy() if previous and previous.audio else None,
-        manifest_path=store.manifest_path_for(str(md_path)),
+        manifest_path=store.manifest_path_for(md_path),
         previous=previous,
     )

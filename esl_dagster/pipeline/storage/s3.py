@@ -74,6 +74,36 @@ def to_pipeline_error(exc: Exception, what: str) -> PipelineError:
     return ServiceError(_SERVICE, f"{what} failed: {exc}", transient=transient)
 
 
+def make_s3_client(
+    *,
+    region: str,
+    endpoint_url: str | None,
+    access_key: str | None,
+    secret_key: str | None,
+    path_style: bool = False,
+) -> "S3Client":
+    """A boto3 S3 client; a custom ``endpoint_url`` (MinIO) implies path-style addressing.
+    Without keys boto3's credential chain applies."""
+    import boto3  # lazy: see the module docstring
+    from botocore.config import Config
+
+    config = Config(
+        signature_version="s3v4",
+        retries={"max_attempts": 3, "mode": "standard"},
+        connect_timeout=10,
+        read_timeout=60,
+        s3={"addressing_style": "path"} if endpoint_url or path_style else {},
+    )
+    return boto3.client(
+        "s3",
+        region_name=region,
+        endpoint_url=endpoint_url,
+        aws_access_key_id=access_key or None,
+        aws_secret_access_key=secret_key or None,
+        config=config,
+    )
+
+
 class S3Uploader:
     """Uploads to one bucket. ``endpoint_url`` selects MinIO or another S3-compatible server
     (path-style addressing); ``client`` injects a ready boto3 client (e.g. from dagster-aws)."""
@@ -98,23 +128,11 @@ class S3Uploader:
         self._client = client or self._make_client(access_key, secret_key)
 
     def _make_client(self, access_key: str | None, secret_key: str | None) -> "S3Client":
-        import boto3  # lazy: see the module docstring
-        from botocore.config import Config
-
-        config = Config(
-            signature_version="s3v4",
-            retries={"max_attempts": 3, "mode": "standard"},
-            connect_timeout=10,
-            read_timeout=60,
-            s3={"addressing_style": "path"} if self.endpoint_url else {},
-        )
-        return boto3.client(
-            "s3",
-            region_name=self.region,
+        return make_s3_client(
+            region=self.region,
             endpoint_url=self.endpoint_url,
-            aws_access_key_id=access_key or None,
-            aws_secret_access_key=secret_key or None,
-            config=config,
+            access_key=access_key,
+            secret_key=secret_key,
         )
 
     def public_url(self, key: str) -> str:
