@@ -7,7 +7,9 @@ followed) and must lie inside the folder, the rule the API applies to a job's ``
 of the folder is reported as a problem and never read; a run gets the resolved path. A source may carry default job options
 in an ``esl.defaults.json`` file at its root (a JSON object of ``JobOptions`` fields, e.g.
 ``{"student": "Anna", "preset": "ocean"}``): the defaults travel with the folder, so a teacher's
-folder needs no redeploy to change them. S3 lessons are copied to ``staging_dir`` before a run is
+folder needs no redeploy to change them. Hidden files and folders (a segment starting with
+``.``) are skipped in both kinds of source: the API stores uploads in ``.uploads/`` and runs them
+only when a client submits one. S3 lessons are copied to ``staging_dir`` before a run is
 requested, at a path fixed per object key, so reruns of one S3 lesson share one manifest.
 """
 
@@ -98,6 +100,8 @@ class LessonSourcesResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                             "segment), not staged"
                         )
                         continue
+                    if any(part.startswith(".") for part in relative.split("/")):
+                        continue  # hidden, as in folders: the API's `.uploads/` run on request
                     target = staging / key
                     listing.candidates.append(
                         LessonCandidate(
