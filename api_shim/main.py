@@ -19,6 +19,7 @@ from api_shim.event_hub import EventHub
 from api_shim.event_source import EventSource
 from api_shim.idempotency import open_idempotency_store
 from api_shim.job_metrics import JobMetricsCollector
+from api_shim.s3_lessons import LessonBucket
 from api_shim.shutdown import on_exit_signal
 from api_shim.submission import JobLauncher
 from api_shim.tracing import configure_tracing
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics_registry
     app.state.config_reader = ConfigReader(ConfigSourceSettings(), settings.resolved_cwd)
+    app.state.lesson_bucket = LessonBucket(settings) if settings.lesson_s3_uri else None
     app.state.lesson_validator = LessonValidator(
         settings.validate_command, settings.validate_timeout_s
     )

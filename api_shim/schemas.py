@@ -34,7 +34,9 @@ class JobCreate(BaseModel):
             min_length=1,
             max_length=4096,
             description="Lesson file, relative to PIPELINE_CWD or absolute; must be a .md file "
-            "inside a lesson root.",
+            "inside a lesson root. In S3 mode (ESL_LESSON_S3_URI set) also an object under the "
+            "S3 lesson prefix, as `s3://<bucket>/<prefix>/<key>.md` (what `POST /uploads` "
+            "answers there).",
             examples=["./lessons/01-monologue-narrator-fish-market.md"],
         ),
     ]

@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any, Final
 
 import anyio.to_thread
@@ -51,6 +51,7 @@ from api_shim.idempotency import (
     request_fingerprint,
 )
 from api_shim.lesson_paths import lesson_key
+from api_shim.s3_lessons import is_s3_uri
 from api_shim.schemas import JobCreate
 from api_shim.timestamps import SUBMITTED_AT_TAG
 from api_shim.tracing import TRACEPARENT_TAG, current_traceparent, launch_span
@@ -107,9 +108,9 @@ class Submission:
     replayed: bool
 
 
-def job_options(request: JobCreate, lesson: Path) -> dict[str, Any]:
+def job_options(request: JobCreate, lesson: str) -> dict[str, Any]:
     """The run's JobOptions: the fields the client set, and `with_tts` always (default false)."""
-    options: dict[str, Any] = {"md": str(lesson)}
+    options: dict[str, Any] = {"md": lesson}
     for api_field, option in OPTION_FIELDS.items():
         value = getattr(request, api_field)
         if value is not None:
@@ -122,9 +123,14 @@ def run_config(options: Mapping[str, Any]) -> dict[str, Any]:
     return {"ops": {FIRST_OP: {"config": dict(options)}}}
 
 
+def lesson_label(md: str) -> str:
+    """The `esl/lesson` value: an `s3://` URI as given, a path with `/` and without `./`."""
+    return md if is_s3_uri(md) else str(PurePosixPath(md.replace("\\", "/")))
+
+
 def submission_tags(
     job_id: str,
-    lesson: Path,
+    lesson: str,
     *,
     md: str,
     with_tts: bool,
@@ -133,7 +139,7 @@ def submission_tags(
 ) -> dict[str, str]:
     """Visible: the lesson as the request named it, job id, source, submission time (ISO-8601)."""
     tags = {
-        LESSON_TAG: str(PurePosixPath(md.replace("\\", "/"))),
+        LESSON_TAG: lesson_label(md),
         JOB_ID_TAG: job_id,
         SOURCE_TAG: "api",
         SUBMITTED_AT_TAG: datetime.now(UTC)
@@ -170,7 +176,7 @@ class JobLauncher:
     async def submit(
         self,
         request: JobCreate,
-        lesson: Path,
+        lesson: str,
         *,
         principal: str,
         idempotency_key: str | None,
@@ -250,7 +256,7 @@ class JobLauncher:
         tags[SOURCE_TAG] = "api"
         # Hidden tags are not in the previous run's GraphQL tags: derive them again.
         if "md" in options:
-            tags[LESSON_KEY_TAG] = lesson_key(Path(str(options["md"])))
+            tags[LESSON_KEY_TAG] = lesson_key(str(options["md"]))
         if "tts" in steps and not options.get("dry_run"):
             tags[TTS_TAG] = "true"
         tags[RERUN_TAG] = ",".join(steps)
@@ -262,7 +268,7 @@ class JobLauncher:
     async def _launch_new(
         self,
         request: JobCreate,
-        lesson: Path,
+        lesson: str,
         job_id: str,
         launch_id: str,
         request_id: str | None,

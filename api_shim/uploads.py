@@ -7,6 +7,9 @@ harmless. The default upload dir is the hidden `.uploads` folder of the first le
 inside the roots, so `POST /jobs` accepts the path, and the lesson folder sensor skips hidden
 folders, so an upload is processed only when a client submits it.
 
+In S3 mode (`ESL_LESSON_S3_URI`) the bytes go to the S3 lesson prefix instead (see
+`api_shim.s3_lessons`) and the validator reads a temporary copy.
+
 Validation runs `esl validate --json <file>` (relaxed, i.e. without `--strict`) as a subprocess
 with a timeout: the shim never imports the engine, and the `esl` command of the same installation
 applies exactly the rules a run applies in its validate stage.
@@ -27,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from starlette.datastructures import Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
@@ -208,6 +212,19 @@ class LessonValidator:
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return validation
+
+    async def validate_bytes(self, data: bytes) -> LessonValidation:
+        """`validate` on a temporary copy of `data` (S3 mode: the lesson is not on this disk)."""
+        folder = Path(await anyio.to_thread.run_sync(_temporary_folder))
+        try:
+            copy = await anyio.to_thread.run_sync(store_lesson, data, folder)
+            return await self.validate(copy)
+        finally:
+            await anyio.to_thread.run_sync(shutil.rmtree, folder, True)
+
+
+def _temporary_folder() -> str:
+    return tempfile.mkdtemp(prefix="esl-upload-")
 
 
 def _parse_report(stdout: bytes) -> LessonValidation:

@@ -11,6 +11,7 @@ from api_shim.core.config import Settings
 from api_shim.core.errors import ApiError
 from api_shim.core.metrics import ShimMetrics
 from api_shim.dagster_gateway import DagsterGateway
+from api_shim.s3_lessons import LessonBucket
 from api_shim.submission import JobLauncher
 
 ANONYMOUS = "anonymous"
@@ -36,6 +37,12 @@ def get_launcher(request: Request) -> JobLauncher:
     return launcher
 
 
+def get_lesson_bucket(request: Request) -> LessonBucket | None:
+    """The S3 lesson prefix in S3 mode (`ESL_LESSON_S3_URI`), else None."""
+    bucket: LessonBucket | None = request.app.state.lesson_bucket
+    return bucket
+
+
 def get_metrics(request: Request) -> ShimMetrics:
     metrics: ShimMetrics = request.app.state.metrics
     return metrics
@@ -48,6 +55,7 @@ def get_request_id(request: Request) -> str | None:
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 GatewayDep = Annotated[DagsterGateway, Depends(get_gateway)]
 LauncherDep = Annotated[JobLauncher, Depends(get_launcher)]
+LessonBucketDep = Annotated[LessonBucket | None, Depends(get_lesson_bucket)]
 MetricsDep = Annotated[ShimMetrics, Depends(get_metrics)]
 RequestIdDep = Annotated[str | None, Depends(get_request_id)]
 

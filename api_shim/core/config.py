@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset({"changethis", "changeme", "secret", "password"})
@@ -132,6 +132,49 @@ class Settings(BaseSettings):
     )
     validate_timeout_s: float = Field(
         default=30.0, gt=0, validation_alias=AliasChoices("ESL_VALIDATE_TIMEOUT")
+    )
+    lesson_s3_uri: str | None = Field(
+        default=None,
+        pattern=r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?$",
+        validation_alias=AliasChoices("ESL_LESSON_S3_URI"),
+        description="S3 mode: `s3://bucket/prefix` (the S3 lesson sensor's). Uploads go to "
+        "`<prefix>/.uploads/`, and `POST /jobs` takes `s3://` lessons under the prefix.",
+    )
+    # S3 connection: the engine's names (esl_dagster/pipeline/settings.py), so one environment
+    # serves the shim, the S3 lesson sensor and the runs.
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("S3_ENDPOINT_URL", "S3_ENDPOINT", "AWS_ENDPOINT_URL"),
+        description="S3-compatible endpoint (MinIO, moto); implies path-style addressing.",
+    )
+    aws_region: str = Field(
+        default="us-east-1",
+        validation_alias=AliasChoices("AWS_REGION", "S3_REGION", "AWS_DEFAULT_REGION"),
+    )
+    aws_access_key_id: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("AWS_ACCESS_KEY_ID", "S3_ACCESS_KEY_ID"),
+        description="Default: boto3's credential chain.",
+    )
+    aws_secret_access_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("AWS_SECRET_ACCESS_KEY", "S3_SECRET_ACCESS_KEY"),
+    )
+    s3_force_path_style: bool = Field(
+        default=False, validation_alias=AliasChoices("S3_FORCE_PATH_STYLE")
+    )
+    s3_connect_timeout_s: float = Field(
+        default=2.0, gt=0, validation_alias=AliasChoices("ESL_API_S3_CONNECT_TIMEOUT")
+    )
+    s3_read_timeout_s: float = Field(
+        default=10.0, gt=0, validation_alias=AliasChoices("ESL_API_S3_READ_TIMEOUT")
+    )
+    s3_max_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=10,
+        validation_alias=AliasChoices("ESL_API_S3_MAX_ATTEMPTS"),
+        description="Attempts of one S3 request (boto3's standard retry mode), first included.",
     )
     events_poll_s: float = Field(
         default=1.0, gt=0, validation_alias=AliasChoices("ESL_EVENTS_POLL_INTERVAL")

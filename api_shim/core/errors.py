@@ -52,6 +52,19 @@ def unavailable(message: str, retry_after_s: int) -> ApiError:
     )
 
 
+def s3_unavailable(retry_after_s: int) -> ApiError:
+    """S3 (the lesson prefix of S3 mode) did not answer: nothing was stored or launched."""
+    return ApiError(
+        503,
+        {
+            "error": "service_unavailable",
+            "message": "S3 lesson storage is unavailable; retry later",
+            "code": "s3_unavailable",
+        },
+        headers={"Retry-After": str(retry_after_s)},
+    )
+
+
 def _snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).replace("-", "_").lower()
 

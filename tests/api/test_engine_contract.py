@@ -5,18 +5,23 @@ import json
 from pathlib import Path
 
 import anyio
+import dagster as dg
 import pytest
+from pydantic import AliasChoices
 
 from api_shim.config_source import ConfigReader, ConfigSnapshot, ConfigSourceSettings
+from api_shim.core.config import Settings as ShimSettings
 from api_shim.job_options import ESPEAK_VOICES
 from api_shim.job_steps import STAGE_OPS
 from esl_dagster.defs.lessons.jobs import lesson_job
+from esl_dagster.defs.resources import lesson_sources_from_env
 from esl_dagster.pipeline.config.provider import (
     BaseConfigProvider,
     LocalConfigProvider,
     RemoteConfigProvider,
 )
 from esl_dagster.pipeline.run_state import STAGES
+from esl_dagster.pipeline.settings import Settings as EngineSettings
 from esl_dagster.pipeline.tts.espeak import espeak_catalog
 from tests.fakes.config_server import run_config_server
 
@@ -103,3 +108,53 @@ def test_the_espeak_voice_table_is_the_engines(field: str) -> None:
         for v in espeak_catalog().voices
     ]
     assert [getattr(v, field) for v in ESPEAK_VOICES] == [v[field] for v in engine]
+
+
+S3_CONNECTION_FIELDS = (
+    "s3_endpoint_url",
+    "aws_region",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "s3_force_path_style",
+)
+
+
+def _names(settings: type[ShimSettings] | type[EngineSettings], field: str) -> tuple[str, ...]:
+    alias = settings.model_fields[field].validation_alias
+    assert isinstance(alias, AliasChoices)
+    return tuple(str(name) for name in alias.choices)
+
+
+@pytest.mark.parametrize("field", S3_CONNECTION_FIELDS)
+def test_the_shim_reads_the_engines_s3_variables(field: str) -> None:
+    assert _names(ShimSettings, field) == _names(EngineSettings, field)
+
+
+def test_the_shim_and_the_s3_lesson_sensor_read_one_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    env = {
+        "ESL_LESSON_S3_URI": "s3://lessons-bucket/teachers",
+        "S3_ENDPOINT_URL": "http://127.0.0.1:9000",
+        "AWS_REGION": "eu-west-1",
+        "AWS_ACCESS_KEY_ID": "key-id",
+        "AWS_SECRET_ACCESS_KEY": "key-secret",
+    }
+    monkeypatch.chdir(tmp_path)  # no .env file
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    sensor = lesson_sources_from_env()
+    shim = ShimSettings()
+
+    def sensor_value(value: object) -> object:
+        assert isinstance(value, dg.EnvVar)
+        return value.get_value()
+
+    assert shim.lesson_s3_uri == sensor.s3_uri == env["ESL_LESSON_S3_URI"]
+    assert shim.s3_endpoint_url == sensor_value(sensor.s3.endpoint_url)
+    assert shim.aws_region == sensor_value(sensor.s3.region_name)
+    assert shim.aws_access_key_id is not None and shim.aws_secret_access_key is not None
+    assert shim.aws_access_key_id.get_secret_value() == sensor_value(sensor.s3.access_key_id)
+    assert shim.aws_secret_access_key.get_secret_value() == sensor_value(
+        sensor.s3.secret_access_key
+    )

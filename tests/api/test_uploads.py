@@ -58,15 +58,11 @@ def test_a_valid_lesson_is_stored_by_content_and_submittable(
     assert config["md"] == str((lesson_cwd / body["md"]).resolve())
 
 
-def test_an_invalid_lesson_is_stored_unless_strict(client: TestClient, lesson_cwd: Path) -> None:
+def test_an_invalid_lesson_is_stored_and_strict_only_changes_the_answer(
+    client: TestClient, lesson_cwd: Path
+) -> None:
     data = INVALID_LESSON.read_bytes()
-    response = client.post("/uploads", files={"file": ("bad.md", data, "text/markdown")})
-    assert response.status_code == 201, response.text
-    validation = response.json()["validation"]
-    assert validation["ok"] is False
-    assert validation["errors"] and all("code" in item for item in validation["errors"])
-    assert (lesson_cwd / response.json()["md"]).is_file()
-
+    stored = lesson_cwd / "lessons" / ".uploads" / f"{hashlib.sha256(data).hexdigest()}.md"
     strict = client.post(
         "/uploads", params={"strict": "true"}, files={"file": ("bad.md", data, "text/markdown")}
     )
@@ -74,6 +70,14 @@ def test_an_invalid_lesson_is_stored_unless_strict(client: TestClient, lesson_cw
     body = strict.json()
     assert body["error"] == "validation_failed"
     assert body["code"] == "lesson_invalid"
+    assert stored.read_bytes() == data  # stored first, then validated (as in S3 mode)
+
+    response = client.post("/uploads", files={"file": ("bad.md", data, "text/markdown")})
+    assert response.status_code == 201, response.text
+    validation = response.json()["validation"]
+    assert validation["ok"] is False
+    assert validation["errors"] and all("code" in item for item in validation["errors"])
+    assert lesson_cwd / response.json()["md"] == stored
     assert body["details"]["errors"] == validation["errors"]
 
 

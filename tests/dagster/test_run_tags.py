@@ -2,6 +2,7 @@
 at most four tags are visible per run, bookkeeping tags use Dagster's hidden prefix, times are
 ISO-8601, and an outcome tag is trusted only on the run that wrote it."""
 
+import hashlib
 import warnings
 from datetime import datetime
 from pathlib import Path
@@ -57,7 +58,7 @@ def test_an_api_run_shows_lesson_job_source_and_iso_time(tmp_path: Path) -> None
     lesson = tmp_path / "lessons" / "unit1" / "podcast.md"
     run_tags = submission.submission_tags(
         "job-1",
-        lesson,
+        str(lesson),
         md="./lessons/unit1/podcast.md",
         with_tts=True,
         request_id="req-1",
@@ -71,6 +72,23 @@ def test_an_api_run_shows_lesson_job_source_and_iso_time(tmp_path: Path) -> None
     assert submitted.utcoffset() is not None and shown[tags.SUBMITTED_AT_TAG].endswith("Z")
     assert run_tags[tags.LESSON_KEY_TAG] == tags.lesson_key(lesson)  # same key on both sides
     assert run_tags[tags.TTS_TAG] == "true"
+
+
+def test_an_s3_lesson_is_shown_and_keyed_by_its_uri_in_the_shim() -> None:
+    uri = "s3://lessons-bucket/teachers/.uploads/3f79bb7b.md"
+    run_tags = submission.submission_tags(
+        "job-1", uri, md=uri, with_tts=False, request_id=None, idempotency_key=None
+    )
+    assert visible(run_tags)[tags.LESSON_TAG] == uri
+    assert run_tags[tags.LESSON_KEY_TAG] == hashlib.sha256(uri.encode()).hexdigest()[:16]
+
+
+def test_shim_and_definitions_key_an_s3_lesson_alike() -> None:
+    uri = "s3://lessons-bucket/teachers/.uploads/3f79bb7b.md"
+    run_tags = submission.submission_tags(
+        "job-1", uri, md=uri, with_tts=False, request_id=None, idempotency_key=None
+    )
+    assert run_tags[tags.LESSON_KEY_TAG] == tags.lesson_key(uri)
 
 
 def test_a_sensor_run_shows_the_lesson_relative_to_its_source() -> None:

@@ -151,6 +151,22 @@ def test_non_lesson_keys_and_keys_outside_the_prefix_are_ignored(
     assert cursor is not None and len(json.loads(cursor)["files"]) == 1
 
 
+def test_hidden_keys_such_as_the_apis_uploads_are_not_run(
+    sources: LessonSourcesResource, client: Any, bucket: str
+) -> None:
+    """The API stores uploads at `<prefix>/.uploads/<sha256>.md` and runs them on request only."""
+    client.put_object(Bucket=bucket, Key=f"prefix/.uploads/{sha16(LESSON)}.md", Body=LESSON)
+    client.put_object(Bucket=bucket, Key="prefix/unit1/.draft.md", Body=LESSON)
+    client.put_object(Bucket=bucket, Key=KEY, Body=LESSON)
+    requests, cursor, _ = tick(sources)
+    assert [r.run_key.rsplit(":", 2)[0] for r in requests if r.run_key] == [
+        f"s3:{bucket}/prefix/unit1/lesson.md"
+    ]
+    assert cursor is not None and list(json.loads(cursor)["files"]) == [
+        f"s3:{bucket}/prefix/unit1/lesson.md"
+    ]
+
+
 def test_empty_prefix_skips_saying_no_lessons_were_found(
     sources: LessonSourcesResource, client: Any, bucket: str
 ) -> None:

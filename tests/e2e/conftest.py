@@ -60,10 +60,8 @@ def services() -> Iterator[Services]:
         notion.stop()
 
 
-@pytest.fixture(scope="package")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def lay_out_workdir(root: Path) -> Path:
     """PIPELINE_CWD: a copy of every sample lesson, valid and invalid, and the config folder."""
-    root = tmp_path_factory.mktemp("e2e-cwd")
     (root / "configs").mkdir()
     shutil.copyfile(SAMPLE_CATALOG, root / "configs" / "elevenlabs.voices.json")
     (root / "configs" / "voices.yml").write_text("auto: true\n", encoding="utf-8")
@@ -73,9 +71,9 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(scope="package")
-def stack(services: Services, workdir: Path) -> Iterator[RealStack]:
-    env = {
+def product_env(services: Services) -> dict[str, str]:
+    """The environment that points the product (code location, runs, shim) at the doubles."""
+    return {
         "NOTION_TOKEN": services.notion.token,
         "NOTION_BASE_URL": services.notion.base_url,
         "NOTION_DATABASE_ID": services.default_seed.homework_db,
@@ -91,8 +89,17 @@ def stack(services: Services, workdir: Path) -> Iterator[RealStack]:
         # Job metrics refreshed from Dagster at most once a second (default 10 s).
         "ESL_METRICS_REFRESH_S": "1",
     }
+
+
+@pytest.fixture(scope="package")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return lay_out_workdir(tmp_path_factory.mktemp("e2e-cwd"))
+
+
+@pytest.fixture(scope="package")
+def stack(services: Services, workdir: Path) -> Iterator[RealStack]:
     with (
         postgres_database("esl_e2e") as database,
-        running_stack(workdir, database=database, extra_env=env) as real,
+        running_stack(workdir, database=database, extra_env=product_env(services)) as real,
     ):
         yield real

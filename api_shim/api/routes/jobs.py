@@ -1,6 +1,6 @@
 """`/jobs`: the original contract (POST, GET by id) plus list, cancel and rerun."""
 
-from pathlib import Path as PathLib
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
@@ -8,19 +8,27 @@ from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
 from api_shim.api.deps import (
     GatewayDep,
     LauncherDep,
+    LessonBucketDep,
     PrincipalDep,
     RequestIdDep,
     SettingsDep,
     require_principal,
 )
 from api_shim.api.routes.config import ConfigReaderDep
-from api_shim.core.errors import ApiError, conflict, not_found, validation_failed
+from api_shim.core.errors import (
+    ApiError,
+    conflict,
+    not_found,
+    s3_unavailable,
+    validation_failed,
+)
 from api_shim.dagster_gateway import TerminateOutcome
 from api_shim.idempotency import StoreUnavailable
 from api_shim.job_options import UnknownPreset, check_preset
 from api_shim.job_queries import canonical_job_id, list_jobs, read_job
 from api_shim.job_view import job_state
-from api_shim.lesson_paths import LessonPathError, resolve_lesson_path
+from api_shim.lesson_paths import LessonPathError, resolve_job_lesson
+from api_shim.s3_lessons import S3Unavailable
 from api_shim.schemas import (
     ErrorBody,
     InternalErrorBody,
@@ -33,6 +41,8 @@ from api_shim.schemas import (
     RerunRequest,
 )
 from api_shim.submission import FIRST_OP, IdempotencyConflict, IdempotencyInProgress
+
+logger = logging.getLogger("api_shim.jobs")
 
 COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "Missing or invalid API key (when keys are set)."},
@@ -69,13 +79,14 @@ def _job_location(job_id: str) -> str:
     return f"/jobs/{job_id}"
 
 
-def _resolve_md(md: str, settings: SettingsDep) -> PathLib:
+async def _resolve_md(md: str, settings: SettingsDep, bucket: LessonBucketDep) -> str:
     try:
-        return resolve_lesson_path(
-            md, cwd=settings.resolved_cwd, roots=settings.resolved_lesson_roots
-        )
+        return await resolve_job_lesson(md, settings, bucket)
     except LessonPathError as exc:
         raise validation_failed(exc.code, exc.message) from exc
+    except S3Unavailable as exc:
+        logger.warning("s3 unavailable", extra={"fields": {"md": md, "detail": str(exc)}})
+        raise s3_unavailable(settings.retry_after_s) from exc
 
 
 async def _check_preset(preset: str | None, reader: ConfigReaderDep) -> None:
@@ -92,12 +103,76 @@ def _job_id_or_404(raw: str) -> str:
     return job_id
 
 
+def _error_example(code: str, message: str, error: str = "validation_failed") -> dict[str, Any]:
+    return {"value": {"error": error, "message": message, "code": code}}
+
+
+CREATE_JOB_BODY_EXAMPLES: dict[str, Any] = {
+    "local": {
+        "summary": "A lesson inside a lesson root",
+        "value": {"md": "./lessons/01-monologue-narrator-fish-market.md"},
+    },
+    "s3": {
+        "summary": "S3 mode (ESL_LESSON_S3_URI=s3://lessons-bucket/teachers): an upload's md",
+        "value": {
+            "md": "s3://lessons-bucket/teachers/.uploads/"
+            "3f79bb7b435b05321651daefd374cdc681dc06faa65e374e38337b88ca046dea.md"
+        },
+    },
+}
+CREATE_JOB_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": ErrorBody,
+        "description": "Invalid request (`error` is validation_failed). An `s3://` md outside "
+        "the S3 lesson prefix (or without S3 mode) is `md_outside_roots`, one S3 does not have "
+        "is `md_not_found`; nothing is launched.",
+        "content": {
+            "application/json": {
+                "examples": {
+                    "md_outside_roots": _error_example(
+                        "md_outside_roots",
+                        "md 's3://other/x.md' is not an object under the S3 lesson prefix "
+                        "s3://lessons-bucket/teachers",
+                    ),
+                    "md_not_found": _error_example(
+                        "md_not_found", "md 's3://lessons-bucket/teachers/x.md' was not found"
+                    ),
+                }
+            }
+        },
+    },
+    503: {
+        "model": ErrorBody,
+        "description": "Nothing launched: Dagster is unreachable (`dagster_unavailable`), the "
+        "idempotency store is (`idempotency_store_unavailable`), or for an `s3://` md S3 did "
+        "not answer whether the lesson exists (`s3_unavailable`); see Retry-After.",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        "content": {
+            "application/json": {
+                "examples": {
+                    "s3_unavailable": _error_example(
+                        "s3_unavailable",
+                        "S3 lesson storage is unavailable; retry later",
+                        "service_unavailable",
+                    ),
+                    "dagster_unavailable": _error_example(
+                        "dagster_unavailable",
+                        "Dagster is unavailable; retry later",
+                        "service_unavailable",
+                    ),
+                }
+            }
+        },
+    },
+}
+
+
 @router.post(
     "",
     status_code=202,
     operation_id="jobs-create",
     responses={
-        **VALIDATION_RESPONSE,
+        **CREATE_JOB_ERRORS,
         202: {
             "description": "Accepted; poll the Location. A replayed Idempotency-Key answers "
             "the original job id with `Idempotent-Replayed: true`.",
@@ -111,13 +186,14 @@ def _job_id_or_404(raw: str) -> str:
     },
 )
 async def create_job(
-    body: Annotated[JobCreate, Body()],
+    body: Annotated[JobCreate, Body(openapi_examples=CREATE_JOB_BODY_EXAMPLES)],
     response: Response,
     settings: SettingsDep,
     launcher: LauncherDep,
     principal: PrincipalDep,
     request_id: RequestIdDep,
     config_reader: ConfigReaderDep,
+    bucket: LessonBucketDep,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -129,7 +205,7 @@ async def create_job(
 ) -> JobAccepted:
     """Submit a lesson job (the original contract). Nothing is launched unless `md` is valid
     and the preset, when given, exists in the pipeline config."""
-    lesson = _resolve_md(body.md, settings)
+    lesson = await _resolve_md(body.md, settings, bucket)
     await _check_preset(body.preset, config_reader)
     try:
         submission = await launcher.submit(
@@ -251,6 +327,7 @@ async def rerun_job(
     gateway: GatewayDep,
     launcher: LauncherDep,
     request_id: RequestIdDep,
+    bucket: LessonBucketDep,
 ) -> JobAccepted:
     """Run the given stages again from the job's manifest, as a new run of the same job."""
     if len(set(body.steps)) != len(body.steps):
@@ -264,8 +341,8 @@ async def rerun_job(
     options = _previous_options(previous.run_config)
     if options is None:
         raise conflict("not_rerunnable", "the job's run has no lesson options to rerun")
-    lesson = _resolve_md(str(options["md"]), settings)
-    await launcher.rerun(previous, {**options, "md": str(lesson)}, body.steps, request_id)
+    lesson = await _resolve_md(str(options["md"]), settings, bucket)
+    await launcher.rerun(previous, {**options, "md": lesson}, body.steps, request_id)
     response.headers["Location"] = _job_location(canonical)
     return JobAccepted(jobId=canonical)
 

@@ -1,5 +1,6 @@
 """`POST /uploads`: send a lesson file; the answer's `md` is what `POST /jobs` takes."""
 
+import hashlib
 import logging
 from pathlib import Path
 from typing import Annotated, Any
@@ -8,12 +9,20 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from api_shim.api.deps import SettingsDep, require_principal
+from api_shim.api.deps import LessonBucketDep, SettingsDep, require_principal
 from api_shim.api.routes.jobs import COMMON_RESPONSES
-from api_shim.core.errors import ApiError
+from api_shim.core.config import Settings
+from api_shim.core.errors import ApiError, s3_unavailable
+from api_shim.s3_lessons import LessonBucket, S3Unavailable
 from api_shim.schemas import ErrorBody
-from api_shim.upload_schemas import UPLOAD_EXAMPLE, UploadResult, ValidationFailedBody
+from api_shim.upload_schemas import (
+    UPLOAD_EXAMPLES,
+    UPLOAD_UNAVAILABLE_EXAMPLES,
+    UploadResult,
+    ValidationFailedBody,
+)
 from api_shim.uploads import (
+    LessonValidation,
     LessonValidator,
     UploadRejected,
     ValidatorUnavailable,
@@ -61,6 +70,41 @@ def _md_for(path: Path, cwd: Path) -> str:
     return str(path.relative_to(cwd)) if path.is_relative_to(cwd) else str(path)
 
 
+def _validator_unavailable(exc: ValidatorUnavailable, settings: Settings) -> ApiError:
+    logger.error("upload validation failed to run", extra={"fields": {"detail": str(exc)}})
+    return ApiError(
+        503,
+        {
+            "error": "service_unavailable",
+            "message": "the lesson validator is unavailable; retry later",
+            "code": "validator_unavailable",
+        },
+        headers={"Retry-After": str(settings.retry_after_s)},
+    )
+
+
+async def _store_and_validate(
+    data: bytes, settings: Settings, bucket: LessonBucket | None, validator: LessonValidator
+) -> tuple[str, LessonValidation]:
+    """(md, findings): stored first, then validated, in either mode (strict only changes the
+    answer, never what is stored)."""
+    try:
+        if bucket is None:
+            stored = await anyio.to_thread.run_sync(
+                store_lesson, data, settings.resolved_upload_dir
+            )
+            return _md_for(stored.path, settings.resolved_cwd), await validator.validate(stored)
+        try:
+            put = await anyio.to_thread.run_sync(bucket.store_upload, data)
+        except S3Unavailable as exc:
+            logger.warning("upload not stored", extra={"fields": {"detail": str(exc)}})
+            raise s3_unavailable(settings.retry_after_s) from exc
+        logger.info("upload stored", extra={"fields": {"md": put.uri, "written": put.written}})
+        return put.uri, await validator.validate_bytes(data)
+    except ValidatorUnavailable as exc:
+        raise _validator_unavailable(exc, settings) from exc
+
+
 @router.post(
     "",
     status_code=201,
@@ -69,8 +113,9 @@ def _md_for(path: Path, cwd: Path) -> str:
     openapi_extra={"requestBody": MULTIPART_BODY},
     responses={
         201: {
-            "description": "Stored; `md` is what `POST /jobs` takes.",
-            "content": {"application/json": {"example": UPLOAD_EXAMPLE}},
+            "description": "Stored; `md` is what `POST /jobs` takes: a path in local mode, an "
+            "`s3://` URI under `ESL_LESSON_S3_URI` in S3 mode.",
+            "content": {"application/json": {"examples": UPLOAD_EXAMPLES}},
         },
         400: {
             "model": ValidationFailedBody,
@@ -82,22 +127,27 @@ def _md_for(path: Path, cwd: Path) -> str:
         413: {"model": ErrorBody, "description": "The file exceeds ESL_MAX_UPLOAD_BYTES."},
         503: {
             "model": ErrorBody,
-            "description": "The lesson validator could not run (`validator_unavailable`).",
+            "description": "The lesson validator could not run (`validator_unavailable`), or "
+            "in S3 mode S3 did not answer (`s3_unavailable`: unreachable, timeout, 5xx, access "
+            "refused; nothing stored).",
             "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+            "content": {"application/json": {"examples": UPLOAD_UNAVAILABLE_EXAMPLES}},
         },
     },
 )
 async def create_upload(
     request: Request,
     settings: SettingsDep,
+    bucket: LessonBucketDep,
     strict: Annotated[
-        bool, Query(description="Answer 400 instead of storing an invalid lesson as ok:false.")
+        bool, Query(description="Answer 400 instead of 201 for an invalid lesson.")
     ] = False,
 ) -> UploadResult | JSONResponse:
-    """Store a lesson by content (SHA-256) inside the lesson roots and validate it (relaxed).
+    """Store a lesson by content (SHA-256), inside the lesson roots or, in S3 mode, under the S3
+    lesson prefix, and validate it (relaxed).
 
-    The same bytes always answer the same `md`. An invalid lesson is still stored and answered
-    `ok: false`, unless `strict=true`.
+    The same bytes always answer the same `md`. An invalid lesson is stored and answered
+    `ok: false`, or with `strict=true` answered 400 (`lesson_invalid`).
     """
     try:
         filename, data = await read_lesson_file(
@@ -106,21 +156,8 @@ async def create_upload(
         check_lesson_bytes(filename, data)
     except UploadRejected as exc:
         raise _rejected(exc) from exc
-    stored = await anyio.to_thread.run_sync(store_lesson, data, settings.resolved_upload_dir)
     validator: LessonValidator = request.app.state.lesson_validator
-    try:
-        validation = await validator.validate(stored)
-    except ValidatorUnavailable as exc:
-        logger.error("upload validation failed to run", extra={"fields": {"detail": str(exc)}})
-        raise ApiError(
-            503,
-            {
-                "error": "service_unavailable",
-                "message": "the lesson validator is unavailable; retry later",
-                "code": "validator_unavailable",
-            },
-            headers={"Retry-After": str(settings.retry_after_s)},
-        ) from exc
+    md, validation = await _store_and_validate(data, settings, bucket, validator)
     if strict and not validation.ok:
         body = {
             "error": "validation_failed",
@@ -132,9 +169,9 @@ async def create_upload(
         return JSONResponse(body, status_code=400)
     return UploadResult.model_validate(
         {
-            "md": _md_for(stored.path, settings.resolved_cwd),
-            "sha256": stored.sha256,
-            "bytes": stored.size,
+            "md": md,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "bytes": len(data),
             "validation": {
                 "ok": validation.ok,
                 "errors": validation.errors,
