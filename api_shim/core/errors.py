@@ -90,6 +90,8 @@ def validation_code(errors: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
         return f"invalid_{_snake(field)}", f"{field}: {msg}"
     if len(loc) >= 2 and loc[0] in ("query", "header", "path"):
         field = str(loc[1])
+        if kind == "extra_forbidden":
+            return f"unknown_{loc[0]}_parameter", f"unknown {loc[0]} parameter: {field}"
         return f"invalid_{_snake(field)}", f"{field}: {msg}"
     return "invalid_request", msg
 

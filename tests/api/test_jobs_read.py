@@ -347,6 +347,7 @@ def test_list_of_nothing_is_empty(client: TestClient) -> None:
         ({"cursor": "bm90LWEtcnVu"}, "invalid_cursor"),
         ({"cursor": "0"}, "invalid_cursor"),
         ({"cursor": str(uuid.uuid4()).upper()}, "invalid_cursor"),
+        ({"stat": "queued"}, "unknown_query_parameter"),
     ],
 )
 def test_list_rejects_bad_parameters(client: TestClient, params: dict[str, Any], code: str) -> None:

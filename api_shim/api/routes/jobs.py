@@ -4,6 +4,7 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from api_shim.api.deps import (
     GatewayDep,
@@ -64,6 +65,23 @@ CONFLICT_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
 CURSOR_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
+
+class JobListQuery(BaseModel):
+    """`GET /jobs` parameters; an unknown one (a typo such as `stat=queued`) is
+    `400 unknown_query_parameter` rather than silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    state: JobState | None = Field(None, description="Only jobs in this state.")
+    limit: int = Field(20, ge=1, le=100)
+    cursor: str | None = Field(
+        None,
+        pattern=CURSOR_PATTERN,
+        description="`nextCursor` of the previous page (a run id). Anything else is "
+        "`400 invalid_cursor`; the cursor of a run that no longer exists ends the list.",
+        examples=["0b5b1c0e-4a8e-4f3a-9a57-2f1f3f4e5d6c"],
+    )
 
 router = APIRouter(
     prefix="/jobs",
@@ -255,22 +273,9 @@ async def create_job(
     operation_id="jobs-list",
     responses=VALIDATION_RESPONSE,
 )
-async def list_all_jobs(
-    gateway: GatewayDep,
-    state: Annotated[JobState | None, Query(description="Only jobs in this state.")] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[
-        str | None,
-        Query(
-            pattern=CURSOR_PATTERN,
-            description="`nextCursor` of the previous page (a run id). Anything else is "
-            "`400 invalid_cursor`; the cursor of a run that no longer exists ends the list.",
-            examples=["0b5b1c0e-4a8e-4f3a-9a57-2f1f3f4e5d6c"],
-        ),
-    ] = None,
-) -> JobList:
+async def list_all_jobs(gateway: GatewayDep, query: Annotated[JobListQuery, Query()]) -> JobList:
     """Jobs, newest first, one entry per job id (its newest run)."""
-    page = await list_jobs(gateway, state=state, cursor=cursor, limit=limit)
+    page = await list_jobs(gateway, state=query.state, cursor=query.cursor, limit=query.limit)
     return JobList(items=page.items, nextCursor=page.next_cursor)
 
 
