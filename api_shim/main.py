@@ -1,7 +1,7 @@
 """The FastAPI application: `create_app(settings)` builds one; `app` is the default instance."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
@@ -35,9 +35,10 @@ def _operation_id(route: APIRoute) -> str:
     return route.operation_id or route.name
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
-    metrics_registry = ShimMetrics()
+def _lifespan(
+    settings: Settings, metrics_registry: ShimMetrics
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """What runs while the app serves: one HTTP client to Dagster and the services built on it."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -78,13 +79,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 metrics_registry.watch_jobs(None)
                 store.close()
 
+    return lifespan
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    metrics_registry = ShimMetrics()
     configure_logging()
     configure_tracing()
     app = FastAPI(
         title="ESL lesson jobs",
         version="1.0.0",
         description=DESCRIPTION,
-        lifespan=lifespan,
+        lifespan=_lifespan(settings, metrics_registry),
         generate_unique_id_function=_operation_id,
     )
     app.state.settings = settings
