@@ -6,33 +6,30 @@ most `MAX_RECENT_PAGES` pages of recently updated runs.
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
-from pydantic import ValidationError
-
 from api_shim.dagster_gateway import (
     JOB_ID_TAG,
     DagsterGateway,
     DagsterProtocolError,
     DagsterRun,
 )
-from api_shim.job_events import RunWithSteps, StepStat
+from api_shim.dagster_graphql import object_field
+from api_shim.dagster_runs import RUN_FIELDS, job_filter, parse_runs
 
 HISTORY_BATCH: Final = 25
 RUNS_PER_JOB: Final = 50
 RECENT_PAGE: Final = 100
 MAX_RECENT_PAGES: Final = 10
 
-EVENT_RUN_FIELDS = """
+# A run as the event history reads it: the run and its step stats.
+EVENT_RUN_FIELDS = (
+    """
 fragment EventRun on Run {
-  runId
-  status
-  creationTime
-  startTime
-  endTime
-  updateTime
-  tags { key value }
+  ...JobRun
   stepStats { stepKey status startTime endTime }
 }
 """
+    + RUN_FIELDS
+)
 
 RECENT_RUNS = """
 query RecentRuns($filter: RunsFilter!, $cursor: String, $limit: Int!) {
@@ -67,15 +64,6 @@ def _results(data: dict[str, Any], name: str) -> list[dict[str, Any]]:
     return [item for item in results if isinstance(item, dict)]
 
 
-def _run_with_steps(raw: dict[str, Any]) -> RunWithSteps:
-    try:
-        run = DagsterRun.model_validate(raw)
-        steps = tuple(StepStat.model_validate(item) for item in raw.get("stepStats") or [])
-    except ValidationError as exc:
-        raise DagsterProtocolError(f"unexpected run shape: {exc}") from exc
-    return RunWithSteps(run, steps)
-
-
 class EventSource:
     """Reads what the event hub needs from Dagster, through the shim's gateway."""
 
@@ -83,20 +71,17 @@ class EventSource:
         self.gateway = gateway
         self._job = job
 
-    async def histories(self, job_ids: Sequence[str]) -> dict[str, list[RunWithSteps]]:
+    async def histories(self, job_ids: Sequence[str]) -> dict[str, list[DagsterRun]]:
         """Every run (newest `RUNS_PER_JOB`) of each job id; ids without runs map to []."""
-        found: dict[str, list[RunWithSteps]] = {}
+        found: dict[str, list[DagsterRun]] = {}
         for start in range(0, len(job_ids), HISTORY_BATCH):
             batch = job_ids[start : start + HISTORY_BATCH]
-            variables = {
-                f"f{i}": {"tags": [{"key": JOB_ID_TAG, "value": job_id}]}
-                for i, job_id in enumerate(batch)
-            }
+            variables = {f"f{i}": job_filter(job_id) for i, job_id in enumerate(batch)}
             data = await self.gateway.query(
                 "jobHistories", job_histories_document(len(batch)), variables
             )
             for i, job_id in enumerate(batch):
-                found[job_id] = [_run_with_steps(raw) for raw in _results(data, f"j{i}")]
+                found[job_id] = parse_runs(object_field(data, f"j{i}"), f"j{i}")
         return found
 
     async def recently_changed_jobs(self, since: float) -> set[str]:
