@@ -44,9 +44,15 @@ class DagsterProtocolError(Exception):
 
 
 class DagsterGraphQL:
-    """Posts documents to one GraphQL endpoint, timing each call and counting its faults."""
+    """Posts documents to one GraphQL endpoint, timing each call and counting its faults.
 
-    def __init__(self, client: httpx.AsyncClient, url: str, metrics: ShimMetrics) -> None:
+    Without `metrics` nothing is timed or counted: the job metrics collector reads Dagster while
+    Prometheus scrapes, and its reads are not the shim's traffic.
+    """
+
+    def __init__(
+        self, client: httpx.AsyncClient, url: str, metrics: ShimMetrics | None = None
+    ) -> None:
         self._client = client
         self._url = url
         self._metrics = metrics
@@ -85,7 +91,9 @@ class DagsterGraphQL:
                 f"no answer from Dagster at {self._url}: {exc!r}", ambiguous=mutation
             ) from exc
         finally:
-            self._metrics.graphql_latency.labels(operation).observe(time.perf_counter() - started)
+            if self._metrics is not None:
+                elapsed = time.perf_counter() - started
+                self._metrics.graphql_latency.labels(operation).observe(elapsed)
         return self._answer_data(operation, response, mutation=mutation)
 
     def _answer_data(
@@ -118,7 +126,8 @@ class DagsterGraphQL:
         return data
 
     def count_error(self, operation: str, kind: str) -> None:
-        self._metrics.graphql_errors.labels(operation, kind).inc()
+        if self._metrics is not None:
+            self._metrics.graphql_errors.labels(operation, kind).inc()
 
 
 def object_field(data: Mapping[str, Any], name: str) -> dict[str, Any]:

@@ -42,12 +42,19 @@ query Runs($filter: RunsFilter!, $cursor: String, $limit: Int!) {
     + RUN_FIELDS
 )
 
-# What the job view reads of each run: the run, its job options and Dagster's per-step stats.
+# A run and Dagster's per-step stats (the event history and the job metrics read these).
+RUN_STEPS_FIELDS = """
+fragment JobRunSteps on Run {
+  ...JobRun
+  stepStats { stepKey status startTime endTime }
+}
+"""
+
+# What the job view reads of each run: the run, its step stats and its job options.
 RUN_DETAIL_FIELDS = """
 fragment JobRunDetail on Run {
-  ...JobRun
+  ...JobRunSteps
   runConfig
-  stepStats { stepKey status startTime endTime }
 }
 """
 
@@ -108,7 +115,10 @@ def job_runs_document(count: int) -> str:
         f"... on InvalidPipelineRunsFilterError {{ message }} ... on PythonError {{ message }} }}"
         for i in range(count)
     )
-    return f"query JobRuns({params}) {{\n{fields}\n}}\n{RUN_DETAIL_FIELDS}{RUN_FIELDS}"
+    return (
+        f"query JobRuns({params}) {{\n{fields}\n}}\n"
+        f"{RUN_DETAIL_FIELDS}{RUN_STEPS_FIELDS}{RUN_FIELDS}"
+    )
 
 
 def run_events_document(count: int) -> str:

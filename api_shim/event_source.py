@@ -13,23 +13,12 @@ from api_shim.dagster_gateway import (
     DagsterRun,
 )
 from api_shim.dagster_graphql import object_field
-from api_shim.dagster_runs import RUN_FIELDS, job_filter, parse_runs
+from api_shim.dagster_runs import RUN_FIELDS, RUN_STEPS_FIELDS, job_filter, parse_runs
 
 HISTORY_BATCH: Final = 25
 RUNS_PER_JOB: Final = 50
 RECENT_PAGE: Final = 100
 MAX_RECENT_PAGES: Final = 10
-
-# A run as the event history reads it: the run and its step stats.
-EVENT_RUN_FIELDS = (
-    """
-fragment EventRun on Run {
-  ...JobRun
-  stepStats { stepKey status startTime endTime }
-}
-"""
-    + RUN_FIELDS
-)
 
 RECENT_RUNS = """
 query RecentRuns($filter: RunsFilter!, $cursor: String, $limit: Int!) {
@@ -48,10 +37,10 @@ def job_histories_document(count: int) -> str:
     params = ", ".join(f"$f{i}: RunsFilter!" for i in range(count))
     fields = "\n".join(
         f"  j{i}: runsOrError(filter: $f{i}, limit: {RUNS_PER_JOB}) {{ __typename "
-        f"... on Runs {{ results {{ ...EventRun }} }} ... on PythonError {{ message }} }}"
+        f"... on Runs {{ results {{ ...JobRunSteps }} }} ... on PythonError {{ message }} }}"
         for i in range(count)
     )
-    return f"query JobHistories({params}) {{\n{fields}\n}}\n{EVENT_RUN_FIELDS}"
+    return f"query JobHistories({params}) {{\n{fields}\n}}\n{RUN_STEPS_FIELDS}{RUN_FIELDS}"
 
 
 def _results(data: dict[str, Any], name: str) -> list[dict[str, Any]]:

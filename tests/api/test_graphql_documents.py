@@ -15,7 +15,7 @@ from graphql import (
     validate,
 )
 
-from api_shim import dagster_gateway, dagster_runs
+from api_shim import dagster_gateway, dagster_runs, job_metrics_queries
 from tests.fakes.dagster_graphql import SDL
 
 DOCUMENTS = {
@@ -26,6 +26,8 @@ DOCUMENTS = {
     "workspace": dagster_gateway.WORKSPACE_STATUS,
     "jobRuns": dagster_runs.job_runs_document(3),
     "runEvents": dagster_runs.run_events_document(2),
+    "metricsStepEvents": job_metrics_queries.step_events_document(2),
+    "metricsRuns": job_metrics_queries.METRICS_RUNS,
 }
 
 
