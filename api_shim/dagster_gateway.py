@@ -38,6 +38,7 @@ from api_shim.dagster_runs import (
     job_runs_document,
     parse_run,
     parse_runs,
+    read_run_events,
     run_events_document,
 )
 
@@ -281,28 +282,17 @@ class DagsterGateway:
         read on in a further query, at most MAX_EVENT_PAGES in all. A run Dagster no longer
         knows reads as no events.
         """
+        pages = await read_run_events(
+            self._graphql,
+            "logsForRun",
+            run_events_document,
+            run_ids,
+            max_pages=MAX_EVENT_PAGES,
+        )
         events = {run_id: RunEvents() for run_id in run_ids}
-        pending: dict[str, str | None] = dict.fromkeys(run_ids)
-        for _ in range(MAX_EVENT_PAGES):
-            if not pending:
-                break
-            order = list(pending)
-            variables: dict[str, Any] = {}
-            for i, run_id in enumerate(order):
-                variables[f"r{i}"] = run_id
-                variables[f"a{i}"] = pending[run_id]
-            data = await self._graphql.execute(
-                "logsForRun", run_events_document(len(order)), variables
-            )
-            pending = {}
-            for i, run_id in enumerate(order):
-                page = object_field(data, f"e{i}")
-                if page.get("__typename") != "EventConnection":
-                    continue
-                for event in object_list(page, "events"):
-                    events[run_id].add(event)
-                if page.get("hasMore"):
-                    pending[run_id] = str(page.get("cursor"))
+        for run_id, run_events in pages.items():
+            for event in run_events:
+                events[run_id].add(event)
         return events
 
     async def code_location_status(self, *, timeout_s: float | None = None) -> CodeLocationStatus:

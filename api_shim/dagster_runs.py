@@ -3,13 +3,19 @@ logs, the models they parse into, and the tags that tie a run to a job.
 """
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from api_shim.dagster_graphql import DagsterProtocolError, object_list, union_message
+from api_shim.dagster_graphql import (
+    DagsterGraphQL,
+    DagsterProtocolError,
+    object_field,
+    object_list,
+    union_message,
+)
 
 JOB_ID_TAG = "esl/job_id"
 LAUNCH_ID_TAG = "esl/launch_id"
@@ -229,6 +235,47 @@ def parse_runs(result: Mapping[str, Any], operation: str) -> list[DagsterRun]:
     if kind != "Runs":
         raise DagsterProtocolError(f"{operation} answered {kind}: {union_message(result)}")
     return [parse_run(item) for item in object_list(result, "results")]
+
+
+async def read_run_events(
+    graphql: DagsterGraphQL,
+    operation: str,
+    document: Callable[[int], str],
+    run_ids: Sequence[str],
+    *,
+    max_pages: int,
+    batch: int | None = None,
+) -> dict[str, list[dict[str, Any]]]:
+    """The events of each run in log order, page by page, at most `max_pages` pages per run.
+
+    `document(n)` is a query with `n` aliased `logsForRun` fields `e<i>` over the variables
+    `$r<i>` (run id) and `$a<i>` (cursor); `batch` runs share one document (all when None). A
+    run Dagster no longer knows reads as no events.
+    """
+    events: dict[str, list[dict[str, Any]]] = {run_id: [] for run_id in run_ids}
+    cursors: dict[str, str | None] = dict.fromkeys(run_ids)
+    todo = list(cursors)
+    for _ in range(max_pages):
+        more: list[str] = []
+        size = batch or max(len(todo), 1)
+        for start in range(0, len(todo), size):
+            chunk = todo[start : start + size]
+            variables: dict[str, Any] = {}
+            for i, run_id in enumerate(chunk):
+                variables[f"r{i}"], variables[f"a{i}"] = run_id, cursors[run_id]
+            data = await graphql.execute(operation, document(len(chunk)), variables)
+            for i, run_id in enumerate(chunk):
+                page = object_field(data, f"e{i}")
+                if page.get("__typename") != "EventConnection":
+                    continue
+                events[run_id].extend(object_list(page, "events"))
+                if page.get("hasMore"):
+                    cursors[run_id] = str(page.get("cursor"))
+                    more.append(run_id)
+        if not more:
+            break
+        todo = more
+    return events
 
 
 def _metadata_value(entry: Mapping[str, Any]) -> MetadataValue:

@@ -40,11 +40,11 @@ from prometheus_client.registry import Collector
 
 from api_shim.dagster_gateway import DagsterProtocolError, DagsterRun, DagsterUnavailable
 from api_shim.dagster_graphql import DagsterGraphQL
+from api_shim.dagster_runs import read_run_events
 from api_shim.job_metrics_queries import (
     EVENTS_BATCH,
     METRICS_RUNS,
     StepReport,
-    events_page,
     parse_metrics_runs,
     step_events_document,
     step_reports,
@@ -154,27 +154,14 @@ class JobMetricsCollector(Collector):
 
     async def _step_reports(self, run_ids: list[str]) -> dict[str, dict[str, StepReport]]:
         """Run id -> step key -> report, read in batches of `EVENTS_BATCH` runs per document."""
-        events: dict[str, list[dict[str, Any]]] = {run_id: [] for run_id in run_ids}
-        cursors: dict[str, str | None] = dict.fromkeys(run_ids)
-        todo = list(run_ids)
-        for _ in range(MAX_EVENT_PAGES):
-            more: list[str] = []
-            for start in range(0, len(todo), EVENTS_BATCH):
-                chunk = todo[start : start + EVENTS_BATCH]
-                variables: dict[str, Any] = {}
-                for i, run_id in enumerate(chunk):
-                    variables[f"r{i}"], variables[f"a{i}"] = run_id, cursors[run_id]
-                document = step_events_document(len(chunk))
-                data = await self._graphql.execute("metricsStepEvents", document, variables)
-                for i, run_id in enumerate(chunk):
-                    page, cursor = events_page(data, i)
-                    events[run_id].extend(page)
-                    if cursor is not None:
-                        cursors[run_id] = cursor
-                        more.append(run_id)
-            if not more:
-                break
-            todo = more
+        events = await read_run_events(
+            self._graphql,
+            "metricsStepEvents",
+            step_events_document,
+            run_ids,
+            max_pages=MAX_EVENT_PAGES,
+            batch=EVENTS_BATCH,
+        )
         return {run_id: step_reports(run_events) for run_id, run_events in events.items()}
 
     def collect(self) -> Iterator[Metric]:

@@ -13,10 +13,9 @@ from typing import Any
 
 from api_shim.dagster_gateway import DagsterRun
 from api_shim.dagster_graphql import object_field
-from api_shim.dagster_runs import RUN_FIELDS, RUN_STEPS_FIELDS, parse_runs
+from api_shim.dagster_runs import EVENTS_PER_PAGE, RUN_FIELDS, RUN_STEPS_FIELDS, parse_runs
 
 EVENTS_BATCH = 20
-EVENTS_PAGE = 1000
 
 METRICS_RUNS = (
     """
@@ -50,7 +49,7 @@ def step_events_document(count: int) -> str:
     """One query with `count` aliased `logsForRun` fields (variables `$r<i>` and `$a<i>`)."""
     params = ", ".join(f"$r{i}: ID!, $a{i}: String" for i in range(count))
     fields = "\n".join(
-        f"  e{i}: logsForRun(runId: $r{i}, afterCursor: $a{i}, limit: {EVENTS_PAGE}) "
+        f"  e{i}: logsForRun(runId: $r{i}, afterCursor: $a{i}, limit: {EVENTS_PER_PAGE}) "
         f"{{ {_EVENTS} }}"
         for i in range(count)
     )
@@ -71,15 +70,6 @@ class StepReport:
 def parse_metrics_runs(data: Mapping[str, Any]) -> list[DagsterRun]:
     """The runs (with their step stats) of a `METRICS_RUNS` answer."""
     return parse_runs(object_field(data, "runsOrError"), "runsOrError")
-
-
-def events_page(data: Mapping[str, Any], index: int) -> tuple[list[dict[str, Any]], str | None]:
-    """The events of alias `e<index>` and the cursor to read more from (None: no more)."""
-    page = data.get(f"e{index}") or {}
-    if page.get("__typename") != "EventConnection":
-        return [], None  # the run was deleted meanwhile: nothing to count
-    events = [event for event in page.get("events") or [] if isinstance(event, dict)]
-    return events, str(page["cursor"]) if page.get("hasMore") else None
 
 
 def step_reports(events: Sequence[Mapping[str, Any]]) -> dict[str, StepReport]:
