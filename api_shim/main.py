@@ -17,7 +17,7 @@ from api_shim.core.middleware import RequestContextMiddleware
 from api_shim.dagster_gateway import DagsterGateway
 from api_shim.event_hub import EventHub
 from api_shim.event_source import EventSource
-from api_shim.idempotency import open_idempotency_store
+from api_shim.idempotency import IdempotencyStore, SqliteIdempotencyStore
 from api_shim.job_metrics import JobMetricsCollector
 from api_shim.shutdown import on_exit_signal
 from api_shim.submission import JobLauncher
@@ -33,6 +33,22 @@ the original batch backend's contract; the other routes are extensions.
 
 def _operation_id(route: APIRoute) -> str:
     return route.operation_id or route.name
+
+
+def _open_idempotency_store(settings: Settings) -> IdempotencyStore:
+    """Postgres when a DSN is configured (production, shared by replicas), else SQLite."""
+    dsn = settings.idempotency_dsn
+    if dsn:
+        from api_shim.idempotency_pg import PostgresIdempotencyStore
+
+        return PostgresIdempotencyStore(
+            dsn, ttl_s=settings.idempotency_ttl_s, lease_s=settings.idempotency_lease_s
+        )
+    return SqliteIdempotencyStore(
+        settings.idempotency_db_path,
+        ttl_s=settings.idempotency_ttl_s,
+        lease_s=settings.idempotency_lease_s,
+    )
 
 
 def _lifespan(
@@ -55,7 +71,7 @@ def _lifespan(
                 job=settings.dagster_job,
                 metrics=metrics_registry,
             )
-            store = open_idempotency_store(settings)
+            store = _open_idempotency_store(settings)
             app.state.gateway = gateway
             app.state.idempotency = store
             app.state.launcher = JobLauncher(
