@@ -127,16 +127,23 @@ def job_runs_document(count: int) -> str:
     )
 
 
-def run_events_document(count: int) -> str:
-    """One query with `count` aliased `logsForRun` fields: a page of events of each run."""
+def event_pages_document(name: str, count: int, events: str, fragments: str = "") -> str:
+    """Query `name` with `count` aliased `logsForRun` fields `e<i>`, each a page of the events
+    (`events`: their selection) of run `$r<i>` after cursor `$a<i>`: what `read_run_events` sends.
+    """
     params = ", ".join(f"$r{i}: ID!, $a{i}: String" for i in range(count))
     fields = "\n".join(
         f"  e{i}: logsForRun(runId: $r{i}, afterCursor: $a{i}, limit: {EVENTS_PER_PAGE}) {{ "
-        f"__typename ... on EventConnection {{ cursor hasMore events {{ ...JobEvent }} }} "
+        f"__typename ... on EventConnection {{ cursor hasMore events {{ {events} }} }} "
         f"... on RunNotFoundError {{ message }} ... on PythonError {{ message }} }}"
         for i in range(count)
     )
-    return f"query RunEvents({params}) {{\n{fields}\n}}\n{RUN_EVENT_FIELDS}"
+    return f"query {name}({params}) {{\n{fields}\n}}\n{fragments}"
+
+
+def run_events_document(count: int) -> str:
+    """A page of the events the job view reads (`JobEvent`) of each of `count` runs."""
+    return event_pages_document("RunEvents", count, "...JobEvent", RUN_EVENT_FIELDS)
 
 
 class _Model(BaseModel):

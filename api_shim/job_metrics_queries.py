@@ -13,7 +13,12 @@ from typing import Any
 
 from api_shim.dagster_gateway import DagsterRun
 from api_shim.dagster_graphql import object_field
-from api_shim.dagster_runs import EVENTS_PER_PAGE, RUN_FIELDS, RUN_STEPS_FIELDS, parse_runs
+from api_shim.dagster_runs import (
+    RUN_FIELDS,
+    RUN_STEPS_FIELDS,
+    event_pages_document,
+    parse_runs,
+)
 
 EVENTS_BATCH = 20
 
@@ -36,24 +41,18 @@ _ENTRIES = (
     "metadataEntries { label ... on TextMetadataEntry { text } "
     "... on JsonMetadataEntry { jsonString } }"
 )
-_EVENTS = (
-    "__typename ... on EventConnection { cursor hasMore events { __typename "
+# The events a step report reads: output and failure events with their metadata.
+_STEP_EVENTS = (
+    "__typename "
     f"... on ExecutionStepOutputEvent {{ stepKey {_ENTRIES} }} "
     "... on ExecutionStepFailureEvent { stepKey error { className } "
-    f"failureMetadata {{ {_ENTRIES} }} }} }} }} "
-    "... on RunNotFoundError { message } ... on PythonError { message }"
+    f"failureMetadata {{ {_ENTRIES} }} }}"
 )
 
 
 def step_events_document(count: int) -> str:
-    """One query with `count` aliased `logsForRun` fields (variables `$r<i>` and `$a<i>`)."""
-    params = ", ".join(f"$r{i}: ID!, $a{i}: String" for i in range(count))
-    fields = "\n".join(
-        f"  e{i}: logsForRun(runId: $r{i}, afterCursor: $a{i}, limit: {EVENTS_PER_PAGE}) "
-        f"{{ {_EVENTS} }}"
-        for i in range(count)
-    )
-    return f"query MetricsStepEvents({params}) {{\n{fields}\n}}"
+    """A page of the step events of each of `count` runs (see `event_pages_document`)."""
+    return event_pages_document("MetricsStepEvents", count, _STEP_EVENTS)
 
 
 @dataclass
