@@ -21,9 +21,9 @@ from typing import Any
 from fastapi.encoders import jsonable_encoder
 
 from api_shim.core.config import Settings
-from api_shim.dagster_gateway import DagsterProtocolError, DagsterUnavailable
+from api_shim.dagster_gateway import DagsterProtocolError, DagsterRun, DagsterUnavailable
 from api_shim.event_source import EventSource
-from api_shim.job_events import JobEvent, RunWithSteps, StreamPosition, job_events
+from api_shim.job_events import JobEvent, StreamPosition, job_events
 from api_shim.job_queries import read_job
 
 logger = logging.getLogger("api_shim.events")
@@ -208,7 +208,7 @@ class EventHub:
             self._changed.notify_all()
 
     async def _updated_jobs(
-        self, histories: Mapping[str, list[RunWithSteps]]
+        self, histories: Mapping[str, list[DagsterRun]]
     ) -> dict[str, JobSnapshot]:
         jobs = dict(self._snapshot.jobs)
         changed: list[tuple[str, list[JobEvent]]] = []

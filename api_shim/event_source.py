@@ -6,33 +6,19 @@ most `MAX_RECENT_PAGES` pages of recently updated runs.
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
-from pydantic import ValidationError
-
 from api_shim.dagster_gateway import (
     JOB_ID_TAG,
     DagsterGateway,
     DagsterProtocolError,
     DagsterRun,
 )
-from api_shim.job_events import RunWithSteps, StepStat
+from api_shim.dagster_graphql import object_field
+from api_shim.dagster_runs import RUN_FIELDS, RUN_STEPS_FIELDS, job_filter, parse_runs
 
 HISTORY_BATCH: Final = 25
 RUNS_PER_JOB: Final = 50
 RECENT_PAGE: Final = 100
 MAX_RECENT_PAGES: Final = 10
-
-EVENT_RUN_FIELDS = """
-fragment EventRun on Run {
-  runId
-  status
-  creationTime
-  startTime
-  endTime
-  updateTime
-  tags { key value }
-  stepStats { stepKey status startTime endTime }
-}
-"""
 
 RECENT_RUNS = """
 query RecentRuns($filter: RunsFilter!, $cursor: String, $limit: Int!) {
@@ -51,10 +37,10 @@ def job_histories_document(count: int) -> str:
     params = ", ".join(f"$f{i}: RunsFilter!" for i in range(count))
     fields = "\n".join(
         f"  j{i}: runsOrError(filter: $f{i}, limit: {RUNS_PER_JOB}) {{ __typename "
-        f"... on Runs {{ results {{ ...EventRun }} }} ... on PythonError {{ message }} }}"
+        f"... on Runs {{ results {{ ...JobRunSteps }} }} ... on PythonError {{ message }} }}"
         for i in range(count)
     )
-    return f"query JobHistories({params}) {{\n{fields}\n}}\n{EVENT_RUN_FIELDS}"
+    return f"query JobHistories({params}) {{\n{fields}\n}}\n{RUN_STEPS_FIELDS}{RUN_FIELDS}"
 
 
 def _results(data: dict[str, Any], name: str) -> list[dict[str, Any]]:
@@ -67,15 +53,6 @@ def _results(data: dict[str, Any], name: str) -> list[dict[str, Any]]:
     return [item for item in results if isinstance(item, dict)]
 
 
-def _run_with_steps(raw: dict[str, Any]) -> RunWithSteps:
-    try:
-        run = DagsterRun.model_validate(raw)
-        steps = tuple(StepStat.model_validate(item) for item in raw.get("stepStats") or [])
-    except ValidationError as exc:
-        raise DagsterProtocolError(f"unexpected run shape: {exc}") from exc
-    return RunWithSteps(run, steps)
-
-
 class EventSource:
     """Reads what the event hub needs from Dagster, through the shim's gateway."""
 
@@ -83,20 +60,17 @@ class EventSource:
         self.gateway = gateway
         self._job = job
 
-    async def histories(self, job_ids: Sequence[str]) -> dict[str, list[RunWithSteps]]:
+    async def histories(self, job_ids: Sequence[str]) -> dict[str, list[DagsterRun]]:
         """Every run (newest `RUNS_PER_JOB`) of each job id; ids without runs map to []."""
-        found: dict[str, list[RunWithSteps]] = {}
+        found: dict[str, list[DagsterRun]] = {}
         for start in range(0, len(job_ids), HISTORY_BATCH):
             batch = job_ids[start : start + HISTORY_BATCH]
-            variables = {
-                f"f{i}": {"tags": [{"key": JOB_ID_TAG, "value": job_id}]}
-                for i, job_id in enumerate(batch)
-            }
+            variables = {f"f{i}": job_filter(job_id) for i, job_id in enumerate(batch)}
             data = await self.gateway.query(
                 "jobHistories", job_histories_document(len(batch)), variables
             )
             for i, job_id in enumerate(batch):
-                found[job_id] = [_run_with_steps(raw) for raw in _results(data, f"j{i}")]
+                found[job_id] = parse_runs(object_field(data, f"j{i}"), f"j{i}")
         return found
 
     async def recently_changed_jobs(self, since: float) -> set[str]:

@@ -2,7 +2,7 @@
 
 Two implementations of `IdempotencyStore`: `SqliteIdempotencyStore` (the embedded default, one
 file per machine) and `PostgresIdempotencyStore` (`api_shim.idempotency_pg`, shared by every shim
-replica). `open_idempotency_store` picks one from the settings.
+replica). The app (`api_shim.main`) picks one from the settings.
 
 Why a store and not only the run tag `.dagster/esl.idempotency_key`: Dagster's `launchRun` does not
 deduplicate, so "look up the tag, then launch" lets two concurrent retries both launch. A row
@@ -34,8 +34,6 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol
-
-from api_shim.core.config import Settings
 
 SQLITE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS idempotency_keys (
@@ -247,19 +245,3 @@ class SqliteIdempotencyStore:
                 self._db.execute("ROLLBACK")
                 raise
         return LaunchOutcome(row[0])
-
-
-def open_idempotency_store(settings: Settings) -> IdempotencyStore:
-    """Postgres when a DSN is configured (production, shared by replicas), else SQLite."""
-    dsn = settings.idempotency_dsn
-    if dsn:
-        from api_shim.idempotency_pg import PostgresIdempotencyStore
-
-        return PostgresIdempotencyStore(
-            dsn, ttl_s=settings.idempotency_ttl_s, lease_s=settings.idempotency_lease_s
-        )
-    return SqliteIdempotencyStore(
-        settings.idempotency_db_path,
-        ttl_s=settings.idempotency_ttl_s,
-        lease_s=settings.idempotency_lease_s,
-    )

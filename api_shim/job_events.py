@@ -15,8 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from api_shim.dagster_gateway import DagsterRun
 from api_shim.job_view import created_at, job_state
 from api_shim.schemas import JobState
@@ -44,21 +42,6 @@ ID_VERSION: Final = "v1"
 _ID_PATTERN = re.compile(r"^v1\.(\d{1,15})((?:\.[A-Za-z0-9_-]{22}:\d{1,6}){0,1000})$")
 # Order of simultaneous points of one run: it is queued, then starts, steps run, then it ends.
 _RANK_QUEUED, _RANK_RUNNING, _RANK_STEP, _RANK_END = range(4)
-
-
-class StepStat(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    step_key: str = Field(alias="stepKey")
-    status: str | None = None
-    start_time: float | None = Field(default=None, alias="startTime")
-    end_time: float | None = Field(default=None, alias="endTime")
-
-
-@dataclass(frozen=True)
-class RunWithSteps:
-    run: DagsterRun
-    steps: tuple[StepStat, ...]
 
 
 @dataclass(frozen=True)
@@ -92,8 +75,7 @@ class _Point:
     step_status: StepStatus | None = None
 
 
-def _run_points(item: RunWithSteps, first: bool) -> list[_Point]:
-    run = item.run
+def _run_points(run: DagsterRun, first: bool) -> list[_Point]:
     points: list[_Point] = []
     if not first:
         points.append(_Point(run.creation_time, _RANK_QUEUED, state="queued"))
@@ -103,7 +85,7 @@ def _run_points(item: RunWithSteps, first: bool) -> list[_Point]:
     if final in ("succeeded", "failed"):
         ended = run.end_time or run.update_time or run.creation_time
         points.append(_Point(ended, _RANK_END, state=final))
-    for stat in item.steps:
+    for stat in run.step_stats:
         stage = STAGE_OF_OP.get(stat.step_key, stat.step_key)
         if stat.start_time is not None:
             points.append(_Point(stat.start_time, _RANK_STEP, step=stage, step_status="running"))
@@ -114,22 +96,25 @@ def _run_points(item: RunWithSteps, first: bool) -> list[_Point]:
     return sorted(points, key=lambda point: (point.at, point.rank))
 
 
-def job_events(runs: list[RunWithSteps]) -> list[JobEvent]:
-    """The job's changes, oldest first: created, then per run its state and step changes."""
-    ordered = sorted(runs, key=lambda item: (item.run.creation_time, item.run.run_id))
+def job_events(runs: list[DagsterRun]) -> list[JobEvent]:
+    """The job's changes, oldest first: created, then per run its state and step changes.
+
+    Each run carries its step stats (`DagsterRun.step_stats`).
+    """
+    ordered = sorted(runs, key=lambda run: (run.creation_time, run.run_id))
     if not ordered:
         return []
-    first = ordered[0].run
+    first = ordered[0]
     state: JobState = "queued"
     events = [JobEvent("job_created", created_at(first), first.run_id, state)]
-    for index, item in enumerate(ordered):
-        for point in _run_points(item, first=index == 0):
+    for index, run in enumerate(ordered):
+        for point in _run_points(run, first=index == 0):
             if point.step is not None:
                 events.append(
                     JobEvent(
                         "job_step_changed",
                         point.at,
-                        item.run.run_id,
+                        run.run_id,
                         state,
                         point.step,
                         point.step_status,
@@ -137,7 +122,7 @@ def job_events(runs: list[RunWithSteps]) -> list[JobEvent]:
                 )
             elif point.state is not None and point.state != state:
                 state = point.state
-                events.append(JobEvent("job_state_changed", point.at, item.run.run_id, state))
+                events.append(JobEvent("job_state_changed", point.at, run.run_id, state))
     return events
 
 

@@ -38,15 +38,14 @@ import httpx
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from api_shim.dagster_gateway import DagsterProtocolError, DagsterUnavailable
+from api_shim.dagster_gateway import DagsterProtocolError, DagsterRun, DagsterUnavailable
+from api_shim.dagster_graphql import DagsterGraphQL
+from api_shim.dagster_runs import read_run_events
 from api_shim.job_metrics_queries import (
     EVENTS_BATCH,
     METRICS_RUNS,
-    MetricsRun,
     StepReport,
-    events_page,
-    graphql,
-    parse_runs,
+    parse_metrics_runs,
     step_events_document,
     step_reports,
 )
@@ -85,8 +84,7 @@ class JobMetricsCollector(Collector):
         fold_limit: int = 500,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._client = client
-        self._url = url
+        self._graphql = DagsterGraphQL(client, url)
         self._job = job
         self._refresh_s = refresh_s
         self._fold_limit = fold_limit
@@ -138,15 +136,17 @@ class JobMetricsCollector(Collector):
             self._folded = {key: at for key, at in self._folded.items() if at > cutoff}
         self._live = _live_figures(live, now, unfolded=len(pending) - len(batch))
 
-    async def _runs_since_horizon(self) -> list[MetricsRun]:
+    async def _runs_since_horizon(self) -> list[DagsterRun]:
         run_filter: dict[str, Any] = {"pipelineName": self._job}
         if self._horizon is not None:
             run_filter["createdAfter"] = self._horizon - HORIZON_SLACK_S
-        runs: list[MetricsRun] = []
+        runs: list[DagsterRun] = []
         cursor: str | None = None
         while True:
             variables = {"filter": run_filter, "cursor": cursor, "limit": RUNS_PAGE}
-            page = parse_runs(await graphql(self._client, self._url, METRICS_RUNS, variables))
+            page = parse_metrics_runs(
+                await self._graphql.execute("metricsRuns", METRICS_RUNS, variables)
+            )
             runs.extend(page)
             if len(page) < RUNS_PAGE:
                 return runs
@@ -154,27 +154,14 @@ class JobMetricsCollector(Collector):
 
     async def _step_reports(self, run_ids: list[str]) -> dict[str, dict[str, StepReport]]:
         """Run id -> step key -> report, read in batches of `EVENTS_BATCH` runs per document."""
-        events: dict[str, list[dict[str, Any]]] = {run_id: [] for run_id in run_ids}
-        cursors: dict[str, str | None] = dict.fromkeys(run_ids)
-        todo = list(run_ids)
-        for _ in range(MAX_EVENT_PAGES):
-            more: list[str] = []
-            for start in range(0, len(todo), EVENTS_BATCH):
-                chunk = todo[start : start + EVENTS_BATCH]
-                variables: dict[str, Any] = {}
-                for i, run_id in enumerate(chunk):
-                    variables[f"r{i}"], variables[f"a{i}"] = run_id, cursors[run_id]
-                document = step_events_document(len(chunk))
-                data = await graphql(self._client, self._url, document, variables)
-                for i, run_id in enumerate(chunk):
-                    page, cursor = events_page(data, i)
-                    events[run_id].extend(page)
-                    if cursor is not None:
-                        cursors[run_id] = cursor
-                        more.append(run_id)
-            if not more:
-                break
-            todo = more
+        events = await read_run_events(
+            self._graphql,
+            "metricsStepEvents",
+            step_events_document,
+            run_ids,
+            max_pages=MAX_EVENT_PAGES,
+            batch=EVENTS_BATCH,
+        )
         return {run_id: step_reports(run_events) for run_id, run_events in events.items()}
 
     def collect(self) -> Iterator[Metric]:
@@ -214,7 +201,7 @@ class JobMetricsCollector(Collector):
         yield errors
 
 
-def _live_figures(live: list[MetricsRun], now: float, *, unfolded: int) -> LiveFigures:
+def _live_figures(live: list[DagsterRun], now: float, *, unfolded: int) -> LiveFigures:
     queued = [run for run in live if RUN_STATUS_TO_STATE.get(run.status) == "queued"]
     starting = [run for run in live if run.status == "STARTING"]
     return LiveFigures(

@@ -12,7 +12,8 @@ from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
-from api_shim.job_metrics_queries import MetricsRun, StepReport
+from api_shim.dagster_gateway import DagsterRun
+from api_shim.job_metrics_queries import StepReport
 from api_shim.job_view import WILL_RETRY_TAG
 from api_shim.timestamps import submitted_at
 
@@ -90,7 +91,7 @@ class JobTally:
     stage_failures: dict[Labels, float] = field(default_factory=dict)
     counters: dict[str, dict[Labels, float]] = field(default_factory=dict)
 
-    def fold(self, run: MetricsRun, reports: Mapping[str, StepReport]) -> None:
+    def fold(self, run: DagsterRun, reports: Mapping[str, StepReport]) -> None:
         """Add one finished run. A failed run the daemon retries is not a job outcome (its retry
         is); its queue wait, stages and counters are."""
         outcome = RUN_OUTCOMES.get(run.status)
@@ -100,7 +101,7 @@ class JobTally:
             self.job_duration.setdefault((outcome,), Histogram(JOB_BUCKETS)).observe(duration)
         if run.status != "CANCELED" and run.start_time is not None:
             self.queue_wait.observe(max(0.0, run.start_time - run.creation_time))
-        for step in run.steps:
+        for step in run.step_stats:
             report = reports.get(step.step_key, StepReport())
             stage = report.stage or step.step_key.split("[", 1)[0]
             step_outcome = STEP_OUTCOMES.get(step.status or "")
@@ -167,7 +168,7 @@ class JobTally:
             yield family
 
 
-def created_at_of(run: MetricsRun) -> float:
+def created_at_of(run: DagsterRun) -> float:
     """When the job was submitted (the shim's tag survives retries), else the run's creation."""
     return submitted_at(run.tags, run.creation_time)
 

@@ -1,7 +1,7 @@
 """The FastAPI application: `create_app(settings)` builds one; `app` is the default instance."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
@@ -17,7 +17,7 @@ from api_shim.core.middleware import RequestContextMiddleware
 from api_shim.dagster_gateway import DagsterGateway
 from api_shim.event_hub import EventHub
 from api_shim.event_source import EventSource
-from api_shim.idempotency import open_idempotency_store
+from api_shim.idempotency import IdempotencyStore, SqliteIdempotencyStore
 from api_shim.job_metrics import JobMetricsCollector
 from api_shim.s3_lessons import LessonBucket
 from api_shim.shutdown import on_exit_signal
@@ -36,9 +36,26 @@ def _operation_id(route: APIRoute) -> str:
     return route.operation_id or route.name
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
-    metrics_registry = ShimMetrics()
+def _open_idempotency_store(settings: Settings) -> IdempotencyStore:
+    """Postgres when a DSN is configured (production, shared by replicas), else SQLite."""
+    dsn = settings.idempotency_dsn
+    if dsn:
+        from api_shim.idempotency_pg import PostgresIdempotencyStore
+
+        return PostgresIdempotencyStore(
+            dsn, ttl_s=settings.idempotency_ttl_s, lease_s=settings.idempotency_lease_s
+        )
+    return SqliteIdempotencyStore(
+        settings.idempotency_db_path,
+        ttl_s=settings.idempotency_ttl_s,
+        lease_s=settings.idempotency_lease_s,
+    )
+
+
+def _lifespan(
+    settings: Settings, metrics_registry: ShimMetrics
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """What runs while the app serves: one HTTP client to Dagster and the services built on it."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -55,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 job=settings.dagster_job,
                 metrics=metrics_registry,
             )
-            store = open_idempotency_store(settings)
+            store = _open_idempotency_store(settings)
             app.state.gateway = gateway
             app.state.idempotency = store
             app.state.launcher = JobLauncher(
@@ -79,13 +96,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 metrics_registry.watch_jobs(None)
                 store.close()
 
+    return lifespan
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    metrics_registry = ShimMetrics()
     configure_logging()
     configure_tracing()
     app = FastAPI(
         title="ESL lesson jobs",
         version="1.0.0",
         description=DESCRIPTION,
-        lifespan=lifespan,
+        lifespan=_lifespan(settings, metrics_registry),
         generate_unique_id_function=_operation_id,
     )
     app.state.settings = settings

@@ -227,19 +227,14 @@ class EventLogger:
         self.logger.log(number, EventMessage(message, fields), extra=fields)
 
 
-class NoopLogger:
-    """Discards everything (tests and benchmarks that do not look at logs)."""
+class NoopLogger(EventLogger):
+    """Discards everything (tests and benchmarks that do not look at logs): an ``EventLogger``
+    whose logger is disabled and known to no logging configuration, so nothing re-enables it."""
 
-    def log(
-        self,
-        level: str,
-        message: str,
-        *,
-        stage: str | None = None,
-        detail: Mapping[str, Any] | None = None,
-    ) -> None:
-        level_number(level)
-        del message, stage, detail  # accepted for the interface, then dropped
+    def __init__(self) -> None:
+        discard = logging.Logger("esl.discard")
+        discard.disabled = True
+        super().__init__(discard)
 
     def bind(self, **fields: Any) -> "NoopLogger":  # noqa: ARG002
         return self

@@ -17,7 +17,7 @@ from graphql import build_schema, parse, validate
 from api_shim.core.config import Settings
 from api_shim.dagster_gateway import DagsterRun
 from api_shim.event_source import RECENT_RUNS, job_histories_document
-from api_shim.job_events import RunWithSteps, StepStat, StreamPosition, job_events
+from api_shim.job_events import StreamPosition, job_events
 from api_shim.main import create_app
 from tests.api.sse import SseEvent, read_events, serve, shim_process, take_events
 from tests.fakes.dagster_graphql import SDL, FakeDagster
@@ -262,11 +262,11 @@ def test_position_ids_round_trip_and_forget_old_jobs() -> None:
         StreamPosition.decode(position.encode() + ".x")
 
 
-def _run(status: str, created: float, **fields: Any) -> RunWithSteps:
+def _run(status: str, created: float, **fields: Any) -> DagsterRun:
     tags = [{"key": k, "value": v} for k, v in fields.pop("tags", {}).items()]
     raw = {"runId": str(uuid.uuid4()), "status": status, "creationTime": created, "tags": tags}
-    steps = tuple(StepStat.model_validate(s) for s in fields.pop("steps", []))
-    return RunWithSteps(DagsterRun.model_validate(raw | fields), steps)
+    steps = fields.pop("steps", [])
+    return DagsterRun.model_validate(raw | fields | {"stepStats": steps})
 
 
 def test_a_retried_job_reads_running_until_its_retry_ends() -> None:

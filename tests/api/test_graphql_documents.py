@@ -15,17 +15,19 @@ from graphql import (
     validate,
 )
 
-from api_shim import dagster_gateway
+from api_shim import dagster_gateway, dagster_runs, job_metrics_queries
 from tests.fakes.dagster_graphql import SDL
 
 DOCUMENTS = {
     "launchRun": dagster_gateway.LAUNCH_RUN,
-    "runs": dagster_gateway.RUNS,
-    "runsWithConfig": dagster_gateway.RUNS_WITH_CONFIG,
+    "runs": dagster_runs.RUNS,
+    "runsWithConfig": dagster_runs.RUNS_WITH_CONFIG,
     "terminateRun": dagster_gateway.TERMINATE_RUN,
     "workspace": dagster_gateway.WORKSPACE_STATUS,
-    "jobRuns": dagster_gateway.job_runs_document(3),
-    "runEvents": dagster_gateway.run_events_document(2),
+    "jobRuns": dagster_runs.job_runs_document(3),
+    "runEvents": dagster_runs.run_events_document(2),
+    "metricsStepEvents": job_metrics_queries.step_events_document(2),
+    "metricsRuns": job_metrics_queries.METRICS_RUNS,
 }
 
 

@@ -48,50 +48,47 @@ def validate_lesson(
         return execute_stage(context, "validate", state, services)
 
 
-@dg.op(retry_policy=SERVICE_RETRY_POLICY, tags={"esl/stage": "import"})
-def import_to_notion(
-    context: dg.OpExecutionContext, state: RunState, esl: PipelineResource
-) -> dg.Output[RunState]:
-    """Create or update the lesson's Notion page (preview payloads without NOTION_TOKEN)."""
-    return execute_stage(context, "import", state, esl.services())
+def _stage_op(name: str, stage: str, description: str) -> dg.OpDefinition:
+    """An op that runs one engine stage on the state the op before it produced."""
+
+    @dg.op(
+        name=name,
+        description=description,
+        retry_policy=SERVICE_RETRY_POLICY,
+        tags={"esl/stage": stage},
+    )
+    def run_one_stage(
+        context: dg.OpExecutionContext, state: RunState, esl: PipelineResource
+    ) -> dg.Output[RunState]:
+        return execute_stage(context, stage, state, esl.services())
+
+    return run_one_stage
 
 
-@dg.op(retry_policy=SERVICE_RETRY_POLICY, tags={"esl/stage": "colorize"})
-def colorize_page(
-    context: dg.OpExecutionContext, state: RunState, esl: PipelineResource
-) -> dg.Output[RunState]:
-    """Apply the colour preset to the page's headings."""
-    return execute_stage(context, "colorize", state, esl.services())
-
-
-@dg.op(retry_policy=SERVICE_RETRY_POLICY, tags={"esl/stage": "tts"})
-def synthesize_audio(
-    context: dg.OpExecutionContext, state: RunState, esl: PipelineResource
-) -> dg.Output[RunState]:
-    """Speak the study text to an MP3 (ElevenLabs, or espeak-ng without ELEVENLABS_API_KEY)."""
-    return execute_stage(context, "tts", state, esl.services())
-
-
-@dg.op(retry_policy=SERVICE_RETRY_POLICY, tags={"esl/stage": "upload"})
-def upload_audio(
-    context: dg.OpExecutionContext, state: RunState, esl: PipelineResource
-) -> dg.Output[RunState]:
-    """Upload the MP3 (S3/MinIO; without S3, Notion itself when it is live, else the local
-    upload folder)."""
-    return execute_stage(context, "upload", state, esl.services())
-
-
-@dg.op(retry_policy=SERVICE_RETRY_POLICY, tags={"esl/stage": "add-audio"})
-def attach_audio(
-    context: dg.OpExecutionContext, state: RunState, esl: PipelineResource
-) -> dg.Output[RunState]:
-    """Place (or replace) the audio block above the study-text toggle."""
-    return execute_stage(context, "add-audio", state, esl.services())
-
-
-@dg.op(retry_policy=SERVICE_RETRY_POLICY, tags={"esl/stage": "manifest"})
-def write_manifest(
-    context: dg.OpExecutionContext, state: RunState, esl: PipelineResource
-) -> dg.Output[RunState]:
-    """Record the run in the manifest; its path becomes the run tag ``esl/manifest_path``."""
-    return execute_stage(context, "manifest", state, esl.services())
+import_to_notion = _stage_op(
+    "import_to_notion",
+    "import",
+    "Create or update the lesson's Notion page (preview payloads without NOTION_TOKEN).",
+)
+colorize_page = _stage_op(
+    "colorize_page", "colorize", "Apply the colour preset to the page's headings."
+)
+synthesize_audio = _stage_op(
+    "synthesize_audio",
+    "tts",
+    "Speak the study text to an MP3 (ElevenLabs, or espeak-ng without ELEVENLABS_API_KEY).",
+)
+upload_audio = _stage_op(
+    "upload_audio",
+    "upload",
+    "Upload the MP3 (S3/MinIO; without S3, Notion itself when it is live, else the local "
+    "upload folder).",
+)
+attach_audio = _stage_op(
+    "attach_audio", "add-audio", "Place (or replace) the audio block above the study-text toggle."
+)
+write_manifest = _stage_op(
+    "write_manifest",
+    "manifest",
+    "Record the run in the manifest; its path becomes the run tag ``esl/manifest_path``.",
+)

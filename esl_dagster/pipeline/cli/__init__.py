@@ -17,6 +17,7 @@ from esl_dagster.pipeline.cli import (
     run_commands,
     submit_commands,
 )
+from esl_dagster.pipeline.cli.exit_codes import EXIT_BROKEN_PIPE
 
 COMMAND_MODULES = (lesson_commands, run_commands, notion_commands, submit_commands)
 
@@ -27,9 +28,6 @@ def build_parser() -> argparse.ArgumentParser:
     for module in COMMAND_MODULES:
         module.register(sub)
     return parser
-
-
-EXIT_BROKEN_PIPE = 141
 
 
 def main(argv: Sequence[str] | None = None) -> int:

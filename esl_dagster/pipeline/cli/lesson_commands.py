@@ -12,12 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from esl_dagster.pipeline.cli.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+
 if TYPE_CHECKING:
     from esl_dagster.pipeline.lesson.models import Extraction, Finding, ValidationResult
-
-EXIT_OK = 0
-EXIT_INVALID = 1
-EXIT_USAGE = 2
 
 
 @dataclass(frozen=True)
@@ -81,7 +79,7 @@ def run_validate(args: argparse.Namespace) -> int:
         _print_reports(reports)
     if empty_folder or any(report.unreadable for report in reports):
         return EXIT_USAGE
-    return EXIT_OK if all(report.result.ok for report in reports) else EXIT_INVALID
+    return EXIT_OK if all(report.result.ok for report in reports) else EXIT_FAILED
 
 
 def run_extract(args: argparse.Namespace) -> int:
@@ -94,14 +92,14 @@ def run_extract(args: argparse.Namespace) -> int:
     text = read_lesson_file(args.path)
     if isinstance(text, Finding):
         print(f"esl: {args.path}: {text.message}", file=sys.stderr)
-        return EXIT_USAGE if text.code == Code.FILE_UNREADABLE else EXIT_INVALID
+        return EXIT_USAGE if text.code == Code.FILE_UNREADABLE else EXIT_FAILED
     extraction = extract_lesson(text)
     if extraction.study_text is None:
         try:
             extract_study_text(text)
         except ValidationError as exc:
             print(f"esl: {args.path}: {exc}", file=sys.stderr)
-        return EXIT_INVALID
+        return EXIT_FAILED
     if args.json:
         print(extraction.model_dump_json(indent=2))
     else:

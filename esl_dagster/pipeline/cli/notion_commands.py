@@ -9,14 +9,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from esl_dagster.pipeline.cli.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from esl_dagster.pipeline.errors import ConfigurationError, PipelineError
 
 if TYPE_CHECKING:
     from esl_dagster.pipeline.notion.check import CheckReport
-
-EXIT_OK = 0
-EXIT_PROBLEMS = 1
-EXIT_USAGE = 2
 
 
 def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -76,9 +73,9 @@ def run_check(args: argparse.Namespace) -> int:
             report = check_notion(client, ids, lesson_properties=lesson_properties)
     except PipelineError as exc:
         print(f"esl: {one_line(exc)}", file=sys.stderr)
-        return EXIT_PROBLEMS
+        return EXIT_FAILED
     _print(report)
-    return EXIT_OK if report.problems == 0 else EXIT_PROBLEMS
+    return EXIT_OK if report.problems == 0 else EXIT_FAILED
 
 
 def _lesson_properties(paths: list[Path]) -> list[str]:

@@ -15,15 +15,12 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from esl_dagster.pipeline.cli.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from esl_dagster.pipeline.errors import ConfigurationError, PipelineError
 
 if TYPE_CHECKING:
     from esl_dagster.pipeline.options import JobOptions, RerunStep
     from esl_dagster.pipeline.runner import AssignmentResult, AssignmentStatus, Pipeline
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
 
 
 def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:

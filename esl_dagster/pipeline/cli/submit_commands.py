@@ -13,9 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
+from esl_dagster.pipeline.cli.exit_codes import EXIT_USAGE
 
 
 def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:

@@ -4,11 +4,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from esl_dagster.pipeline.cli.exit_codes import EXIT_FAILED, EXIT_OK
 from esl_dagster.pipeline.cli.submit_client import ApiError, JobsApi
 from esl_dagster.pipeline.cli.submit_follow import JobLine, follow_progress
-
-EXIT_OK = 0
-EXIT_FAILED = 1
 
 
 def _note(message: str) -> None:

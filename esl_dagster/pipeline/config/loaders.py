@@ -9,7 +9,8 @@ Unlike the original, a broken file is never skipped silently.
 """
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, get_args
 
@@ -62,15 +63,24 @@ def _validation_message(source: str, subject: str, exc: pydantic.ValidationError
     return f"{prefix}{details}"
 
 
-def _read_text(path: Path) -> str:
+@contextmanager
+def os_errors_as_configuration(path: Path, *, missing: str | None = None) -> Iterator[None]:
+    """Turn an OSError about ``path`` into a ConfigurationError naming it: ``missing`` when the
+    path does not exist (if given), else the reason the OS gives for not reading it."""
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigurationError(f"{path}: file not found") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigurationError(f"{path}: not UTF-8 text ({exc.reason})") from exc
+        yield
     except OSError as exc:
+        if missing is not None and isinstance(exc, FileNotFoundError):
+            raise ConfigurationError(f"{path}: {missing}") from exc
         raise ConfigurationError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+
+
+def _read_text(path: Path) -> str:
+    with os_errors_as_configuration(path, missing="file not found"):
+        try:
+            return path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigurationError(f"{path}: not UTF-8 text ({exc.reason})") from exc
 
 
 def parse_json(text: str, source: str) -> Any:
@@ -170,14 +180,11 @@ def parse_student_profiles_array(data: object, source: str) -> list[StudentProfi
 
 def student_profile_files(directory: Path) -> list[Path]:
     """The ``*.json`` files (any case, not recursive) of a students folder, sorted by name."""
-    try:
-        entries = list(directory.iterdir())
-    except FileNotFoundError as exc:
-        raise ConfigurationError(f"{directory}: students folder not found") from exc
-    except NotADirectoryError as exc:
-        raise ConfigurationError(f"{directory}: students path is not a folder") from exc
-    except OSError as exc:
-        raise ConfigurationError(f"{directory}: cannot be read ({exc.strerror or exc})") from exc
+    with os_errors_as_configuration(directory, missing="students folder not found"):
+        try:
+            entries = list(directory.iterdir())
+        except NotADirectoryError as exc:
+            raise ConfigurationError(f"{directory}: students path is not a folder") from exc
     return sorted(
         (entry for entry in entries if entry.suffix.lower() == ".json" and entry.is_file()),
         key=lambda entry: entry.name,
@@ -281,6 +288,7 @@ __all__ = [
     "load_student_profiles",
     "load_voice_catalog",
     "load_voices_map",
+    "os_errors_as_configuration",
     "parse_json",
     "parse_presets",
     "parse_student_profile",

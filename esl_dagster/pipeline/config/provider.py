@@ -21,6 +21,7 @@ from esl_dagster.pipeline.config.loaders import (
     load_student_profiles,
     load_voice_catalog,
     load_voices_map,
+    os_errors_as_configuration,
     parse_json,
     parse_presets,
     parse_student_profiles_array,
@@ -119,10 +120,8 @@ _Signature = tuple[Any, ...]
 
 
 def _file_signature(path: Path) -> _Signature:
-    try:
+    with os_errors_as_configuration(path):
         stat = path.stat()
-    except OSError as exc:
-        raise ConfigurationError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
     return (str(path), stat.st_mtime_ns, stat.st_size)
 
 

@@ -4,7 +4,7 @@ import time
 
 from esl_dagster.pipeline.errors import ManifestError
 from esl_dagster.pipeline.manifest import NotionRecord
-from esl_dagster.pipeline.notion.audio import add_or_replace_audio
+from esl_dagster.pipeline.notion.audio_block import add_or_replace_audio
 from esl_dagster.pipeline.notion.client import NotionClient
 from esl_dagster.pipeline.notion.colorize import apply_preset
 from esl_dagster.pipeline.notion.importer import import_lesson

@@ -16,7 +16,7 @@ from typing import Any
 from esl_dagster.pipeline.config.models import Preset
 from esl_dagster.pipeline.errors import ValidationError
 from esl_dagster.pipeline.lesson.models import LessonMeta
-from esl_dagster.pipeline.notion.audio import audio_block, find_study_text, insert_position
+from esl_dagster.pipeline.notion.audio_block import audio_block, find_study_text, insert_position
 from esl_dagster.pipeline.notion.batching import Batch, plan_batches
 from esl_dagster.pipeline.notion.blocks import (
     Block,

@@ -81,61 +81,69 @@ def build_page_fields(
 ) -> PageFields:
     """Build the page fields from the lesson's front matter (title, topic, properties, icon,
     cover). ``target`` None means preview (no schema known)."""
-    title, topic, properties = meta.title, meta.topic, meta.properties
-    icon, cover = meta.icon, meta.cover
     fields = PageFields(properties={})
     title_name = target.title_property if target else "Name"
-    fields.properties[title_name] = {"title": plain(title)}
+    fields.properties[title_name] = {"title": plain(meta.title)}
     extra = {
         k: v
-        for k, v in (properties or {}).items()
+        for k, v in (meta.properties or {}).items()
         if v not in (None, "") and k.strip().lower() != "topic"
     }
     if target is None:
-        for name, value in extra.items():
-            text = str(value)
-            kind = (
-                "status"
-                if name == "Status"
-                else "url"
-                if name == "Audio" or text.startswith("http")
-                else "rich_text"
-            )
-            fields.properties[name] = value_for(kind, value, name)
-        if topic:
-            fields.properties["Topic"] = {"multi_select": topic_options(topic)}
+        _add_preview_properties(fields, extra, meta.topic)
     else:
-        unknown = [name for name in extra if target.find(name) is None]
-        if unknown:
-            available = ", ".join(sorted(target.schema)) or "(none)"
-            raise ValidationError(
-                f"Unknown Notion properties in front matter: {', '.join(unknown)}. "
-                f"Available properties: {available}"
-            )
-        for name, value in extra.items():
-            found = target.find(name)
-            assert found is not None
-            fields.properties[found[0]] = value_for(str(found[1].get("type")), value, found[0])
-        if topic:
-            found = target.find("topic")
-            if found is None:
-                fields.warnings.append(
-                    "The data source has no Topic property; the topic was not set."
-                )
-            elif found[1].get("type") == "multi_select":
-                fields.properties[found[0]] = {"multi_select": topic_options(topic)}
-            else:
-                fields.properties[found[0]] = value_for(str(found[1].get("type")), topic, found[0])
+        _add_schema_properties(fields, target, extra, meta.topic)
         if key is not None:
             fields.properties[key[0]] = {"rich_text": plain(key[1])}
     if student_value is not None:
         fields.properties[student_property or "Student"] = student_value
-    if icon:
+    if meta.icon:
         fields.icon = (
-            {"type": "emoji", "emoji": icon}
-            if not icon.startswith(("http://", "https://"))
-            else {"type": "external", "external": {"url": icon}}
+            {"type": "emoji", "emoji": meta.icon}
+            if not meta.icon.startswith(("http://", "https://"))
+            else {"type": "external", "external": {"url": meta.icon}}
         )
-    if cover:
-        fields.cover = {"type": "external", "external": {"url": split_content(cover)[0]}}
+    if meta.cover:
+        fields.cover = {"type": "external", "external": {"url": split_content(meta.cover)[0]}}
     return fields
+
+
+def _add_preview_properties(fields: PageFields, extra: dict[str, Any], topic: str) -> None:
+    """Without a schema: ``Status`` status, URLs as url, the rest as text, Topic multi_select."""
+    for name, value in extra.items():
+        text = str(value)
+        kind = (
+            "status"
+            if name == "Status"
+            else "url"
+            if name == "Audio" or text.startswith("http")
+            else "rich_text"
+        )
+        fields.properties[name] = value_for(kind, value, name)
+    if topic:
+        fields.properties["Topic"] = {"multi_select": topic_options(topic)}
+
+
+def _add_schema_properties(
+    fields: PageFields, target: NotionTarget, extra: dict[str, Any], topic: str
+) -> None:
+    """Each value shaped by its property's type, under the schema's spelling of its name."""
+    unknown = [name for name in extra if target.find(name) is None]
+    if unknown:
+        available = ", ".join(sorted(target.schema)) or "(none)"
+        raise ValidationError(
+            f"Unknown Notion properties in front matter: {', '.join(unknown)}. "
+            f"Available properties: {available}"
+        )
+    for name, value in extra.items():
+        found = target.find(name)
+        assert found is not None
+        fields.properties[found[0]] = value_for(str(found[1].get("type")), value, found[0])
+    if topic:
+        found = target.find("topic")
+        if found is None:
+            fields.warnings.append("The data source has no Topic property; the topic was not set.")
+        elif found[1].get("type") == "multi_select":
+            fields.properties[found[0]] = {"multi_select": topic_options(topic)}
+        else:
+            fields.properties[found[0]] = value_for(str(found[1].get("type")), topic, found[0])
