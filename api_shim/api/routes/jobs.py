@@ -83,6 +83,7 @@ class JobListQuery(BaseModel):
         examples=["0b5b1c0e-4a8e-4f3a-9a57-2f1f3f4e5d6c"],
     )
 
+
 router = APIRouter(
     prefix="/jobs",
     tags=["jobs"],
