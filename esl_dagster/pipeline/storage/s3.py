@@ -18,6 +18,7 @@ from esl_dagster.pipeline.errors import (
     ServiceError,
     is_transient_status,
 )
+from esl_dagster.pipeline.settings import S3Settings
 from esl_dagster.pipeline.storage.base import (
     UploadResult,
     content_type_for,
@@ -76,7 +77,8 @@ def to_pipeline_error(exc: Exception, what: str) -> PipelineError:
 
 class S3Uploader:
     """Uploads to one bucket. ``endpoint_url`` selects MinIO or another S3-compatible server
-    (path-style addressing); ``client`` injects a ready boto3 client (e.g. from dagster-aws)."""
+    (path-style addressing); ``client`` injects a ready boto3 client (one made by
+    :func:`~esl_dagster.pipeline.storage.s3_client.s3_client`, as the services builder does)."""
 
     def __init__(
         self,
@@ -98,23 +100,18 @@ class S3Uploader:
         self._client = client or self._make_client(access_key, secret_key)
 
     def _make_client(self, access_key: str | None, secret_key: str | None) -> "S3Client":
-        import boto3  # lazy: see the module docstring
-        from botocore.config import Config
+        from esl_dagster.pipeline.storage.s3_client import s3_client
 
-        config = Config(
-            signature_version="s3v4",
-            retries={"max_attempts": 3, "mode": "standard"},
-            connect_timeout=10,
-            read_timeout=60,
-            s3={"addressing_style": "path"} if self.endpoint_url else {},
-        )
-        return boto3.client(
-            "s3",
-            region_name=self.region,
-            endpoint_url=self.endpoint_url,
-            aws_access_key_id=access_key or None,
-            aws_secret_access_key=secret_key or None,
-            config=config,
+        return s3_client(
+            S3Settings(
+                bucket=self.bucket,
+                prefix=self.prefix,
+                region=self.region,
+                endpoint_url=self.endpoint_url,
+                access_key_id=access_key,
+                secret_access_key=secret_key,
+                force_path_style=self.endpoint_url is not None,
+            )
         )
 
     def public_url(self, key: str) -> str:
