@@ -50,7 +50,8 @@ def _client_error_parts(exc: Any) -> tuple[str, int | None, str]:
 
 def to_pipeline_error(exc: Exception, what: str) -> PipelineError:
     """A boto3/botocore failure as the shared error type (transient for 5xx, throttling and
-    connection problems)."""
+    connection problems). A transient fault reaches here after the client's own retries (see
+    :mod:`esl_dagster.pipeline.storage.s3_client`), so it is marked ``retried``."""
     from botocore import exceptions as boto_errors  # lazy: see the module docstring
 
     if isinstance(exc, boto_errors.ClientError):
@@ -61,6 +62,7 @@ def to_pipeline_error(exc: Exception, what: str) -> PipelineError:
             f"{what} failed ({code or status}): {message}",
             status=status,
             transient=transient,
+            retried=transient,
         )
     if isinstance(exc, boto_errors.NoCredentialsError | boto_errors.PartialCredentialsError):
         return ConfigurationError(f"S3 credentials missing or incomplete: {exc}")
@@ -72,7 +74,7 @@ def to_pipeline_error(exc: Exception, what: str) -> PipelineError:
         | boto_errors.ConnectTimeoutError
         | boto_errors.ConnectionError,
     )
-    return ServiceError(_SERVICE, f"{what} failed: {exc}", transient=transient)
+    return ServiceError(_SERVICE, f"{what} failed: {exc}", transient=transient, retried=transient)
 
 
 class S3Uploader:

@@ -9,12 +9,12 @@ not retry an S3 fault again (see :mod:`esl_dagster.pipeline.retry_budget`).
 
 from typing import TYPE_CHECKING
 
+from esl_dagster.pipeline.retry_budget import S3_TOTAL_ATTEMPTS
 from esl_dagster.pipeline.settings import S3Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-S3_TOTAL_ATTEMPTS = 3
 S3_CONNECT_TIMEOUT_SECONDS = 10.0
 S3_READ_TIMEOUT_SECONDS = 60.0
 
