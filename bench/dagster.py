@@ -150,8 +150,13 @@ def _execute(instance: dg.DagsterInstance, target: Any, run_config: dict[str, An
 
 
 def _pipeline(work: Path) -> PipelineResource:
-    return pipeline_from_env().model_copy(
-        update={"pipeline_cwd": str(work), "local_upload_dir": str(work / "uploads")}
+    variables = pipeline_from_env().variables
+    return PipelineResource(
+        variables={
+            **variables,
+            "PIPELINE_CWD": str(work),
+            "ESL_LOCAL_UPLOAD_DIR": str(work / "uploads"),
+        }
     )
 
 

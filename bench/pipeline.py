@@ -27,7 +27,7 @@ FOLDER_SIZE = 50
 
 
 def _pipeline(work: Path) -> Pipeline:
-    settings = load_settings(None, pipeline_cwd=work, local_upload_dir=work / "uploads")
+    settings = load_settings(None, PIPELINE_CWD=work, ESL_LOCAL_UPLOAD_DIR=work / "uploads")
     return Pipeline(
         Services(
             settings=settings,

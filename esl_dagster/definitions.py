@@ -1,7 +1,7 @@
 """Dagster entry point: the definitions of ``esl_dagster/defs/``, listed explicitly.
 
 Every run process imports this module, so it must stay light: service clients (boto3, httpx
-clients, dagster-aws, audio tools) are imported inside the resource methods that use them.
+clients, audio tools) are imported inside the resource methods that use them.
 ``dg.load_from_defs_folder`` would also work with this layout, but it enriches the definitions
 with every installed Dagster plugin's component types, which imports ``dagster_aws.components``
 and boto3 in every run process (about 1 s and 2 CPU-seconds per run on the reference machine;

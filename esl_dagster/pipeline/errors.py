@@ -51,7 +51,9 @@ class ServiceError(PipelineError):
     """An external service (Notion, ElevenLabs, S3, remote config) answered with an error.
 
     ``transient`` is True for timeouts, connection errors and HTTP 408/409/425/429/5xx;
-    ``retry_after`` carries the server's ``Retry-After`` in seconds when it sent one.
+    ``retry_after`` carries the server's ``Retry-After`` in seconds when it sent one. ``retried``
+    is True when the client already retried the call as far as its budget allows: the op then
+    does not retry it again (one retry layer per call, see ``pipeline/retry_budget.py``).
     """
 
     code = "service_error"
@@ -64,12 +66,14 @@ class ServiceError(PipelineError):
         status: int | None = None,
         transient: bool = False,
         retry_after: float | None = None,
+        retried: bool = False,
     ) -> None:
         super().__init__(f"{service}: {message}")
         self.service = service
         self.status = status
         self.transient = transient
         self.retry_after = retry_after
+        self.retried = retried
 
 
 TRANSIENT_HTTP_STATUSES: frozenset[int] = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
@@ -83,3 +87,9 @@ def is_transient_status(status: int) -> bool:
 def is_transient(exc: BaseException) -> bool:
     """True when retrying the operation that raised ``exc`` may succeed."""
     return isinstance(exc, PipelineError) and exc.transient
+
+
+def needs_step_retry(exc: BaseException) -> bool:
+    """True when a retry of the whole step may help: the fault is transient and no client has
+    retried it already (a client that used up its retries has had its turn)."""
+    return is_transient(exc) and not (isinstance(exc, ServiceError) and exc.retried)

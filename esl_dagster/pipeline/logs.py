@@ -176,7 +176,7 @@ def configure_logging(
 
 def logger_from_settings(settings: "Settings", stream: TextIO | None = None) -> "EventLogger":
     """The engine's event logger, its output set as ESL_LOG_LEVEL and ESL_LOG_FORMAT ask."""
-    configure_logging(settings.log_level, settings.log_format, stream)
+    configure_logging(settings.general.log_level, settings.general.log_format, stream)
     return EventLogger()
 
 

@@ -306,15 +306,22 @@ def _s3_error(exc: Exception) -> tuple[int | None, str | None]:
 
 
 def _s3_service_error(action: str, bucket: str, key: str, exc: Exception) -> ServiceError:
+    """The shared error for a failed manifest read or write. A transient fault reaches here after
+    the S3 client's own retries, so it is marked ``retried`` (the op does not retry it again)."""
     status, code = _s3_error(exc)
     if status is None and code is None:
-        # No HTTP answer: a connection fault or timeout, worth retrying.
+        # No HTTP answer: a connection fault or timeout (already retried by the client).
         return ServiceError(
-            "s3", f"cannot {action} manifest s3://{bucket}/{key}: {exc}", transient=True
+            "s3",
+            f"cannot {action} manifest s3://{bucket}/{key}: {exc}",
+            transient=True,
+            retried=True,
         )
+    transient = status is not None and is_transient_status(status)
     return ServiceError(
         "s3",
         f"cannot {action} manifest s3://{bucket}/{key}: {code or status}",
         status=status,
-        transient=status is not None and is_transient_status(status),
+        transient=transient,
+        retried=transient,
     )

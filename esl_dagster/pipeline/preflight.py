@@ -73,7 +73,7 @@ def _check_preset(options: JobOptions, services: Services) -> None:
 
 
 def _check_ffmpeg(services: Services) -> None:
-    configured = services.settings.ffmpeg_path
+    configured = services.settings.speech.ffmpeg_path
     executable = str(services.settings.resolve_path(configured)) if configured else None
     try:
         resolve_ffmpeg(executable)

@@ -68,21 +68,14 @@ def build_manifest_store(settings: "Settings") -> ManifestStore:
         raise ConfigurationError(
             "ESL_PIPELINE_MANIFEST_STORE=s3 needs ESL_PIPELINE_MANIFEST_BUCKET"
         )
-    import boto3  # lazy: the embedded default never needs it
+    from esl_dagster.pipeline.storage.s3_client import s3_client  # lazy: imports boto3
 
-    s3 = settings.s3
-    client = boto3.client(
-        "s3",
-        region_name=s3.region if s3 else settings.aws_region,
-        endpoint_url=s3.endpoint_url if s3 else settings.s3_endpoint_url,
-        aws_access_key_id=s3.access_key_id if s3 else None,
-        aws_secret_access_key=s3.secret_access_key if s3 else None,
-    )
+    client = s3_client(settings.s3_client_settings)
     return S3ManifestStore(
         client,
         bucket,
-        prefix=settings.manifest_prefix,
-        root_dir=str(settings.resolve_path(settings.manifest_root or settings.cwd)),
+        prefix=settings.manifests.prefix,
+        root_dir=str(settings.resolve_path(settings.manifests.root or settings.cwd)),
     )
 
 
@@ -90,17 +83,18 @@ def build_notion(
     settings: "Settings", metrics: PipelineMetrics | None = None
 ) -> "NotionClient | None":
     """The Notion client when NOTION_TOKEN is set, else None (preview mode)."""
-    if settings.notion_token is None:
+    notion = settings.notion
+    if notion.token is None:
         return None
     from esl_dagster.pipeline.notion.client import NotionClient
 
     return NotionClient(
-        settings.notion_token.get_secret_value(),
-        base_url=settings.notion_base_url,
-        notion_version=settings.notion_version,
-        timeout=settings.notion_timeout_seconds,
-        max_attempts=settings.notion_max_retries + 1,
-        backoff_base=settings.notion_retry_delay_seconds,
+        notion.token.get_secret_value(),
+        base_url=notion.base_url,
+        notion_version=notion.version,
+        timeout=notion.timeout_seconds,
+        max_attempts=notion.max_retries + 1,
+        backoff_base=notion.retry_delay_seconds,
         metrics=metrics,
     )
 
@@ -110,9 +104,9 @@ def notion_defaults(settings: "Settings") -> "NotionDefaults":
     from esl_dagster.pipeline.notion.service import NotionDefaults
 
     return NotionDefaults(
-        database_id=settings.notion_db_id,
-        data_source_id=settings.notion_data_source_id,
-        students_data_source_id=settings.notion_students_data_source_id,
+        database_id=settings.notion.db_id,
+        data_source_id=settings.notion.data_source_id,
+        students_data_source_id=settings.notion.students_data_source_id,
     )
 
 
@@ -133,23 +127,24 @@ def build_tts_provider(
     settings: "Settings", metrics: PipelineMetrics | None = None
 ) -> "SpeechProvider":
     """ElevenLabs when ELEVENLABS_API_KEY is set, else the offline espeak-ng engine."""
-    if settings.elevenlabs_api_key is None:
+    speech = settings.speech
+    if speech.api_key is None:
         from esl_dagster.pipeline.tts.espeak import EspeakProvider
 
         return EspeakProvider(metrics=metrics)
     from esl_dagster.pipeline.tts.elevenlabs import ElevenLabsProvider
 
     return ElevenLabsProvider(
-        settings.elevenlabs_api_key.get_secret_value(),
-        base_url=settings.elevenlabs_base_url,
-        model_id=settings.elevenlabs_model_id,
-        output_format=settings.elevenlabs_output_format,
-        timeout=settings.elevenlabs_timeout_seconds,
-        max_retries=settings.elevenlabs_max_retries,
-        concurrency=settings.tts_concurrency,
-        dialogue_language=settings.elevenlabs_dialogue_language,
-        dialogue_stability=settings.elevenlabs_dialogue_stability,
-        dialogue_seed=settings.elevenlabs_dialogue_seed,
+        speech.api_key.get_secret_value(),
+        base_url=speech.base_url,
+        model_id=speech.model_id,
+        output_format=speech.output_format,
+        timeout=speech.timeout_seconds,
+        max_retries=speech.max_retries,
+        concurrency=speech.concurrency,
+        dialogue_language=speech.dialogue_language,
+        dialogue_stability=speech.dialogue_stability,
+        dialogue_seed=speech.dialogue_seed,
         metrics=metrics,
     )
 
@@ -164,16 +159,14 @@ def build_uploader(settings: "Settings", notion: "NotionClient | None" = None) -
 
     s3 = settings.s3
     if s3 is not None:
+        from esl_dagster.pipeline.storage.s3_client import s3_client
+
         return S3Uploader(
-            s3.bucket,
-            region=s3.region,
-            endpoint_url=s3.endpoint_url,
-            access_key=s3.access_key_id,
-            secret_key=s3.secret_access_key,
+            s3.bucket, region=s3.region, endpoint_url=s3.endpoint_url, client=s3_client(s3)
         )
     if notion is not None:
         return NotionUploader(notion)
-    return LocalUploader(settings.upload_dir, settings.public_base_url)
+    return LocalUploader(settings.upload_dir, settings.storage.public_base_url)
 
 
 def uploader_for(mode: "UploadMode", services: Services) -> "Uploader":
@@ -191,7 +184,7 @@ def uploader_for(mode: "UploadMode", services: Services) -> "Uploader":
         return NotionUploader(services.notion.client)
     if mode == "local" and not isinstance(configured, LocalUploader):
         settings = services.settings
-        return LocalUploader(settings.upload_dir, settings.public_base_url)
+        return LocalUploader(settings.upload_dir, settings.storage.public_base_url)
     return configured
 
 
@@ -200,13 +193,8 @@ def build_services(
     *,
     logger: PipelineLogger | None = None,
     metrics: PipelineMetrics | None = None,
-    uploader: "Uploader | None" = None,
 ) -> Services:
-    """Validate the settings, then pick each service per design D5.
-
-    ``uploader`` replaces the one the settings would build (the Dagster resources pass an S3
-    uploader whose boto3 client comes from dagster-aws).
-    """
+    """Validate the settings, then pick each service per design D5."""
     settings.validate_for_start()
     metrics = metrics if metrics is not None else NoopMetrics()
     store = build_manifest_store(settings)
@@ -217,7 +205,7 @@ def build_services(
         manifest_store=store,
         notion=build_notion_service(settings, store, notion),
         tts_provider=build_tts_provider(settings, metrics),
-        uploader=uploader if uploader is not None else build_uploader(settings, notion),
+        uploader=build_uploader(settings, notion),
         logger=logger if logger is not None else EventLogger(),
         metrics=metrics,
     )

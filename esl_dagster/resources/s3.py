@@ -1,39 +1,30 @@
-"""S3-compatible storage (AWS S3 or MinIO) as a Dagster resource.
+"""S3-compatible storage (AWS S3 or MinIO) as a Dagster resource, for the S3 lesson source.
 
-Clients come from dagster-aws's ``S3Resource``, imported inside :meth:`S3StorageResource.client`
-so that loading the code location does not import boto3 (design D5: with no bucket configured,
-nothing S3 is touched at all).
+Its client comes from the engine's one S3 client factory, with the connection the engine's settings
+derive from ``variables`` (the same bound variables as ``PipelineResource``): same endpoint,
+path-style addressing, timeouts and retries as uploads and the S3 manifest store. boto3 is imported
+only inside :meth:`S3StorageResource.client` (design D5: with no S3 configured, nothing S3 is
+touched at all).
 """
 
 from typing import TYPE_CHECKING
 
 import dagster as dg
+import pydantic
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 
 class S3StorageResource(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """Connection and location of the S3 bucket; unconfigured (no ``bucket``) means "no S3"."""
+    """S3 connection settings as variable name -> value (``S3_ENDPOINT_URL``, ``AWS_REGION``,
+    ``MINIO_*`` ...), each bound as ``dg.EnvVar`` in ``defs/resources.py``."""
 
-    bucket: str | None = None
-    prefix: str | None = None
-    endpoint_url: str | None = None
-    region_name: str | None = None
-    access_key_id: str | None = None
-    secret_access_key: str | None = None
-    max_attempts: int = 5
+    variables: dict[str, str] = pydantic.Field(default_factory=dict)
 
     def client(self) -> "S3Client":
-        """A boto3 S3 client built by dagster-aws's ``S3Resource`` from this configuration."""
-        from dagster_aws.s3 import S3Resource
+        """A boto3 S3 client from the engine's S3 client factory."""
+        from esl_dagster.pipeline.settings import settings_from_variables
+        from esl_dagster.pipeline.storage.s3_client import s3_client
 
-        resource = S3Resource(
-            endpoint_url=self.endpoint_url,
-            region_name=self.region_name,
-            aws_access_key_id=self.access_key_id,
-            aws_secret_access_key=self.secret_access_key,
-            max_attempts=self.max_attempts,
-        )
-        client: S3Client = resource.get_client()
-        return client
+        return s3_client(settings_from_variables(self.variables).s3_client_settings)

@@ -119,9 +119,13 @@ def load_stack_settings(args: argparse.Namespace) -> Settings:
     """The engine settings of the working folder (environment + its ``.env``), validated."""
     env_file = args.workdir.resolve() / ".env"
     settings = load_settings(env_file=env_file)
-    if args.postgres and settings.pg_host is None and settings.pg_connection_string is None:
+    if (
+        args.postgres
+        and settings.postgres.host is None
+        and settings.postgres.connection_string is None
+    ):
         # The local server of the README's second command: trust auth on 127.0.0.1.
-        settings = load_settings(env_file=env_file, pg_host="127.0.0.1", pg_database="postgres")
+        settings = load_settings(env_file=env_file, PG_HOST="127.0.0.1", PG_DATABASE="postgres")
     settings.validate_for_start()
     return settings
 
@@ -134,6 +138,6 @@ def stack_config(args: argparse.Namespace, settings: Settings) -> StackConfig:
         lessons_dir=(args.lessons or workdir / "lessons").resolve(),
         postgres=args.postgres,
         dagster_port=args.dagster_port,
-        api_port=args.api_port or settings.http_port,
+        api_port=args.api_port or settings.api.http_port,
         code_server_port=args.code_server_port,
     )

@@ -7,7 +7,13 @@ import pytest
 from esl_dagster.pipeline.config.factory import config_provider_from_settings
 from esl_dagster.pipeline.config.provider import LocalConfigProvider, RemoteConfigProvider
 from esl_dagster.pipeline.errors import ConfigurationError
-from esl_dagster.pipeline.settings import Settings, load_settings, settings_table
+from esl_dagster.pipeline.settings import (
+    Settings,
+    load_settings,
+    settings_from_variables,
+    settings_table,
+)
+from esl_dagster.pipeline.settings_variables import VARIABLES
 from tests.conftest import CONFIGS_DIR
 
 
@@ -34,9 +40,9 @@ def test_embedded_default_needs_nothing() -> None:
     assert not current.s3_enabled and current.s3 is None
     assert current.postgres_url is None
     assert current.effective_manifest_store == "filesystem"
-    assert current.config_provider == "local"
-    assert current.notion_version == "2025-09-03"
-    assert current.elevenlabs_output_format == "mp3_22050_32"
+    assert current.config_files.provider == "local"
+    assert current.notion.version == "2025-09-03"
+    assert current.speech.output_format == "mp3_22050_32"
     assert current.problems() == []
     current.validate_for_start()
     assert current.unused_settings() == {}
@@ -45,28 +51,28 @@ def test_embedded_default_needs_nothing() -> None:
 @pytest.mark.parametrize(
     ("variable", "field", "expected"),
     [
-        ("NOTION_DB_ID", "notion_db_id", "db1"),
-        ("NOTION_DATABASE_ID", "notion_db_id", "db1"),
-        ("STUDENTS_DB_ID", "notion_db_id", "db1"),
-        ("STUDENTS_DB_ID", "notion_students_data_source_id", "db1"),
-        ("DATA_SOURCE_ID", "notion_data_source_id", "db1"),
-        ("NOTION_DATA_SOURCE_ID", "notion_data_source_id", "db1"),
-        ("NOTION_API_BASE_URL", "notion_base_url", "db1"),
-        ("S3_BUCKET_NAME", "s3_bucket", "db1"),
-        ("S3_ENDPOINT", "s3_endpoint_url", "db1"),
-        ("ESL_PIPELINE_CONFIG_PRESETS_PATH", "config_presets_path", "db1"),
-        ("BATCH_JOBS_QUEUE_NAME", "jobs_queue_name", "db1"),
+        ("NOTION_DB_ID", "notion.db_id", "db1"),
+        ("NOTION_DATABASE_ID", "notion.db_id", "db1"),
+        ("STUDENTS_DB_ID", "notion.db_id", "db1"),
+        ("STUDENTS_DB_ID", "notion.students_data_source_id", "db1"),
+        ("DATA_SOURCE_ID", "notion.data_source_id", "db1"),
+        ("NOTION_DATA_SOURCE_ID", "notion.data_source_id", "db1"),
+        ("NOTION_API_BASE_URL", "notion.base_url", "db1"),
+        ("S3_BUCKET_NAME", "storage.bucket", "db1"),
+        ("S3_ENDPOINT", "storage.endpoint_url", "db1"),
+        ("ESL_PIPELINE_CONFIG_PRESETS_PATH", "config_files.presets_path", "db1"),
     ],
 )
 def test_aliases(clean_env: pytest.MonkeyPatch, variable: str, field: str, expected: str) -> None:
     clean_env.setenv(variable, expected)
-    assert getattr(settings(), field) == expected
+    section, _, name = field.partition(".")
+    assert getattr(getattr(settings(), section), name) == expected
 
 
 def test_preferred_name_wins_over_alias(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("NOTION_DB_ID", "old")
     clean_env.setenv("NOTION_DATABASE_ID", "new")
-    assert settings().notion_db_id == "new"
+    assert settings().notion.db_id == "new"
 
 
 def test_secret_aliases_and_masking(clean_env: pytest.MonkeyPatch) -> None:
@@ -74,8 +80,8 @@ def test_secret_aliases_and_masking(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("NOTION_TOKEN", "ntn_Zq9TOKEN")
     current = settings()
     assert current.elevenlabs_enabled and current.notion_enabled
-    assert current.elevenlabs_api_key is not None
-    assert current.elevenlabs_api_key.get_secret_value() == "xi-Zq9VALUE"
+    assert current.speech.api_key is not None
+    assert current.speech.api_key.get_secret_value() == "xi-Zq9VALUE"
     assert "Zq9" not in repr(current) and "Zq9" not in str(current.model_dump())
 
 
@@ -92,8 +98,8 @@ def test_normalised_enums(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("ESL_PIPELINE_MANIFEST_STORE", "S3")
     clean_env.setenv("ESL_PIPELINE_MANIFEST_BUCKET", "manifests")
     current = settings()
-    assert (current.log_level, current.log_format) == ("warning", "text")
-    assert current.config_provider == "remote"
+    assert (current.general.log_level, current.general.log_format) == ("warning", "text")
+    assert current.config_files.provider == "remote"
     assert current.effective_manifest_store == "s3"
 
 
@@ -109,7 +115,7 @@ def test_malformed_value_names_the_variable(clean_env: pytest.MonkeyPatch) -> No
 
 def test_malformed_secret_is_not_echoed(clean_env: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigurationError) as caught:
-        settings(notion_token=12345678901234)
+        settings(NOTION_TOKEN=12345678901234)
     assert "12345678901234" not in str(caught.value)
     assert "NOTION_TOKEN" in str(caught.value)
 
@@ -185,10 +191,10 @@ def test_minio_maps_onto_s3_and_sends_manifests_there(clean_env: pytest.MonkeyPa
 
 
 def test_minio_full_url_and_ssl(clean_env: pytest.MonkeyPatch) -> None:
-    assert settings(minio_endpoint="https://files.example:9443").minio_endpoint_url == (
+    assert settings(MINIO_ENDPOINT="https://files.example:9443").minio.endpoint_url == (
         "https://files.example:9443"
     )
-    assert settings(minio_endpoint="m", minio_use_ssl=True).minio_endpoint_url == "https://m:9000"
+    assert settings(MINIO_ENDPOINT="m", MINIO_USE_SSL=True).minio.endpoint_url == "https://m:9000"
 
 
 def test_explicit_manifest_store_wins_over_minio_default(clean_env: pytest.MonkeyPatch) -> None:
@@ -217,7 +223,7 @@ def test_postgres_url_from_parts_and_connection_string(clean_env: pytest.MonkeyP
     clean_env.setenv("PG_PASSWORD", "p@ss word")
     clean_env.setenv("PG_DATABASE", "esl_batch")
     current = settings()
-    assert current.postgres_enabled  # host given, PG_ENABLED unset
+    assert current.postgres.is_on  # host given, PG_ENABLED unset
     assert current.postgres_url == "postgresql://esl:p%40ss%20word@127.0.0.1:5432/esl_batch"
     clean_env.setenv("PG_CONNECTION_STRING", "postgresql://u@db:5433/d")
     assert settings().postgres_url == "postgresql://u@db:5433/d"
@@ -229,8 +235,16 @@ def test_redis_and_legacy_variables_are_reported_unused(clean_env: pytest.Monkey
     clean_env.setenv("REDIS_HOST", "redis")
     clean_env.setenv("REDIS_PORT", "6379")
     clean_env.setenv("ORCHESTRATOR_DEBUG_SECRETS", "1")
+    clean_env.setenv("NOTION_DB_LABEL", "Homework")  # an alias of NOTION_DB_NAME
+    clean_env.setenv("BATCH_JOBS_QUEUE_NAME", "jobs")
     unused = settings().unused_settings()
-    assert set(unused) == {"REDIS_HOST", "REDIS_PORT", "ORCHESTRATOR_DEBUG_SECRETS"}
+    assert set(unused) == {
+        "REDIS_HOST",
+        "REDIS_PORT",
+        "ORCHESTRATOR_DEBUG_SECRETS",
+        "NOTION_DB_NAME",
+        "BATCH_JOBS_QUEUE_NAME",
+    }
     assert "Redis" in unused["REDIS_HOST"]
     assert settings().problems() == []
 
@@ -239,17 +253,23 @@ def test_dotenv_file_is_read(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> N
     env_file = tmp_path / ".env"
     env_file.write_text("NOTION_TOKEN=from-dotenv\nREDIS_PASSWORD=x\n", encoding="utf-8")
     current = load_settings(env_file=env_file)
-    assert current.notion_token is not None
-    assert current.notion_token.get_secret_value() == "from-dotenv"
+    assert current.notion.token is not None
+    assert current.notion.token.get_secret_value() == "from-dotenv"
     assert "REDIS_PASSWORD" in current.unused_settings()
     clean_env.setenv("NOTION_TOKEN", "from-env")
-    overridden = load_settings(env_file=env_file).notion_token
+    overridden = load_settings(env_file=env_file).notion.token
     assert overridden is not None and overridden.get_secret_value() == "from-env"
 
 
 def test_settings_table_covers_every_field_with_meaning() -> None:
     rows = settings_table()
-    assert len(rows) == len(Settings.model_fields)
+    fields = {
+        f"{section}.{name}"
+        for section, info in Settings.model_fields.items()
+        if isinstance(info.default_factory, type)
+        for name in info.default_factory.model_fields
+    }
+    assert sorted(row.field for row in VARIABLES) == sorted(fields)  # each field: one row
     variables = all_variables()
     assert len(variables) == len(set(variables)) + 1  # STUDENTS_DB_ID feeds two fields
     for variable in (
@@ -301,3 +321,12 @@ def test_config_provider_from_settings_remote(clean_env: pytest.MonkeyPatch) -> 
     clean_env.delenv("ESL_PIPELINE_CONFIG_ENDPOINT")
     with pytest.raises(ConfigurationError, match="ESL_PIPELINE_CONFIG_ENDPOINT"):
         config_provider_from_settings(settings())
+
+
+def test_settings_from_variables_does_not_read_the_environment(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    clean_env.setenv("NOTION_TOKEN", "from-env")
+    assert not settings_from_variables({}).notion_enabled
+    current = settings_from_variables({"notion_token": "lower-case-name", "S3_BUCKET": ""})
+    assert current.notion_enabled and not current.s3_enabled  # any case; empty means unset

@@ -8,29 +8,14 @@ import dagster as dg
 import pytest
 
 from esl_dagster.defs.lessons.batch import lesson_batch_job
-from esl_dagster.resources.s3 import S3StorageResource
-from esl_dagster.resources.services import (
-    ConfigProviderResource,
-    ManifestStoreResource,
-    NotionResource,
-    PipelineResource,
-    TTSResource,
-)
+from esl_dagster.resources.services import PipelineResource
 from tests.conftest import INVALID_LESSON, VALID_LESSONS
 
 
 @pytest.fixture
-def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> PipelineResource:
-    for name in ("NOTION_TOKEN", "ELEVENLABS_API_KEY", "S3_BUCKET", "MINIO_ENABLED"):
-        monkeypatch.delenv(name, raising=False)
-    return PipelineResource(
-        notion=NotionResource(),
-        tts=TTSResource(),
-        s3=S3StorageResource(),
-        manifests=ManifestStoreResource(),
-        config=ConfigProviderResource(),
-        pipeline_cwd=str(tmp_path),
-    )
+def embedded(tmp_path: Path) -> PipelineResource:
+    """No variables bound: the embedded defaults (the environment is not read by the resource)."""
+    return PipelineResource(variables={"PIPELINE_CWD": str(tmp_path)})
 
 
 def folder_with(tmp_path: Path, lessons: list[Path]) -> Path:

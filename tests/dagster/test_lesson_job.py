@@ -13,14 +13,7 @@ import pytest
 from esl_dagster.defs.lessons.jobs import build_lesson_job
 from esl_dagster.defs.lessons.tags import ERROR_TAG, MANIFEST_PATH_TAG
 from esl_dagster.pipeline.lesson.validator import validate_text
-from esl_dagster.resources.s3 import S3StorageResource
-from esl_dagster.resources.services import (
-    ConfigProviderResource,
-    ManifestStoreResource,
-    NotionResource,
-    PipelineResource,
-    TTSResource,
-)
+from esl_dagster.resources.services import PipelineResource
 from tests.conftest import INVALID_LESSON, VALID_LESSONS
 from tests.fakes.elevenlabs_server import SAMPLE_CATALOG, FakeElevenLabs, Fault
 from tests.fakes.moto_s3 import bucket_name_for, running_moto, s3_client
@@ -68,26 +61,22 @@ def pipeline(
     bucket: str,
 ) -> PipelineResource:
     return PipelineResource(
-        notion=NotionResource(
-            token=fake_notion.token, base_url=fake_notion.base_url, max_retries=0
-        ),
-        tts=TTSResource(
-            elevenlabs_api_key="test-key",
-            base_url=fake_elevenlabs.base_url,
-            voices_path=str(SAMPLE_CATALOG),
-            max_retries=0,
-        ),
-        s3=S3StorageResource(
-            bucket=bucket,
-            endpoint_url=moto_url,
-            region_name="us-east-1",
-            access_key_id="test",
-            secret_access_key="test",
-        ),
-        manifests=ManifestStoreResource(),
-        config=ConfigProviderResource(),
-        pipeline_cwd=str(tmp_path),
-        local_upload_dir=str(tmp_path / "uploads"),
+        variables={
+            "NOTION_TOKEN": fake_notion.token,
+            "NOTION_BASE_URL": fake_notion.base_url,
+            "NOTION_MAX_RETRIES": "0",
+            "ELEVENLABS_API_KEY": "test-key",
+            "ELEVENLABS_BASE_URL": fake_elevenlabs.base_url,
+            "ELEVENLABS_VOICES_PATH": str(SAMPLE_CATALOG),
+            "ELEVENLABS_MAX_RETRIES": "0",
+            "S3_BUCKET": bucket,
+            "S3_ENDPOINT_URL": moto_url,
+            "AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "PIPELINE_CWD": str(tmp_path),
+            "ESL_LOCAL_UPLOAD_DIR": str(tmp_path / "uploads"),
+        }
     )
 
 
@@ -244,9 +233,7 @@ def test_invalid_lesson_fails_at_once_with_the_validator_message(
 def test_permanent_service_error_is_not_retried(
     tmp_path: Path, pipeline: PipelineResource, seeded: Seeded, fake_notion: FakeNotion
 ) -> None:
-    wrong = pipeline.model_copy(
-        update={"notion": NotionResource(token="wrong", base_url=fake_notion.base_url)}
-    )
+    wrong = PipelineResource(variables={**pipeline.variables, "NOTION_TOKEN": "wrong"})
     result = run(wrong, copy(VALID_LESSONS[0], tmp_path), seeded, with_tts=False)
     assert not result.success
     step, description = failure_description(result)

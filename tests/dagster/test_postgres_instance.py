@@ -50,10 +50,10 @@ def test_production_instance_stores_runs_and_events_in_postgres(
     # The seed's PG_* variables, turned into DAGSTER_PG_URL exactly as `esl-stack --postgres` does.
     settings = load_settings(
         env_file=None,
-        pg_host=PG_HOST,
-        pg_port=PG_PORT,
-        pg_user="postgres",
-        pg_database=fresh_database,
+        PG_HOST=PG_HOST,
+        PG_PORT=PG_PORT,
+        PG_USER="postgres",
+        PG_DATABASE=fresh_database,
     )
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
     monkeypatch.setenv("DAGSTER_PG_URL", dagster_postgres_url(settings))

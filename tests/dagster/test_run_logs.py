@@ -13,14 +13,7 @@ import dagster as dg
 import yaml
 
 from esl_dagster.defs.lessons.jobs import build_lesson_job
-from esl_dagster.resources.s3 import S3StorageResource
-from esl_dagster.resources.services import (
-    ConfigProviderResource,
-    ManifestStoreResource,
-    NotionResource,
-    PipelineResource,
-    TTSResource,
-)
+from esl_dagster.resources.services import PipelineResource
 from tests.conftest import VALID_LESSONS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,13 +28,10 @@ def shipped_python_logs() -> dict[str, Any]:
 def embedded_pipeline(tmp_path: Path) -> PipelineResource:
     """Notion preview, no audio asked for, manifests next to the lesson: no network at all."""
     return PipelineResource(
-        notion=NotionResource(),
-        tts=TTSResource(),
-        s3=S3StorageResource(),
-        manifests=ManifestStoreResource(),
-        config=ConfigProviderResource(),
-        pipeline_cwd=str(tmp_path),
-        local_upload_dir=str(tmp_path / "uploads"),
+        variables={
+            "PIPELINE_CWD": str(tmp_path),
+            "ESL_LOCAL_UPLOAD_DIR": str(tmp_path / "uploads"),
+        }
     )
 
 

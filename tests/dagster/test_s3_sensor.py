@@ -45,11 +45,12 @@ def sources(moto_url: str, bucket: str, tmp_path: Path) -> LessonSourcesResource
     return LessonSourcesResource(
         s3_uri=f"s3://{bucket}/prefix",
         s3=S3StorageResource(
-            endpoint_url=moto_url,
-            region_name="us-east-1",
-            access_key_id="test",
-            secret_access_key="test",
-            max_attempts=1,
+            variables={
+                "S3_ENDPOINT_URL": moto_url,
+                "AWS_REGION": "us-east-1",
+                "AWS_ACCESS_KEY_ID": "test",
+                "AWS_SECRET_ACCESS_KEY": "test",
+            }
         ),
         staging_dir=str(tmp_path / "staging"),
     )

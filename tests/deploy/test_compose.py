@@ -175,7 +175,7 @@ def test_engine_values_are_valid_settings(services: dict[str, Any]) -> None:
     }
     settings = load_settings(env_file=None, **values)
     assert settings.problems() == []
-    assert settings.minio_enabled and settings.s3 is not None
+    assert settings.minio.enabled and settings.s3 is not None
     assert settings.s3.endpoint_url == "http://minio:9000"
     assert settings.effective_manifest_store == "s3"
     assert settings.effective_manifest_bucket == env["MINIO_BUCKET"]
@@ -198,7 +198,7 @@ def test_engine_services_reach_the_compose_postgres_with_psycopg2(
         postgres["POSTGRES_DB"],
     )
     assert target.password == REQUIRED_SECRETS["PG_PASSWORD"]
-    assert (target.host, target.port) == ("postgres", Settings.model_fields["pg_port"].default)
+    assert (target.host, target.port) == ("postgres", Settings().postgres.port)
 
 
 def test_env_example_covers_every_compose_variable(compose: dict[str, Any]) -> None:
@@ -254,12 +254,10 @@ def test_api_port_matches_the_settings(services: dict[str, Any]) -> None:
     command = command_of(services["api"])
     assert command.path == ("uvicorn",)
     shim_port = ShimSettings.model_fields["port"].default
-    assert command.params["port"] == shim_port == Settings.model_fields["http_port"].default
+    assert command.params["port"] == shim_port == Settings().api.http_port
     (mapping,) = port_mappings(services["api"])
     assert mapping.container_port == command.params["port"]
-    assert (
-        mapping.host_port == Settings.model_fields["http_port"].default
-    )  # BATCH_BACKEND_HTTP_PORT
+    assert mapping.host_port == Settings().api.http_port  # BATCH_BACKEND_HTTP_PORT
     assert f":{shim_port}/healthz" in services["api"]["healthcheck"]["test"][-1]
 
 
@@ -278,9 +276,9 @@ def test_webserver_port_matches_the_shim_graphql_url(services: dict[str, Any]) -
 
 def test_storage_ports_match_the_settings(services: dict[str, Any]) -> None:
     engine = services["code-server"]["environment"]
-    assert int(engine["MINIO_PORT"]) == Settings.model_fields["minio_port"].default
+    assert int(engine["MINIO_PORT"]) == Settings().minio.port
     assert f":{engine['MINIO_PORT']}" in services["minio"]["command"]
-    assert engine["MINIO_BUCKET"] == Settings.model_fields["minio_bucket"].default
+    assert engine["MINIO_BUCKET"] == Settings().minio.bucket
 
 
 # ##### commands

@@ -246,7 +246,7 @@ def running_stack(
         api_port=free_port(),
     )
     settings = load_settings(
-        env_file=None, pg_host=PG_HOST, pg_port=PG_PORT, pg_user="postgres", pg_database=database
+        env_file=None, PG_HOST=PG_HOST, PG_PORT=PG_PORT, PG_USER="postgres", PG_DATABASE=database
     )
     env = prepare(config, settings)
     marker = uuid.uuid4().hex

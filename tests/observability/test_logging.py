@@ -18,7 +18,7 @@ from esl_dagster.pipeline.logs import (
     mask_secret,
 )
 from esl_dagster.pipeline.observability import PipelineTelemetry
-from esl_dagster.pipeline.settings import Settings
+from esl_dagster.pipeline.settings import load_settings
 
 
 class Captured:
@@ -154,7 +154,7 @@ def test_exceptions_are_one_json_line(captured: Captured) -> None:
 @pytest.mark.usefixtures("restore_esl_logger")
 def test_settings_choose_json_or_text_for_the_esl_tree() -> None:
     stream = io.StringIO()
-    logger = logger_from_settings(Settings(_env_file=None, log_level="info"), stream)
+    logger = logger_from_settings(load_settings(None, ESL_LOG_LEVEL="info"), stream)
     logger.bind(run_id="r1").log("debug", "hidden")
     logger.bind(run_id="r1").log("info", "stage.validate.success", stage="validate")
     [line] = stream.getvalue().splitlines()

@@ -33,14 +33,7 @@ from esl_dagster.defs.lessons.tags import TRACEPARENT_TAG
 from esl_dagster.pipeline.options import JobOptions
 from esl_dagster.pipeline.runner import Pipeline
 from esl_dagster.pipeline.tracing import instrument_clients
-from esl_dagster.resources.s3 import S3StorageResource
-from esl_dagster.resources.services import (
-    ConfigProviderResource,
-    ManifestStoreResource,
-    NotionResource,
-    PipelineResource,
-    TTSResource,
-)
+from esl_dagster.resources.services import PipelineResource
 
 # The shim's fixtures (a TestClient against the fake Dagster GraphQL server).
 from tests.api.conftest import MISSION, client, fake, lesson_cwd, make_client  # noqa: F401
@@ -115,13 +108,13 @@ def test_post_jobs_is_a_span_whose_traceparent_the_run_carries(
 
 def notion_pipeline(notion: FakeNotion, tmp_path: Path) -> PipelineResource:
     return PipelineResource(
-        notion=NotionResource(token=notion.token, base_url=notion.base_url, max_retries=0),
-        tts=TTSResource(),
-        s3=S3StorageResource(),
-        manifests=ManifestStoreResource(),
-        config=ConfigProviderResource(),
-        pipeline_cwd=str(tmp_path),
-        local_upload_dir=str(tmp_path / "uploads"),
+        variables={
+            "NOTION_TOKEN": notion.token,
+            "NOTION_BASE_URL": notion.base_url,
+            "NOTION_MAX_RETRIES": "0",
+            "PIPELINE_CWD": str(tmp_path),
+            "ESL_LOCAL_UPLOAD_DIR": str(tmp_path / "uploads"),
+        }
     )
 
 

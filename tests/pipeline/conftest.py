@@ -87,8 +87,8 @@ class Events:
 def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
     return load_settings(
         None,
-        pipeline_cwd=tmp_path,
-        local_upload_dir=tmp_path / "uploads",
+        PIPELINE_CWD=tmp_path,
+        ESL_LOCAL_UPLOAD_DIR=tmp_path / "uploads",
         **overrides,
     )
 

@@ -138,13 +138,13 @@ def test_embedded_default_services(tmp_path: Path) -> None:
 def test_credentials_switch_each_part_to_the_real_service(tmp_path: Path) -> None:
     settings = settings_for(
         tmp_path,
-        notion_token="secret_x",
-        elevenlabs_api_key="key",
-        s3_bucket="audio",
-        manifest_store="s3",
-        manifest_bucket="manifests",
-        aws_access_key_id="a",
-        aws_secret_access_key="b",
+        NOTION_TOKEN="secret_x",
+        ELEVENLABS_API_KEY="key",
+        S3_BUCKET="audio",
+        ESL_PIPELINE_MANIFEST_STORE="s3",
+        ESL_PIPELINE_MANIFEST_BUCKET="manifests",
+        AWS_ACCESS_KEY_ID="a",
+        AWS_SECRET_ACCESS_KEY="b",
     )
     services = build_services(settings)
     assert isinstance(services.notion, LiveNotion)
@@ -156,7 +156,7 @@ def test_credentials_switch_each_part_to_the_real_service(tmp_path: Path) -> Non
 
 def test_s3_manifest_store_without_bucket_names_the_variable(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="ESL_PIPELINE_MANIFEST_BUCKET"):
-        build_services(settings_for(tmp_path, manifest_store="s3"))
+        build_services(settings_for(tmp_path, ESL_PIPELINE_MANIFEST_STORE="s3"))
 
 
 @pytest.mark.parametrize("md", ["nope.md", "."])

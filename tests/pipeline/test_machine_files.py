@@ -14,7 +14,7 @@ from tests.pipeline.conftest import settings_for, write_short_lesson
 
 
 def with_data_dir(services: Services, tmp_path: Path) -> Services:
-    settings = settings_for(tmp_path, data_dir=tmp_path / "data")
+    settings = settings_for(tmp_path, ESL_DATA_DIR=tmp_path / "data")
     return dataclasses.replace(services, settings=settings)
 
 
@@ -27,7 +27,7 @@ def edit_study_text(md: Path) -> None:
 
 
 def test_the_data_dir_setting_reads_esl_data_dir(tmp_path: Path) -> None:
-    settings = load_settings(None, pipeline_cwd=tmp_path, ESL_DATA_DIR="machine")
+    settings = load_settings(None, PIPELINE_CWD=tmp_path, ESL_DATA_DIR="machine")
     assert settings.audio_dir == tmp_path / "machine" / "audio"
 
 

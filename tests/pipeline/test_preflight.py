@@ -105,15 +105,15 @@ def test_s3_target_without_s3_settings_is_refused(
 
 def test_targets_that_deliver_pass(tmp_path: Path, fake_notion: FakeNotion) -> None:
     md = write_short_lesson(tmp_path / "lessons")
-    notion = {"notion_token": fake_notion.token, "notion_base_url": fake_notion.base_url}
+    notion = {"NOTION_TOKEN": fake_notion.token, "NOTION_BASE_URL": fake_notion.base_url}
     options = JobOptions(md=str(md), with_tts=True, upload="local")
     served = load_settings(
-        None, pipeline_cwd=tmp_path, public_base_url="https://cdn.example/a", **notion
+        None, PIPELINE_CWD=tmp_path, ESL_PUBLIC_BASE_URL="https://cdn.example/a", **notion
     )
     preflight(options, build_services(served))
-    hosted = build_services(load_settings(None, pipeline_cwd=tmp_path, **notion))
+    hosted = build_services(load_settings(None, PIPELINE_CWD=tmp_path, **notion))
     preflight(options.model_copy(update={"upload": "auto"}), hosted)
-    offline = build_services(load_settings(None, pipeline_cwd=tmp_path))
+    offline = build_services(load_settings(None, PIPELINE_CWD=tmp_path))
     preflight(options, offline)  # preview mode: a local link is fine
     preflight(options.model_copy(update={"upload": "none"}), hosted)
     with pytest.raises(PreflightError) as refusal:

@@ -372,7 +372,7 @@ def test_ffmpeg_path_setting_is_the_ffmpeg_the_tts_stage_runs(
         f'#!/bin/sh\necho "$@" >> {calls}\nexec {imageio_ffmpeg.get_ffmpeg_exe()} "$@"\n'
     )
     wrapper.chmod(0o755)
-    services.settings = settings_for(tmp_path, ffmpeg_path=wrapper)
+    services.settings = settings_for(tmp_path, FFMPEG_PATH=wrapper)
     result = run(services, md)
     assert "tts" in result.steps
     assert calls.is_file() and "libmp3lame" in calls.read_text()
@@ -382,7 +382,7 @@ def test_a_changed_gap_setting_rebuilds_the_audio(
     services: Services, md: Path, tmp_path: Path
 ) -> None:
     first = run(services, md)
-    services.settings = settings_for(tmp_path, tts_gap_seconds=1.5)
+    services.settings = settings_for(tmp_path, ESL_TTS_GAP_SECONDS=1.5)
     second = run(services, md)
     assert "tts" in second.steps
     assert first.audio is not None and second.audio is not None
@@ -401,9 +401,9 @@ def test_an_out_folder_that_cannot_be_created_is_a_clear_configuration_error(
 def test_the_silence_tail_setting_lengthens_the_audio(
     services: Services, md: Path, tmp_path: Path
 ) -> None:
-    services.settings = settings_for(tmp_path, elevenlabs_silence_tail_seconds=0)
+    services.settings = settings_for(tmp_path, ELEVENLABS_SILENCE_TAIL_SECONDS=0)
     plain = run(services, md).stages["tts"].detail["durationSeconds"]
-    services.settings = settings_for(tmp_path, elevenlabs_silence_tail_seconds=2.0)
+    services.settings = settings_for(tmp_path, ELEVENLABS_SILENCE_TAIL_SECONDS=2.0)
     tailed = run(services, md).stages["tts"].detail["durationSeconds"]
     assert tailed - plain == pytest.approx(2.0, abs=0.15)
 
@@ -413,7 +413,7 @@ def test_a_new_default_notion_target_reimports_an_unchanged_lesson(
 ) -> None:
     """The target's fallbacks (here NOTION_DATA_SOURCE_ID) are inputs of the import stage."""
     run(services, md, with_tts=False)
-    settings = settings_for(tmp_path, notion_data_source_id="ds-new")
+    settings = settings_for(tmp_path, NOTION_DATA_SOURCE_ID="ds-new")
     notion = build_notion_service(settings, services.manifest_store)
     moved = dataclasses.replace(services, settings=settings, notion=notion)
     again = run(moved, md, with_tts=False)

@@ -43,7 +43,7 @@ def seeded(fake: FakeNotion) -> Seeded:
 
 @pytest.fixture
 def services(tmp_path: Path, fake: FakeNotion) -> Iterator[Services]:
-    settings = load_settings(None, pipeline_cwd=tmp_path, local_upload_dir=tmp_path / "uploads")
+    settings = load_settings(None, PIPELINE_CWD=tmp_path, ESL_LOCAL_UPLOAD_DIR=tmp_path / "uploads")
     with NotionClient(fake.token, base_url=fake.base_url, sleep=lambda _s: None) as client:
         yield Services(
             settings=settings,
@@ -167,12 +167,12 @@ def test_unchanged_run_uploads_again_when_the_recorded_upload_expired_unattached
 
 
 def test_auto_prefers_s3_then_notion_then_local(tmp_path: Path, fake: FakeNotion) -> None:
-    base = {"pipeline_cwd": tmp_path}
-    notion = {"notion_token": fake.token, "notion_base_url": fake.base_url}
+    base = {"PIPELINE_CWD": tmp_path}
+    notion = {"NOTION_TOKEN": fake.token, "NOTION_BASE_URL": fake.base_url}
     assert isinstance(build_services(load_settings(None, **base)).uploader, LocalUploader)
     live = build_services(load_settings(None, **base, **notion))
     assert isinstance(live.uploader, NotionUploader)
-    with_s3 = build_services(load_settings(None, **base, **notion, s3_bucket="audio"))
+    with_s3 = build_services(load_settings(None, **base, **notion, S3_BUCKET="audio"))
     assert isinstance(with_s3.uploader, S3Uploader)
     assert isinstance(uploader_for("notion", with_s3), NotionUploader)
     assert isinstance(uploader_for("local", live), LocalUploader)

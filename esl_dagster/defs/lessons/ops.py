@@ -17,15 +17,19 @@ from esl_dagster.defs.lessons.stage_ops import (
     stage_trace,
 )
 from esl_dagster.defs.lessons.tags import JOB_ID_TAG
+from esl_dagster.pipeline.retry_budget import OP_MAX_RETRIES
 from esl_dagster.pipeline.run_state import RunState
 from esl_dagster.pipeline.stages import start_run
 from esl_dagster.resources.services import PipelineResource
 
 # Exponential waits of 1, 3, 7 and 15 s (Dagster computes delay * (2**n - 1)): five attempts, as
 # in the original. Every op carries it because every stage may call a service (validate_lesson
-# reads the config provider, which may be remote); invalid input is never retried because the ops
-# raise it as ``Failure(allow_retries=False)``.
-SERVICE_RETRY_POLICY = dg.RetryPolicy(max_retries=4, delay=1, backoff=dg.Backoff.EXPONENTIAL)
+# reads the config provider, which may be remote). It retries only transient faults that no client
+# retried already (pipeline/retry_budget.py); invalid input and faults a client gave up on are
+# raised as ``Failure(allow_retries=False)``.
+SERVICE_RETRY_POLICY = dg.RetryPolicy(
+    max_retries=OP_MAX_RETRIES, delay=1, backoff=dg.Backoff.EXPONENTIAL
+)
 
 
 @dg.op(retry_policy=SERVICE_RETRY_POLICY, tags={"esl/stage": "validate"})

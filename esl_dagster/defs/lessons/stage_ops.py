@@ -1,8 +1,9 @@
 """How a lesson op runs one engine stage: call ``run_stage``, turn its ``StageResult`` into output
 metadata, and turn engine errors into Dagster's retry decisions (design D2).
 
-- transient fault (``PipelineError.transient``) with attempts left: retried; after the server's
-  ``Retry-After`` when it sent one (``RetryRequested``), else on the op's ``RetryPolicy``;
+- transient fault (``PipelineError.transient``) that no client retried already, with attempts
+  left: retried; after the server's ``Retry-After`` when it sent one (``RetryRequested``), else on
+  the op's ``RetryPolicy`` (one retry layer per call, see ``pipeline/retry_budget.py``);
 - anything else, or the last attempt: ``dg.Failure(allow_retries=False)`` carrying the root-cause
   message, which is also written to the run tag ``esl/error`` for the API shim.
 
@@ -22,7 +23,12 @@ import dagster as dg
 import pydantic
 
 from esl_dagster.defs.lessons.tags import JOB_ID_TAG, TRACEPARENT_TAG, outcome_tags
-from esl_dagster.pipeline.errors import PipelineError, ServiceError, ValidationError
+from esl_dagster.pipeline.errors import (
+    PipelineError,
+    ServiceError,
+    ValidationError,
+    needs_step_retry,
+)
 from esl_dagster.pipeline.observability import CountingMetrics, counters_report
 from esl_dagster.pipeline.run_state import RunState
 from esl_dagster.pipeline.services import Services
@@ -59,11 +65,12 @@ def record_error(context: dg.OpExecutionContext, message: str) -> None:
 
 
 def retry_if_transient(context: dg.OpExecutionContext, stage: str, exc: BaseException) -> None:
-    """Raise a retry when ``exc`` is transient and the op has attempts left; else return."""
+    """Raise a retry when ``exc`` is transient, no client retried it already, and the op has
+    attempts left; else return."""
     policy = context.job_def.get_retry_policy_for_handle(context.op_handle)
     max_retries = policy.max_retries if policy else 0
     attempt = context.retry_number
-    if not (isinstance(exc, PipelineError) and exc.transient and attempt < max_retries):
+    if not (needs_step_retry(exc) and attempt < max_retries):
         return
     context.log.warning(
         f"{stage}: transient failure on attempt {attempt + 1} of {max_retries + 1}: {exc}"

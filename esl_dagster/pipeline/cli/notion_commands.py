@@ -56,8 +56,8 @@ def run_check(args: argparse.Namespace) -> int:
                 "esl notion check needs NOTION_TOKEN (the integration's internal secret)"
             )
         ids = TargetIds(
-            data_source_id=args.data_source_id or settings.notion_data_source_id,
-            database_id=args.db_id or settings.notion_db_id,
+            data_source_id=args.data_source_id or settings.notion.data_source_id,
+            database_id=args.db_id or settings.notion.db_id,
         )
         if not (ids.data_source_id or ids.database_id):
             raise ConfigurationError(

@@ -15,25 +15,27 @@ def config_provider_from_settings(settings: Settings) -> ConfigProvider:
     The voice catalog path (ELEVENLABS_VOICES_PATH) applies to both: the remote provider reads its
     catalog from that local file (or the bundled one).
     """
-    catalog_path = settings.resolve_optional_path(settings.elevenlabs_voices_path)
-    if settings.config_provider == "remote":
-        if not settings.config_endpoint:
+    catalog_path = settings.resolve_optional_path(settings.speech.voices_path)
+    if settings.config_files.provider == "remote":
+        if not settings.config_files.endpoint:
             raise ConfigurationError(
                 "ESL_PIPELINE_CONFIG_PROVIDER=remote needs ESL_PIPELINE_CONFIG_ENDPOINT"
             )
-        token = settings.config_token.get_secret_value() if settings.config_token else None
+        token = (
+            settings.config_files.token.get_secret_value() if settings.config_files.token else None
+        )
         return RemoteConfigProvider(
-            settings.config_endpoint,
+            settings.config_files.endpoint,
             token=token,
-            presets_path=settings.config_presets_path,
-            students_path=settings.config_students_path,
-            voices_path=settings.config_voices_path,
-            timeout=settings.config_timeout_seconds,
-            cache_ttl=settings.config_cache_ttl_seconds,
+            presets_path=settings.config_files.presets_path,
+            students_path=settings.config_files.students_path,
+            voices_path=settings.config_files.voices_path,
+            timeout=settings.config_files.timeout_seconds,
+            cache_ttl=settings.config_files.cache_ttl_seconds,
             local_catalog_path=catalog_path,
         )
     return LocalConfigProvider(
-        settings.resolve_optional_path(settings.config_dir),
+        settings.resolve_optional_path(settings.config_files.dir),
         catalog_path=catalog_path,
         cwd=settings.cwd,
     )

@@ -77,7 +77,7 @@ def locate_lesson(md: str, settings: "Settings") -> LessonSource:
         path = Path(md).expanduser().resolve()
         return LessonSource(md=str(path), path=path)
     bucket, key = split_s3_uri(md)
-    root = settings.resolve_path(settings.lesson_staging_dir).resolve()
+    root = settings.resolve_path(settings.general.lesson_staging_dir).resolve()
     return LessonSource(md=md, path=staging_path(root, bucket, key), bucket=bucket, key=key)
 
 
@@ -146,17 +146,9 @@ class LessonReader:
 
     def _s3(self) -> "S3Client":
         if self._client is None:
-            from esl_dagster.pipeline.storage.s3 import make_s3_client
+            from esl_dagster.pipeline.storage.s3_client import s3_client
 
-            settings = self.settings
-            s3 = settings.s3
-            self._client = make_s3_client(
-                region=s3.region if s3 else settings.aws_region,
-                endpoint_url=s3.endpoint_url if s3 else settings.s3_endpoint_url,
-                access_key=s3.access_key_id if s3 else _reveal(settings.aws_access_key_id),
-                secret_key=s3.secret_access_key if s3 else _reveal(settings.aws_secret_access_key),
-                path_style=bool(s3 and s3.force_path_style) or settings.s3_force_path_style,
-            )
+            self._client = s3_client(self.settings.s3_client_settings)
         return self._client
 
 
@@ -174,10 +166,6 @@ def _read_file(path: Path) -> LessonBytes:
 
 def _file_stamp(info: os.stat_result) -> str:
     return f"{info.st_ino}:{info.st_size}:{info.st_mtime_ns}"
-
-
-def _reveal(secret: Any) -> str | None:
-    return secret.get_secret_value() if secret is not None else None
 
 
 def _not_found(exc: Any) -> bool:

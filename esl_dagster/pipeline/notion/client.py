@@ -8,8 +8,9 @@ looks at Notion's current state and returns the write's result if it did happen 
 partial effect and returns None, after which the write is sent again). A connection that was never
 established is retried for every call. ``Retry-After`` is honoured (capped); otherwise the delay
 is a capped exponential backoff with jitter. Any other 4xx fails at once with Notion's own
-``code`` and ``message``. When attempts run out the error is a transient ServiceError so that the
-Dagster op's RetryPolicy may try again later.
+``code`` and ``message``. When attempts run out the error is a transient ServiceError marked
+``retried``: the Dagster op does not retry it again (one retry layer per call). A fault the client
+does not retry (an ambiguous write without ``recover``) is left to the op's RetryPolicy.
 
 The client may be shared by a few threads (:meth:`NotionClient.delete_blocks`). A 429 pauses the
 whole client: until the rate-limited call's ``Retry-After`` has passed, other calls wait before
@@ -54,9 +55,15 @@ class NotionAPIError(ServiceError):
         transient: bool,
         retry_after: float | None = None,
         sent: bool = True,
+        retried: bool = False,
     ) -> None:
         super().__init__(
-            SERVICE, message, status=status, transient=transient, retry_after=retry_after
+            SERVICE,
+            message,
+            status=status,
+            transient=transient,
+            retry_after=retry_after,
+            retried=retried,
         )
         self.notion_code = notion_code
         # False when the connection was never made, so the request cannot have had an effect.
@@ -314,6 +321,7 @@ class NotionClient:
             notion_code=last.notion_code,
             transient=True,
             retry_after=last.retry_after,
+            retried=self.max_attempts > 1,
         )
 
     def _pause_others(self, owner: object, delay: float) -> None:

@@ -34,7 +34,7 @@ from esl_dagster.pipeline.notion.target import TargetIds, choose_target_ids
 
 @dataclass(frozen=True)
 class NotionDefaults:
-    """Settings the service needs besides the token (mapped from the environment by settings.py)."""
+    """Settings the service needs besides the token (mapped from the environment by the settings package)."""
 
     database_id: str | None = None
     data_source_id: str | None = None

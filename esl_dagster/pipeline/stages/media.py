@@ -60,10 +60,10 @@ def _speech_request(state: RunState, services: Services) -> SpeechRequest:
         catalog=services.config_provider.load_voice_catalog(),
         out_dir=_out_dir(state, services),
         mode=options.tts_mode,
-        default_mode=settings.elevenlabs_tts_mode,
+        default_mode=settings.speech.tts_mode,
         mix=MixSettings(
-            gap_seconds=settings.tts_gap_seconds,
-            tail_seconds=settings.elevenlabs_silence_tail_seconds,
+            gap_seconds=settings.speech.gap_seconds,
+            tail_seconds=settings.speech.silence_tail_seconds,
         ),
         dialogue=DialogueOptions(
             language=options.dialogue_language,
@@ -78,7 +78,7 @@ def _speech_request(state: RunState, services: Services) -> SpeechRequest:
 
 def _ffmpeg(services: Services) -> Ffmpeg | None:
     """The ffmpeg FFMPEG_PATH names, else None (the builder uses the bundled one)."""
-    path = services.settings.ffmpeg_path
+    path = services.settings.speech.ffmpeg_path
     return Ffmpeg(str(services.settings.resolve_path(path))) if path is not None else None
 
 

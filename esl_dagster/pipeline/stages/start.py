@@ -31,14 +31,14 @@ def resolve_options(
     if options.accent is None:
         updates["accent"] = profile.accent_preference
     if options.prefix is None:
-        updates["prefix"] = services.settings.s3_prefix
+        updates["prefix"] = services.settings.storage.prefix
     if previous is not None:
         # The TTS options are sticky: an unflagged run reproduces the previous audio.
         for name in ("tts_mode", "dialogue_language", "dialogue_stability", "dialogue_seed"):
             if getattr(options, name) is None:
                 updates[name] = getattr(previous, name)
     if options.tts_mode is None and updates.get("tts_mode") is None:
-        updates["tts_mode"] = services.settings.elevenlabs_tts_mode
+        updates["tts_mode"] = services.settings.speech.tts_mode
     if options.is_rerun and not options.rerun_steps:
         updates["rerun_steps"] = list(DEFAULT_RERUN_STEPS)
     resolved = options.model_copy(update=updates)

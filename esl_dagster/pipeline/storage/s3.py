@@ -18,6 +18,7 @@ from esl_dagster.pipeline.errors import (
     ServiceError,
     is_transient_status,
 )
+from esl_dagster.pipeline.settings import S3Settings
 from esl_dagster.pipeline.storage.base import (
     UploadResult,
     content_type_for,
@@ -49,7 +50,8 @@ def _client_error_parts(exc: Any) -> tuple[str, int | None, str]:
 
 def to_pipeline_error(exc: Exception, what: str) -> PipelineError:
     """A boto3/botocore failure as the shared error type (transient for 5xx, throttling and
-    connection problems)."""
+    connection problems). A transient fault reaches here after the client's own retries (see
+    :mod:`esl_dagster.pipeline.storage.s3_client`), so it is marked ``retried``."""
     from botocore import exceptions as boto_errors  # lazy: see the module docstring
 
     if isinstance(exc, boto_errors.ClientError):
@@ -60,6 +62,7 @@ def to_pipeline_error(exc: Exception, what: str) -> PipelineError:
             f"{what} failed ({code or status}): {message}",
             status=status,
             transient=transient,
+            retried=transient,
         )
     if isinstance(exc, boto_errors.NoCredentialsError | boto_errors.PartialCredentialsError):
         return ConfigurationError(f"S3 credentials missing or incomplete: {exc}")
@@ -71,42 +74,13 @@ def to_pipeline_error(exc: Exception, what: str) -> PipelineError:
         | boto_errors.ConnectTimeoutError
         | boto_errors.ConnectionError,
     )
-    return ServiceError(_SERVICE, f"{what} failed: {exc}", transient=transient)
-
-
-def make_s3_client(
-    *,
-    region: str,
-    endpoint_url: str | None,
-    access_key: str | None,
-    secret_key: str | None,
-    path_style: bool = False,
-) -> "S3Client":
-    """A boto3 S3 client; a custom ``endpoint_url`` (MinIO) implies path-style addressing.
-    Without keys boto3's credential chain applies."""
-    import boto3  # lazy: see the module docstring
-    from botocore.config import Config
-
-    config = Config(
-        signature_version="s3v4",
-        retries={"max_attempts": 3, "mode": "standard"},
-        connect_timeout=10,
-        read_timeout=60,
-        s3={"addressing_style": "path"} if endpoint_url or path_style else {},
-    )
-    return boto3.client(
-        "s3",
-        region_name=region,
-        endpoint_url=endpoint_url,
-        aws_access_key_id=access_key or None,
-        aws_secret_access_key=secret_key or None,
-        config=config,
-    )
+    return ServiceError(_SERVICE, f"{what} failed: {exc}", transient=transient, retried=transient)
 
 
 class S3Uploader:
     """Uploads to one bucket. ``endpoint_url`` selects MinIO or another S3-compatible server
-    (path-style addressing); ``client`` injects a ready boto3 client (e.g. from dagster-aws)."""
+    (path-style addressing); ``client`` injects a ready boto3 client (one made by
+    :func:`~esl_dagster.pipeline.storage.s3_client.s3_client`, as the services builder does)."""
 
     def __init__(
         self,
@@ -128,11 +102,18 @@ class S3Uploader:
         self._client = client or self._make_client(access_key, secret_key)
 
     def _make_client(self, access_key: str | None, secret_key: str | None) -> "S3Client":
-        return make_s3_client(
-            region=self.region,
-            endpoint_url=self.endpoint_url,
-            access_key=access_key,
-            secret_key=secret_key,
+        from esl_dagster.pipeline.storage.s3_client import s3_client
+
+        return s3_client(
+            S3Settings(
+                bucket=self.bucket,
+                prefix=self.prefix,
+                region=self.region,
+                endpoint_url=self.endpoint_url,
+                access_key_id=access_key,
+                secret_access_key=secret_key,
+                force_path_style=self.endpoint_url is not None,
+            )
         )
 
     def public_url(self, key: str) -> str:

@@ -246,5 +246,6 @@ class ElevenLabsProvider:
                 status=failure.status,
                 transient=True,
                 retry_after=failure.retry_after,
+                retried=True,
             ) from failure
         raise failure
