@@ -104,7 +104,11 @@ def test_assembly_evens_out_loudness_and_measures_duration(ffmpeg: Ffmpeg, tmp_p
         )
     assert rms_dbfs(ffmpeg, loud, 0, 4) - rms_dbfs(ffmpeg, quiet, 0, 4) > 25
     out = tmp_path / "joined.mp3"
-    ffmpeg.assemble([quiet, loud], out, mix=MixSettings(gap_seconds=1.0), title="T")
+    mix = MixSettings(gap_seconds=1.0)
+    with ffmpeg.mp3_writer(out, mix=mix, title="T") as writer:
+        for index, clip in enumerate((quiet, loud)):
+            writer.write(ffmpeg.normalized_pcm(clip, mix=mix, pad_seconds=mix.pad_after(index, 2)))
+        writer.finish()
     assert ffmpeg.measure_duration(out) == pytest.approx(9.0, rel=0.01)
     first, gap, second = (
         rms_dbfs(ffmpeg, out, 0.5, 3),
