@@ -9,7 +9,7 @@ import pytest
 from esl_dagster.pipeline.config.models import VoiceCatalog, VoicesMap
 from esl_dagster.pipeline.errors import ConfigurationError, ValidationError
 from esl_dagster.pipeline.tts.audio import Ffmpeg, MixSettings
-from esl_dagster.pipeline.tts.builder import CLIPS_DIR, AudioResult, build_audio, slugify
+from esl_dagster.pipeline.tts.builder import CLIPS_DIR, LessonAudio, build_audio, slugify
 from esl_dagster.pipeline.tts.elevenlabs import ElevenLabsProvider
 from esl_dagster.pipeline.tts.espeak import EspeakProvider
 from esl_dagster.pipeline.tts.provider import DialogueOptions, DialogueProvider, SpeechProvider
@@ -32,7 +32,7 @@ def build(
     force: bool = False,
     dry_run: bool = False,
     **shaping: Any,
-) -> AudioResult:
+) -> LessonAudio:
     request = speech_request(
         LINES, None, provider=provider, voices_map=VoicesMap(), catalog=catalog, out_dir=out,
         student="Test Student", **shaping,

@@ -42,7 +42,7 @@ CLIPS_DIR = ".clips"
 _CACHE_VERSION = 1
 
 
-class AudioResult(BaseModel):
+class LessonAudio(BaseModel):
     """What the TTS stage produced (or, on a dry run, would produce)."""
 
     path: Path
@@ -185,7 +185,7 @@ def build_audio(
     ffmpeg: Ffmpeg | None = None,
     force: bool = False,
     dry_run: bool = False,
-) -> AudioResult:
+) -> LessonAudio:
     """Produce (or reuse) the MP3 ``request`` describes, with ``provider`` (the engine
     ``request.provider`` describes). ``dry_run`` computes path, hash and voices and makes no
     provider call and no file. ``force`` re-synthesises every clip and rebuilds the MP3."""
@@ -202,8 +202,8 @@ def build_audio(
     path = out_dir / (f"{slug}-{audio_hash}.mp3" if slug else f"{audio_hash}.mp3")
     reusable = not force and cached_file_ok(path, ".mp3")
 
-    def result(duration: float | None, cached: bool) -> AudioResult:
-        return AudioResult(
+    def result(duration: float | None, cached: bool) -> LessonAudio:
+        return LessonAudio(
             path=path,
             hash=audio_hash,
             voices=casting.voices,
