@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from esl_dagster.pipeline.errors import ConfigurationError, FfmpegNotFoundError
+from esl_dagster.pipeline.errors import (
+    ConfigurationError,
+    FfmpegNotFoundError,
+    InfrastructureError,
+)
 from esl_dagster.pipeline.lesson.models import SpeakerProfile
 from esl_dagster.pipeline.tts.audio import Ffmpeg, MixSettings
 from esl_dagster.pipeline.tts.elevenlabs import chunk_dialogue_lines
@@ -117,6 +121,22 @@ def test_assembly_evens_out_loudness_and_measures_duration(ffmpeg: Ffmpeg, tmp_p
     )
     assert abs(first - second) < 2
     assert gap < first - 40
+
+
+def test_an_encoder_failure_is_an_infrastructure_error_and_leaves_no_file(
+    ffmpeg: Ffmpeg, tmp_path: Path
+) -> None:
+    clip = tmp_path / "clip.mp3"
+    clip.write_bytes(tone_mp3(1.0, 440))
+    mix = MixSettings(bitrate="lots")
+    out = tmp_path / "out.mp3"
+    with pytest.raises(InfrastructureError, match="ffmpeg exited"):
+        with ffmpeg.mp3_writer(out, mix=mix) as writer:
+            pcm = ffmpeg.normalized_pcm(clip, mix=mix, pad_seconds=0.4)
+            for _ in range(3):
+                writer.write(pcm)
+            writer.finish()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp3"]
 
 
 def test_ffmpeg_path_errors(tmp_path: Path) -> None:
