@@ -5,8 +5,16 @@ Speaks the real protocol of the endpoints the engine uses (``xi-api-key`` auth,
 answers with real MP3 audio: a sine tone whose length is ``seconds_per_char`` times the text
 length, encoded once per (duration, pitch) by the ffmpeg of the imageio-ffmpeg wheel and cached
 for the whole test session. Faults are injected per request (``Fault``): an HTTP error status
-(with ``Retry-After``), a connection dropped half-way through the body, a truncated MP3 served
-as if complete, or a 200 whose body is not audio. Every request is recorded.
+(with ``Retry-After`` and the ``detail.status`` code, e.g. ``system_busy``), a connection dropped
+half-way through the body, a truncated MP3 served as if complete, or a 200 whose body is not
+audio. Every request is recorded.
+
+Like the real API, speech requests (text-to-speech, text-to-dialogue) are limited per key to
+``max_concurrent`` in flight (the plan's concurrency limit): one more is answered at once with
+429 ``too_many_concurrent_requests``. Every speech answer carries the
+``current-concurrent-requests`` and ``maximum-concurrent-requests`` headers, and the most
+requests seen in flight at once (``max_in_flight``) and the 429s for the limit (``rejected``)
+are recorded. A request stops counting as in flight when its answer starts.
 
     with FakeElevenLabs(latency_s=0.3) as fake:
         provider = ElevenLabsProvider("test-key", base_url=fake.base_url)
@@ -35,6 +43,7 @@ FaultKind = Literal["status", "drop_mid_body", "truncated_mp3", "not_audio"]
 _MP3_CACHE: dict[tuple[float, int, int, int], bytes] = {}
 _MP3_LOCK = threading.Lock()
 _FORMAT = re.compile(r"^mp3_(\d+)_(\d+)$")
+_SPEECH_PATHS = ("/v1/text-to-speech/", "/v1/text-to-dialogue")
 
 
 def tone_mp3(duration: float, frequency: int, sample_rate: int = 22050, kbps: int = 32) -> bytes:
@@ -69,6 +78,8 @@ class Fault:
     times: int = 1
     path_regex: str = ".*"
     retry_after: str | None = None
+    code: str = "injected_fault"
+    """The ``detail.status`` of an injected status (ElevenLabs: ``system_busy``, ...)."""
 
 
 @dataclass
@@ -91,6 +102,32 @@ class FakeState:
     faults: list[Fault] = field(default_factory=list)
     requests: list[RecordedRequest] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    max_concurrent: int = 5
+    concurrency_retry_after: str | None = None
+    in_flight: int = 0
+    max_in_flight: int = 0
+    rejected: int = 0
+
+    def admit(self) -> bool:
+        """Count a speech request in flight; False (and counted as rejected) beyond the limit."""
+        with self.lock:
+            if self.in_flight >= self.max_concurrent:
+                self.rejected += 1
+                return False
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            return True
+
+    def leave(self) -> None:
+        with self.lock:
+            self.in_flight -= 1
+
+    def concurrency_headers(self) -> dict[str, str]:
+        with self.lock:
+            return {
+                "current-concurrent-requests": str(self.in_flight),
+                "maximum-concurrent-requests": str(self.max_concurrent),
+            }
 
     def take_fault(self, path: str) -> Fault | None:
         with self.lock:
@@ -110,17 +147,31 @@ def _voice_frequency(voice_id: str) -> int:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as separate writes: no 40 ms stall
     server: "_Server"
+    _counted = False
+    """True while this handler's current request counts as in flight."""
+
+    def _answering(self) -> dict[str, str]:
+        """Stop counting the current request as in flight (its answer starts now); the
+        concurrency headers for a speech answer, else none."""
+        if not self._counted:
+            return {}
+        self._counted = False
+        headers = self.server.state.concurrency_headers()
+        self.server.state.leave()
+        return headers
 
     def log_message(self, format: str, *args: Any) -> None:
         return
 
     def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         body = json.dumps(payload).encode()
+        headers = {**self._answering(), **(headers or {})}
         self.send_response(status)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(body)))
-        for name, value in (headers or {}).items():
+        for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
@@ -153,6 +204,8 @@ class _Handler(BaseHTTPRequestHandler):
                     at=time.monotonic(),
                 )
             )
+        if method == "POST" and url.path.startswith(_SPEECH_PATHS) and not self._admit():
+            return
         if state.latency_s:
             time.sleep(state.latency_s)
         if self.headers.get("xi-api-key") not in state.api_keys:
@@ -161,7 +214,7 @@ class _Handler(BaseHTTPRequestHandler):
         fault = state.take_fault(url.path)
         if fault is not None and fault.kind == "status":
             extra = {"retry-after": fault.retry_after} if fault.retry_after else None
-            self._error(fault.status, "injected_fault", f"injected {fault.status}", extra)
+            self._error(fault.status, fault.code, f"injected {fault.status}", extra)
             return
         if method == "GET" and url.path == "/v1/voices":
             self._send_json(
@@ -177,6 +230,23 @@ class _Handler(BaseHTTPRequestHandler):
             self._dialogue(parse_qs(url.query), body, fault)
             return
         self._error(404, "not_found", f"no route {method} {url.path}")
+
+    def _admit(self) -> bool:
+        state = self.server.state
+        if state.admit():
+            self._counted = True
+            return True
+        headers = state.concurrency_headers()
+        if state.concurrency_retry_after is not None:
+            headers["retry-after"] = state.concurrency_retry_after
+        self._error(
+            429,
+            "too_many_concurrent_requests",
+            f"Too many concurrent requests. Your current subscription is associated with a "
+            f"maximum of {state.max_concurrent} concurrent requests (running in parallel).",
+            headers,
+        )
+        return False
 
     def _format(self, query: dict[str, list[str]]) -> tuple[int, int] | None:
         match = _FORMAT.match((query.get("output_format") or ["mp3_44100_128"])[0])
@@ -234,11 +304,14 @@ class _Handler(BaseHTTPRequestHandler):
             audio = b"<html><body>upstream error</body></html>"
         if kind == "truncated_mp3":
             audio = audio[: len(audio) // 2 + 7]
+        headers = self._answering()
         self.send_response(200)
         self.send_header("content-type", "audio/mpeg")
         self.send_header("content-length", str(len(audio)))
         self.send_header("x-character-count", str(characters))
         self.send_header("request-id", hashlib.sha256(audio).hexdigest()[:16])
+        for name, value in headers.items():
+            self.send_header(name, value)
         self.end_headers()
         if kind == "drop_mid_body":
             self.wfile.write(audio[: len(audio) // 2])
@@ -259,6 +332,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._handle(method)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        finally:
+            self._answering()
 
 
 class _Server(ThreadingHTTPServer):
@@ -294,12 +369,18 @@ class FakeElevenLabs:
         seconds_per_char: float = 0.03,
         api_keys: set[str] | None = None,
         voices: list[dict[str, Any]] | None = None,
+        max_concurrent: int = 5,
+        concurrency_retry_after: str | None = None,
     ) -> None:
+        """``max_concurrent`` defaults to the Creator plan's limit for Multilingual v2;
+        ``concurrency_retry_after`` is the ``Retry-After`` of its 429s (none by default)."""
         self.state = FakeState(
             api_keys=api_keys or {"test-key"},
             latency_s=latency_s,
             seconds_per_char=seconds_per_char,
             voices=voices if voices is not None else sample_voices(),
+            max_concurrent=max_concurrent,
+            concurrency_retry_after=concurrency_retry_after,
         )
         self._server = _Server(self.state)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -326,6 +407,18 @@ class FakeElevenLabs:
     def audio_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == "POST"]
 
+    @property
+    def max_in_flight(self) -> int:
+        """The most speech requests that were in flight at once."""
+        with self.state.lock:
+            return self.state.max_in_flight
+
+    @property
+    def rejected(self) -> int:
+        """Speech requests answered 429 ``too_many_concurrent_requests``."""
+        with self.state.lock:
+            return self.state.rejected
+
     def add_fault(self, fault: Fault) -> None:
         with self.state.lock:
             self.state.faults.append(fault)
@@ -334,3 +427,4 @@ class FakeElevenLabs:
         with self.state.lock:
             self.state.requests.clear()
             self.state.faults.clear()
+            self.state.max_in_flight = self.state.rejected = 0

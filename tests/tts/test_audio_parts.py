@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from esl_dagster.pipeline.errors import ConfigurationError, FfmpegNotFoundError
+from esl_dagster.pipeline.errors import (
+    ConfigurationError,
+    FfmpegNotFoundError,
+    InfrastructureError,
+)
 from esl_dagster.pipeline.lesson.models import SpeakerProfile
 from esl_dagster.pipeline.tts.audio import Ffmpeg, MixSettings
 from esl_dagster.pipeline.tts.elevenlabs import chunk_dialogue_lines
@@ -104,7 +108,11 @@ def test_assembly_evens_out_loudness_and_measures_duration(ffmpeg: Ffmpeg, tmp_p
         )
     assert rms_dbfs(ffmpeg, loud, 0, 4) - rms_dbfs(ffmpeg, quiet, 0, 4) > 25
     out = tmp_path / "joined.mp3"
-    ffmpeg.assemble([quiet, loud], out, mix=MixSettings(gap_seconds=1.0), title="T")
+    mix = MixSettings(gap_seconds=1.0)
+    with ffmpeg.mp3_writer(out, mix=mix, title="T") as writer:
+        for index, clip in enumerate((quiet, loud)):
+            writer.write(ffmpeg.normalized_pcm(clip, mix=mix, pad_seconds=mix.pad_after(index, 2)))
+        writer.finish()
     assert ffmpeg.measure_duration(out) == pytest.approx(9.0, rel=0.01)
     first, gap, second = (
         rms_dbfs(ffmpeg, out, 0.5, 3),
@@ -113,6 +121,22 @@ def test_assembly_evens_out_loudness_and_measures_duration(ffmpeg: Ffmpeg, tmp_p
     )
     assert abs(first - second) < 2
     assert gap < first - 40
+
+
+def test_an_encoder_failure_is_an_infrastructure_error_and_leaves_no_file(
+    ffmpeg: Ffmpeg, tmp_path: Path
+) -> None:
+    clip = tmp_path / "clip.mp3"
+    clip.write_bytes(tone_mp3(1.0, 440))
+    mix = MixSettings(bitrate="lots")
+    out = tmp_path / "out.mp3"
+    with pytest.raises(InfrastructureError, match="ffmpeg exited"):
+        with ffmpeg.mp3_writer(out, mix=mix) as writer:
+            pcm = ffmpeg.normalized_pcm(clip, mix=mix, pad_seconds=0.4)
+            for _ in range(3):
+                writer.write(pcm)
+            writer.finish()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp3"]
 
 
 def test_ffmpeg_path_errors(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The audio cache: reuse, force, hash inputs, dry runs without any provider call, concurrency."""
+"""The audio cache: reuse, force, hash inputs, dry runs without any provider call."""
 
 import threading
 from pathlib import Path
@@ -9,14 +9,14 @@ import pytest
 from esl_dagster.pipeline.config.models import VoiceCatalog, VoicesMap
 from esl_dagster.pipeline.errors import ConfigurationError, ValidationError
 from esl_dagster.pipeline.tts.audio import Ffmpeg, MixSettings
-from esl_dagster.pipeline.tts.builder import CLIPS_DIR, AudioResult, build_audio, slugify
+from esl_dagster.pipeline.tts.builder import CLIPS_DIR, LessonAudio, build_audio, slugify
 from esl_dagster.pipeline.tts.elevenlabs import ElevenLabsProvider
 from esl_dagster.pipeline.tts.espeak import EspeakProvider
 from esl_dagster.pipeline.tts.provider import DialogueOptions, DialogueProvider, SpeechProvider
 from esl_dagster.pipeline.tts.request import speech_request
 from tests.conftest import LESSONS_DIR
 from tests.fakes.elevenlabs_server import FakeElevenLabs
-from tests.tts.conftest import SleepLog, load_lesson, study
+from tests.tts.conftest import load_lesson, study
 
 LINES = study(
     "dialogue", ("Alex", "Good morning."), ("Mara", "Morning! Coffee?"), ("Alex", "Yes, please.")
@@ -32,7 +32,7 @@ def build(
     force: bool = False,
     dry_run: bool = False,
     **shaping: Any,
-) -> AudioResult:
+) -> LessonAudio:
     request = speech_request(
         LINES, None, provider=provider, voices_map=VoicesMap(), catalog=catalog, out_dir=out,
         student="Test Student", **shaping,
@@ -138,26 +138,6 @@ def test_truncated_final_file_is_rebuilt(
     first.path.write_bytes(data[: len(data) // 2 + 3])
     again = build(espeak, catalog, ffmpeg, tmp_path)
     assert not again.cached and again.path.read_bytes() == data
-
-
-def test_requests_run_concurrently_up_to_the_limit(
-    catalog: VoiceCatalog, ffmpeg: Ffmpeg, tmp_path: Path, sleeps: SleepLog
-) -> None:
-    latency = 0.3
-    lines = study("monologue", *[("Host", f"Line number {i} of the talk.") for i in range(6)])
-    with FakeElevenLabs(latency_s=latency) as fake:
-        with ElevenLabsProvider(
-            "test-key", base_url=fake.base_url, concurrency=3, sleep=sleeps
-        ) as provider:
-            request = speech_request(
-                lines, None, provider=provider, voices_map=VoicesMap(), catalog=catalog,
-                out_dir=tmp_path,
-            )  # fmt: skip
-            build_audio(request, provider=provider, ffmpeg=ffmpeg)
-        arrivals = sorted(r.at for r in fake.audio_requests())
-    assert len(arrivals) == 6
-    in_first_wave = [t for t in arrivals if t < arrivals[0] + latency * 0.8]
-    assert len(in_first_wave) == 3
 
 
 def test_empty_study_text_is_a_validation_error(

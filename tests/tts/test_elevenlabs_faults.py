@@ -7,7 +7,7 @@ import pytest
 from esl_dagster.pipeline.config.models import VoiceCatalog, VoicesMap
 from esl_dagster.pipeline.errors import ConfigurationError, ServiceError
 from esl_dagster.pipeline.tts.audio import Ffmpeg
-from esl_dagster.pipeline.tts.builder import CLIPS_DIR, AudioResult, build_audio
+from esl_dagster.pipeline.tts.builder import CLIPS_DIR, LessonAudio, build_audio
 from esl_dagster.pipeline.tts.elevenlabs import ElevenLabsProvider, parse_retry_after
 from esl_dagster.pipeline.tts.mp3 import is_complete_mp3
 from esl_dagster.pipeline.tts.provider import DialogueLine
@@ -26,7 +26,7 @@ LINES = study(
 
 def build(
     provider: ElevenLabsProvider, catalog: VoiceCatalog, ffmpeg: Ffmpeg, out: Path
-) -> AudioResult:
+) -> LessonAudio:
     request = speech_request(
         LINES, None, provider=provider, voices_map=VoicesMap(), catalog=catalog, out_dir=out
     )
@@ -135,7 +135,7 @@ def test_interrupted_job_resumes_from_cached_clips(
         "test-key", base_url=fake.base_url, concurrency=1, max_retries=1, sleep=sleeps
     ) as provider:
 
-        def run(*, dry_run: bool = False) -> AudioResult:
+        def run(*, dry_run: bool = False) -> LessonAudio:
             request = speech_request(
                 lines, None, provider=provider, voices_map=VoicesMap(), catalog=catalog,
                 out_dir=tmp_path, mode="monologue",

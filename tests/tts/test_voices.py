@@ -6,11 +6,11 @@ from esl_dagster.pipeline.config.models import VoiceCatalog, VoicesMap
 from esl_dagster.pipeline.errors import ConfigurationError
 from esl_dagster.pipeline.lesson.models import SpeakerProfile
 from esl_dagster.pipeline.tts.espeak import espeak_catalog
+from esl_dagster.pipeline.tts.voice_scoring import guess_gender
 from esl_dagster.pipeline.tts.voices import (
     VoiceAssignment,
     assign_voices,
     describe_unusable,
-    guess_gender,
     resolve_voice_preferences,
     summarize_voice_selections,
 )

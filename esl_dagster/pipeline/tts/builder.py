@@ -1,5 +1,5 @@
 """Build the MP3 a :class:`~esl_dagster.pipeline.tts.request.SpeechRequest` describes: cast voices,
-synthesise (cached), assemble, measure.
+synthesise (cached) and assemble while the clips arrive (:mod:`.synthesis`).
 
 Cache layout in ``out_dir`` (by default the data folder's ``audio/``, not the lesson folder): the
 final file is ``<student-slug>-<hash>.mp3`` where the hash covers everything that shapes the output (text, voices, provider, model, output format, mode, dialogue
@@ -9,11 +9,8 @@ Every file is written under a temporary name and renamed, so the cache never hol
 """
 
 import hashlib
-import io
 import json
-import wave
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -21,11 +18,9 @@ from pathlib import Path
 from anyascii import anyascii
 from pydantic import BaseModel
 
-from esl_dagster.pipeline.errors import InfrastructureError, ValidationError
-from esl_dagster.pipeline.files import atomic_write_bytes
+from esl_dagster.pipeline.errors import ValidationError
 from esl_dagster.pipeline.tts.audio import Ffmpeg
 from esl_dagster.pipeline.tts.modes import ResolvedMode
-from esl_dagster.pipeline.tts.mp3 import scan_mp3
 from esl_dagster.pipeline.tts.provider import (
     DialogueLine,
     DialogueOptions,
@@ -34,6 +29,7 @@ from esl_dagster.pipeline.tts.provider import (
 )
 from esl_dagster.pipeline.tts.request import SpeechRequest
 from esl_dagster.pipeline.tts.segments import Segment, order_speakers, plan_segments
+from esl_dagster.pipeline.tts.synthesis import Clip, cached_file_ok, synthesize_into
 from esl_dagster.pipeline.tts.voices import (
     VoiceAssignment,
     assign_voices,
@@ -46,7 +42,7 @@ CLIPS_DIR = ".clips"
 _CACHE_VERSION = 1
 
 
-class AudioResult(BaseModel):
+class LessonAudio(BaseModel):
     """What the TTS stage produced (or, on a dry run, would produce)."""
 
     path: Path
@@ -65,15 +61,6 @@ class AudioResult(BaseModel):
         return summarize_voice_selections(self.voices)
 
 
-@dataclass(frozen=True)
-class _Clip:
-    """One synthesis request and where its audio is cached."""
-
-    key: str
-    path: Path
-    render: Callable[[], bytes]
-
-
 def slugify(value: str | None) -> str:
     """ASCII slug of any script, transliterated ("José" -> "jose", "Анна" -> "anna"); runs of
     other characters -> ``-``."""
@@ -85,25 +72,6 @@ def slugify(value: str | None) -> str:
 def _digest(payload: object) -> str:
     encoded = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
     return hashlib.sha256(encoded.encode()).hexdigest()
-
-
-def _clip_is_valid(data: bytes, suffix: str) -> bool:
-    if suffix == ".mp3":
-        return scan_mp3(data).complete
-    if suffix == ".wav":
-        try:
-            with wave.open(io.BytesIO(data), "rb") as reader:
-                return reader.getnframes() > 0 and len(data) >= 44 + reader.getnframes() * 2
-        except (wave.Error, EOFError):
-            return False
-    return len(data) > 0
-
-
-def _cached_file_ok(path: Path, suffix: str) -> bool:
-    try:
-        return path.is_file() and _clip_is_valid(path.read_bytes(), suffix)
-    except OSError:
-        return False
 
 
 def _voice_for(segment: Segment, voices: Sequence[VoiceAssignment]) -> str:
@@ -125,11 +93,11 @@ def _plan_clips(
     mode: ResolvedMode,
     clips_dir: Path,
     dialogue_options: DialogueOptions,
-) -> list[_Clip]:
+) -> list[Clip]:
     lines = [DialogueLine(seg.text, _voice_for(seg, voices)) for seg in segments]
     if mode == "dialogue" and isinstance(provider, DialogueProvider):
         dialogue = provider
-        clips: list[_Clip] = []
+        clips: list[Clip] = []
         for chunk in dialogue.split_dialogue(lines):
             key = _digest(
                 {
@@ -143,9 +111,9 @@ def _plan_clips(
             )
             path = clips_dir / f"{key}{dialogue.clip_suffix}"
             render = partial(dialogue.synthesize_dialogue, chunk, dialogue_options)
-            clips.append(_Clip(key, path, render))
+            clips.append(Clip(key, path, render))
         return clips
-    result: list[_Clip] = []
+    result: list[Clip] = []
     for line in lines:
         key = _digest(
             {
@@ -158,39 +126,8 @@ def _plan_clips(
             }
         )
         path = clips_dir / f"{key}{provider.clip_suffix}"
-        result.append(_Clip(key, path, partial(provider.synthesize_line, line.text, line.voice_id)))
+        result.append(Clip(key, path, partial(provider.synthesize_line, line.text, line.voice_id)))
     return result
-
-
-def _render(clip: _Clip) -> None:
-    data = clip.render()
-    if not _clip_is_valid(data, clip.path.suffix):
-        raise InfrastructureError(f"TTS returned invalid {clip.path.suffix} audio for a clip")
-    atomic_write_bytes(clip.path, data)
-
-
-def _synthesize(clips: Sequence[_Clip], *, concurrency: int, force: bool) -> None:
-    """Render every clip that is not cached yet, up to ``concurrency`` at a time.
-
-    On the first failure no new request starts; clips already written stay cached for a resume.
-    """
-    todo: dict[str, _Clip] = {}
-    for clip in clips:
-        if clip.key not in todo and (force or not _cached_file_ok(clip.path, clip.path.suffix)):
-            todo[clip.key] = clip
-    workers = max(1, min(concurrency, len(todo)))
-    if workers == 1:
-        for clip in todo.values():
-            _render(clip)
-        return
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tts") as pool:
-        futures: list[Future[None]] = [pool.submit(_render, clip) for clip in todo.values()]
-        try:
-            for future in as_completed(futures):
-                future.result()
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
 
 
 @dataclass(frozen=True)
@@ -221,7 +158,7 @@ def _cast(request: SpeechRequest, provider: SpeechProvider, segments: list[Segme
     return _Casting(casting.assignments, warnings)
 
 
-def _audio_hash(request: SpeechRequest, clips: list[_Clip], voices: list[VoiceAssignment]) -> str:
+def _audio_hash(request: SpeechRequest, clips: list[Clip], voices: list[VoiceAssignment]) -> str:
     mix = request.mix
     return _digest(
         {
@@ -248,7 +185,7 @@ def build_audio(
     ffmpeg: Ffmpeg | None = None,
     force: bool = False,
     dry_run: bool = False,
-) -> AudioResult:
+) -> LessonAudio:
     """Produce (or reuse) the MP3 ``request`` describes, with ``provider`` (the engine
     ``request.provider`` describes). ``dry_run`` computes path, hash and voices and makes no
     provider call and no file. ``force`` re-synthesises every clip and rebuilds the MP3."""
@@ -263,10 +200,10 @@ def build_audio(
     audio_hash = _audio_hash(request, clips, casting.voices)
     slug = slugify(request.student)
     path = out_dir / (f"{slug}-{audio_hash}.mp3" if slug else f"{audio_hash}.mp3")
-    reusable = not force and _cached_file_ok(path, ".mp3")
+    reusable = not force and cached_file_ok(path, ".mp3")
 
-    def result(duration: float | None, cached: bool) -> AudioResult:
-        return AudioResult(
+    def result(duration: float | None, cached: bool) -> LessonAudio:
+        return LessonAudio(
             path=path,
             hash=audio_hash,
             voices=casting.voices,
@@ -285,6 +222,8 @@ def build_audio(
     if reusable:
         return result(tool.measure_duration(path), True)
     (out_dir / CLIPS_DIR).mkdir(parents=True, exist_ok=True)
-    _synthesize(clips, concurrency=provider.concurrency, force=force)
-    tool.assemble([clip.path for clip in clips], path, mix=request.mix, title=request.title or None)
-    return result(tool.measure_duration(path), False)
+    duration = synthesize_into(
+        clips, path, concurrency=provider.concurrency, force=force, ffmpeg=tool, mix=request.mix,
+        title=request.title or None,
+    )  # fmt: skip
+    return result(duration, False)

@@ -3,10 +3,18 @@
 Every request is retried on transient faults (timeouts, dropped connections, HTTP 408/409/425/
 429/5xx, and a 200 whose body is not a complete MP3), waiting ``Retry-After`` when the server
 sends one and exponential backoff otherwise. Permanent faults (400/401/403/404/422) fail at once.
+
+Speech requests stay within the key's concurrency limit (:mod:`.concurrency`): at most
+``concurrency`` in flight, fewer when the ``maximum-concurrent-requests`` header says so. A 429
+``too_many_concurrent_requests`` lowers that limit and its retry waits for one of this provider's
+own requests to end rather than sleeping (it sleeps, as for ``system_busy`` or
+``rate_limit_exceeded``, when the server sends ``Retry-After`` or when other users of the key
+fill the limit).
 """
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -23,6 +31,7 @@ from esl_dagster.pipeline.observability import (
     PipelineMetrics,
     record_request,
 )
+from esl_dagster.pipeline.tts.concurrency import ConcurrencyGate
 from esl_dagster.pipeline.tts.mp3 import scan_mp3
 from esl_dagster.pipeline.tts.provider import DialogueLine, DialogueOptions
 
@@ -32,6 +41,7 @@ DIALOGUE_MAX_CHARS = 5000
 _SERVICE = "elevenlabs"
 _BACKOFF_BASE_SECONDS = 0.5
 _ERROR_BODY_LIMIT = 300
+_TOO_MANY_CONCURRENT = "too_many_concurrent_requests"
 
 
 def chunk_dialogue_lines(
@@ -66,6 +76,25 @@ def _error_detail(response: httpx.Response) -> str:
     if isinstance(detail, dict):
         return str(detail.get("message") or detail.get("status") or detail)[:_ERROR_BODY_LIMIT]
     return str(detail or payload)[:_ERROR_BODY_LIMIT]
+
+
+def _error_code(response: httpx.Response) -> str | None:
+    """``detail.status`` of an error body (``too_many_concurrent_requests``, ``system_busy``)."""
+    try:
+        payload = response.json()
+    except ValueError:
+        return None
+    detail = payload.get("detail") if isinstance(payload, dict) else None
+    code = detail.get("status") if isinstance(detail, dict) else None
+    return code if isinstance(code, str) else None
+
+
+def _server_limit(response: httpx.Response) -> int | None:
+    """The ``maximum-concurrent-requests`` header, None when absent or unreadable."""
+    try:
+        return int(response.headers["maximum-concurrent-requests"])
+    except (KeyError, ValueError):
+        return None
 
 
 class ElevenLabsProvider:
@@ -109,6 +138,7 @@ class ElevenLabsProvider:
             language=dialogue_language, stability=dialogue_stability, seed=dialogue_seed
         )
         self._sleep = sleep
+        self._gate = ConcurrencyGate(concurrency)
         self._metrics: PipelineMetrics = metrics if metrics is not None else NoopMetrics()
         self._client = httpx.Client(
             base_url=base_url.rstrip("/"),
@@ -125,6 +155,11 @@ class ElevenLabsProvider:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+    @property
+    def in_flight_limit(self) -> int:
+        """Speech requests allowed in flight now: ``concurrency`` or the server's lower limit."""
+        return self._gate.limit
 
     def voice_catalog(self, configured: VoiceCatalog) -> VoiceCatalog:
         return configured
@@ -198,9 +233,11 @@ class ElevenLabsProvider:
         """POST a speech request; the characters of a delivered clip are counted (billed)."""
 
         def send() -> httpx.Response:
-            response = self._client.post(
-                path, params={"output_format": self.output_format}, json=body
-            )
+            with self._gate.slot():
+                response = self._client.post(
+                    path, params={"output_format": self.output_format}, json=body
+                )
+            self._gate.follow_server(_server_limit(response))
             if response.status_code == 200:
                 scan = scan_mp3(response.content)
                 if not scan.complete:
@@ -218,27 +255,16 @@ class ElevenLabsProvider:
     def _with_retries(self, send: Callable[[], httpx.Response], *, what: str) -> httpx.Response:
         attempts = self.max_retries + 1
         for attempt in range(attempts):
-            try:
-                response = send()
-                record_request(self._metrics, _SERVICE, response.status_code, retry=attempt > 0)
-                if response.status_code == 200:
-                    return response
-                failure = service_error_from_response(
-                    _SERVICE,
-                    response,
-                    f"{what} failed ({response.status_code}): {_error_detail(response)}",
-                )
-            except httpx.TimeoutException as exc:
-                record_request(self._metrics, _SERVICE, None, retry=attempt > 0)
-                failure = ServiceError(_SERVICE, f"{what} timed out: {exc}", transient=True)
-            except httpx.TransportError as exc:
-                record_request(self._metrics, _SERVICE, None, retry=attempt > 0)
-                failure = ServiceError(_SERVICE, f"{what}: connection error: {exc}", transient=True)
-            except ServiceError as exc:
-                failure = exc
+            outcome = self._attempt(send, what=what, retry=attempt > 0)
+            if isinstance(outcome, httpx.Response):
+                return outcome
+            failure = outcome.error
             if not failure.transient or attempt + 1 == attempts:
                 break
-            self._sleep(retry_delay(attempt + 1, failure.retry_after, base=_BACKOFF_BASE_SECONDS))
+            if failure.retry_after is not None or not outcome.wait_for_slot:
+                self._sleep(
+                    retry_delay(attempt + 1, failure.retry_after, base=_BACKOFF_BASE_SECONDS)
+                )
         if failure.transient and attempts > 1:
             raise ServiceError(
                 _SERVICE,
@@ -249,3 +275,38 @@ class ElevenLabsProvider:
                 retried=True,
             ) from failure
         raise failure
+
+    def _attempt(
+        self, send: Callable[[], httpx.Response], *, what: str, retry: bool
+    ) -> "httpx.Response | _Failed":
+        """One request: the 200 response, or why it failed."""
+        try:
+            response = send()
+        except httpx.TimeoutException as exc:
+            record_request(self._metrics, _SERVICE, None, retry=retry)
+            return _Failed(ServiceError(_SERVICE, f"{what} timed out: {exc}", transient=True))
+        except httpx.TransportError as exc:
+            record_request(self._metrics, _SERVICE, None, retry=retry)
+            return _Failed(
+                ServiceError(_SERVICE, f"{what}: connection error: {exc}", transient=True)
+            )
+        except ServiceError as exc:
+            return _Failed(exc)
+        record_request(self._metrics, _SERVICE, response.status_code, retry=retry)
+        if response.status_code == 200:
+            return response
+        failure = service_error_from_response(
+            _SERVICE, response, f"{what} failed ({response.status_code}): {_error_detail(response)}"
+        )
+        if response.status_code == 429 and _error_code(response) == _TOO_MANY_CONCURRENT:
+            return _Failed(failure, self._gate.after_rejection(_server_limit(response)))
+        return _Failed(failure)
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """A failed attempt. ``wait_for_slot``: a concurrency 429 while this provider's own requests
+    fill the (lowered) limit, so the retry waits for one of them to end instead of sleeping."""
+
+    error: ServiceError
+    wait_for_slot: bool = False

@@ -16,9 +16,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from esl_dagster.pipeline.config.models import CatalogVoice, VoiceCatalog, VoicesMap
+from esl_dagster.pipeline.config.models import VoiceCatalog, VoicesMap
 from esl_dagster.pipeline.errors import ConfigurationError
 from esl_dagster.pipeline.lesson.models import SpeakerProfile, StudyTextType
+from esl_dagster.pipeline.tts.voice_scoring import VoiceNeed, folded, need_for, pick_voice
 
 VoiceSource = Literal["profile", "voiceMap", "default", "auto", "fallback", "reuse"]
 VoiceRequest = Literal["profile", "voiceMap", "default", "voiceId"]
@@ -40,23 +41,6 @@ FALLBACK_PRIORITY: tuple[str, ...] = (
     "clyde",
     "harry",
 )
-_FEMALE_ENDINGS = ("anna", "maria", "olga", "mara", "sofia", "eva", "lisa", "emma")
-_MALE_ENDINGS = ("alex", "john", "mike", "jack", "dan", "peter", "paul", "martin")
-_ROLE_HINTS: dict[str, tuple[str, ...]] = {
-    "narrator": ("narration", "narrative", "audiobook", "news"),
-    "teacher": ("narration", "news", "conversational", "audiobook"),
-    "student": ("conversational", "social", "social_media", "characters", "dialogue"),
-    "system": ("narration", "news", "conversational"),
-}
-_STYLE_HINTS: dict[str, tuple[str, ...]] = {
-    "professional": ("professional", "narration", "news"),
-    "social": ("social", "conversational", "casual"),
-    "calm": ("calm", "relaxed", "soothing"),
-    "energetic": ("energetic", "hyped", "excited"),
-    "creative": ("creative", "expressive"),
-    "practical": ("practical", "clear", "confident"),
-    "thoughtful": ("thoughtful", "calm", "narration"),
-}
 
 
 class VoiceAssignment(BaseModel):
@@ -94,17 +78,6 @@ class VoiceCasting:
 
 
 @dataclass(frozen=True)
-class VoiceNeed:
-    """What a speaker's voice should sound like (all values lower-case)."""
-
-    gender: str | None = None
-    role: str | None = None
-    age: str | None = None
-    accent: str | None = None
-    style: str | None = None
-
-
-@dataclass(frozen=True)
 class VoicePreference:
     """A run's forced default voice (catalog id or raw token) and accent preference."""
 
@@ -112,134 +85,16 @@ class VoicePreference:
     accent: str | None
 
 
-def _lower(value: str | None) -> str:
-    return (value or "").strip().lower()
-
-
-def guess_gender(name: str) -> str:
-    """Gender guessed from a speaker name, used for scoring when no profile gives one.
-
-    Male name endings are checked before the generic ``-a``/``-e`` rule (the original checked
-    them after it, which made "Mike" female).
-    """
-    lowered = _lower(name)
-    if lowered.endswith(_MALE_ENDINGS):
-        return "male"
-    if lowered.endswith(("a", "e")) or lowered.endswith(_FEMALE_ENDINGS):
-        return "female"
-    return "neutral"
-
-
-def score_voice(voice: CatalogVoice, need: VoiceNeed) -> int:
-    """Points for how well ``voice`` fits ``need`` (weights of the original, §1.6)."""
-    labels = voice.labels
-    use_case = _lower(labels.use_case)
-    category = _lower(voice.category)
-    descriptive = _lower(labels.descriptive)
-    accent = _lower(labels.accent)
-    score = 0
-    if need.gender:
-        gender = _lower(labels.gender)
-        score += 5 if not gender else (40 if gender == need.gender else -15)
-    if need.age and labels.age:
-        score += 20 if _lower(labels.age) == need.age else -5
-    if need.accent and accent:
-        score += 20 if accent == need.accent else -5
-    if need.role == "narrator":
-        if "narration" in use_case or "narration" in category:
-            score += 30
-        elif "news" in use_case:
-            score += 10
-    elif need.role == "teacher":
-        if any(hint in use_case for hint in ("narration", "news", "conversation")):
-            score += 20
-    elif need.role == "student":
-        if "conversation" in use_case:
-            score += 10
-        elif "social" in use_case:
-            score += 5
-    if accent:
-        score += 3
-    hints = _ROLE_HINTS.get(need.role or "")
-    if hints and any(hint in use_case for hint in hints):
-        score += 10
-    if need.style:
-        if descriptive == need.style:
-            score += 15
-        elif descriptive and need.style in descriptive:
-            score += 10
-        elif any(
-            hint in descriptive or hint in use_case for hint in _STYLE_HINTS.get(need.style, ())
-        ):
-            score += 8
-    return score
-
-
-def pick_voice(
-    catalog: VoiceCatalog, need: VoiceNeed, used: set[str], *, speaker: str, strict_gender: bool
-) -> tuple[CatalogVoice, int] | None:
-    """The best-scoring unused voice (ties keep catalog order), or None."""
-    unused = [voice for voice in catalog.voices if voice.id not in used]
-    scoring_need = VoiceNeed(
-        gender=need.gender or guess_gender(speaker),
-        role=need.role or ("narrator" if _lower(speaker) == "narrator" else None),
-        age=need.age,
-        accent=need.accent,
-        style=need.style,
-    )
-    pools = [unused]
-    if strict_gender and need.gender:
-        pools = [
-            [v for v in unused if _lower(v.labels.gender) == need.gender],
-            [v for v in unused if _lower(v.labels.gender) == "neutral"],
-            unused,
-        ]
-    for pool in pools:
-        best: tuple[CatalogVoice, int] | None = None
-        for voice in pool:
-            points = score_voice(voice, scoring_need)
-            if best is None or points > best[1]:
-                best = (voice, points)
-        if best is not None:
-            return best
-    return None
-
-
 def find_profile(speaker: str, profiles: Sequence[SpeakerProfile]) -> SpeakerProfile | None:
     """The profile whose id equals ``speaker`` exactly, else case-insensitively."""
     for profile in profiles:
         if profile.id is not None and profile.id.strip() == speaker.strip():
             return profile
-    lowered = _lower(speaker)
+    lowered = folded(speaker)
     for profile in profiles:
-        if profile.id is not None and _lower(profile.id) == lowered:
+        if profile.id is not None and folded(profile.id) == lowered:
             return profile
     return None
-
-
-def _need_for(
-    speaker: str,
-    profile: SpeakerProfile | None,
-    content_type: StudyTextType,
-    default_accent: str | None,
-) -> VoiceNeed:
-    name = _lower(speaker)
-    role = _lower(profile.role if profile else None)
-    if not role:
-        if name == "narrator":
-            role = "narrator"
-        elif "teacher" in name:
-            role = "teacher"
-        else:
-            role = "narrator" if content_type == "monologue" else "student"
-    age = _lower(profile.age if profile else None)
-    return VoiceNeed(
-        gender=_lower(profile.gender if profile else None) or None,
-        role=role,
-        age=None if age in ("", "universal") else age,
-        accent=_lower(profile.accent if profile else None) or _lower(default_accent) or None,
-        style=_lower(profile.style if profile else None) or None,
-    )
 
 
 def resolve_voice_preferences(
@@ -283,6 +138,43 @@ def _assignment(
     )
 
 
+class _Tokens:
+    """Voice tokens (catalog ids or names) to voice ids, remembering the ones the provider
+    cannot use (see :func:`assign_voices`)."""
+
+    def __init__(self, catalog: VoiceCatalog, accept_unknown: bool) -> None:
+        self._catalog = catalog
+        self._accept_unknown = accept_unknown
+        self._missed: list[tuple[str, VoiceRequest]] = []
+
+    def resolve(self, token: str | None, origin: VoiceRequest) -> str | None:
+        if not token or not token.strip():
+            return None
+        match = self._catalog.find(token)
+        if match is not None:
+            return match.id
+        if self._accept_unknown:
+            return token.strip()
+        self._missed.append((token.strip(), origin))
+        return None
+
+    def take_missed(self) -> list[tuple[str, VoiceRequest]]:
+        """The unusable tokens since the last call."""
+        missed, self._missed = self._missed, []
+        return missed
+
+
+def _explicit_voice(
+    speaker: str, profile: SpeakerProfile | None, voices_map: VoicesMap, tokens: _Tokens
+) -> tuple[str | None, VoiceSource]:
+    """The voice asked for this speaker: its profile's, else its voices.yml entry's."""
+    if profile and profile.voice:
+        voice_id = tokens.resolve(profile.voice, "profile")
+        if voice_id is not None:
+            return voice_id, "profile"
+    return tokens.resolve(voices_map.speakers.get(speaker), "voiceMap"), "voiceMap"
+
+
 def assign_voices(
     speakers: Sequence[str],
     *,
@@ -301,50 +193,32 @@ def assign_voices(
     ``accept_unknown_tokens`` is True, otherwise it is skipped and reported in ``unusable``
     (providers with a closed voice set, such as espeak).
     """
-    missed: list[tuple[str, VoiceRequest]] = []
-
-    def resolve(token: str | None, origin: VoiceRequest) -> str | None:
-        if not token or not token.strip():
-            return None
-        match = catalog.find(token)
-        if match is not None:
-            return match.id
-        if accept_unknown_tokens:
-            return token.strip()
-        missed.append((token.strip(), origin))
-        return None
-
-    default_id = resolve(
+    tokens = _Tokens(catalog, accept_unknown_tokens)
+    default_id = tokens.resolve(
         default_voice or voices_map.default, "voiceId" if default_voice else "default"
     )
-    missed_default = missed[:]
-    missed.clear()
+    missed_default = tokens.take_missed()
     unusable: list[UnusableVoice] = []
     used: set[str] = set()
     result: list[VoiceAssignment] = []
     for speaker in speakers:
         profile = find_profile(speaker, profiles)
-        explicit_source: VoiceSource = "profile"
-        explicit_id = resolve(profile.voice, "profile") if profile and profile.voice else None
-        if explicit_id is None:
-            explicit_source = "voiceMap"
-            explicit_id = resolve(voices_map.speakers.get(speaker), "voiceMap")
+        explicit = _explicit_voice(speaker, profile, voices_map, tokens)
         chosen = _cast_one(
             speaker,
             profile=profile,
-            explicit=(explicit_id, explicit_source),
+            explicit=explicit,
             default_id=default_id,
             auto=voices_map.auto,
             catalog=catalog,
             used=used,
-            need=_need_for(speaker, profile, content_type, default_accent),
+            need=need_for(speaker, profile, content_type, default_accent),
         )
-        if explicit_id is None or explicit_id in used:
+        missed = tokens.take_missed()
+        if explicit[0] is None or explicit[0] in used:
             # The default (or forced) voice would have gone to this speaker: report it here.
-            missed[:0] = missed_default
-            missed_default = []
+            missed, missed_default = missed_default + missed, []
         unusable.extend(UnusableVoice(token, origin, speaker, chosen) for token, origin in missed)
-        missed.clear()
         used.add(chosen.voice_id)
         result.append(chosen)
     return VoiceCasting(result, unusable)
@@ -391,7 +265,7 @@ def _cast_one(
     unused = [voice for voice in catalog.voices if voice.id not in used]
     for name in FALLBACK_PRIORITY:
         for voice in unused:
-            if _lower(voice.name) == name:
+            if folded(voice.name) == name:
                 return _assignment(speaker, voice.id, "fallback", catalog)
     if unused:
         return _assignment(speaker, unused[0].id, "fallback", catalog)
