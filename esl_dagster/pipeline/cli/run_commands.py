@@ -210,14 +210,39 @@ def _guarded(args: argparse.Namespace, body: Callable[[], int]) -> int:
 
 
 def run_run(args: argparse.Namespace) -> int:
+    from esl_dagster.pipeline.cli import unchanged_replay
+
+    replay = unchanged_replay.prepare(args)
+    if replay is not None and replay.play():
+        return EXIT_OK
+
     def body() -> int:
         options = _options(args)
         pipeline = _pipeline(args)
         result = pipeline.new_assignment(options, run_id=args.run_id, job_id=args.job_id)
-        _report(args, result, {"options": options.model_dump(exclude_none=True)})
+        output = _report(args, result, {"options": options.model_dump(exclude_none=True)})
+        if replay is not None and _all_unchanged(result):
+            replay.remember(output, result.run_id, _output_paths(result))
         return EXIT_OK
 
     return _guarded(args, body)
+
+
+def _all_unchanged(result: "AssignmentResult") -> bool:
+    """True when the run wrote nothing: every stage skipped, the manifest as it was."""
+    skipped = all(outcome.status == "skipped" for outcome in result.stages.values())
+    local_manifest = bool(result.manifest_path) and "://" not in str(result.manifest_path)
+    return skipped and local_manifest and not result.manifest_written and not result.dry_run
+
+
+def _output_paths(result: "AssignmentResult") -> list[str | None]:
+    audio = result.audio
+    return [
+        result.manifest_path,
+        result.notion_preview,
+        audio.path if audio else None,
+        audio.url if audio and audio.url and audio.url.startswith("file://") else None,
+    ]
 
 
 def run_rerun(args: argparse.Namespace) -> int:
@@ -258,16 +283,29 @@ def run_status(args: argparse.Namespace) -> int:
 # ##### output
 
 
+def _json_text(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n"
+
+
 def _print_json(document: dict[str, Any]) -> None:
-    print(json.dumps(document, indent=2, ensure_ascii=False, default=str))
+    print(_json_text(document), end="")
 
 
-def _report(args: argparse.Namespace, result: "AssignmentResult", extra: dict[str, Any]) -> None:
+def _report(args: argparse.Namespace, result: "AssignmentResult", extra: dict[str, Any]) -> str:
+    """Print the run's summary (text, or one JSON document with ``--json``); return what was
+    printed."""
     if args.json:
-        _print_json({"command": args.command, "result": result.model_dump(mode="json"), **extra})
-        return
+        document = {"command": args.command, "result": result.model_dump(mode="json"), **extra}
+        output = _json_text(document)
+    else:
+        output = "".join(f"{line}\n" for line in _summary_lines(result))
+    print(output, end="")
+    return output
+
+
+def _summary_lines(result: "AssignmentResult") -> list[str]:
     audio = result.audio
-    lines = [
+    fields = [
         ("Markdown", result.md),
         ("Run", result.run_id),
         ("Steps", ", ".join(result.steps) or "(none)"),
@@ -278,16 +316,13 @@ def _report(args: argparse.Namespace, result: "AssignmentResult", extra: dict[st
         ("Audio URL", audio.url if audio else None),
         ("Voices", result.voice_summary),
     ]
-    if result.dry_run:
-        print("Dry run: nothing was written or sent.")
-    for label, value in lines:
-        if value:
-            print(f"{label + ':':<16}{value}")
-    for warning in _voice_warnings(result):
-        print(f"{'Voice warning:':<16}{warning}")
+    lines = ["Dry run: nothing was written or sent."] if result.dry_run else []
+    lines += [f"{label + ':':<16}{value}" for label, value in fields if value]
+    lines += [f"{'Voice warning:':<16}{warning}" for warning in _voice_warnings(result)]
     for stage, outcome in result.stages.items():
         reason = f" ({outcome.reason})" if outcome.reason else ""
-        print(f"  {stage:<10} {outcome.status}{reason}")
+        lines.append(f"  {stage:<10} {outcome.status}{reason}")
+    return lines
 
 
 def _voice_warnings(result: "AssignmentResult") -> list[str]:
