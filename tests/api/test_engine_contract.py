@@ -21,7 +21,8 @@ from esl_dagster.pipeline.config.provider import (
     RemoteConfigProvider,
 )
 from esl_dagster.pipeline.run_state import STAGES
-from esl_dagster.pipeline.settings import Settings as EngineSettings
+from esl_dagster.pipeline.settings import settings_from_variables
+from esl_dagster.pipeline.settings_variables import VARIABLES
 from esl_dagster.pipeline.tts.espeak import espeak_catalog
 from tests.fakes.config_server import run_config_server
 
@@ -110,24 +111,22 @@ def test_the_espeak_voice_table_is_the_engines(field: str) -> None:
     assert [getattr(v, field) for v in ESPEAK_VOICES] == [v[field] for v in engine]
 
 
-S3_CONNECTION_FIELDS = (
-    "s3_endpoint_url",
-    "aws_region",
-    "aws_access_key_id",
-    "aws_secret_access_key",
-    "s3_force_path_style",
-)
+# The shim's S3 connection fields -> the engine's settings fields they mirror.
+S3_CONNECTION_FIELDS = {
+    "s3_endpoint_url": "storage.endpoint_url",
+    "aws_region": "storage.region",
+    "aws_access_key_id": "storage.access_key_id",
+    "aws_secret_access_key": "storage.secret_access_key",
+    "s3_force_path_style": "storage.force_path_style",
+}
 
 
-def _names(settings: type[ShimSettings] | type[EngineSettings], field: str) -> tuple[str, ...]:
-    alias = settings.model_fields[field].validation_alias
+@pytest.mark.parametrize(("shim_field", "engine_field"), S3_CONNECTION_FIELDS.items())
+def test_the_shim_reads_the_engines_s3_variables(shim_field: str, engine_field: str) -> None:
+    alias = ShimSettings.model_fields[shim_field].validation_alias
     assert isinstance(alias, AliasChoices)
-    return tuple(str(name) for name in alias.choices)
-
-
-@pytest.mark.parametrize("field", S3_CONNECTION_FIELDS)
-def test_the_shim_reads_the_engines_s3_variables(field: str) -> None:
-    assert _names(ShimSettings, field) == _names(EngineSettings, field)
+    engine = next(variable.names for variable in VARIABLES if variable.field == engine_field)
+    assert tuple(str(name) for name in alias.choices) == engine
 
 
 def test_the_shim_and_the_s3_lesson_sensor_read_one_environment(
@@ -146,15 +145,14 @@ def test_the_shim_and_the_s3_lesson_sensor_read_one_environment(
     sensor = lesson_sources_from_env()
     shim = ShimSettings()
 
-    def sensor_value(value: object) -> object:
-        assert isinstance(value, dg.EnvVar)
-        return value.get_value()
-
+    bound = {
+        name: value.get_value() if isinstance(value, dg.EnvVar) else value
+        for name, value in sensor.s3.variables.items()
+    }
+    engine = settings_from_variables(bound).s3_client_settings
     assert shim.lesson_s3_uri == sensor.s3_uri == env["ESL_LESSON_S3_URI"]
-    assert shim.s3_endpoint_url == sensor_value(sensor.s3.endpoint_url)
-    assert shim.aws_region == sensor_value(sensor.s3.region_name)
+    assert shim.s3_endpoint_url == engine.endpoint_url
+    assert shim.aws_region == engine.region
     assert shim.aws_access_key_id is not None and shim.aws_secret_access_key is not None
-    assert shim.aws_access_key_id.get_secret_value() == sensor_value(sensor.s3.access_key_id)
-    assert shim.aws_secret_access_key.get_secret_value() == sensor_value(
-        sensor.s3.secret_access_key
-    )
+    assert shim.aws_access_key_id.get_secret_value() == engine.access_key_id
+    assert shim.aws_secret_access_key.get_secret_value() == engine.secret_access_key
