@@ -37,16 +37,9 @@ InstanceEdit = Callable[[dict[str, Any]], None]
 
 
 def _before(config: dict[str, Any]) -> None:
-    """The instance as it was: compute logs captured to files (two ``tail -F`` and two
-    orphan-watcher processes per run), one run launched at a time."""
-    config.pop("compute_logs", None)
-    for key in ("dequeue_use_threads", "dequeue_num_workers"):
-        config["run_queue"].pop(key, None)
-
-
-def _serial(config: dict[str, Any]) -> None:
-    for key in ("dequeue_use_threads", "dequeue_num_workers"):
-        config["run_queue"].pop(key, None)
+    """The instance as it was: step stdout/stderr captured to files (two ``tail -F`` and two
+    orphan-watcher processes per run)."""
+    del config["compute_logs"]
 
 
 def _threads(workers: int) -> InstanceEdit:
@@ -64,7 +57,6 @@ def _unchanged(config: dict[str, Any]) -> None:
 VARIANTS: dict[str, InstanceEdit] = {
     "before": _before,
     "production": _unchanged,
-    "serial": _serial,
     "threads-1": _threads(1),
     "threads-2": _threads(2),
     "threads-4": _threads(4),

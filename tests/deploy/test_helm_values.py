@@ -90,8 +90,7 @@ def test_helm_instance_keeps_the_stacks_queue_retries_and_logs(
     production = load_yaml(PRODUCTION_INSTANCE)
     coordinator = helm_instance.run_coordinator
     assert isinstance(coordinator, dg.QueuedRunCoordinator)
-    assert coordinator.dequeue_use_threads
-    assert coordinator.dequeue_num_workers == 4
+    assert not coordinator.dequeue_use_threads
     assert coordinator.dequeue_interval_seconds == 1
     queue = helm_instance.get_concurrency_config().run_queue_config
     assert queue is not None
