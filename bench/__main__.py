@@ -28,6 +28,7 @@ BENCH_MODULES = (
     "events",
     "stack",
     "job_metrics",
+    "runs",
 )
 
 

@@ -348,8 +348,9 @@ def test_lesson_folder_is_shared_at_the_configured_path(
             assert source.startswith((".", "/")) or source in declared, f"undeclared {source}"
 
 
-def test_compute_logs_are_shared_by_the_dagster_processes(services: dict[str, Any]) -> None:
-    """Run workers (in the code server) write compute logs that the webserver serves."""
+def test_dagster_storage_is_shared_by_the_dagster_processes(services: dict[str, Any]) -> None:
+    """Run workers (in the code server) write the instance's local artifacts (step outputs that a
+    re-execution reads) where every Dagster process finds them."""
     home = read_dockerfile().env["DAGSTER_HOME"]
     for name in ENGINE_SERVICES:
         assert f"dagster-storage:{home}/storage" in services[name]["volumes"]

@@ -55,11 +55,16 @@ def test_embedded_instance_builds_with_the_queue_settings(
         coordinator = instance.run_coordinator
         assert isinstance(coordinator, dg.QueuedRunCoordinator)
         assert coordinator.dequeue_interval_seconds == 1
+        # One launch at a time: threaded dequeue lowered runs/min on two cores (bench runs).
+        assert not coordinator.dequeue_use_threads
+        # No per-run tail/watcher processes: step stdout/stderr stay out of the UI.
+        assert type(instance.compute_log_manager).__name__ == "NoOpComputeLogManager"
         assert type(instance.run_launcher).__name__ == "DefaultRunLauncher"
 
 
 @pytest.mark.parametrize(
-    "section", ["run_queue", "concurrency", "run_retries", "run_monitoring", "retention"]
+    "section",
+    ["run_queue", "concurrency", "compute_logs", "run_retries", "run_monitoring", "retention"],
 )
 def test_embedded_and_production_share_queue_retry_monitoring_and_retention(section: str) -> None:
     assert load(EMBEDDED)[section] == load(PRODUCTION)[section]

@@ -26,6 +26,7 @@ SHARED_BLOCKS = (
     "storage",
     "run_queue",
     "concurrency",
+    "compute_logs",
     "run_retries",
     "run_monitoring",
     "retention",

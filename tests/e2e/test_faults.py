@@ -9,6 +9,7 @@ whole life, and its runs are read from Dagster afterwards.
 
 import json
 import os
+import re
 import shutil
 import signal
 import time
@@ -35,6 +36,15 @@ pytestmark = pytest.mark.integration
 CUT_SECONDS = 18.0
 RECOVERY_DEADLINE_S = 300.0
 WORKER_DEADLINE_S = 60.0
+STARTED_PROCESS = re.compile(r"Started process for run \(pid: (\d+)\)")
+RUN_ENGINE_EVENTS = """
+query RunEngineEvents($runId: ID!) {
+  logsForRun(runId: $runId) {
+    __typename
+    ... on EventConnection { events { __typename ... on EngineEvent { message } } }
+  }
+}
+"""
 CUT_JOBS = 3
 SHOWN_TAG_PREFIXES = ("dagster/failure_reason", "dagster/will_retry", "dagster/retry", "esl/")
 
@@ -148,16 +158,15 @@ def test_a_postgres_outage_delays_jobs_and_fails_none(
 
 
 def run_worker_pid(stack: RealStack, run_id: str) -> int | None:
-    """The pid of the process executing ``run_id``: a spawned child of a code server whose open
-    files include the run's compute logs (its command line does not name the run)."""
-    for pid in processes_with_marker(stack.marker):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            fds = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
-        except OSError:
-            continue
-        if b"--multiprocessing-fork" in cmdline and any(run_id in target for target in fds):
-            return pid
+    """The pid of the process executing ``run_id``, from the engine event its worker writes once
+    it started ("Started process for run (pid: N)."), when that process is one of the stack's."""
+    result = stack.graphql(RUN_ENGINE_EVENTS, {"runId": run_id})["logsForRun"]
+    if result["__typename"] != "EventConnection":
+        return None
+    for event in result["events"]:
+        found = STARTED_PROCESS.search(event.get("message") or "")
+        if found and int(found.group(1)) in processes_with_marker(stack.marker):
+            return int(found.group(1))
     return None
 
 
