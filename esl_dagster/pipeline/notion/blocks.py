@@ -21,13 +21,12 @@ import textwrap
 from typing import Any
 
 from esl_dagster.pipeline.errors import ValidationError
+from esl_dagster.pipeline.lesson.directives import NESTING_OPENERS, study_text_label
 from esl_dagster.pipeline.notion.rich_text import RichText, parse_inline, plain
 
 Block = dict[str, Any]
 
 _DIRECTIVE_RE = re.compile(r"^:::([A-Za-z][A-Za-z0-9-]*)(.*)$")
-_STUDY_TEXT_RE = re.compile(r"^:::study-text(?![A-Za-z0-9_-])", re.IGNORECASE)
-_OPENER_PREFIXES = (":::column", ":::callout", ":::toggle-", ":::study-text", ":::synced-block")
 _HEADING_RE = re.compile(r"^(#{1,3})\s+(.*)$")
 _BULLET_RE = re.compile(r"^([ \t]*)[-*]\s+(.*)$")
 _NUMBERED_RE = re.compile(r"^([ \t]*)\d+\.\s+(.*)$")
@@ -131,7 +130,7 @@ def _collect_body(
             depth -= 1
             if depth == 0:
                 return lines[start:index], index + 1, True
-        elif nested and stripped.lower().startswith(_OPENER_PREFIXES):
+        elif nested and stripped.lower().startswith(NESTING_OPENERS):
             depth += 1
     return lines[start:], len(lines), False
 
@@ -250,7 +249,7 @@ class _Parser:
         self.list_stack.append((indent, block))
 
     def _directive(self, line: str, index: int) -> int | None:
-        if _STUDY_TEXT_RE.match(line):
+        if study_text_label(line) is not None:
             body, after, _ = _collect_body(self.lines, index + 1, nested=False)
             inner = self.first_line + index + 1
             self._add(text_block("toggle", plain("study-text"), _parse_body(body, inner)))
