@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from api_shim.api.deps import SettingsDep, require_principal
 from api_shim.config_source import ConfigReader, ConfigUnavailable
-from api_shim.core.errors import ApiError
+from api_shim.core.errors import service_unavailable
 from api_shim.job_options import job_form_options
 from api_shim.schemas import ErrorBody, InternalErrorBody, JobOptionsBody
 
@@ -53,14 +53,10 @@ async def read_job_options(
         body = await job_form_options(reader)
     except ConfigUnavailable as exc:
         logger.warning("config unavailable", extra={"fields": {"detail": str(exc)}})
-        raise ApiError(
-            503,
-            {
-                "error": "service_unavailable",
-                "message": "the pipeline config cannot be read; retry later",
-                "code": "config_unavailable",
-            },
-            headers={"Retry-After": str(settings.retry_after_s)},
+        raise service_unavailable(
+            "config_unavailable",
+            "the pipeline config cannot be read; retry later",
+            settings.retry_after_s,
         ) from exc
     response.headers["Cache-Control"] = CACHE_CONTROL
     return body

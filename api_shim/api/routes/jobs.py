@@ -21,6 +21,7 @@ from api_shim.core.errors import (
     conflict,
     not_found,
     s3_unavailable,
+    service_unavailable,
     validation_failed,
 )
 from api_shim.dagster_gateway import TerminateOutcome
@@ -234,39 +235,36 @@ async def create_job(
             idempotency_key=idempotency_key,
             request_id=request_id,
         )
-    except IdempotencyConflict as exc:
-        raise ApiError(
-            422,
-            {
-                "error": "idempotency_key_reused",
-                "message": "this Idempotency-Key was used with a different request body",
-                "code": "idempotency_key_reused",
-            },
-        ) from exc
-    except StoreUnavailable as exc:
-        raise ApiError(
-            503,
-            {
-                "error": "service_unavailable",
-                "message": "the idempotency store is unavailable; retry later",
-                "code": "idempotency_store_unavailable",
-            },
-            headers={"Retry-After": str(settings.retry_after_s)},
-        ) from exc
-    except IdempotencyInProgress as exc:
-        raise ApiError(
-            409,
-            {
-                "error": "conflict",
-                "message": "a request with this Idempotency-Key is still being processed",
-                "code": "idempotency_in_progress",
-            },
-            headers={"Retry-After": "1"},
-        ) from exc
+    except (IdempotencyConflict, StoreUnavailable, IdempotencyInProgress) as exc:
+        raise _idempotency_error(exc, settings.retry_after_s) from exc
     response.headers["Location"] = _job_location(submission.job_id)
     if submission.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return JobAccepted(jobId=submission.job_id)
+
+
+def _idempotency_error(exc: Exception, retry_after_s: int) -> ApiError:
+    """The answer to a submission the idempotency store refused or could not check."""
+    if isinstance(exc, IdempotencyInProgress):
+        return conflict(
+            "idempotency_in_progress",
+            "a request with this Idempotency-Key is still being processed",
+            retry_after_s=1,
+        )
+    if isinstance(exc, StoreUnavailable):
+        return service_unavailable(
+            "idempotency_store_unavailable",
+            "the idempotency store is unavailable; retry later",
+            retry_after_s,
+        )
+    return ApiError(
+        422,
+        {
+            "error": "idempotency_key_reused",
+            "message": "this Idempotency-Key was used with a different request body",
+            "code": "idempotency_key_reused",
+        },
+    )
 
 
 @router.get(
