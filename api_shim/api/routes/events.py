@@ -15,7 +15,7 @@ from api_shim.core.errors import service_unavailable, validation_failed
 from api_shim.event_hub import EventHub, Subscription, TooManyStreams
 from api_shim.job_events import InvalidEventId, StreamPosition
 from api_shim.job_queries import canonical_job_id
-from api_shim.schemas import ErrorBody
+from api_shim.schemas import ErrorBody, unavailable_response
 
 ALL_JOBS = "*"
 RECONNECT_MS = 3000
@@ -124,11 +124,7 @@ async def _stream(
             "model": ErrorBody,
             "description": "`invalid_job_id`, `too_many_job_ids` or `invalid_last_event_id`.",
         },
-        503: {
-            "model": ErrorBody,
-            "description": "Too many open streams on this process (`too_many_streams`).",
-            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
-        },
+        503: unavailable_response("Too many open streams on this process (`too_many_streams`)."),
     },
 )
 async def job_event_stream(

@@ -32,28 +32,25 @@ from api_shim.job_view import job_state
 from api_shim.lesson_paths import LessonPathError, resolve_job_lesson
 from api_shim.s3_lessons import S3Unavailable
 from api_shim.schemas import (
+    AUTH_AND_INTERNAL_RESPONSES,
     ErrorBody,
-    InternalErrorBody,
     JobAccepted,
     JobCreate,
     JobList,
     JobState,
     JobStatus,
     NotFoundBody,
+    OpenApiResponses,
     RerunRequest,
+    unavailable_response,
 )
 from api_shim.submission import FIRST_OP, IdempotencyConflict, IdempotencyInProgress
 
 logger = logging.getLogger("api_shim.jobs")
 
-COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "Missing or invalid API key (when keys are set)."},
-    500: {"model": InternalErrorBody, "description": "Unexpected failure."},
-    503: {
-        "model": ErrorBody,
-        "description": "Dagster is unreachable or the job is not loaded; see Retry-After.",
-        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
-    },
+COMMON_RESPONSES: OpenApiResponses = {
+    **AUTH_AND_INTERNAL_RESPONSES,
+    503: unavailable_response("Dagster is unreachable or the job is not loaded; see Retry-After."),
 }
 VALIDATION_RESPONSE: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Invalid request (`error` is validation_failed)."}
@@ -161,29 +158,23 @@ CREATE_JOB_ERRORS: dict[int | str, dict[str, Any]] = {
             }
         },
     },
-    503: {
-        "model": ErrorBody,
-        "description": "Nothing launched: Dagster is unreachable (`dagster_unavailable`), the "
+    503: unavailable_response(
+        "Nothing launched: Dagster is unreachable (`dagster_unavailable`), the "
         "idempotency store is (`idempotency_store_unavailable`), or for an `s3://` md S3 did "
         "not answer whether the lesson exists (`s3_unavailable`); see Retry-After.",
-        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
-        "content": {
-            "application/json": {
-                "examples": {
-                    "s3_unavailable": _error_example(
-                        "s3_unavailable",
-                        "S3 lesson storage is unavailable; retry later",
-                        "service_unavailable",
-                    ),
-                    "dagster_unavailable": _error_example(
-                        "dagster_unavailable",
-                        "Dagster is unavailable; retry later",
-                        "service_unavailable",
-                    ),
-                }
-            }
+        {
+            "s3_unavailable": _error_example(
+                "s3_unavailable",
+                "S3 lesson storage is unavailable; retry later",
+                "service_unavailable",
+            ),
+            "dagster_unavailable": _error_example(
+                "dagster_unavailable",
+                "Dagster is unavailable; retry later",
+                "service_unavailable",
+            ),
         },
-    },
+    ),
 }
 
 
