@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 
 from esl_dagster.pipeline.errors import ServiceError, is_transient_status
-from esl_dagster.pipeline.http_retry import parse_retry_after, retry_delay
+from esl_dagster.pipeline.http_retry import HttpClientOwner, parse_retry_after, retry_delay
 from esl_dagster.pipeline.notion.rate_limit_pause import RateLimitPause
 from esl_dagster.pipeline.observability import NoopMetrics, PipelineMetrics, record_request
 
@@ -79,7 +79,7 @@ class FormData:
     fields: dict[str, str]
 
 
-class NotionClient:
+class NotionClient(HttpClientOwner):
     """Notion REST API client. ``sleep`` and ``rng`` are injectable for fast, deterministic tests."""
 
     def __init__(
@@ -121,15 +121,6 @@ class NotionClient:
             timeout=httpx.Timeout(timeout),
             transport=transport,
         )
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> "NotionClient":
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
 
     # -- endpoints --------------------------------------------------------------------------
 
