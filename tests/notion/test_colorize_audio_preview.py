@@ -19,7 +19,7 @@ from esl_dagster.pipeline.notion.preview import (
     preview_import,
 )
 from esl_dagster.pipeline.notion.rich_text import plain, plain_text_of
-from esl_dagster.pipeline.notion.service import (
+from esl_dagster.pipeline.notion.service_contract import (
     AudioRequest,
     ImportRequest,
     NotionDefaults,
