@@ -31,10 +31,13 @@ STUDY_TEXT_OPENER_RE = re.compile(
     re.escape(STUDY_TEXT_MARKER) + r"(?![A-Za-z0-9_-])(?P<label>.*)", re.IGNORECASE
 )
 
-_ANSWER_KEY_RE = re.compile(r":::toggle-(?:heading|h2)\s+answer\s+key", re.IGNORECASE)
-_TEACHER_PLAN_RE = re.compile(
-    r":::toggle-(?:heading|h2|h3)\s+teacher['\u2018\u2019]s\s+follow-up\s+plan", re.IGNORECASE
-)
+# The openers of the two toggles every lesson has (rules M1/M2), matched case-insensitively: the
+# validator looks for them anywhere in the body, the extractor reads the toggle whose line starts
+# with one.
+ANSWER_KEY_OPENER = r":::toggle-(?:heading|h2)\s+answer\s+key"
+TEACHER_PLAN_OPENER = r":::toggle-(?:heading|h2|h3)\s+teacher['\u2018\u2019]s\s+follow-up\s+plan"
+_ANSWER_KEY_RE = re.compile(ANSWER_KEY_OPENER, re.IGNORECASE)
+_TEACHER_PLAN_RE = re.compile(TEACHER_PLAN_OPENER, re.IGNORECASE)
 _STUDY_INDENTED_RE = re.compile(r"\s+" + re.escape(STUDY_TEXT_MARKER), re.IGNORECASE)
 _COLUMN_CLOSER_RE = re.compile(r":::[ \t]*")
 _INDENTED_CLOSER_RE = re.compile(r"\s+:::\s*")

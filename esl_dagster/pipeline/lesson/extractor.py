@@ -25,7 +25,12 @@ import re
 from typing import Any
 
 from esl_dagster.pipeline.errors import ValidationError
-from esl_dagster.pipeline.lesson.directives import BodyLines, study_text_label
+from esl_dagster.pipeline.lesson.directives import (
+    ANSWER_KEY_OPENER,
+    TEACHER_PLAN_OPENER,
+    BodyLines,
+    study_text_label,
+)
 from esl_dagster.pipeline.lesson.document import LessonDocument, parse_document
 from esl_dagster.pipeline.lesson.front_matter import check_front_matter, to_jsonable
 from esl_dagster.pipeline.lesson.markdown_tree import markdown_inline_to_text
@@ -42,11 +47,8 @@ from esl_dagster.pipeline.lesson.speakers import default_speaker, match_speaker_
 
 _CLOSER_RE = re.compile(r"[ \t]*:::\s*")
 _SECTION_RE = re.compile(r"(#{2,3})[ \t]+(\S.*)")
-_ANSWER_KEY_RE = re.compile(r"[ \t]*:::toggle-(?:heading|h2)[ \t]+answer key.*", re.IGNORECASE)
-_TEACHER_NOTES_RE = re.compile(
-    r"[ \t]*:::toggle-(?:heading|h2|h3)[ \t]+teacher['\u2018\u2019]s[ \t]+follow-up[ \t]+plan.*",
-    re.IGNORECASE,
-)
+_ANSWER_KEY_RE = re.compile(rf"[ \t]*{ANSWER_KEY_OPENER}.*", re.IGNORECASE)
+_TEACHER_NOTES_RE = re.compile(rf"[ \t]*{TEACHER_PLAN_OPENER}.*", re.IGNORECASE)
 _INVISIBLE_TRANSLATION = str.maketrans({"\u00a0": " ", "\u200b": None})
 DIALOGUE_MIN_SPEAKER_LINES = 2
 
