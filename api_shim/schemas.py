@@ -229,7 +229,9 @@ AUTH_AND_INTERNAL_RESPONSES: Final[OpenApiResponses] = {
 }
 
 
-def unavailable_response(description: str, examples: Any = None) -> dict[str, Any]:
+def unavailable_response(
+    description: str, examples: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The OpenAPI entry of a 503 `service_unavailable` answer, which carries Retry-After."""
     response: dict[str, Any] = {
         "model": ErrorBody,
