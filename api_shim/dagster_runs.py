@@ -34,19 +34,24 @@ fragment JobRun on Run {
 }
 """
 
-RUNS = (
-    """
-query Runs($filter: RunsFilter!, $cursor: String, $limit: Int!) {
-  runsOrError(filter: $filter, cursor: $cursor, limit: $limit) {
+
+def runs_document(name: str, selection: str, fragments: str, *, paged: bool = True) -> str:
+    """A `runsOrError` query named `name` that reads `selection` of each run (`fragments` define
+    what it spreads); `paged` adds the `$cursor` variable."""
+    cursor = (", $cursor: String", ", cursor: $cursor") if paged else ("", "")
+    return f"""
+query {name}($filter: RunsFilter!{cursor[0]}, $limit: Int!) {{
+  runsOrError(filter: $filter{cursor[1]}, limit: $limit) {{
     __typename
-    ... on Runs { results { ...JobRun } }
-    ... on InvalidPipelineRunsFilterError { message }
-    ... on PythonError { message }
-  }
-}
-"""
-    + RUN_FIELDS
-)
+    ... on Runs {{ results {{ {selection} }} }}
+    ... on InvalidPipelineRunsFilterError {{ message }}
+    ... on PythonError {{ message }}
+  }}
+}}
+{fragments}"""
+
+
+RUNS = runs_document("Runs", "...JobRun", RUN_FIELDS)
 
 # A run and Dagster's per-step stats (the event history and the job metrics read these).
 RUN_STEPS_FIELDS = """
@@ -64,19 +69,7 @@ fragment JobRunDetail on Run {
 }
 """
 
-RUNS_WITH_CONFIG = (
-    """
-query RunsWithConfig($filter: RunsFilter!, $limit: Int!) {
-  runsOrError(filter: $filter, limit: $limit) {
-    __typename
-    ... on Runs { results { ...JobRun runConfig } }
-    ... on InvalidPipelineRunsFilterError { message }
-    ... on PythonError { message }
-  }
-}
-"""
-    + RUN_FIELDS
-)
+RUNS_WITH_CONFIG = runs_document("RunsWithConfig", "...JobRun runConfig", RUN_FIELDS, paged=False)
 
 # The events the job view uses; every other event comes back as its bare `__typename`.
 RUN_EVENT_FIELDS = """

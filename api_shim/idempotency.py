@@ -29,7 +29,8 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -162,44 +163,48 @@ class SqliteIdempotencyStore:
         with self._lock:
             self._db.close()
 
-    def claim(
-        self, principal: str, key: str, fingerprint: str, job_id: str, launch_id: str
-    ) -> Claim:
-        now = time.time()
+    @contextmanager
+    def _write_transaction(self) -> Iterator[None]:
+        """One ``BEGIN IMMEDIATE`` transaction under the store's lock, rolled back on any error."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.execute(
-                    "DELETE FROM idempotency_keys WHERE created_at < ?", (now - self._ttl_s,)
-                )
-                row = self._db.execute(
-                    "SELECT fingerprint, job_id, state, updated_at, launch_id "
-                    "FROM idempotency_keys WHERE principal = ? AND key = ?",
-                    (principal, key),
-                ).fetchone()
-                if row is None:
-                    self._db.execute(
-                        "INSERT INTO idempotency_keys (principal, key, fingerprint, job_id, "
-                        "state, created_at, updated_at, launch_id) "
-                        "VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
-                        (principal, key, fingerprint, job_id, now, now, launch_id),
-                    )
-                    claim = Claim(ClaimState.CLAIMED, job_id, launch_id)
-                else:
-                    state = existing_claim(fingerprint, row, now, self._lease_s)
-                    claim = Claim(state, row[1], row[4])
-                    if state is ClaimState.STALE:
-                        # Renew the lease so that only this request reconciles the stale claim.
-                        self._db.execute(
-                            "UPDATE idempotency_keys SET updated_at = ?, launch_id = ? "
-                            "WHERE principal = ? AND key = ?",
-                            (now, launch_id, principal, key),
-                        )
+                yield
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-        return claim
+
+    def claim(
+        self, principal: str, key: str, fingerprint: str, job_id: str, launch_id: str
+    ) -> Claim:
+        now = time.time()
+        with self._write_transaction():
+            self._db.execute(
+                "DELETE FROM idempotency_keys WHERE created_at < ?", (now - self._ttl_s,)
+            )
+            row = self._db.execute(
+                "SELECT fingerprint, job_id, state, updated_at, launch_id "
+                "FROM idempotency_keys WHERE principal = ? AND key = ?",
+                (principal, key),
+            ).fetchone()
+            if row is None:
+                self._db.execute(
+                    "INSERT INTO idempotency_keys (principal, key, fingerprint, job_id, "
+                    "state, created_at, updated_at, launch_id) "
+                    "VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
+                    (principal, key, fingerprint, job_id, now, now, launch_id),
+                )
+                return Claim(ClaimState.CLAIMED, job_id, launch_id)
+            state = existing_claim(fingerprint, row, now, self._lease_s)
+            if state is ClaimState.STALE:
+                # Renew the lease so that only this request reconciles the stale claim.
+                self._db.execute(
+                    "UPDATE idempotency_keys SET updated_at = ?, launch_id = ? "
+                    "WHERE principal = ? AND key = ?",
+                    (now, launch_id, principal, key),
+                )
+            return Claim(state, row[1], row[4])
 
     def mark_launched(self, principal: str, key: str) -> None:
         with self._lock:
@@ -226,22 +231,16 @@ class SqliteIdempotencyStore:
 
     def abandon_launch(self, launch_id: str) -> LaunchOutcome:
         now = time.time()
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute(
-                    "DELETE FROM launch_outcomes WHERE decided_at < ?", (now - self._ttl_s,)
-                )
-                self._db.execute(
-                    "INSERT INTO launch_outcomes VALUES (?, 'abandoned', ?) "
-                    "ON CONFLICT (launch_id) DO NOTHING",
-                    (launch_id, now),
-                )
-                row = self._db.execute(
-                    "SELECT outcome FROM launch_outcomes WHERE launch_id = ?", (launch_id,)
-                ).fetchone()
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._write_transaction():
+            self._db.execute(
+                "DELETE FROM launch_outcomes WHERE decided_at < ?", (now - self._ttl_s,)
+            )
+            self._db.execute(
+                "INSERT INTO launch_outcomes VALUES (?, 'abandoned', ?) "
+                "ON CONFLICT (launch_id) DO NOTHING",
+                (launch_id, now),
+            )
+            row = self._db.execute(
+                "SELECT outcome FROM launch_outcomes WHERE launch_id = ?", (launch_id,)
+            ).fetchone()
         return LaunchOutcome(row[0])

@@ -18,24 +18,12 @@ from api_shim.dagster_runs import (
     RUN_STEPS_FIELDS,
     event_pages_document,
     parse_runs,
+    runs_document,
 )
 
 EVENTS_BATCH = 20
 
-METRICS_RUNS = (
-    """
-query MetricsRuns($filter: RunsFilter!, $cursor: String, $limit: Int!) {
-  runsOrError(filter: $filter, cursor: $cursor, limit: $limit) {
-    __typename
-    ... on Runs { results { ...JobRunSteps } }
-    ... on InvalidPipelineRunsFilterError { message }
-    ... on PythonError { message }
-  }
-}
-"""
-    + RUN_STEPS_FIELDS
-    + RUN_FIELDS
-)
+METRICS_RUNS = runs_document("MetricsRuns", "...JobRunSteps", RUN_STEPS_FIELDS + RUN_FIELDS)
 
 _ENTRIES = (
     "metadataEntries { label ... on TextMetadataEntry { text } "

@@ -1,6 +1,6 @@
 """Request and response bodies of the `/jobs` API (field names are the original's, camelCase)."""
 
-from typing import Annotated, Final, Literal, get_args
+from typing import Annotated, Any, Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -219,3 +219,25 @@ class JobOptionsBody(BaseModel):
     )
     configSource: Literal["local", "remote"]
     defaults: JobDefaults
+
+
+# OpenAPI `responses` entries the routers share.
+OpenApiResponses = dict[int | str, dict[str, Any]]
+AUTH_AND_INTERNAL_RESPONSES: Final[OpenApiResponses] = {
+    401: {"model": ErrorBody, "description": "Missing or invalid API key (when keys are set)."},
+    500: {"model": InternalErrorBody, "description": "Unexpected failure."},
+}
+
+
+def unavailable_response(
+    description: str, examples: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The OpenAPI entry of a 503 `service_unavailable` answer, which carries Retry-After."""
+    response: dict[str, Any] = {
+        "model": ErrorBody,
+        "description": description,
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+    }
+    if examples is not None:
+        response["content"] = {"application/json": {"examples": examples}}
+    return response

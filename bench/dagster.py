@@ -20,8 +20,8 @@ import dagster as dg
 from bench.common import BenchRow
 from esl_dagster.defs.lessons.batch import lesson_batch_job
 from esl_dagster.defs.lessons.jobs import build_lesson_job, lesson_job
-from esl_dagster.defs.resources import pipeline_from_env
-from esl_dagster.resources.services import PipelineResource
+from esl_dagster.defs.resource_bindings import pipeline_from_env
+from esl_dagster.resources.pipeline import PipelineResource
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = sorted((REPO_ROOT / "examples" / "lessons").glob("0[1-5]-*.md"))

@@ -22,7 +22,7 @@ from esl_dagster.pipeline.manifest import FilesystemManifestStore
 from esl_dagster.pipeline.notion.blocks import markdown_to_blocks
 from esl_dagster.pipeline.notion.client import NotionClient
 from esl_dagster.pipeline.notion.live import LiveNotion
-from esl_dagster.pipeline.notion.service import (
+from esl_dagster.pipeline.notion.service_contract import (
     ImportRequest,
     LessonPage,
     NotionDefaults,

@@ -12,7 +12,7 @@ import dagster as dg
 
 # A module, not the function: a second @dg.definitions function in this module's scope would make
 # the code location ambiguous to Dagster's loader.
-from esl_dagster.defs import resources as resource_defs
+from esl_dagster.defs import resource_bindings as resource_defs
 from esl_dagster.defs.durability.relaunch import relaunch_infrastructure_failures
 from esl_dagster.defs.lessons.batch import lesson_batch_job
 from esl_dagster.defs.lessons.jobs import lesson_job

@@ -40,28 +40,24 @@ def not_found() -> ApiError:
     return ApiError(404, NOT_FOUND_BODY)
 
 
-def conflict(code: str, message: str) -> ApiError:
-    return ApiError(409, {"error": "conflict", "message": message, "code": code})
+def conflict(code: str, message: str, *, retry_after_s: int | None = None) -> ApiError:
+    headers = None if retry_after_s is None else {"Retry-After": str(retry_after_s)}
+    return ApiError(409, {"error": "conflict", "message": message, "code": code}, headers)
 
 
-def unavailable(message: str, retry_after_s: int) -> ApiError:
+def service_unavailable(code: str, message: str, retry_after_s: int) -> ApiError:
+    """A 503 `service_unavailable` answer: something the request needs did not answer."""
     return ApiError(
         503,
-        {"error": "service_unavailable", "message": message, "code": "dagster_unavailable"},
+        {"error": "service_unavailable", "message": message, "code": code},
         headers={"Retry-After": str(retry_after_s)},
     )
 
 
 def s3_unavailable(retry_after_s: int) -> ApiError:
     """S3 (the lesson prefix of S3 mode) did not answer: nothing was stored or launched."""
-    return ApiError(
-        503,
-        {
-            "error": "service_unavailable",
-            "message": "S3 lesson storage is unavailable; retry later",
-            "code": "s3_unavailable",
-        },
-        headers={"Retry-After": str(retry_after_s)},
+    return service_unavailable(
+        "s3_unavailable", "S3 lesson storage is unavailable; retry later", retry_after_s
     )
 
 
@@ -145,7 +141,9 @@ async def dagster_unavailable_handler(request: Request, exc: Exception) -> JSONR
         "dagster unavailable",
         extra={"fields": {"detail": str(exc), "request_id": _request_id(request)}},
     )
-    error = unavailable("Dagster is unavailable; retry later", retry_after)
+    error = service_unavailable(
+        "dagster_unavailable", "Dagster is unavailable; retry later", retry_after
+    )
     return JSONResponse(error.body, status_code=503, headers=error.headers)
 
 

@@ -1,4 +1,5 @@
-"""Retry timing shared by every HTTP client of the engine (Notion, ElevenLabs, remote config).
+"""Retry timing shared by every HTTP client of the engine (Notion, ElevenLabs, remote config),
+and the base those clients share for closing their connections.
 
 design D2: a transient fault is retried after the server's ``Retry-After`` when it sent one
 (capped, so a hostile or broken server cannot park a worker), otherwise after a capped
@@ -9,6 +10,7 @@ import email.utils
 import math
 import time
 from collections.abc import Callable
+from typing import Self
 
 import httpx
 
@@ -101,3 +103,19 @@ __all__ = [
     "retry_delay",
     "service_error_from_response",
 ]
+
+
+class HttpClientOwner:
+    """An API client over one ``httpx.Client`` (``_http``): ``close``, or leaving a ``with``
+    block, closes its connections."""
+
+    _http: httpx.Client
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

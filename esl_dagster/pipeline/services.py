@@ -1,7 +1,7 @@
 """The services one lesson job talks to, chosen once from the settings (design D5).
 
 No ``NOTION_TOKEN``: Notion preview mode (the request payloads are written next to the manifest;
-see :mod:`esl_dagster.pipeline.notion.service`). No ``ELEVENLABS_API_KEY``: the offline espeak-ng
+see :mod:`esl_dagster.pipeline.notion.service_contract`). No ``ELEVENLABS_API_KEY``: the offline espeak-ng
 engine. No S3 settings: uploads go to Notion itself when it is live, else to the local upload
 folder. ``ESL_PIPELINE_MANIFEST_STORE=s3``: manifests in S3, else next to each lesson. Every field
 can also be built by hand (tests, the Dagster resources).
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from esl_dagster.pipeline.config.provider import ConfigProvider
     from esl_dagster.pipeline.lesson.source import LessonReader
     from esl_dagster.pipeline.notion.client import NotionClient
-    from esl_dagster.pipeline.notion.service import NotionDefaults, NotionService
+    from esl_dagster.pipeline.notion.service_contract import NotionDefaults, NotionService
     from esl_dagster.pipeline.options import UploadMode
     from esl_dagster.pipeline.settings import Settings
     from esl_dagster.pipeline.storage import Uploader
@@ -101,7 +101,7 @@ def build_notion(
 
 def notion_defaults(settings: "Settings") -> "NotionDefaults":
     """The Notion target defaults the settings configure."""
-    from esl_dagster.pipeline.notion.service import NotionDefaults
+    from esl_dagster.pipeline.notion.service_contract import NotionDefaults
 
     return NotionDefaults(
         database_id=settings.notion.db_id,

@@ -24,7 +24,7 @@ import dagster as dg
 import pydantic
 
 from esl_dagster.pipeline.lesson.source import staging_path, write_staged_copy
-from esl_dagster.resources.s3 import S3StorageResource
+from esl_dagster.resources.s3_storage import S3StorageResource
 
 DEFAULTS_FILE = "esl.defaults.json"
 LESSON_SUFFIX = ".md"

@@ -14,7 +14,7 @@ from api_shim.core.config import Settings as ShimSettings
 from api_shim.job_options import ESPEAK_VOICES
 from api_shim.job_steps import STAGE_OPS
 from esl_dagster.defs.lessons.jobs import lesson_job
-from esl_dagster.defs.resources import lesson_sources_from_env
+from esl_dagster.defs.resource_bindings import lesson_sources_from_env
 from esl_dagster.pipeline.config.provider import (
     BaseConfigProvider,
     LocalConfigProvider,

@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 
 from esl_dagster.defs.lessons.batch import lesson_batch_job
-from esl_dagster.resources.services import PipelineResource
+from esl_dagster.resources.pipeline import PipelineResource
 from tests.conftest import INVALID_LESSON, VALID_LESSONS
 
 

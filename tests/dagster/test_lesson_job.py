@@ -13,7 +13,7 @@ import pytest
 from esl_dagster.defs.lessons.jobs import build_lesson_job
 from esl_dagster.defs.lessons.tags import ERROR_TAG, MANIFEST_PATH_TAG
 from esl_dagster.pipeline.lesson.validator import validate_text
-from esl_dagster.resources.services import PipelineResource
+from esl_dagster.resources.pipeline import PipelineResource
 from tests.conftest import INVALID_LESSON, VALID_LESSONS
 from tests.fakes.elevenlabs_server import SAMPLE_CATALOG, FakeElevenLabs, Fault
 from tests.fakes.moto_s3 import bucket_name_for, running_moto, s3_client

@@ -23,7 +23,7 @@ from esl_dagster.defs.lessons.ops import (
     write_manifest,
 )
 from esl_dagster.defs.lessons.tags import ERROR_TAG
-from esl_dagster.defs.resources import pipeline_from_env
+from esl_dagster.defs.resource_bindings import pipeline_from_env
 from esl_dagster.pipeline.cli import main
 from tests.conftest import VALID_LESSONS
 

@@ -15,7 +15,7 @@ import dagster as dg
 import pytest
 
 from esl_dagster.defs.lessons.jobs import build_lesson_job
-from esl_dagster.defs.resources import pipeline_from_env
+from esl_dagster.defs.resource_bindings import pipeline_from_env
 from tests.conftest import VALID_LESSONS
 
 SERVICE_VARIABLES = (

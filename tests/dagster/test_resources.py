@@ -7,7 +7,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from esl_dagster.defs.resources import pipeline_from_env
+from esl_dagster.defs.resource_bindings import pipeline_from_env
 
 
 def resolved(resource: dg.ConfigurableResource) -> Any:  # type: ignore[type-arg]

@@ -11,7 +11,7 @@ import pytest
 
 from esl_dagster.defs.lessons.jobs import build_lesson_job
 from esl_dagster.pipeline.retry_budget import OP_MAX_RETRIES, worst_case_requests
-from esl_dagster.resources.services import PipelineResource
+from esl_dagster.resources.pipeline import PipelineResource
 from tests.conftest import VALID_LESSONS
 from tests.fakes.elevenlabs_server import SAMPLE_CATALOG, FakeElevenLabs, Fault
 from tests.fakes.notion_server import FakeNotion, Seeded, running_fake, seed_homework

@@ -13,7 +13,7 @@ import dagster as dg
 import yaml
 
 from esl_dagster.defs.lessons.jobs import build_lesson_job
-from esl_dagster.resources.services import PipelineResource
+from esl_dagster.resources.pipeline import PipelineResource
 from tests.conftest import VALID_LESSONS
 
 REPO = Path(__file__).resolve().parents[2]

@@ -19,7 +19,7 @@ from esl_dagster.defs.lessons.tags import (
     MANIFEST_PATH_TAG,
     lesson_key,
 )
-from esl_dagster.defs.resources import pipeline_from_env
+from esl_dagster.defs.resource_bindings import pipeline_from_env
 from esl_dagster.pipeline.cli import main
 from esl_dagster.pipeline.errors import ConfigurationError, ServiceError
 from esl_dagster.pipeline.lesson.source import LessonReader, locate_lesson

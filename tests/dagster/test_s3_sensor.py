@@ -14,7 +14,7 @@ from esl_dagster.defs.lessons.jobs import lesson_job
 from esl_dagster.defs.lessons.sensors import lesson_folder_sensor
 from esl_dagster.defs.lessons.tags import JOB_ID_TAG, LESSON_KEY_TAG, SOURCE_TAG, lesson_key
 from esl_dagster.resources.lesson_sources import LessonSourcesResource
-from esl_dagster.resources.s3 import S3StorageResource
+from esl_dagster.resources.s3_storage import S3StorageResource
 from tests.conftest import VALID_LESSONS
 from tests.fakes.moto_s3 import bucket_name_for, running_moto, s3_client
 

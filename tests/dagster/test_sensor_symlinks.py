@@ -9,7 +9,7 @@ import dagster as dg
 
 from esl_dagster.defs.lessons.sensors import lesson_folder_sensor
 from esl_dagster.resources.lesson_sources import LessonSourcesResource, list_folder
-from esl_dagster.resources.s3 import S3StorageResource
+from esl_dagster.resources.s3_storage import S3StorageResource
 from tests.conftest import VALID_LESSONS
 
 

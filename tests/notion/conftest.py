@@ -10,7 +10,7 @@ from esl_dagster.pipeline.lesson.models import LessonMeta
 from esl_dagster.pipeline.notion.blocks import markdown_to_blocks
 from esl_dagster.pipeline.notion.client import NotionClient
 from esl_dagster.pipeline.notion.importer import ImportProgress
-from esl_dagster.pipeline.notion.service import LessonPage, NotionDefaults, TargetChoice
+from esl_dagster.pipeline.notion.service_contract import LessonPage, NotionDefaults, TargetChoice
 from tests.conftest import VALID_LESSONS
 from tests.fakes.notion_server import FakeNotion, Seeded, running_fake, seed_homework
 

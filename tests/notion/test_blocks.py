@@ -4,7 +4,8 @@ import pytest
 
 from esl_dagster.pipeline.errors import ValidationError
 from esl_dagster.pipeline.notion.batching import count_blocks, plan_batches
-from esl_dagster.pipeline.notion.blocks import children_of, markdown_to_blocks
+from esl_dagster.pipeline.notion.block_payloads import children_of
+from esl_dagster.pipeline.notion.blocks import markdown_to_blocks
 from esl_dagster.pipeline.notion.rich_text import parse_inline, split_content, utf16_len
 
 

@@ -7,7 +7,7 @@ from esl_dagster.pipeline.config.models import Preset
 from esl_dagster.pipeline.errors import ValidationError
 from esl_dagster.pipeline.manifest import FilesystemManifestStore
 from esl_dagster.pipeline.notion.audio_block import add_or_replace_audio
-from esl_dagster.pipeline.notion.blocks import external, text_block
+from esl_dagster.pipeline.notion.block_payloads import external, text_block
 from esl_dagster.pipeline.notion.client import NotionClient
 from esl_dagster.pipeline.notion.colorize import apply_preset
 from esl_dagster.pipeline.notion.importer import import_lesson
@@ -19,7 +19,7 @@ from esl_dagster.pipeline.notion.preview import (
     preview_import,
 )
 from esl_dagster.pipeline.notion.rich_text import plain, plain_text_of
-from esl_dagster.pipeline.notion.service import (
+from esl_dagster.pipeline.notion.service_contract import (
     AudioRequest,
     ImportRequest,
     NotionDefaults,

@@ -14,7 +14,7 @@ from esl_dagster.pipeline.notion.importer import import_lesson
 from esl_dagster.pipeline.notion.live import LiveNotion
 from esl_dagster.pipeline.notion.offline import DryRunNotion, PreviewNotion
 from esl_dagster.pipeline.notion.preview import colour_requests, plan_colorize, preview_import
-from esl_dagster.pipeline.notion.service import ColorizeRequest, NotionDefaults
+from esl_dagster.pipeline.notion.service_contract import ColorizeRequest, NotionDefaults
 from esl_dagster.pipeline.notion.target import TargetIds
 from tests.conftest import VALID_LESSONS
 from tests.fakes.notion_server import FakeNotion, Seeded

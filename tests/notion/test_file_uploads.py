@@ -7,7 +7,7 @@ import pytest
 
 from esl_dagster.pipeline.errors import ValidationError
 from esl_dagster.pipeline.notion.audio_block import add_or_replace_audio
-from esl_dagster.pipeline.notion.blocks import text_block
+from esl_dagster.pipeline.notion.block_payloads import text_block
 from esl_dagster.pipeline.notion.client import NotionAPIError, NotionClient
 from esl_dagster.pipeline.notion.file_uploads import (
     PartPlan,

@@ -6,7 +6,8 @@ from typing import Any
 import pytest
 
 from esl_dagster.pipeline.errors import ValidationError
-from esl_dagster.pipeline.notion.blocks import children_of, markdown_to_blocks
+from esl_dagster.pipeline.notion.block_payloads import children_of
+from esl_dagster.pipeline.notion.blocks import markdown_to_blocks
 from esl_dagster.pipeline.notion.inline import inline_runs
 from esl_dagster.pipeline.notion.rich_text import parse_inline
 

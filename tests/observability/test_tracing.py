@@ -33,7 +33,7 @@ from esl_dagster.defs.lessons.tags import TRACEPARENT_TAG
 from esl_dagster.pipeline.options import JobOptions
 from esl_dagster.pipeline.runner import Pipeline
 from esl_dagster.pipeline.tracing import instrument_clients
-from esl_dagster.resources.services import PipelineResource
+from esl_dagster.resources.pipeline import PipelineResource
 
 # The shim's fixtures (a TestClient against the fake Dagster GraphQL server).
 from tests.api.conftest import MISSION, client, fake, lesson_cwd, make_client  # noqa: F401

@@ -18,7 +18,7 @@ from esl_dagster.pipeline.logs import EventLogger, JsonFormatter
 from esl_dagster.pipeline.manifest import FilesystemManifestStore
 from esl_dagster.pipeline.notion.client import NotionClient
 from esl_dagster.pipeline.notion.offline import PreviewNotion
-from esl_dagster.pipeline.notion.service import NotionDefaults
+from esl_dagster.pipeline.notion.service_contract import NotionDefaults
 from esl_dagster.pipeline.observability import NoopMetrics
 from esl_dagster.pipeline.services import Services
 from esl_dagster.pipeline.settings import Settings, load_settings

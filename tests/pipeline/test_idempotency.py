@@ -16,7 +16,7 @@ from esl_dagster.pipeline.errors import ConfigurationError, ServiceError
 from esl_dagster.pipeline.manifest import FilesystemManifestStore, Manifest
 from esl_dagster.pipeline.notion.client import NotionClient
 from esl_dagster.pipeline.notion.live import LiveNotion
-from esl_dagster.pipeline.notion.service import NotionDefaults
+from esl_dagster.pipeline.notion.service_contract import NotionDefaults
 from esl_dagster.pipeline.observability import NoopMetrics
 from esl_dagster.pipeline.options import JobOptions
 from esl_dagster.pipeline.runner import Pipeline

@@ -1,29 +1,31 @@
 """`/config`: what a client needs to build a job form, from the active config provider."""
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
 from api_shim.api.deps import SettingsDep, require_principal
 from api_shim.config_source import ConfigReader, ConfigUnavailable
-from api_shim.core.errors import ApiError
+from api_shim.core.errors import service_unavailable
 from api_shim.job_options import job_form_options
-from api_shim.schemas import ErrorBody, InternalErrorBody, JobOptionsBody
+from api_shim.schemas import (
+    AUTH_AND_INTERNAL_RESPONSES,
+    JobOptionsBody,
+    OpenApiResponses,
+    unavailable_response,
+)
 
 logger = logging.getLogger("api_shim.config")
 
 CACHE_CONTROL = "private, max-age=60"
 
-RESPONSES: dict[int | str, dict[str, Any]] = {
+RESPONSES: OpenApiResponses = {
     200: {"headers": {"Cache-Control": {"schema": {"type": "string"}, "example": CACHE_CONTROL}}},
-    401: {"model": ErrorBody, "description": "Missing or invalid API key (when keys are set)."},
-    500: {"model": InternalErrorBody, "description": "Unexpected failure."},
-    503: {
-        "model": ErrorBody,
-        "description": "The config cannot be read (`code` config_unavailable); see Retry-After.",
-        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
-    },
+    **AUTH_AND_INTERNAL_RESPONSES,
+    503: unavailable_response(
+        "The config cannot be read (`code` config_unavailable); see Retry-After."
+    ),
 }
 
 router = APIRouter(
@@ -53,14 +55,10 @@ async def read_job_options(
         body = await job_form_options(reader)
     except ConfigUnavailable as exc:
         logger.warning("config unavailable", extra={"fields": {"detail": str(exc)}})
-        raise ApiError(
-            503,
-            {
-                "error": "service_unavailable",
-                "message": "the pipeline config cannot be read; retry later",
-                "code": "config_unavailable",
-            },
-            headers={"Retry-After": str(settings.retry_after_s)},
+        raise service_unavailable(
+            "config_unavailable",
+            "the pipeline config cannot be read; retry later",
+            settings.retry_after_s,
         ) from exc
     response.headers["Cache-Control"] = CACHE_CONTROL
     return body

@@ -11,11 +11,11 @@ from starlette.background import BackgroundTask
 
 from api_shim.api.deps import SettingsDep, bearer_scheme, require_principal
 from api_shim.api.routes.jobs import COMMON_RESPONSES
-from api_shim.core.errors import ApiError, validation_failed
+from api_shim.core.errors import service_unavailable, validation_failed
 from api_shim.event_hub import EventHub, Subscription, TooManyStreams
 from api_shim.job_events import InvalidEventId, StreamPosition
 from api_shim.job_queries import canonical_job_id
-from api_shim.schemas import ErrorBody
+from api_shim.schemas import ErrorBody, unavailable_response
 
 ALL_JOBS = "*"
 RECONNECT_MS = 3000
@@ -124,11 +124,7 @@ async def _stream(
             "model": ErrorBody,
             "description": "`invalid_job_id`, `too_many_job_ids` or `invalid_last_event_id`.",
         },
-        503: {
-            "model": ErrorBody,
-            "description": "Too many open streams on this process (`too_many_streams`).",
-            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
-        },
+        503: unavailable_response("Too many open streams on this process (`too_many_streams`)."),
     },
 )
 async def job_event_stream(
@@ -159,14 +155,10 @@ async def job_event_stream(
     try:
         subscription = hub.open(job_ids, position)
     except TooManyStreams as exc:
-        raise ApiError(
-            503,
-            {
-                "error": "service_unavailable",
-                "message": "too many open event streams on this server; retry later",
-                "code": "too_many_streams",
-            },
-            headers={"Retry-After": str(settings.retry_after_s)},
+        raise service_unavailable(
+            "too_many_streams",
+            "too many open event streams on this server; retry later",
+            settings.retry_after_s,
         ) from exc
     return StreamingResponse(
         _stream(hub, subscription, settings.events_heartbeat_s),

@@ -21,6 +21,7 @@ from api_shim.core.errors import (
     conflict,
     not_found,
     s3_unavailable,
+    service_unavailable,
     validation_failed,
 )
 from api_shim.dagster_gateway import TerminateOutcome
@@ -31,28 +32,25 @@ from api_shim.job_view import job_state
 from api_shim.lesson_paths import LessonPathError, resolve_job_lesson
 from api_shim.s3_lessons import S3Unavailable
 from api_shim.schemas import (
+    AUTH_AND_INTERNAL_RESPONSES,
     ErrorBody,
-    InternalErrorBody,
     JobAccepted,
     JobCreate,
     JobList,
     JobState,
     JobStatus,
     NotFoundBody,
+    OpenApiResponses,
     RerunRequest,
+    unavailable_response,
 )
 from api_shim.submission import FIRST_OP, IdempotencyConflict, IdempotencyInProgress
 
 logger = logging.getLogger("api_shim.jobs")
 
-COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "Missing or invalid API key (when keys are set)."},
-    500: {"model": InternalErrorBody, "description": "Unexpected failure."},
-    503: {
-        "model": ErrorBody,
-        "description": "Dagster is unreachable or the job is not loaded; see Retry-After.",
-        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
-    },
+COMMON_RESPONSES: OpenApiResponses = {
+    **AUTH_AND_INTERNAL_RESPONSES,
+    503: unavailable_response("Dagster is unreachable or the job is not loaded; see Retry-After."),
 }
 VALIDATION_RESPONSE: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Invalid request (`error` is validation_failed)."}
@@ -160,29 +158,23 @@ CREATE_JOB_ERRORS: dict[int | str, dict[str, Any]] = {
             }
         },
     },
-    503: {
-        "model": ErrorBody,
-        "description": "Nothing launched: Dagster is unreachable (`dagster_unavailable`), the "
+    503: unavailable_response(
+        "Nothing launched: Dagster is unreachable (`dagster_unavailable`), the "
         "idempotency store is (`idempotency_store_unavailable`), or for an `s3://` md S3 did "
         "not answer whether the lesson exists (`s3_unavailable`); see Retry-After.",
-        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
-        "content": {
-            "application/json": {
-                "examples": {
-                    "s3_unavailable": _error_example(
-                        "s3_unavailable",
-                        "S3 lesson storage is unavailable; retry later",
-                        "service_unavailable",
-                    ),
-                    "dagster_unavailable": _error_example(
-                        "dagster_unavailable",
-                        "Dagster is unavailable; retry later",
-                        "service_unavailable",
-                    ),
-                }
-            }
+        {
+            "s3_unavailable": _error_example(
+                "s3_unavailable",
+                "S3 lesson storage is unavailable; retry later",
+                "service_unavailable",
+            ),
+            "dagster_unavailable": _error_example(
+                "dagster_unavailable",
+                "Dagster is unavailable; retry later",
+                "service_unavailable",
+            ),
         },
-    },
+    ),
 }
 
 
@@ -234,39 +226,36 @@ async def create_job(
             idempotency_key=idempotency_key,
             request_id=request_id,
         )
-    except IdempotencyConflict as exc:
-        raise ApiError(
-            422,
-            {
-                "error": "idempotency_key_reused",
-                "message": "this Idempotency-Key was used with a different request body",
-                "code": "idempotency_key_reused",
-            },
-        ) from exc
-    except StoreUnavailable as exc:
-        raise ApiError(
-            503,
-            {
-                "error": "service_unavailable",
-                "message": "the idempotency store is unavailable; retry later",
-                "code": "idempotency_store_unavailable",
-            },
-            headers={"Retry-After": str(settings.retry_after_s)},
-        ) from exc
-    except IdempotencyInProgress as exc:
-        raise ApiError(
-            409,
-            {
-                "error": "conflict",
-                "message": "a request with this Idempotency-Key is still being processed",
-                "code": "idempotency_in_progress",
-            },
-            headers={"Retry-After": "1"},
-        ) from exc
+    except (IdempotencyConflict, StoreUnavailable, IdempotencyInProgress) as exc:
+        raise _idempotency_error(exc, settings.retry_after_s) from exc
     response.headers["Location"] = _job_location(submission.job_id)
     if submission.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return JobAccepted(jobId=submission.job_id)
+
+
+def _idempotency_error(exc: Exception, retry_after_s: int) -> ApiError:
+    """The answer to a submission the idempotency store refused or could not check."""
+    if isinstance(exc, IdempotencyInProgress):
+        return conflict(
+            "idempotency_in_progress",
+            "a request with this Idempotency-Key is still being processed",
+            retry_after_s=1,
+        )
+    if isinstance(exc, StoreUnavailable):
+        return service_unavailable(
+            "idempotency_store_unavailable",
+            "the idempotency store is unavailable; retry later",
+            retry_after_s,
+        )
+    return ApiError(
+        422,
+        {
+            "error": "idempotency_key_reused",
+            "message": "this Idempotency-Key was used with a different request body",
+            "code": "idempotency_key_reused",
+        },
+    )
 
 
 @router.get(

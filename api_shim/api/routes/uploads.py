@@ -12,9 +12,9 @@ from fastapi.responses import JSONResponse
 from api_shim.api.deps import LessonBucketDep, SettingsDep, require_principal
 from api_shim.api.routes.jobs import COMMON_RESPONSES
 from api_shim.core.config import Settings
-from api_shim.core.errors import ApiError, s3_unavailable
+from api_shim.core.errors import ApiError, s3_unavailable, service_unavailable
 from api_shim.s3_lessons import LessonBucket, S3Unavailable
-from api_shim.schemas import ErrorBody
+from api_shim.schemas import ErrorBody, unavailable_response
 from api_shim.upload_schemas import (
     UPLOAD_EXAMPLES,
     UPLOAD_UNAVAILABLE_EXAMPLES,
@@ -72,14 +72,10 @@ def _md_for(path: Path, cwd: Path) -> str:
 
 def _validator_unavailable(exc: ValidatorUnavailable, settings: Settings) -> ApiError:
     logger.error("upload validation failed to run", extra={"fields": {"detail": str(exc)}})
-    return ApiError(
-        503,
-        {
-            "error": "service_unavailable",
-            "message": "the lesson validator is unavailable; retry later",
-            "code": "validator_unavailable",
-        },
-        headers={"Retry-After": str(settings.retry_after_s)},
+    return service_unavailable(
+        "validator_unavailable",
+        "the lesson validator is unavailable; retry later",
+        settings.retry_after_s,
     )
 
 
@@ -125,14 +121,12 @@ async def _store_and_validate(
             "or with `strict=true` an invalid lesson (`lesson_invalid`, findings in `details`).",
         },
         413: {"model": ErrorBody, "description": "The file exceeds ESL_MAX_UPLOAD_BYTES."},
-        503: {
-            "model": ErrorBody,
-            "description": "The lesson validator could not run (`validator_unavailable`), or "
+        503: unavailable_response(
+            "The lesson validator could not run (`validator_unavailable`), or "
             "in S3 mode S3 did not answer (`s3_unavailable`: unreachable, timeout, 5xx, access "
             "refused; nothing stored).",
-            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
-            "content": {"application/json": {"examples": UPLOAD_UNAVAILABLE_EXAMPLES}},
-        },
+            UPLOAD_UNAVAILABLE_EXAMPLES,
+        ),
     },
 )
 async def create_upload(

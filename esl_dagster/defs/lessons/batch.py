@@ -23,7 +23,7 @@ from esl_dagster.defs.lessons.stage_ops import record_error, retry_if_transient,
 from esl_dagster.defs.lessons.tags import JOB_ID_TAG
 from esl_dagster.pipeline.options import JobOptions
 from esl_dagster.resources.lesson_sources import list_folder
-from esl_dagster.resources.services import PipelineResource
+from esl_dagster.resources.pipeline import PipelineResource
 
 
 class BatchConfig(dg.Config):

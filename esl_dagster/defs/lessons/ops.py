@@ -20,7 +20,7 @@ from esl_dagster.defs.lessons.tags import JOB_ID_TAG
 from esl_dagster.pipeline.retry_budget import OP_MAX_RETRIES
 from esl_dagster.pipeline.run_state import RunState
 from esl_dagster.pipeline.stages import start_run
-from esl_dagster.resources.services import PipelineResource
+from esl_dagster.resources.pipeline import PipelineResource
 
 # Exponential waits of 1, 3, 7 and 15 s (Dagster computes delay * (2**n - 1)): five attempts, as
 # in the original. Every op carries it because every stage may call a service (validate_lesson

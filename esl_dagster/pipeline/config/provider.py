@@ -31,7 +31,7 @@ from esl_dagster.pipeline.config.loaders import (
 )
 from esl_dagster.pipeline.config.models import Preset, StudentProfile, VoiceCatalog, VoicesMap
 from esl_dagster.pipeline.errors import ConfigurationError, ServiceError
-from esl_dagster.pipeline.http_retry import service_error_from_response
+from esl_dagster.pipeline.http_retry import HttpClientOwner, service_error_from_response
 
 BUNDLED_CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 PRESETS_FILE = "presets.json"
@@ -253,7 +253,7 @@ class _CacheEntry:
     value: Any
 
 
-class RemoteConfigProvider(BaseConfigProvider):
+class RemoteConfigProvider(BaseConfigProvider, HttpClientOwner):
     """Config served over HTTP.
 
     Each item is a GET of ``<base_url>/<path>`` (relative joining keeps the base path) with
@@ -295,7 +295,7 @@ class RemoteConfigProvider(BaseConfigProvider):
         self._timeout = timeout
         self._cache_ttl = cache_ttl
         self._clock = clock
-        self._client = httpx.Client(transport=transport, timeout=timeout, follow_redirects=True)
+        self._http = httpx.Client(transport=transport, timeout=timeout, follow_redirects=True)
         self._lock = threading.Lock()
         self._cache: dict[str, _CacheEntry] = {}
 
@@ -306,15 +306,6 @@ class RemoteConfigProvider(BaseConfigProvider):
         """The URL fetched for ``presets``, ``students``, ``voices`` (or ``catalog``)."""
         return self._urls[item]
 
-    def close(self) -> None:
-        self._client.close()
-
-    def __enter__(self) -> "RemoteConfigProvider":
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
     def _request(self, url: str, accept: str, etag: str | None) -> httpx.Response:
         headers = {"Accept": accept}
         if self._token:
@@ -322,7 +313,7 @@ class RemoteConfigProvider(BaseConfigProvider):
         if etag:
             headers["If-None-Match"] = etag
         try:
-            return self._client.get(url, headers=headers)
+            return self._http.get(url, headers=headers)
         except httpx.TimeoutException as exc:
             raise ServiceError(
                 _SERVICE, f"GET {url} timed out after {self._timeout:g} s", transient=True

@@ -21,19 +21,34 @@ from esl_dagster.pipeline.lesson.findings import Code, finding
 from esl_dagster.pipeline.lesson.models import Finding
 
 # Trimmed lines starting with one of these open a nesting level; a trimmed ":::" closes one.
-NESTING_OPENERS = (":::column", ":::callout", ":::toggle-", ":::study-text", ":::synced-block")
+STUDY_TEXT_MARKER = ":::study-text"
+NESTING_OPENERS = (":::column", ":::callout", ":::toggle-", STUDY_TEXT_MARKER, ":::synced-block")
 CLOSER = ":::"
-
-_ANSWER_KEY_RE = re.compile(r":::toggle-(?:heading|h2)\s+answer\s+key", re.IGNORECASE)
-_TEACHER_PLAN_RE = re.compile(
-    r":::toggle-(?:heading|h2|h3)\s+teacher['\u2018\u2019]s\s+follow-up\s+plan", re.IGNORECASE
+# The study-text opener, the one definition the validator, the extractor and the Notion block
+# builder share: ``:::study-text`` at column 1, any case, not followed by a name character
+# (``:::study-textual`` and ``:::study-text-x`` are other words); the rest is an inline label.
+STUDY_TEXT_OPENER_RE = re.compile(
+    re.escape(STUDY_TEXT_MARKER) + r"(?![A-Za-z0-9_-])(?P<label>.*)", re.IGNORECASE
 )
-_STUDY_MARKER = ":::study-text"
-_STUDY_INDENTED_RE = re.compile(r"\s+:::study-text", re.IGNORECASE)
-_STUDY_MARKER_RE = re.compile(r":::study-text(?![A-Za-z0-9_])", re.IGNORECASE)
+
+# The openers of the two toggles every lesson has (rules M1/M2), matched case-insensitively: the
+# validator looks for them anywhere in the body, the extractor reads the toggle whose line starts
+# with one.
+ANSWER_KEY_OPENER = r":::toggle-(?:heading|h2)\s+answer\s+key"
+TEACHER_PLAN_OPENER = r":::toggle-(?:heading|h2|h3)\s+teacher['\u2018\u2019]s\s+follow-up\s+plan"
+_ANSWER_KEY_RE = re.compile(ANSWER_KEY_OPENER, re.IGNORECASE)
+_TEACHER_PLAN_RE = re.compile(TEACHER_PLAN_OPENER, re.IGNORECASE)
+_STUDY_INDENTED_RE = re.compile(r"\s+" + re.escape(STUDY_TEXT_MARKER), re.IGNORECASE)
 _COLUMN_CLOSER_RE = re.compile(r":::[ \t]*")
 _INDENTED_CLOSER_RE = re.compile(r"\s+:::\s*")
 _SEPARATOR_CELL_RE = re.compile(r"[-:]+")
+
+
+def study_text_label(line: str) -> str | None:
+    """The inline label of a study-text opener line (``""`` without one); ``None`` when the line
+    opens no study text."""
+    opener = STUDY_TEXT_OPENER_RE.match(line)
+    return None if opener is None else opener.group("label").strip()
 
 
 class BodyLines:
@@ -110,7 +125,7 @@ def find_markers(body: str) -> list[Finding]:
 def locate_study_text(body: BodyLines) -> StudyBlock | Finding:
     """Rules S1-S5: find the first study-text block (marker and closer at column 1)."""
     marker = next(
-        (i for i, line in enumerate(body.lines) if _STUDY_MARKER in line.lower()),
+        (i for i, line in enumerate(body.lines) if STUDY_TEXT_MARKER in line.lower()),
         None,
     )
     if marker is None:
@@ -122,7 +137,7 @@ def locate_study_text(body: BodyLines) -> StudyBlock | Finding:
             f'Line {marker + 1}: study-text marker must start at column 1 with ":::study-text".',
             body.file_line(marker),
         )
-    if not _STUDY_MARKER_RE.match(line):
+    if study_text_label(line) is None:
         return finding(
             Code.STUDY_TEXT_MALFORMED_MARKER,
             f'Line {marker + 1}: malformed study-text marker. Use ":::study-text" '

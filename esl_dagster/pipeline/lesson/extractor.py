@@ -25,7 +25,12 @@ import re
 from typing import Any
 
 from esl_dagster.pipeline.errors import ValidationError
-from esl_dagster.pipeline.lesson.directives import BodyLines
+from esl_dagster.pipeline.lesson.directives import (
+    ANSWER_KEY_OPENER,
+    TEACHER_PLAN_OPENER,
+    BodyLines,
+    study_text_label,
+)
 from esl_dagster.pipeline.lesson.document import LessonDocument, parse_document
 from esl_dagster.pipeline.lesson.front_matter import check_front_matter, to_jsonable
 from esl_dagster.pipeline.lesson.markdown_tree import markdown_inline_to_text
@@ -40,15 +45,10 @@ from esl_dagster.pipeline.lesson.models import (
 from esl_dagster.pipeline.lesson.reader import check_size_and_shape
 from esl_dagster.pipeline.lesson.speakers import default_speaker, match_speaker_line
 
-_STUDY_MARKER_RE = re.compile(r"[ \t]*:::study-text(.*)", re.IGNORECASE)
 _CLOSER_RE = re.compile(r"[ \t]*:::\s*")
-_WORD_CHAR_RE = re.compile(r"[A-Za-z0-9_]")
 _SECTION_RE = re.compile(r"(#{2,3})[ \t]+(\S.*)")
-_ANSWER_KEY_RE = re.compile(r"[ \t]*:::toggle-(?:heading|h2)[ \t]+answer key.*", re.IGNORECASE)
-_TEACHER_NOTES_RE = re.compile(
-    r"[ \t]*:::toggle-(?:heading|h2|h3)[ \t]+teacher['\u2018\u2019]s[ \t]+follow-up[ \t]+plan.*",
-    re.IGNORECASE,
-)
+_ANSWER_KEY_RE = re.compile(rf"[ \t]*{ANSWER_KEY_OPENER}.*", re.IGNORECASE)
+_TEACHER_NOTES_RE = re.compile(rf"[ \t]*{TEACHER_PLAN_OPENER}.*", re.IGNORECASE)
 _INVISIBLE_TRANSLATION = str.maketrans({"\u00a0": " ", "\u200b": None})
 DIALOGUE_MIN_SPEAKER_LINES = 2
 
@@ -120,7 +120,7 @@ def _parse(text: str) -> LessonDocument:
 def _study_text(doc: LessonDocument, body: BodyLines) -> StudyText | str:
     """The study text, or the reason there is none."""
     marker = next(
-        (i for i, line in enumerate(body.lines) if _STUDY_MARKER_RE.match(line)),
+        (i for i, line in enumerate(body.lines) if _indented_label(line) is not None),
         None,
     )
     if marker is None:
@@ -132,7 +132,7 @@ def _study_text(doc: LessonDocument, body: BodyLines) -> StudyText | str:
     if closer is None:
         return f'study-text block starting at line {marker + 1} is missing its closing ":::"'
     lines = [line for line in body.trimmed[marker + 1 : closer] if line]
-    label = _inline_label(body.lines[marker])
+    label = _indented_label(body.lines[marker])
     if label and lines and lines[0].lower() == label.lower():
         lines = lines[1:]
     if not lines:
@@ -140,10 +140,10 @@ def _study_text(doc: LessonDocument, body: BodyLines) -> StudyText | str:
     return _study_lines(lines, _speaker_labels(doc.front_matter))
 
 
-def _inline_label(marker_line: str) -> str:
-    match = _STUDY_MARKER_RE.match(marker_line)
-    rest = match.group(1) if match else ""
-    return "" if _WORD_CHAR_RE.match(rest) else rest.strip()
+def _indented_label(line: str) -> str | None:
+    """The opener's label as the extractor reads it: the original's reader also took an indented
+    opener (the validator refuses it, so a validated lesson never has one)."""
+    return study_text_label(line.lstrip(" \t"))
 
 
 def _speaker_labels(front_matter: dict[str, Any]) -> list[str]:

@@ -176,6 +176,6 @@ def _not_found(exc: Any) -> bool:
 
 
 def _s3_error(exc: Exception, what: str) -> Exception:
-    from esl_dagster.pipeline.storage.s3 import to_pipeline_error
+    from esl_dagster.pipeline.storage.s3_uploads import to_pipeline_error
 
     return to_pipeline_error(exc, what)

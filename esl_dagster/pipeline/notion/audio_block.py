@@ -20,7 +20,7 @@ attach never leaves two blocks.
 from dataclasses import dataclass, field
 
 from esl_dagster.pipeline.errors import ValidationError
-from esl_dagster.pipeline.notion.blocks import external
+from esl_dagster.pipeline.notion.block_payloads import external
 from esl_dagster.pipeline.notion.client import JSON, NotionAPIError, NotionClient, Recover
 from esl_dagster.pipeline.notion.file_uploads import file_upload_id_of
 from esl_dagster.pipeline.notion.rich_text import plain_text_of

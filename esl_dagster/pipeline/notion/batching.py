@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 
 from esl_dagster.pipeline.errors import ValidationError
-from esl_dagster.pipeline.notion.blocks import Block, children_of, with_children
+from esl_dagster.pipeline.notion.block_payloads import Block, children_of, with_children
 
 MAX_CHILDREN = 100
 MAX_LEVEL = 3

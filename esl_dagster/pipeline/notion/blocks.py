@@ -21,13 +21,17 @@ import textwrap
 from typing import Any
 
 from esl_dagster.pipeline.errors import ValidationError
-from esl_dagster.pipeline.notion.rich_text import RichText, parse_inline, plain
-
-Block = dict[str, Any]
+from esl_dagster.pipeline.lesson.directives import NESTING_OPENERS, study_text_label
+from esl_dagster.pipeline.notion.block_payloads import (
+    CODE_LANGUAGES,
+    Block,
+    append_child,
+    external,
+    text_block,
+)
+from esl_dagster.pipeline.notion.rich_text import parse_inline, plain
 
 _DIRECTIVE_RE = re.compile(r"^:::([A-Za-z][A-Za-z0-9-]*)(.*)$")
-_STUDY_TEXT_RE = re.compile(r"^:::study-text(?![A-Za-z0-9_-])", re.IGNORECASE)
-_OPENER_PREFIXES = (":::column", ":::callout", ":::toggle-", ":::study-text", ":::synced-block")
 _HEADING_RE = re.compile(r"^(#{1,3})\s+(.*)$")
 _BULLET_RE = re.compile(r"^([ \t]*)[-*]\s+(.*)$")
 _NUMBERED_RE = re.compile(r"^([ \t]*)\d+\.\s+(.*)$")
@@ -35,37 +39,6 @@ _IMAGE_RE = re.compile(r"^!\[([^\]]*)\]\((\S+?)\)$")
 _DIVIDER_LINES = frozenset({"---", "***", "___"})
 _SEPARATOR_CELL_RE = re.compile(r"^:?-+:?$")
 _MEDIA_SCHEMES = ("http://", "https://")
-
-CODE_LANGUAGES: dict[str, str] = {
-    "": "plain text",
-    "text": "plain text",
-    "txt": "plain text",
-    "md": "markdown",
-    "markdown": "markdown",
-    "py": "python",
-    "python": "python",
-    "js": "javascript",
-    "javascript": "javascript",
-    "ts": "typescript",
-    "typescript": "typescript",
-    "json": "json",
-    "sh": "shell",
-    "shell": "shell",
-    "bash": "bash",
-    "html": "html",
-    "css": "css",
-    "sql": "sql",
-    "yaml": "yaml",
-    "yml": "yaml",
-    "java": "java",
-    "c": "c",
-    "cpp": "c++",
-    "c++": "c++",
-    "cs": "c#",
-    "c#": "c#",
-    "go": "go",
-    "rust": "rust",
-}
 
 
 def markdown_to_blocks(body: str) -> list[Block]:
@@ -77,36 +50,6 @@ def markdown_to_blocks(body: str) -> list[Block]:
     all_lines = body.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     lines = _strip_front_matter(all_lines)
     return _Parser(lines, top_level=True, first_line=len(all_lines) - len(lines) + 1).parse()
-
-
-def children_of(block: Block) -> list[Block]:
-    children: list[Block] = block[block["type"]].get("children", [])
-    return children
-
-
-def with_children(block: Block, children: list[Block]) -> Block:
-    """A shallow copy of ``block`` with ``children`` replaced (removed when empty)."""
-    kind = block["type"]
-    payload = {k: v for k, v in block[kind].items() if k != "children"}
-    if children:
-        payload["children"] = children
-    return {"type": kind, kind: payload}
-
-
-def text_block(kind: str, rich_text: list[RichText], children: list[Block] | None = None) -> Block:
-    payload: dict[str, Any] = {"rich_text": rich_text}
-    if kind.startswith("heading_"):
-        payload["is_toggleable"] = False
-    if children:
-        payload["children"] = children
-    return {"type": kind, kind: payload}
-
-
-def external(kind: str, url: str, caption: list[RichText] | None = None) -> Block:
-    payload: dict[str, Any] = {"type": "external", "external": {"url": url}}
-    if caption:
-        payload["caption"] = caption
-    return {"type": kind, kind: payload}
 
 
 def _strip_front_matter(lines: list[str]) -> list[str]:
@@ -131,7 +74,7 @@ def _collect_body(
             depth -= 1
             if depth == 0:
                 return lines[start:index], index + 1, True
-        elif nested and stripped.lower().startswith(_OPENER_PREFIXES):
+        elif nested and stripped.lower().startswith(NESTING_OPENERS):
             depth += 1
     return lines[start:], len(lines), False
 
@@ -232,7 +175,7 @@ class _Parser:
         parent = self._list_parent(indent)
         paragraph = text_block("paragraph", parse_inline(stripped))
         if indent > 0 and parent is not None:
-            _append_child(parent, paragraph)
+            append_child(parent, paragraph)
         else:
             self._add(paragraph)
 
@@ -246,11 +189,11 @@ class _Parser:
         if parent is None:
             self.blocks.append(block)
         else:
-            _append_child(parent, block)
+            append_child(parent, block)
         self.list_stack.append((indent, block))
 
     def _directive(self, line: str, index: int) -> int | None:
-        if _STUDY_TEXT_RE.match(line):
+        if study_text_label(line) is not None:
             body, after, _ = _collect_body(self.lines, index + 1, nested=False)
             inner = self.first_line + index + 1
             self._add(text_block("toggle", plain("study-text"), _parse_body(body, inner)))
@@ -339,10 +282,6 @@ class _Parser:
             }
         )
         return end
-
-
-def _append_child(parent: Block, child: Block) -> None:
-    parent[parent["type"]].setdefault("children", []).append(child)
 
 
 def _parse_body(lines: list[str], first_line: int) -> list[Block]:

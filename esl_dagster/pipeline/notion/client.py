@@ -29,7 +29,8 @@ from typing import Any
 import httpx
 
 from esl_dagster.pipeline.errors import ServiceError, is_transient_status
-from esl_dagster.pipeline.http_retry import parse_retry_after, retry_delay
+from esl_dagster.pipeline.http_retry import HttpClientOwner, parse_retry_after, retry_delay
+from esl_dagster.pipeline.notion.rate_limit_pause import RateLimitPause
 from esl_dagster.pipeline.observability import NoopMetrics, PipelineMetrics, record_request
 
 JSON = dict[str, Any]
@@ -78,7 +79,7 @@ class FormData:
     fields: dict[str, str]
 
 
-class NotionClient:
+class NotionClient(HttpClientOwner):
     """Notion REST API client. ``sleep`` and ``rng`` are injectable for fast, deterministic tests."""
 
     def __init__(
@@ -108,9 +109,7 @@ class NotionClient:
         self._metrics: PipelineMetrics = metrics if metrics is not None else NoopMetrics()
         self.calls = 0
         self._lock = threading.Lock()
-        # While a call waits out a 429's Retry-After, other calls hold back until ``_resume_at``.
-        self._resume_at = 0.0
-        self._pause_owner: object | None = None
+        self._rate_limit_pause = RateLimitPause(sleep)
         self.cache_key = hashlib.sha256(f"{base_url}\0{token}".encode()).hexdigest()
         self._http = httpx.Client(
             base_url=base_url.rstrip("/") + "/v1/",
@@ -122,15 +121,6 @@ class NotionClient:
             timeout=httpx.Timeout(timeout),
             transport=transport,
         )
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> "NotionClient":
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
 
     # -- endpoints --------------------------------------------------------------------------
 
@@ -296,10 +286,10 @@ class NotionClient:
                 if attempt > 1 and last is not None:
                     delay = self._delay(attempt - 1, last.retry_after)
                     if last.status == 429:
-                        self._pause_others(me, delay)
+                        self._rate_limit_pause.pause_others(me, delay)
                     self._sleep(delay)
                 else:
-                    self._wait_for_pause(me)
+                    self._rate_limit_pause.wait_if_paused(me)
                 try:
                     return self._send(method, path, body, params, form, retry=attempt > 1)
                 except NotionAPIError as error:
@@ -313,7 +303,7 @@ class NotionClient:
                         if result is not None:
                             return result
         finally:
-            self._end_pause(me)
+            self._rate_limit_pause.end(me)
         assert last is not None
         raise NotionAPIError(
             f"{method} /v1/{path} failed after {self.max_attempts} attempts: {last.args[0]}",
@@ -323,24 +313,6 @@ class NotionClient:
             retry_after=last.retry_after,
             retried=self.max_attempts > 1,
         )
-
-    def _pause_others(self, owner: object, delay: float) -> None:
-        with self._lock:
-            until = time.monotonic() + delay
-            if until > self._resume_at:
-                self._resume_at, self._pause_owner = until, owner
-
-    def _wait_for_pause(self, me: object) -> None:
-        with self._lock:
-            remaining = self._resume_at - time.monotonic()
-            paused = self._pause_owner is not None and self._pause_owner is not me
-        if paused and remaining > 0:
-            self._sleep(remaining)
-
-    def _end_pause(self, me: object) -> None:
-        with self._lock:
-            if self._pause_owner is me:
-                self._resume_at, self._pause_owner = 0.0, None
 
     def _delay(self, retry: int, retry_after: float | None) -> float:
         return retry_delay(

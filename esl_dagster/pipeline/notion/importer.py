@@ -35,7 +35,8 @@ from typing import Any
 
 from esl_dagster.pipeline.lesson.models import LessonMeta
 from esl_dagster.pipeline.notion.batching import Batch, plan_batches
-from esl_dagster.pipeline.notion.blocks import Block, children_of, markdown_to_blocks
+from esl_dagster.pipeline.notion.block_payloads import Block, children_of
+from esl_dagster.pipeline.notion.blocks import markdown_to_blocks
 from esl_dagster.pipeline.notion.client import JSON, NotionAPIError, NotionClient
 from esl_dagster.pipeline.notion.properties import (
     PageFields,

@@ -9,7 +9,7 @@ from esl_dagster.pipeline.notion.client import NotionClient
 from esl_dagster.pipeline.notion.colorize import apply_preset
 from esl_dagster.pipeline.notion.importer import import_lesson
 from esl_dagster.pipeline.notion.offline import DryRunNotion, counts_token
-from esl_dagster.pipeline.notion.service import (
+from esl_dagster.pipeline.notion.service_contract import (
     AudioRequest,
     ColorizeRequest,
     ImportRequest,

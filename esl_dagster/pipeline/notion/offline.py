@@ -11,7 +11,7 @@ from esl_dagster.pipeline.notion.preview import (
     plan_audio,
     plan_colorize,
 )
-from esl_dagster.pipeline.notion.service import (
+from esl_dagster.pipeline.notion.service_contract import (
     AudioRequest,
     ColorizeRequest,
     ImportRequest,

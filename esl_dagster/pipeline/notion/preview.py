@@ -18,12 +18,8 @@ from esl_dagster.pipeline.errors import ValidationError
 from esl_dagster.pipeline.lesson.models import LessonMeta
 from esl_dagster.pipeline.notion.audio_block import audio_block, find_study_text, insert_position
 from esl_dagster.pipeline.notion.batching import Batch, plan_batches
-from esl_dagster.pipeline.notion.blocks import (
-    Block,
-    children_of,
-    markdown_to_blocks,
-    with_children,
-)
+from esl_dagster.pipeline.notion.block_payloads import Block, children_of, with_children
+from esl_dagster.pipeline.notion.blocks import markdown_to_blocks
 from esl_dagster.pipeline.notion.colorize import ColourPlan, plan_colours
 from esl_dagster.pipeline.notion.properties import (
     PREVIEW_STUDENT_PLACEHOLDER,

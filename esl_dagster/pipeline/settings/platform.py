@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
+from esl_dagster.pipeline.settings.choices import normalised_choice
 from esl_dagster.pipeline.settings.storage import reveal
 
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -44,15 +45,12 @@ class GeneralSettings(BaseModel):
     @field_validator("log_level", mode="before")
     @classmethod
     def _normalise_log_level(cls, value: object) -> object:
-        if isinstance(value, str):
-            lowered = value.strip().lower()
-            return {"warn": "warning", "fatal": "error", "critical": "error"}.get(lowered, lowered)
-        return value
+        return normalised_choice(value, {"warn": "warning", "fatal": "error", "critical": "error"})
 
     @field_validator("log_format", mode="before")
     @classmethod
     def _lowercase(cls, value: object) -> object:
-        return value.strip().lower() if isinstance(value, str) else value
+        return normalised_choice(value)
 
 
 class ConfigFilesSettings(BaseModel):
@@ -94,10 +92,7 @@ class ConfigFilesSettings(BaseModel):
     @field_validator("provider", mode="before")
     @classmethod
     def _normalise_provider(cls, value: object) -> object:
-        if isinstance(value, str):
-            lowered = value.strip().lower()
-            return {"http": "remote", "filesystem": "local", "fs": "local"}.get(lowered, lowered)
-        return value
+        return normalised_choice(value, {"http": "remote", "filesystem": "local", "fs": "local"})
 
 
 class PostgresSettings(BaseModel):

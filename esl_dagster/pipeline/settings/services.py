@@ -9,6 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
+from esl_dagster.pipeline.settings.choices import normalised_choice
+
 TtsMode = Literal["auto", "dialogue", "monologue"]
 
 
@@ -96,4 +98,4 @@ class SpeechSettings(BaseModel):
     @field_validator("tts_mode", mode="before")
     @classmethod
     def _lowercase(cls, value: object) -> object:
-        return value.strip().lower() if isinstance(value, str) else value
+        return normalised_choice(value)

@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
+from esl_dagster.pipeline.settings.choices import normalised_choice
+
 ManifestStoreKind = Literal["filesystem", "s3"]
 
 
@@ -138,9 +140,6 @@ class ManifestSettings(BaseModel):
     @field_validator("store", mode="before")
     @classmethod
     def _normalise_store(cls, value: object) -> object:
-        if isinstance(value, str):
-            lowered = value.strip().lower()
-            return {"fs": "filesystem", "local": "filesystem", "file": "filesystem"}.get(
-                lowered, lowered
-            )
-        return value
+        return normalised_choice(
+            value, {"fs": "filesystem", "local": "filesystem", "file": "filesystem"}
+        )

@@ -38,7 +38,7 @@ from esl_dagster.pipeline.stages.start import resolve_options, start_run
 # Public name -> the module that defines it, imported on first access.
 _LAZY = {
     "STAGE_FUNCTIONS": "esl_dagster.pipeline.stages.execute",
-    "build_manifest": "esl_dagster.pipeline.stages.manifest",
+    "build_manifest": "esl_dagster.pipeline.stages.write_manifest",
     "lesson_key": "esl_dagster.pipeline.stages.notion",
 }
 

@@ -24,7 +24,7 @@ STAGE_IMPLEMENTATIONS: dict[str, tuple[str, str, str]] = {
     "tts": ("media", "decide_tts", "act_tts"),
     "upload": ("media", "decide_upload", "act_upload"),
     "add-audio": ("notion", "decide_add_audio", "act_add_audio"),
-    "manifest": ("manifest", "decide_manifest", "act_manifest"),
+    "manifest": ("write_manifest", "decide_manifest", "act_manifest"),
 }
 
 

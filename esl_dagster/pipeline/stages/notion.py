@@ -1,7 +1,7 @@
 """The Notion stages: ``import``, ``colorize`` and ``add-audio``.
 
 Each stage decides from the manifest, calls the run's Notion service (live, preview or dry run,
-chosen once: see :mod:`esl_dagster.pipeline.notion.service`) and records the effect the service
+chosen once: see :mod:`esl_dagster.pipeline.notion.service_contract`) and records the effect the service
 reports. No stage asks which mode it is in.
 """
 
@@ -17,7 +17,7 @@ from esl_dagster.pipeline.manifest import (
     utc_timestamp,
 )
 from esl_dagster.pipeline.notion.importer import ImportProgress
-from esl_dagster.pipeline.notion.service import (
+from esl_dagster.pipeline.notion.service_contract import (
     AudioRequest,
     ColorizeRequest,
     ImportRequest,

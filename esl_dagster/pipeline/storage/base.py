@@ -1,6 +1,7 @@
 """The uploader contract and the key rules shared by every target."""
 
 import hashlib
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Protocol
 
@@ -65,6 +66,30 @@ def upload_key(path: Path, *prefixes: str | None) -> str:
     if not path.is_file():
         raise InfrastructureError(f"cannot upload {path}: file not found")
     return object_key(path, *prefixes)
+
+
+class KeyedUploader(ABC):
+    """An uploader that stores a file under the key it derives: ``<prefix>/<key prefix>/<file
+    name>`` (S3 and the local folder; Notion names an upload by the id it gives it)."""
+
+    prefix: str
+
+    def upload(
+        self,
+        path: Path,
+        *,
+        key_prefix: str | None = None,
+        public_read: bool = False,
+        presign_seconds: int | None = None,
+    ) -> UploadResult:
+        key = upload_key(path, self.prefix, key_prefix)
+        return self.store(path, key, public_read=public_read, presign_seconds=presign_seconds)
+
+    @abstractmethod
+    def store(
+        self, path: Path, key: str, *, public_read: bool, presign_seconds: int | None
+    ) -> UploadResult:
+        """Put the (existing) file ``path`` at ``key``, or find it already there."""
 
 
 def content_type_for(path: Path) -> str:

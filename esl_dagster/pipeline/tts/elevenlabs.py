@@ -22,9 +22,13 @@ import httpx
 from esl_dagster.pipeline.config.models import CatalogVoice, VoiceCatalog, VoiceLabels
 from esl_dagster.pipeline.errors import ConfigurationError, ServiceError
 from esl_dagster.pipeline.http_retry import (
+    HttpClientOwner,
+    retry_delay,
+    service_error_from_response,
+)
+from esl_dagster.pipeline.http_retry import (
     parse_retry_after as parse_retry_after,  # public name kept for existing importers
 )
-from esl_dagster.pipeline.http_retry import retry_delay, service_error_from_response
 from esl_dagster.pipeline.observability import (
     TTS_CHARACTERS,
     NoopMetrics,
@@ -97,7 +101,7 @@ def _server_limit(response: httpx.Response) -> int | None:
         return None
 
 
-class ElevenLabsProvider:
+class ElevenLabsProvider(HttpClientOwner):
     """The ElevenLabs provider (see the module docstring)."""
 
     name = "elevenlabs"
@@ -140,21 +144,12 @@ class ElevenLabsProvider:
         self._sleep = sleep
         self._gate = ConcurrencyGate(concurrency)
         self._metrics: PipelineMetrics = metrics if metrics is not None else NoopMetrics()
-        self._client = httpx.Client(
+        self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
             headers={"xi-api-key": api_key.strip(), "user-agent": "esl-dagster"},
             timeout=httpx.Timeout(timeout),
             limits=httpx.Limits(max_connections=max(concurrency, 1) + 2),
         )
-
-    def close(self) -> None:
-        self._client.close()
-
-    def __enter__(self) -> "ElevenLabsProvider":
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
     @property
     def in_flight_limit(self) -> int:
@@ -210,7 +205,7 @@ class ElevenLabsProvider:
 
     def list_voices(self) -> VoiceCatalog:
         """``GET /v1/voices`` as a catalog (the voices sync command)."""
-        response = self._with_retries(lambda: self._client.get("/v1/voices"), what="list voices")
+        response = self._with_retries(lambda: self._http.get("/v1/voices"), what="list voices")
         try:
             payload = response.json()
             voices = [
@@ -234,7 +229,7 @@ class ElevenLabsProvider:
 
         def send() -> httpx.Response:
             with self._gate.slot():
-                response = self._client.post(
+                response = self._http.post(
                     path, params={"output_format": self.output_format}, json=body
                 )
             self._gate.follow_server(_server_limit(response))

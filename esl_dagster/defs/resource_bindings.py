@@ -12,8 +12,8 @@ import dagster as dg
 
 from esl_dagster.pipeline.settings_variables import accepted_variables
 from esl_dagster.resources.lesson_sources import LessonSourcesResource
-from esl_dagster.resources.s3 import S3StorageResource
-from esl_dagster.resources.services import PipelineResource
+from esl_dagster.resources.pipeline import PipelineResource
+from esl_dagster.resources.s3_storage import S3StorageResource
 
 
 def bound_variables() -> dict[str, str]:

@@ -1,7 +1,7 @@
 """The Dagster resource of the engine's services: ``PipelineResource`` builds ``Services``.
 
 Its one field, ``variables``, holds the engine's settings as environment variable name -> value,
-each bound as ``dg.EnvVar`` in ``defs/resources.py`` (only the variables set where the code
+each bound as ``dg.EnvVar`` in ``defs/resource_bindings.py`` (only the variables set where the code
 location loads, so an unset one leaves the engine's default instead of failing every run). Dagster
 resolves them when a run starts; the engine's one table turns them into its ``Settings`` tree
 (:func:`~esl_dagster.pipeline.settings.settings_from_variables`), the same mapping the ``esl``

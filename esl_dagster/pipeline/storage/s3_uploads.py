@@ -20,11 +20,11 @@ from esl_dagster.pipeline.errors import (
 )
 from esl_dagster.pipeline.settings import S3Settings
 from esl_dagster.pipeline.storage.base import (
+    KeyedUploader,
     UploadResult,
     content_type_for,
     file_md5,
     sanitize_prefix,
-    upload_key,
 )
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def to_pipeline_error(exc: Exception, what: str) -> PipelineError:
     return ServiceError(_SERVICE, f"{what} failed: {exc}", transient=transient, retried=transient)
 
 
-class S3Uploader:
+class S3Uploader(KeyedUploader):
     """Uploads to one bucket. ``endpoint_url`` selects MinIO or another S3-compatible server
     (path-style addressing); ``client`` injects a ready boto3 client (one made by
     :func:`~esl_dagster.pipeline.storage.s3_client.s3_client`, as the services builder does)."""
@@ -121,15 +121,9 @@ class S3Uploader:
             return f"{self.endpoint_url}/{self.bucket}/{quote(key)}"
         return f"https://{self.bucket}.s3.{self.region}.amazonaws.com/{quote(key)}"
 
-    def upload(
-        self,
-        path: Path,
-        *,
-        key_prefix: str | None = None,
-        public_read: bool = False,
-        presign_seconds: int | None = None,
+    def store(
+        self, path: Path, key: str, *, public_read: bool, presign_seconds: int | None
     ) -> UploadResult:
-        key = upload_key(path, self.prefix, key_prefix)
         if presign_seconds is not None and not 1 <= presign_seconds <= _MAX_PRESIGN_SECONDS:
             raise ConfigurationError("presigned URL expiry must be between 1 s and 7 days")
         md5 = file_md5(path)

@@ -5,10 +5,15 @@ from urllib.parse import quote
 
 from esl_dagster.pipeline.errors import InfrastructureError
 from esl_dagster.pipeline.files import atomic_copy
-from esl_dagster.pipeline.storage.base import UploadResult, file_md5, sanitize_prefix, upload_key
+from esl_dagster.pipeline.storage.base import (
+    KeyedUploader,
+    UploadResult,
+    file_md5,
+    sanitize_prefix,
+)
 
 
-class LocalUploader:
+class LocalUploader(KeyedUploader):
     """Copies files into ``folder`` under ``<prefix>/<key prefix>/<name>``.
 
     The URL is ``base_url/<key>`` when a base URL is set (a static file server), else a
@@ -22,16 +27,10 @@ class LocalUploader:
         self.base_url = base_url.rstrip("/") if base_url else None
         self.prefix = sanitize_prefix(prefix)
 
-    def upload(
-        self,
-        path: Path,
-        *,
-        key_prefix: str | None = None,
-        public_read: bool = False,
-        presign_seconds: int | None = None,
+    def store(
+        self, path: Path, key: str, *, public_read: bool, presign_seconds: int | None
     ) -> UploadResult:
         del public_read, presign_seconds  # meaningless for a folder (see the class docstring)
-        key = upload_key(path, self.prefix, key_prefix)
         target = self.folder.joinpath(*key.split("/"))
         if not target.resolve().is_relative_to(self.folder):
             raise InfrastructureError(f"refusing to write outside {self.folder}: {key}")

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 class S3StorageResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """S3 connection settings as variable name -> value (``S3_ENDPOINT_URL``, ``AWS_REGION``,
-    ``MINIO_*`` ...), each bound as ``dg.EnvVar`` in ``defs/resources.py``."""
+    ``MINIO_*`` ...), each bound as ``dg.EnvVar`` in ``defs/resource_bindings.py``."""
 
     variables: dict[str, str] = pydantic.Field(default_factory=dict)
 
