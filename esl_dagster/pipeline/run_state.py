@@ -1,9 +1,10 @@
 """The state one lesson job carries from stage to stage (JSON-serialisable: Dagster passes it
 between ops), and what each stage reports."""
 
+import copy
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from esl_dagster.pipeline.lesson.parsed import ParsedLesson
 from esl_dagster.pipeline.manifest import Manifest, ManifestAudio, NotionRecord, StageRecord
@@ -24,7 +25,10 @@ StageStatus = Literal["success", "skipped", "failed"]
 
 class StageResult(BaseModel):
     """What one stage did: ``success`` (ran, or in a dry run: would run), ``skipped`` (with the
-    reason) or ``failed``; ``detail`` is the stage's report (counts, paths, dry-run payloads)."""
+    reason) or ``failed``; ``detail`` is the stage's report (counts, paths, dry-run payloads).
+    Frozen: a recorded result is never changed, so the copies of the state share it."""
+
+    model_config = ConfigDict(frozen=True)
 
     status: StageStatus
     duration_ms: float
@@ -62,6 +66,14 @@ class RunState(BaseModel):
     manifest_written: bool = False
     previous: Manifest | None = None
     records: dict[str, StageRecord] = Field(default_factory=dict)
+
+    def stage_copy(self) -> "RunState":
+        """A deep copy for a stage to change (the caller's state stays as it was if the stage
+        fails), sharing the frozen parts: the parsed lesson and the results already recorded
+        (a dry run's import result holds the whole page payload). Copying those on every stage
+        cost more than the stages of an unchanged lesson themselves."""
+        shared = [self.lesson, *self.stage_results.values()]
+        return copy.deepcopy(self, memo={id(part): part for part in shared})
 
     @property
     def dry_run(self) -> bool:

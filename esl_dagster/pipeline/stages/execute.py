@@ -58,7 +58,7 @@ def run_stage(stage: str, state: RunState, services: Services) -> RunState:
     if stage not in STAGE_IMPLEMENTATIONS:
         raise ConfigurationError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
     decide, act = stage_functions(stage)
-    state = state.model_copy(deep=True)
+    state = state.stage_copy()
     telemetry = _telemetry(state, services)
     started = time.perf_counter()
     try:
