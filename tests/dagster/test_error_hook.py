@@ -53,3 +53,23 @@ def test_failure_classified_by_the_op_keeps_the_op_message() -> None:
         run = instance.get_run_by_id(run_id)
         assert run is not None
         assert run.tags[ERROR_TAG] == "Validation failed: Line 3: ..."
+
+
+def test_a_storage_outage_leaves_no_error_so_the_job_is_relaunched() -> None:
+    """dagster-postgres gives up during an outage with an exception chained to SQLAlchemy's."""
+    from sqlalchemy.exc import OperationalError
+
+    outage = OperationalError("INSERT INTO event_logs", {}, ConnectionRefusedError(111, "refused"))
+    try:
+        try:
+            raise outage
+        except OperationalError as cause:
+            raise RuntimeError("too many retries for DB connection") from cause
+    except RuntimeError as gave_up:
+        failure = gave_up
+    with dg.DagsterInstance.ephemeral() as instance:
+        run_id = run_with_tags(instance, {})
+        hook(instance, run_id, failure)
+        run = instance.get_run_by_id(run_id)
+        assert run is not None
+        assert ERROR_TAG not in run.tags

@@ -208,6 +208,22 @@ def execute_stage(
     return dg.Output(new_state, metadata={**metadata, **trace, **step_counters(context, services)})
 
 
+def is_storage_fault(exc: BaseException | None) -> bool:
+    """True when ``exc`` (or what caused it) is Dagster's own storage out of reach: an event
+    write or a tag update met a database error (dagster-postgres gives up with "too many
+    retries for DB connection" during a Postgres outage). That is the infrastructure, not the
+    lesson: the run keeps no ``esl/error``, so the relaunch sensor relaunches the job."""
+    from sqlalchemy.exc import DBAPIError
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, DBAPIError):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 @dg.failure_hook(name="record_esl_error")
 def record_error_from_hook(context: dg.HookContext) -> None:
     """Fallback for failures the ops did not classify (e.g. a resource that failed to start).
@@ -217,7 +233,7 @@ def record_error_from_hook(context: dg.HookContext) -> None:
     the UI inherits its parent's tags, and the parent's message is not this failure's cause.
     """
     exc = context.op_exception
-    if isinstance(exc, dg.Failure):
+    if isinstance(exc, dg.Failure) or is_storage_fault(exc):
         return
     message = (
         root_cause_message(context.op.name, exc)
