@@ -107,7 +107,13 @@ def step_counters(context: dg.OpExecutionContext, services: Services) -> dict[st
 def fail_or_retry(
     context: dg.OpExecutionContext, stage: str, exc: BaseException, services: Services
 ) -> NoReturn:
-    """Raise what Dagster should do about ``exc``: a retry while attempts remain, else a Failure."""
+    """Raise what Dagster should do about ``exc``: a retry while attempts remain, else a Failure.
+
+    A fault of Dagster's own storage (an engine event the run logs could not be written) is not
+    the lesson's: it is raised as it is, for the op's ``RetryPolicy`` and then the relaunch
+    sensor, and records no ``esl/error``."""
+    if is_storage_fault(exc):
+        raise exc
     retry_if_transient(context, stage, exc)
     message = root_cause_message(stage, exc)
     record_error(context, message)
@@ -210,14 +216,14 @@ def execute_stage(
 
 def is_storage_fault(exc: BaseException | None) -> bool:
     """True when ``exc`` (or what caused it) is Dagster's own storage out of reach: an event
-    write or a tag update met a database error (dagster-postgres gives up with "too many
+    write (the engine's log records are events too) or a tag update met a database error (dagster-postgres gives up with "too many
     retries for DB connection" during a Postgres outage). That is the infrastructure, not the
     lesson: the run keeps no ``esl/error``, so the relaunch sensor relaunches the job."""
-    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import SQLAlchemyError  # only Dagster's storage uses SQLAlchemy here
 
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
-        if isinstance(exc, DBAPIError):
+        if isinstance(exc, SQLAlchemyError):
             return True
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
