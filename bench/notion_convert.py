@@ -41,7 +41,7 @@ from esl_dagster.pipeline.lesson.reader import MAX_LINE_CHARS
 from esl_dagster.pipeline.notion import blocks
 from esl_dagster.pipeline.notion.batching import count_blocks
 from esl_dagster.pipeline.notion.inline import inline_runs
-from esl_dagster.pipeline.notion.rich_text import RichText, fit_items, text_item
+from esl_dagster.pipeline.notion.rich_text import RichText, split_content, text_item
 
 CORPUS_SIZE = 400
 ORIGINAL_CORPUS_SIZE = 1100
@@ -84,6 +84,30 @@ def markdown_it_inline(text: str) -> list[RichText]:
                 )
             )
     return fit_items(items)
+
+
+def fit_items(items: list[RichText]) -> list[RichText]:
+    """The previous converter's last step: merge equal neighbours, drop empty items, split long
+    ones (the converter now merges runs before it builds any item)."""
+    merged: list[RichText] = []
+    for item in items:
+        content = item["text"]["content"]
+        if not content:
+            continue
+        previous = merged[-1] if merged else None
+        if previous is not None and (previous["annotations"], previous["text"]["link"]) == (
+            item["annotations"],
+            item["text"]["link"],
+        ):
+            text = {**previous["text"], "content": previous["text"]["content"] + content}
+            merged[-1] = {**previous, "text": text}
+        else:
+            merged.append(item)
+    return [
+        {**item, "text": {**item["text"], "content": chunk}}
+        for item in merged
+        for chunk in split_content(item["text"]["content"])
+    ]
 
 
 def _previous_converter(body: str) -> list[dict[str, Any]]:

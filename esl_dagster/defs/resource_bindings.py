@@ -10,7 +10,7 @@ import os
 
 import dagster as dg
 
-from esl_dagster.pipeline.settings_variables import accepted_variables
+from esl_dagster.pipeline.settings_variables import DEFAULT_LESSON_STAGING_DIR, accepted_variables
 from esl_dagster.resources.lesson_sources import LessonSourcesResource
 from esl_dagster.resources.pipeline import PipelineResource
 from esl_dagster.resources.s3_storage import S3StorageResource
@@ -37,7 +37,7 @@ def lesson_sources_from_env() -> LessonSourcesResource:
         folders=folders,
         s3_uri=os.environ.get("ESL_LESSON_S3_URI") or None,
         s3=S3StorageResource(variables=bound_variables()),
-        staging_dir=_env_or("ESL_LESSON_STAGING_DIR", "var/s3-lessons"),
+        staging_dir=_env_or("ESL_LESSON_STAGING_DIR", DEFAULT_LESSON_STAGING_DIR),
     )
 
 

@@ -13,6 +13,11 @@ resources bind the same names as ``dg.EnvVar``.
 
 from dataclasses import dataclass
 
+# Defaults of the two machine folders that light readers (the `esl run` replay, the lesson
+# sources' resource) resolve without loading the settings models; the settings use them too.
+DEFAULT_DATA_DIR = "var"
+DEFAULT_LESSON_STAGING_DIR = "var/s3-lessons"
+
 
 @dataclass(frozen=True)
 class Variable:

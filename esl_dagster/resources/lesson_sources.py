@@ -24,6 +24,7 @@ import dagster as dg
 import pydantic
 
 from esl_dagster.pipeline.lesson.source import staging_path, write_staged_copy
+from esl_dagster.pipeline.settings_variables import DEFAULT_LESSON_STAGING_DIR
 from esl_dagster.resources.s3_storage import S3StorageResource
 
 DEFAULTS_FILE = "esl.defaults.json"
@@ -65,7 +66,7 @@ class LessonSourcesResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     folders: list[str] = pydantic.Field(default_factory=list)
     s3_uri: str | None = None
     s3: S3StorageResource
-    staging_dir: str = "var/s3-lessons"
+    staging_dir: str = DEFAULT_LESSON_STAGING_DIR
 
     def listings(self) -> list[SourceListing]:
         """Every configured source, listed now; a source that cannot be listed says why."""

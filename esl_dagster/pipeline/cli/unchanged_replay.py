@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from esl_dagster.pipeline.settings_variables import accepted_variables
+from esl_dagster.pipeline.files import atomic_write_text
+from esl_dagster.pipeline.settings_variables import DEFAULT_DATA_DIR, accepted_variables
 
 RECORD_FOLDER = "cli-runs"
-DEFAULT_DATA_DIR = "var"  # the settings' ``ESL_DATA_DIR`` default
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the installed esl_dagster package
 _INELIGIBLE_FLAGS = ("log", "force", "dry_run", "run_id", "job_id")
 _NOT_INPUTS = ("handler",)
@@ -69,10 +69,7 @@ class Replay:
             "stamps": _stamps(paths),
         }
         try:
-            self.record.parent.mkdir(parents=True, exist_ok=True)
-            temporary = self.record.with_suffix(f".{os.getpid()}.tmp")
-            temporary.write_text(json.dumps(record), encoding="utf-8")
-            temporary.replace(self.record)
+            atomic_write_text(self.record, json.dumps(record))
         except OSError:
             return
 

@@ -122,30 +122,6 @@ def split_content(text: str, limit: int = MAX_TEXT_UNITS) -> list[str]:
     return chunks
 
 
-def fit_items(items: list[RichText]) -> list[RichText]:
-    """Merge equal neighbours, drop empty items, split long ones, and cap the array at 100."""
-    merged: list[RichText] = []
-    for item in items:
-        content = item["text"]["content"]
-        if not content:
-            continue
-        if merged and _same_style(merged[-1], item):
-            previous = merged[-1]
-            merged[-1] = {
-                **previous,
-                "text": {**previous["text"], "content": previous["text"]["content"] + content},
-            }
-        else:
-            merged.append(item)
-    return _capped(
-        [
-            {**item, "text": {**item["text"], "content": chunk}}
-            for item in merged
-            for chunk in split_content(item["text"]["content"])
-        ]
-    )
-
-
 def _capped(fitted: list[RichText]) -> list[RichText]:
     if len(fitted) > MAX_ITEMS:
         raise ValidationError(
@@ -153,10 +129,6 @@ def _capped(fitted: list[RichText]) -> list[RichText]:
             f"{MAX_ITEMS} per block. Split the line or simplify its formatting."
         )
     return fitted
-
-
-def _same_style(a: RichText, b: RichText) -> bool:
-    return bool(a["annotations"] == b["annotations"] and a["text"]["link"] == b["text"]["link"])
 
 
 def _color(code: bool) -> str:

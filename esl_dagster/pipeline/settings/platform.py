@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from esl_dagster.pipeline.settings.choices import normalised_choice
 from esl_dagster.pipeline.settings.storage import reveal
+from esl_dagster.pipeline.settings_variables import DEFAULT_DATA_DIR, DEFAULT_LESSON_STAGING_DIR
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 ConfigProviderKind = Literal["local", "remote"]
@@ -31,12 +32,12 @@ class GeneralSettings(BaseModel):
         "text.",
     )
     data_dir: Path = Field(
-        Path("var"),
+        Path(DEFAULT_DATA_DIR),
         description="Folder for machine files, kept out of the lesson folders: built MP3s and the "
         "TTS clip cache under audio/ (relative to PIPELINE_CWD).",
     )
     lesson_staging_dir: Path = Field(
-        Path("var/s3-lessons"),
+        Path(DEFAULT_LESSON_STAGING_DIR),
         description="Where lessons read from S3 are copied, at <dir>/<bucket>/<key> (by runs and "
         "the lesson sensor alike): the local path naming the lesson to its manifest (relative to "
         "PIPELINE_CWD).",
