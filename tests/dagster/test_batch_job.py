@@ -53,6 +53,33 @@ def test_a_folder_is_one_run_with_one_step_per_lesson(
         assert (folder / f"{lesson.stem}.manifest.json").is_file()
 
 
+def test_each_lesson_reports_its_stages_on_its_output_event(
+    tmp_path: Path, embedded: PipelineResource
+) -> None:
+    folder = folder_with(tmp_path, VALID_LESSONS[:2])
+    with dg.instance_for_test() as instance:
+        result = lesson_batch_job.execute_in_process(
+            run_config={
+                "ops": {"discover_lessons": {"config": {"folder": str(folder), "with_tts": False}}}
+            },
+            resources={"esl": embedded},
+            instance=instance,
+        )
+        records = instance.all_logs(result.run_id)
+    outputs = [
+        event.step_output_data.metadata
+        for event in result.all_events
+        if event.is_successful_output and str(event.step_key).startswith("process_lesson[")
+    ]
+    assert sorted(Path(str(m["lesson"].value)).name for m in outputs) == sorted(
+        lesson.name for lesson in VALID_LESSONS[:2]
+    )
+    assert all(str(m["steps"].value).startswith("validate") for m in outputs)
+    # No event of its own per lesson: the run's plain log messages name no lesson.
+    messages = [record.user_message for record in records if not record.is_dagster_event]
+    assert not [m for m in messages if any(lesson.name in m for lesson in VALID_LESSONS)]
+
+
 def test_an_invalid_lesson_fails_the_batch_but_not_the_others(
     tmp_path: Path, embedded: PipelineResource
 ) -> None:

@@ -60,8 +60,10 @@ def discover_lessons(context: dg.OpExecutionContext, config: BatchConfig) -> Any
 @dg.op(retry_policy=SERVICE_RETRY_POLICY, tags={"esl/stage": "lesson"})
 def process_lesson(
     context: dg.OpExecutionContext, options: JobOptions, esl: PipelineResource
-) -> dict[str, Any]:
-    """Every stage of one lesson; a permanent failure becomes a ``failed`` outcome."""
+) -> dg.Output[dict[str, Any]]:
+    """Every stage of one lesson; a permanent failure becomes a ``failed`` outcome. What the
+    lesson's stages did is the output's metadata (in the step's output event, not an event of
+    its own: a batch writes one event fewer per lesson)."""
     from esl_dagster.pipeline.runner import Pipeline  # the engine: imported when a run needs it
 
     pipeline = Pipeline(esl.services())
@@ -71,9 +73,16 @@ def process_lesson(
         )
     except Exception as exc:  # transient: retried; otherwise this lesson's outcome
         retry_if_transient(context, "lesson", exc)
-        return {"md": options.md, "status": "failed", "error": root_cause_message("lesson", exc)}
-    context.log.info(f"{options.md}: {' '.join(result.steps) or 'no changes'}")
-    return {"md": options.md, "status": "succeeded", "manifest_path": result.manifest_path}
+        error = root_cause_message("lesson", exc)
+        failed = {"md": options.md, "status": "failed", "error": error}
+        return dg.Output(failed, metadata={"lesson": options.md, "error": error})
+    steps = " ".join(result.steps) or "no changes"
+    outcome: dict[str, Any] = {
+        "md": options.md,
+        "status": "succeeded",
+        "manifest_path": result.manifest_path,
+    }
+    return dg.Output(outcome, metadata={"lesson": options.md, "steps": steps})
 
 
 @dg.op(tags={"esl/stage": "summary"})

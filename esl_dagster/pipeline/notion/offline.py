@@ -1,8 +1,6 @@
 """Offline Notion: preview mode (the planned requests written next to the manifest, marked as not
 imported) and dry runs (the planned requests reported, nothing written). Nothing is sent."""
 
-from dataclasses import asdict
-
 from esl_dagster.pipeline.config.models import Preset
 from esl_dagster.pipeline.manifest import ManifestStore, NotionRecord
 from esl_dagster.pipeline.notion.preview import (
@@ -49,7 +47,7 @@ def plan_colorize_effect(
         return effect
     planned.colors = colour_requests(plan)
     effect.detail["preview"] = True
-    effect.detail["updates"] = [asdict(request) for request in planned.colors]
+    effect.detail["updates"] = [request.to_dict() for request in planned.colors]
     return effect
 
 
@@ -60,7 +58,7 @@ def plan_audio_effect(planned: ImportPreview, request: AudioRequest) -> NotionEf
         "pageId": request.page_id,
         "url": request.url,
         "preview": True,
-        "payload": asdict(planned.audio),
+        "payload": planned.audio.to_dict(),
     }
     return NotionEffect(detail=detail, tokens=["add-audio"])
 

@@ -10,7 +10,9 @@ would send (:func:`plan_colorize`). Outside a dry run the manifest store writes 
 next to the manifest, marked ``"imported": false``.
 """
 
-from dataclasses import asdict, dataclass, field
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from esl_dagster.pipeline.config.models import Preset
@@ -30,6 +32,7 @@ from esl_dagster.pipeline.notion.target import TargetIds
 
 PREVIEW_NOTE = "preview, not imported: no request was sent to Notion"
 PAGE_PLACEHOLDER = "{page_id}"
+_PLANS_KEPT = 8
 
 
 @dataclass
@@ -37,6 +40,9 @@ class PlannedRequest:
     method: str
     path: str
     body: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "path": self.path, "body": self.body}
 
 
 @dataclass
@@ -51,7 +57,40 @@ class ImportPreview:
     colors: list[PlannedRequest] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The preview as JSON-ready data. The request bodies are shared, not copied: a plan is
+        never changed once built, and a deep copy of every block of the page cost more than a
+        dry run's stages together."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["requests"] = [request.to_dict() for request in self.requests]
+        data["colors"] = [request.to_dict() for request in self.colors]
+        data["audio"] = self.audio.to_dict() if self.audio else None
+        return data
+
+
+_PlanKey = tuple[str, str, TargetIds | None, str | None]
+_plans: "OrderedDict[_PlanKey, ImportPreview]" = OrderedDict()
+_plans_lock = threading.Lock()
+
+
+def planned_import(
+    *, meta: LessonMeta, body: str, target_ids: TargetIds | None = None, student: str | None = None
+) -> ImportPreview:
+    """:func:`preview_import`, remembered for the last few lessons: the import, colorize and
+    add-audio stages of a preview or dry run plan the same page, which depends only on these
+    inputs. Each call gets its own :class:`ImportPreview` (its colours and audio request are its
+    own); the planned requests are shared and never changed."""
+    key = (meta.model_dump_json(), body, target_ids, student)
+    with _plans_lock:
+        plan = _plans.get(key)
+        if plan is not None:
+            _plans.move_to_end(key)
+    if plan is None:
+        plan = preview_import(meta=meta, body=body, target_ids=target_ids, student=student)
+        with _plans_lock:
+            _plans[key] = plan
+            while len(_plans) > _PLANS_KEPT:
+                _plans.popitem(last=False)
+    return replace(plan, requests=list(plan.requests), colors=[], audio=None)
 
 
 def preview_import(

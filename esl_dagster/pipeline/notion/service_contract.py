@@ -27,7 +27,7 @@ from esl_dagster.pipeline.notion.preview import (
     ImportPreview,
     colour_requests,
     plan_colorize,
-    preview_import,
+    planned_import,
 )
 from esl_dagster.pipeline.notion.target import TargetIds, choose_target_ids
 
@@ -93,7 +93,7 @@ class LessonPage:
 
     def preview(self) -> ImportPreview:
         """The import's requests, with the colours of ``preset`` when it is set."""
-        planned = preview_import(
+        planned = planned_import(
             meta=self.meta,
             body=self.body,
             target_ids=self.target.preview_ids(),
