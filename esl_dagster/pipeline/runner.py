@@ -45,22 +45,16 @@ class AssignmentResult(BaseModel):
 
     @classmethod
     def from_state(cls, state: RunState) -> "AssignmentResult":
+        """The result as ``state`` holds it: every field the two models share is copied by name;
+        the others are named or derived here."""
+        shared = cls.model_fields.keys() & RunState.model_fields.keys()
         preview = state.notion.preview_path if state.notion and not state.notion.imported else None
         return cls(
-            run_id=state.run_id,
-            job_id=state.job_id,
+            **{name: getattr(state, name) for name in shared},
             md=state.md_path,
             dry_run=state.dry_run,
-            steps=state.steps,
             stages=state.stage_results,
-            page_id=state.page_id,
-            page_url=state.page_url,
             notion_preview=preview,
-            audio=state.audio,
-            voice_summary=state.voice_summary,
-            colorized=state.colorized,
-            manifest_path=state.manifest_path,
-            manifest_written=state.manifest_written,
         )
 
 

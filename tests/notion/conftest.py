@@ -9,8 +9,15 @@ from esl_dagster.pipeline.lesson.document import parse_document
 from esl_dagster.pipeline.lesson.models import LessonMeta
 from esl_dagster.pipeline.notion.blocks import markdown_to_blocks
 from esl_dagster.pipeline.notion.client import NotionClient
-from esl_dagster.pipeline.notion.importer import ImportProgress
-from esl_dagster.pipeline.notion.service_contract import LessonPage, NotionDefaults, TargetChoice
+from esl_dagster.pipeline.notion.importer import ImportProgress, ImportResult, import_lesson
+from esl_dagster.pipeline.notion.service_contract import (
+    ImportRequest,
+    LessonPage,
+    NotionDefaults,
+    RecordedImport,
+    TargetChoice,
+)
+from esl_dagster.pipeline.notion.target import TargetIds
 from tests.conftest import VALID_LESSONS
 from tests.fakes.notion_server import FakeNotion, Seeded, running_fake, seed_homework
 
@@ -74,6 +81,26 @@ class RecordingCheckpoint:
 
     def progress(self, progress: ImportProgress) -> None:
         self.seen.append(progress)
+
+
+def direct_import(
+    client: NotionClient,
+    meta: LessonMeta,
+    body: str,
+    target: TargetIds,
+    *,
+    key: str = "k",
+    page_id: str | None = None,
+    progress: ImportProgress | None = None,
+    checkpoint: RecordingCheckpoint | None = None,
+) -> ImportResult:
+    """``import_lesson`` called directly with ``page_id`` and ``progress`` recorded and a create
+    possibly started (so the lesson key is looked up when no page is known)."""
+    choice = TargetChoice(data_source_id=target.data_source_id, database_id=target.database_id)
+    page = LessonPage(md_path="lesson.md", lesson_key=key, meta=meta, body=body, target=choice)
+    recorded = RecordedImport(page_id, progress, create_started=True)
+    request = ImportRequest(page, recorded, checkpoint or RecordingCheckpoint())
+    return import_lesson(client, request, NotionDefaults())
 
 
 def sixty_block_lesson() -> tuple[LessonMeta, str]:

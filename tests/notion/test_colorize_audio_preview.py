@@ -10,7 +10,6 @@ from esl_dagster.pipeline.notion.audio_block import add_or_replace_audio
 from esl_dagster.pipeline.notion.block_payloads import external, text_block
 from esl_dagster.pipeline.notion.client import NotionClient
 from esl_dagster.pipeline.notion.colorize import apply_preset
-from esl_dagster.pipeline.notion.importer import import_lesson
 from esl_dagster.pipeline.notion.live import LiveNotion
 from esl_dagster.pipeline.notion.offline import DryRunNotion, PreviewNotion
 from esl_dagster.pipeline.notion.preview import (
@@ -28,7 +27,7 @@ from esl_dagster.pipeline.notion.service_contract import (
 from esl_dagster.pipeline.notion.target import TargetIds
 from tests.conftest import VALID_LESSONS
 from tests.fakes.notion_server import FakeNotion, Seeded
-from tests.notion.conftest import RecordingCheckpoint, lesson_page, load_lesson
+from tests.notion.conftest import RecordingCheckpoint, direct_import, lesson_page, load_lesson
 
 PRESET = Preset.model_validate(
     {"h2": "yellow_background", "h3": "purple_background", "toggleMap": {"h2": "orange"}}
@@ -37,13 +36,8 @@ PRESET = Preset.model_validate(
 
 def imported(client: NotionClient, seeded: Seeded, index: int) -> str:
     meta, body = load_lesson(VALID_LESSONS[index])
-    return import_lesson(
-        client,
-        meta=meta,
-        body=body,
-        lesson_key=str(index),
-        target_ids=TargetIds(data_source_id=seeded.homework_ds),
-    ).page_id
+    target = TargetIds(data_source_id=seeded.homework_ds)
+    return direct_import(client, meta, body, target, key=str(index)).page_id
 
 
 def test_colorize_counts_include_headings_inside_toggleable_headings(
@@ -172,13 +166,7 @@ def test_preview_payload_is_exactly_what_the_import_sends(
     preview = preview_import(
         meta=meta, body=body, target_ids=TargetIds(data_source_id=seeded.homework_ds)
     )
-    import_lesson(
-        client,
-        meta=meta,
-        body=body,
-        lesson_key="k",
-        target_ids=TargetIds(data_source_id=seeded.homework_ds),
-    )
+    direct_import(client, meta, body, TargetIds(data_source_id=seeded.homework_ds))
     (sent,) = fake.requests("POST", r"/v1/pages$")
     assert preview.requests[0].body["children"] == sent.body["children"]
     assert preview.requests[0].body["icon"] == sent.body["icon"] and preview.total_blocks == len(

@@ -10,7 +10,6 @@ from esl_dagster.pipeline.config.models import Preset
 from esl_dagster.pipeline.manifest import FilesystemManifestStore
 from esl_dagster.pipeline.notion.client import NotionClient
 from esl_dagster.pipeline.notion.colorize import ColourPlan, apply_preset
-from esl_dagster.pipeline.notion.importer import import_lesson
 from esl_dagster.pipeline.notion.live import LiveNotion
 from esl_dagster.pipeline.notion.offline import DryRunNotion, PreviewNotion
 from esl_dagster.pipeline.notion.preview import colour_requests, plan_colorize, preview_import
@@ -18,7 +17,7 @@ from esl_dagster.pipeline.notion.service_contract import ColorizeRequest, Notion
 from esl_dagster.pipeline.notion.target import TargetIds
 from tests.conftest import VALID_LESSONS
 from tests.fakes.notion_server import FakeNotion, Seeded
-from tests.notion.conftest import lesson_page, load_lesson
+from tests.notion.conftest import direct_import, lesson_page, load_lesson
 
 PRESETS = {
     "all": Preset.model_validate(
@@ -38,7 +37,7 @@ def compare(
     meta, _ = load_lesson(VALID_LESSONS[0])
     target = TargetIds(data_source_id=seeded.homework_ds)
     plan = plan_colorize(preview_import(meta=meta, body=body, target_ids=target), preset)
-    page = import_lesson(client, meta=meta, body=body, lesson_key="k", target_ids=target).page_id
+    page = direct_import(client, meta, body, target).page_id
     fake.reset_log()
     counts = apply_preset(client, page, preset)
     sent = [r.body for r in fake.requests("PATCH", _BLOCK_UPDATE)]

@@ -8,11 +8,11 @@ import pytest
 from esl_dagster.pipeline.errors import ServiceError
 from esl_dagster.pipeline.notion.blocks import markdown_to_blocks
 from esl_dagster.pipeline.notion.client import NotionAPIError, NotionClient
-from esl_dagster.pipeline.notion.importer import ImportProgress, ImportResult, import_lesson
+from esl_dagster.pipeline.notion.importer import ImportResult
 from esl_dagster.pipeline.notion.target import TargetIds
 from tests.conftest import VALID_LESSONS
 from tests.fakes.notion_server import FakeNotion, Seeded, seed_homework
-from tests.notion.conftest import load_lesson
+from tests.notion.conftest import RecordingCheckpoint, direct_import, load_lesson
 from tests.notion.test_import import strip_ids
 
 BIG_BODY = "\n".join(f"paragraph {i}" for i in range(230))
@@ -20,14 +20,7 @@ BIG_BODY = "\n".join(f"paragraph {i}" for i in range(230))
 
 def do_import(client: NotionClient, seeded: Seeded, body: str, **kwargs: Any) -> ImportResult:
     meta, _ = load_lesson(VALID_LESSONS[0])
-    return import_lesson(
-        client,
-        meta=meta,
-        body=body,
-        lesson_key="k",
-        target_ids=TargetIds(data_source_id=seeded.homework_ds),
-        **kwargs,
-    )
+    return direct_import(client, meta, body, TargetIds(data_source_id=seeded.homework_ds), **kwargs)
 
 
 def test_429_storm_is_survived_honouring_retry_after(
@@ -85,13 +78,7 @@ def test_permanent_400_fails_fast_with_notions_message(
     meta, body = load_lesson(VALID_LESSONS[0])
     meta = meta.model_copy(update={"properties": {"Status": "Nope"}})
     with pytest.raises(NotionAPIError) as caught:
-        import_lesson(
-            client,
-            meta=meta,
-            body=body,
-            lesson_key="k",
-            target_ids=TargetIds(data_source_id=seeded.homework_ds),
-        )
+        direct_import(client, meta, body, TargetIds(data_source_id=seeded.homework_ds))
     assert 'Status option "Nope" does not exist' in str(caught.value)
     assert (
         caught.value.status == 400
@@ -104,12 +91,12 @@ def test_permanent_400_fails_fast_with_notions_message(
 def test_exhausted_retries_leave_resumable_progress(
     fake: FakeNotion, seeded: Seeded, client: NotionClient
 ) -> None:
-    seen: list[ImportProgress] = []
+    checkpoint = RecordingCheckpoint()
     fake.add_fault("service_unavailable", method="PATCH", path_regex="/children", times=5)
     with pytest.raises(ServiceError) as caught:
-        do_import(client, seeded, BIG_BODY, on_progress=seen.append)
+        do_import(client, seeded, BIG_BODY, checkpoint=checkpoint)
     assert caught.value.transient
-    progress = seen[-1]
+    progress = checkpoint.seen[-1]
     assert progress.blocks_done == 100 and not progress.complete
     result = do_import(client, seeded, BIG_BODY, page_id=progress.page_id, progress=progress)
     assert result.page_id == progress.page_id and fake.page_count(seeded.homework_ds) == 1

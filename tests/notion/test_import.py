@@ -8,11 +8,11 @@ from esl_dagster.pipeline.errors import ValidationError
 from esl_dagster.pipeline.lesson.models import LessonMeta
 from esl_dagster.pipeline.notion.blocks import markdown_to_blocks
 from esl_dagster.pipeline.notion.client import NotionClient
-from esl_dagster.pipeline.notion.importer import ImportProgress, import_lesson
+from esl_dagster.pipeline.notion.importer import ImportResult
 from esl_dagster.pipeline.notion.target import TargetIds
 from tests.conftest import VALID_LESSONS
 from tests.fakes.notion_server import FakeNotion, Seeded
-from tests.notion.conftest import load_lesson
+from tests.notion.conftest import RecordingCheckpoint, direct_import, load_lesson
 
 
 def strip_ids(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -28,15 +28,9 @@ def strip_ids(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def run_import(
     client: NotionClient, seeded: Seeded, meta: LessonMeta, body: str, **kwargs: Any
-) -> Any:
-    return import_lesson(
-        client,
-        meta=meta,
-        body=body,
-        lesson_key=kwargs.pop("key", "lesson-1"),
-        target_ids=TargetIds(database_id=seeded.homework_db),
-        **kwargs,
-    )
+) -> ImportResult:
+    target = TargetIds(database_id=seeded.homework_db)
+    return direct_import(client, meta, body, target, key=kwargs.pop("key", "lesson-1"), **kwargs)
 
 
 @pytest.mark.parametrize("path", VALID_LESSONS, ids=lambda p: p.stem)
@@ -193,8 +187,9 @@ def test_progress_is_reported_and_a_deleted_page_is_recreated(
     fake: FakeNotion, seeded: Seeded, client: NotionClient
 ) -> None:
     meta, body = load_lesson(VALID_LESSONS[0])
-    seen: list[ImportProgress] = []
-    first = run_import(client, seeded, meta, body, on_progress=seen.append)
+    checkpoint = RecordingCheckpoint()
+    first = run_import(client, seeded, meta, body, checkpoint=checkpoint)
+    seen = checkpoint.seen
     assert seen[0].blocks_done == 0 and seen[-1] == first.progress
     client.update_page(first.page_id, {"in_trash": True})
     again = run_import(

@@ -1,5 +1,7 @@
 """Re-importing a changed lesson trashes the old children a few at a time, safely."""
 
+from typing import Any
+
 import pytest
 
 from esl_dagster.pipeline.errors import ServiceError
@@ -15,7 +17,7 @@ OLD = "\n".join(f"old paragraph {i}" for i in range(12))
 NEW = "\n".join(f"new paragraph {i}" for i in range(5))
 
 
-def import_body(client: NotionClient, seeded: Seeded, body: str, **kwargs: object) -> ImportResult:
+def import_body(client: NotionClient, seeded: Seeded, body: str, **kwargs: Any) -> ImportResult:
     meta, _ = load_lesson(VALID_LESSONS[0])
     result: ImportResult = run_import(client, seeded, meta, body, **kwargs)
     return result

@@ -6,7 +6,8 @@ import pytest
 from esl_dagster.pipeline.errors import ConfigurationError
 from esl_dagster.pipeline.notion import target as target_module
 from esl_dagster.pipeline.notion.client import NotionClient
-from esl_dagster.pipeline.notion.target import TargetIds, choose_target_ids, resolve_target
+from esl_dagster.pipeline.notion.service_contract import NotionDefaults, TargetChoice
+from esl_dagster.pipeline.notion.target import TargetIds, resolve_target
 from tests.fakes.notion_server import FakeNotion, seed_homework
 
 SCHEMA = {"Name": {"type": "title", "title": {}}}
@@ -39,18 +40,18 @@ def test_data_source_name_without_ids_names_the_data_source(
     fake: FakeNotion, client: NotionClient
 ) -> None:
     db, (_alpha, beta) = fake.add_database("Multi", {"Alpha": SCHEMA, "Beta": SCHEMA})
-    ids = choose_target_ids(data_source_name="beta")
+    ids = TargetChoice(data_source_name="beta").ids()
     assert ids == TargetIds(data_source_name="beta")
     target = resolve_target(client, ids)
     assert (target.data_source_id, target.database_id) == (beta, db)
 
 
 def test_explicit_database_name_wins_over_profile_and_default_ids() -> None:
-    ids = choose_target_ids(
-        database_name="Homework", default_database_id="db-default", default_data_source_id="ds"
-    )
+    defaults = NotionDefaults(database_id="db-default", data_source_id="ds")
+    ids = TargetChoice(defaults, database_name="Homework").ids()
     assert ids == TargetIds(database_name="Homework")
-    assert choose_target_ids(database_id="db-1", database_name="Homework").database_id == "db-1"
+    explicit = TargetChoice(database_id="db-1", database_name="Homework")
+    assert explicit.ids().database_id == "db-1"
 
 
 def test_name_not_found_lists_the_similar_titles(fake: FakeNotion, client: NotionClient) -> None:

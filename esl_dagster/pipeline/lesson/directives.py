@@ -154,12 +154,7 @@ def locate_study_text(body: BodyLines) -> StudyBlock | Finding:
                 f'Line {index + 1}: study-text closing marker must be ":::" with no leading spaces.',
                 body.file_line(index),
             )
-    return finding(
-        Code.STUDY_TEXT_UNCLOSED,
-        f'study-text block starting at line {marker + 1} is missing a closing ":::" '
-        "on its own line.",
-        body.file_line(marker),
-    )
+    return _container_finding(body, Code.STUDY_TEXT_UNCLOSED, marker)
 
 
 def check_containers(body: BodyLines) -> list[Finding]:
@@ -194,15 +189,10 @@ def _column_list_pass(body: BodyLines) -> Iterator[Finding]:
             continue
         closer = body.closer_of(index)
         if closer is None:
-            yield _column_list_unclosed(body, index)
+            yield _container_finding(body, Code.COLUMN_LIST_UNCLOSED, index)
             return
         if not body.has_column_between(index + 1, closer):
-            yield finding(
-                Code.COLUMN_LIST_NO_COLUMN,
-                f"column-list starting at line {index + 1} must contain at least one "
-                '":::column" section.',
-                body.file_line(index),
-            )
+            yield _container_finding(body, Code.COLUMN_LIST_NO_COLUMN, index)
 
 
 def _container_pass(body: BodyLines) -> Iterator[Finding]:
@@ -240,53 +230,70 @@ def _container_pass(body: BodyLines) -> Iterator[Finding]:
         elif kind == ":::column-list":
             yield from _check_columns(body, index, inner)
         elif not argument and not any(inner):
-            yield finding(
-                Code.SYNCED_BLOCK_EMPTY,
-                f"synced-block starting at line {index + 1} must include content when no "
-                "source block id is provided.",
-                body.file_line(index),
-            )
+            yield _container_finding(body, Code.SYNCED_BLOCK_EMPTY, index)
         index = closer + 1
 
 
+# The findings about a container (or table), as "<what> starting at line {line} ...": ``{line}``
+# is the 1-based body line of its first line; other fields are given by the caller.
+_CONTAINER_MESSAGES = {
+    Code.STUDY_TEXT_UNCLOSED: (
+        'study-text block starting at line {line} is missing a closing ":::" on its own line.'
+    ),
+    Code.COLUMN_LIST_UNCLOSED: (
+        'column-list starting at line {line} is missing a closing ":::" after its contents.'
+    ),
+    Code.COLUMN_LIST_NO_COLUMN: (
+        'column-list starting at line {line} must contain at least one ":::column" section.'
+    ),
+    Code.COLUMN_LIST_EMPTY_COLUMN: (
+        "column-list starting at line {line} has an empty column "
+        "#{empty}; add content or remove it."
+    ),
+    Code.CALLOUT_UNCLOSED: (
+        'callout starting at line {line} is missing a closing ":::" after its content.'
+    ),
+    Code.CALLOUT_ICON: 'callout starting at line {line} must provide an emoji/icon after ":::callout".',
+    Code.CALLOUT_EMPTY: (
+        'callout starting at line {line} must contain content before the closing ":::" marker.'
+    ),
+    Code.SYNCED_BLOCK_UNCLOSED: (
+        'synced-block starting at line {line} is missing a closing ":::" after its contents.'
+    ),
+    Code.SYNCED_BLOCK_EMPTY: (
+        "synced-block starting at line {line} must include content when no "
+        "source block id is provided."
+    ),
+    Code.TABLE_NO_COLUMNS: "Table starting at line {line} must have at least one column.",
+    Code.TABLE_COLUMNS: (
+        "Table starting at line {line} has inconsistent column counts "
+        "(row {row} differs). Make all rows the same length."
+    ),
+    Code.TABLE_NO_DATA: "Table starting at line {line} must include at least one data row.",
+}
+_UNCLOSED = {
+    ":::column-list": Code.COLUMN_LIST_UNCLOSED,
+    ":::callout": Code.CALLOUT_UNCLOSED,
+    ":::synced-block": Code.SYNCED_BLOCK_UNCLOSED,
+}
+
+
+def _container_finding(body: BodyLines, code: Code, index: int, **values: int) -> Finding:
+    """The finding ``code`` about the container (or table) starting on body line ``index``, at
+    its file line."""
+    message = _CONTAINER_MESSAGES[code].format(line=index + 1, **values)
+    return finding(code, message, body.file_line(index))
+
+
 def _unclosed(body: BodyLines, kind: str, index: int) -> Finding:
-    if kind == ":::column-list":
-        return _column_list_unclosed(body, index)
-    if kind == ":::callout":
-        return finding(
-            Code.CALLOUT_UNCLOSED,
-            f'callout starting at line {index + 1} is missing a closing ":::" after its content.',
-            body.file_line(index),
-        )
-    return finding(
-        Code.SYNCED_BLOCK_UNCLOSED,
-        f'synced-block starting at line {index + 1} is missing a closing ":::" after its contents.',
-        body.file_line(index),
-    )
-
-
-def _column_list_unclosed(body: BodyLines, index: int) -> Finding:
-    return finding(
-        Code.COLUMN_LIST_UNCLOSED,
-        f'column-list starting at line {index + 1} is missing a closing ":::" after its contents.',
-        body.file_line(index),
-    )
+    return _container_finding(body, _UNCLOSED[kind], index)
 
 
 def _check_callout(body: BodyLines, index: int, icon: str, inner: list[str]) -> Iterator[Finding]:
     if not icon:
-        yield finding(
-            Code.CALLOUT_ICON,
-            f'callout starting at line {index + 1} must provide an emoji/icon after ":::callout".',
-            body.file_line(index),
-        )
+        yield _container_finding(body, Code.CALLOUT_ICON, index)
     if not any(inner):
-        yield finding(
-            Code.CALLOUT_EMPTY,
-            f"callout starting at line {index + 1} must contain content before the closing "
-            '":::" marker.',
-            body.file_line(index),
-        )
+        yield _container_finding(body, Code.CALLOUT_EMPTY, index)
 
 
 def _check_columns(body: BodyLines, index: int, inner: list[str]) -> Iterator[Finding]:
@@ -308,40 +315,21 @@ def _check_columns(body: BodyLines, index: int, inner: list[str]) -> Iterator[Fi
             columns[-1] = True
     empty = next((number for number, filled in enumerate(columns, 1) if not filled), None)
     if empty is not None:
-        yield finding(
-            Code.COLUMN_LIST_EMPTY_COLUMN,
-            f"column-list starting at line {index + 1} has an empty column #{empty}; "
-            "add content or remove it.",
-            body.file_line(index),
-        )
+        yield _container_finding(body, Code.COLUMN_LIST_EMPTY_COLUMN, index, empty=empty)
 
 
 def _check_table(body: BodyLines, start: int, end: int) -> Iterator[Finding]:
     """T1-T3 for the pipe table on body lines ``start..end`` (exclusive); one finding at most."""
     rows = [_cells(text) for text in body.trimmed[start:end]]
-    line = body.file_line(start)
     if not rows[0]:
-        yield finding(
-            Code.TABLE_NO_COLUMNS,
-            f"Table starting at line {start + 1} must have at least one column.",
-            line,
-        )
+        yield _container_finding(body, Code.TABLE_NO_COLUMNS, start)
         return
     width = len(rows[0])
     differing = next((n for n, row in enumerate(rows, 1) if len(row) != width), None)
     if differing is not None:
-        yield finding(
-            Code.TABLE_COLUMNS,
-            f"Table starting at line {start + 1} has inconsistent column counts "
-            f"(row {differing} differs). Make all rows the same length.",
-            line,
-        )
+        yield _container_finding(body, Code.TABLE_COLUMNS, start, row=differing)
     elif len(rows) == 2 and all(_SEPARATOR_CELL_RE.fullmatch(cell) for cell in rows[1]):
-        yield finding(
-            Code.TABLE_NO_DATA,
-            f"Table starting at line {start + 1} must include at least one data row.",
-            line,
-        )
+        yield _container_finding(body, Code.TABLE_NO_DATA, start)
 
 
 def _cells(row: str) -> list[str]:

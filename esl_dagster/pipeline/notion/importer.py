@@ -2,18 +2,17 @@
 
 How a retry never creates a second page:
 
-1. The caller passes the page id recorded in the manifest (``page_id``) and the last
+1. The caller passes what the manifest records (``request.recorded``): the page id and the last
    :class:`ImportProgress`. A known page is updated in place (properties, icon, cover) and its
    children are replaced; nothing is created.
-2. ``on_progress`` is called right after the page is created, before any further request, and after
-   every completed top-level batch, so the caller can store the page id and progress in the
-   manifest at once. A crash after that point is resumed, never repeated.
+2. The request's checkpoint is told the progress right after the page is created, before any
+   further request, and after every completed top-level batch, so the caller can store the page
+   id and progress in the manifest at once. A crash after that point is resumed, never repeated.
 3. The page carries the lesson key in a rich-text property (``key_property``, default
    ``Lesson Key``) when the data source has one; before creating, the data source is queried for a
-   page with that key and such a page is adopted. A caller whose own record proves that no page
-   was made (the pipeline's manifest: no page id and no create started) passes
-   ``look_up_key=False`` and saves that request; ``before_create`` lets it record the start of a
-   create first.
+   page with that key and such a page is adopted, unless the caller's record proves that no page
+   was made (no page id and no create started), which saves that request; the checkpoint is told
+   when a create starts, before it is sent.
 4. The create request itself is never blindly retried: when its outcome is unknown (5xx, timeout,
    dropped connection) the data source is queried for the page (by key, or else by exact title and
    a creation time after the request started) and a found page is adopted.
@@ -31,9 +30,8 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from esl_dagster.pipeline.lesson.models import LessonMeta
 from esl_dagster.pipeline.notion.batching import Batch, plan_batches
 from esl_dagster.pipeline.notion.block_payloads import Block, children_of
 from esl_dagster.pipeline.notion.blocks import markdown_to_blocks
@@ -50,6 +48,9 @@ from esl_dagster.pipeline.notion.target import (
     find_page_by_title,
     resolve_target,
 )
+
+if TYPE_CHECKING:
+    from esl_dagster.pipeline.notion.service_contract import ImportRequest, NotionDefaults
 
 Resolver = Callable[[NotionClient, TargetIds], NotionTarget]
 
@@ -101,54 +102,48 @@ def content_hash(blocks: list[Block]) -> str:
 
 def import_lesson(
     client: NotionClient,
+    request: "ImportRequest",
+    defaults: "NotionDefaults",
     *,
-    meta: LessonMeta,
-    body: str,
-    lesson_key: str,
-    target_ids: TargetIds,
-    page_id: str | None = None,
-    progress: ImportProgress | None = None,
-    student: str | None = None,
-    students_data_source_id: str | None = None,
-    key_property: str = DEFAULT_KEY_PROPERTY,
-    force: bool = False,
-    on_progress: Callable[[ImportProgress], None] | None = None,
-    before_create: Callable[[], None] | None = None,
-    look_up_key: bool = True,
     resolve: Resolver = resolve_target,
 ) -> ImportResult:
     """Create or update the lesson's page. See the module docstring for the idempotency rules.
 
-    ``resolve`` turns the target ids into the data source and its schema (a caller may cache).
+    ``defaults`` gives the students' data source and the key property; ``resolve`` turns the
+    target ids into the data source and its schema (a caller may cache).
     """
-    blocks = markdown_to_blocks(body)
-    target = resolve(client, target_ids)
+    lesson, recorded, checkpoint = request.lesson, request.recorded, request.checkpoint
+    blocks = markdown_to_blocks(lesson.body)
+    target = resolve(client, lesson.target.ids())
     warnings: list[str] = []
     student_prop = _student_property(
-        client, target, lesson_student(meta, student), students_data_source_id, warnings
+        client,
+        target,
+        lesson_student(lesson.meta, lesson.student),
+        defaults.students_data_source_id,
+        warnings,
     )
-    key_prop = target.find(key_property)
-    key = (key_prop[0], lesson_key) if key_prop and key_prop[1].get("type") == "rich_text" else None
+    key = _page_key(target, defaults.key_property, lesson.lesson_key)
     fields = build_page_fields(
-        meta,
+        lesson.meta,
         target=target,
         student_value=student_prop[1] if student_prop else None,
         student_property=student_prop[0] if student_prop else None,
         key=key,
     )
     warnings.extend(fields.warnings)
-    existing = page_id or (progress.page_id if progress else None)
-    if existing is None and key is not None and look_up_key:
+    progress = recorded.progress
+    existing = recorded.page_id or (progress.page_id if progress else None)
+    if existing is None and key is not None and recorded.create_started:
         existing = _find_by_key(client, target, key)
     page = _update_existing(client, existing, fields, warnings)
-    report = _Reporter(content_hash(blocks), len(blocks), on_progress)
+    report = _Reporter(content_hash(blocks), len(blocks), checkpoint.progress)
     if page is None:
-        if before_create is not None:
-            before_create()
+        checkpoint.create_started()
         page = _create(client, target, fields, blocks, key, report)
     else:
         report.page_id = str(page["id"])
-        _refresh_children(client, blocks, progress, report, force=force)
+        _refresh_children(client, blocks, progress, report, force=request.force)
     return ImportResult(
         page_id=report.page_id,
         url=page.get("url"),
@@ -157,6 +152,13 @@ def import_lesson(
         student_linked=bool(student_prop and "relation" in student_prop[1]),
         warnings=warnings,
     )
+
+
+def _page_key(target: NotionTarget, key_property: str, lesson_key: str) -> tuple[str, str] | None:
+    """The (property, value) that identifies the lesson's page: None when the data source has no
+    rich-text property named ``key_property``."""
+    found = target.find(key_property)
+    return (found[0], lesson_key) if found and found[1].get("type") == "rich_text" else None
 
 
 def _update_existing(
@@ -200,9 +202,7 @@ def _refresh_children(
 
 
 class _Reporter:
-    def __init__(
-        self, digest: str, total: int, callback: Callable[[ImportProgress], None] | None
-    ) -> None:
+    def __init__(self, digest: str, total: int, callback: Callable[[ImportProgress], None]) -> None:
         self.digest, self.total, self.callback = digest, total, callback
         self.page_id = ""
         self.done = 0
@@ -213,8 +213,7 @@ class _Reporter:
 
     def advance(self, count: int) -> None:
         self.done = count
-        if self.callback is not None:
-            self.callback(self.snapshot())
+        self.callback(self.snapshot())
 
 
 def _create(

@@ -53,25 +53,7 @@ class LiveNotion:
         return target
 
     def import_lesson(self, request: ImportRequest) -> NotionEffect:
-        lesson, recorded = request.lesson, request.recorded
-        known_page = recorded.page_id or (recorded.progress.page_id if recorded.progress else None)
-        result = import_lesson(
-            self.client,
-            meta=lesson.meta,
-            body=lesson.body,
-            lesson_key=lesson.lesson_key,
-            target_ids=lesson.target.ids(),
-            page_id=recorded.page_id,
-            progress=recorded.progress,
-            student=lesson.student,
-            students_data_source_id=self.defaults.students_data_source_id,
-            key_property=self.defaults.key_property,
-            force=request.force,
-            on_progress=request.checkpoint.progress,
-            before_create=request.checkpoint.create_started,
-            look_up_key=known_page is None and recorded.create_started,
-            resolve=self._resolve,
-        )
+        result = import_lesson(self.client, request, self.defaults, resolve=self._resolve)
         return NotionEffect(
             detail={
                 "pageId": result.page_id,

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from esl_dagster.pipeline.config.models import Preset, StudentProfile
+from esl_dagster.pipeline.errors import ConfigurationError
 from esl_dagster.pipeline.lesson.models import LessonMeta
 from esl_dagster.pipeline.manifest import NotionRecord
 from esl_dagster.pipeline.notion.importer import DEFAULT_KEY_PROPERTY, ImportProgress
@@ -29,7 +30,7 @@ from esl_dagster.pipeline.notion.preview import (
     plan_colorize,
     planned_import,
 )
-from esl_dagster.pipeline.notion.target import TargetIds, choose_target_ids
+from esl_dagster.pipeline.notion.target import TargetIds
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class NotionDefaults:
 @dataclass(frozen=True)
 class TargetChoice:
     """Where the lesson goes, before resolution: the job's explicit target, then the student
-    profile's ids, then the configured defaults (see :func:`target.choose_target_ids`)."""
+    profile's ids, then the configured defaults (see :mod:`.target`)."""
 
     defaults: NotionDefaults = NotionDefaults()
     profile: StudentProfile | None = None
@@ -56,14 +57,20 @@ class TargetChoice:
 
     def ids(self) -> TargetIds:
         """The target by precedence; ConfigurationError when none is known."""
-        return choose_target_ids(
-            data_source_id=self.data_source_id,
-            database_id=self.database_id,
-            database_name=self.database_name,
-            data_source_name=self.data_source_name,
-            profile=self.profile,
-            default_data_source_id=self.defaults.data_source_id,
-            default_database_id=self.defaults.database_id,
+        profile = self.profile
+        levels = [
+            (self.data_source_id, self.database_id, self.database_name),
+            (profile.data_source_id, profile.db_id, None) if profile else (None, None, None),
+            (self.defaults.data_source_id, self.defaults.database_id, None),
+        ]
+        for ds, db, db_name in levels:
+            if ds or db or db_name:
+                return TargetIds(ds or None, db or None, self.data_source_name, db_name or None)
+        if self.data_source_name:
+            return TargetIds(data_source_name=self.data_source_name)
+        raise ConfigurationError(
+            "No Notion target: pass a data source id or name or a database id or name, set "
+            "dbId/dataSourceId in the student profile, or set NOTION_DATA_SOURCE_ID / NOTION_DB_ID."
         )
 
     def preview_ids(self) -> TargetIds | None:

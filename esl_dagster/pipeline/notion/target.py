@@ -1,6 +1,6 @@
 """Which data source a lesson goes to, and its schema (API 2025-09-03).
 
-Precedence for the target: explicit options, then the student profile (``dbId`` /
+Precedence for the target (applied by :meth:`.service_contract.TargetChoice.ids`): explicit options, then the student profile (``dbId`` /
 ``dataSourceId``), then the settings defaults (``NOTION_DATA_SOURCE_ID`` / ``NOTION_DB_ID``); within
 one level a data-source id wins over a database id, which wins over a database name (explicit
 options only). A database id is resolved through its ``data_sources`` list: one source is used,
@@ -24,7 +24,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from esl_dagster.pipeline.config.models import StudentProfile
 from esl_dagster.pipeline.errors import ConfigurationError
 from esl_dagster.pipeline.notion.client import NotionClient
 from esl_dagster.pipeline.notion.rich_text import plain_text_of
@@ -63,33 +62,6 @@ class NotionTarget:
             if prop_name.strip().lower() == wanted:
                 return prop_name, prop
         return None
-
-
-def choose_target_ids(
-    *,
-    data_source_id: str | None = None,
-    database_id: str | None = None,
-    database_name: str | None = None,
-    data_source_name: str | None = None,
-    profile: StudentProfile | None = None,
-    default_data_source_id: str | None = None,
-    default_database_id: str | None = None,
-) -> TargetIds:
-    """Pick the target by precedence; raise ConfigurationError when none is known."""
-    levels = [
-        (data_source_id, database_id, database_name),
-        (profile.data_source_id, profile.db_id, None) if profile else (None, None, None),
-        (default_data_source_id, default_database_id, None),
-    ]
-    for ds, db, db_name in levels:
-        if ds or db or db_name:
-            return TargetIds(ds or None, db or None, data_source_name, db_name or None)
-    if data_source_name:
-        return TargetIds(data_source_name=data_source_name)
-    raise ConfigurationError(
-        "No Notion target: pass a data source id or name or a database id or name, set "
-        "dbId/dataSourceId in the student profile, or set NOTION_DATA_SOURCE_ID / NOTION_DB_ID."
-    )
 
 
 def resolve_target(client: NotionClient, ids: TargetIds) -> NotionTarget:

@@ -3,7 +3,6 @@
 import hashlib
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Protocol
 
 from pydantic import BaseModel
 
@@ -27,17 +26,6 @@ class UploadResult(BaseModel):
     reused: bool
     status: str | None = None
     expiry_time: str | None = None
-
-
-class Uploader(Protocol):
-    def upload(
-        self,
-        path: Path,
-        *,
-        key_prefix: str | None = None,
-        public_read: bool = False,
-        presign_seconds: int | None = None,
-    ) -> UploadResult: ...
 
 
 def sanitize_prefix(prefix: str | None) -> str:
@@ -70,7 +58,8 @@ def upload_key(path: Path, *prefixes: str | None) -> str:
 
 class KeyedUploader(ABC):
     """An uploader that stores a file under the key it derives: ``<prefix>/<key prefix>/<file
-    name>`` (S3 and the local folder; Notion names an upload by the id it gives it)."""
+    name>`` (S3 and the local folder; Notion names an upload by the id it gives it, see
+    :class:`~esl_dagster.pipeline.storage.notion_uploads.NotionUploader`)."""
 
     prefix: str
 

@@ -30,18 +30,9 @@ class NotionUploader:
         """An opaque name of the API and token (a new token means a new upload)."""
         return self.client.cache_key[:16]
 
-    def upload(
-        self,
-        path: Path,
-        *,
-        key_prefix: str | None = None,
-        public_read: bool = False,
-        presign_seconds: int | None = None,
-        previous_url: str | None = None,
-    ) -> UploadResult:
+    def upload(self, path: Path, *, previous_url: str | None = None) -> UploadResult:
         """Upload ``path``; ``previous_url`` (the reference of an earlier upload of the same
         audio) is reused while Notion still holds it usable."""
-        del key_prefix, public_read, presign_seconds  # see the module docstring
         upload_key(path)  # a missing file fails here, before any request
         uploaded = upload_file(
             self.client,
