@@ -19,11 +19,12 @@ from pathlib import Path
 from bench.common import BenchRow
 from esl_dagster.pipeline.config.models import VoiceCatalog, VoicesMap
 from esl_dagster.pipeline.lesson.models import StudyLine, StudyText
+from esl_dagster.pipeline.settings.services import SpeechSettings
 from esl_dagster.pipeline.tts.audio import Ffmpeg
 from esl_dagster.pipeline.tts.builder import build_audio
 from esl_dagster.pipeline.tts.elevenlabs import ElevenLabsProvider
 from esl_dagster.pipeline.tts.espeak import EspeakProvider
-from esl_dagster.pipeline.tts.request import speech_request
+from esl_dagster.pipeline.tts.request import SpeechOptions, speech_request
 from tests.conftest import CONFIGS_DIR
 from tests.fakes.elevenlabs_server import FakeElevenLabs
 
@@ -33,7 +34,7 @@ REPEATS = 3
 
 
 def _default_concurrency() -> int:
-    with ElevenLabsProvider("bench-key") as provider:
+    with ElevenLabsProvider(SpeechSettings(api_key="bench-key")) as provider:
         return provider.concurrency
 
 
@@ -62,12 +63,14 @@ def _catalog() -> VoiceCatalog:
 def _timed_build(fake: FakeElevenLabs, concurrency: int, ffmpeg: Ffmpeg) -> float:
     with (
         tempfile.TemporaryDirectory() as out,
-        ElevenLabsProvider("test-key", base_url=fake.base_url, concurrency=concurrency) as provider,
+        ElevenLabsProvider(
+            SpeechSettings(api_key="test-key", base_url=fake.base_url, concurrency=concurrency)
+        ) as provider,
     ):
         start = time.perf_counter()
         request = speech_request(
             _dialogue(), None, provider=provider, voices_map=VoicesMap(), catalog=_catalog(),
-            out_dir=Path(out), mode="monologue",
+            out_dir=Path(out), options=SpeechOptions(mode="monologue"),
         )  # fmt: skip
         build_audio(request, provider=provider, ffmpeg=ffmpeg)
         return time.perf_counter() - start

@@ -134,19 +134,7 @@ def build_tts_provider(
         return EspeakProvider(metrics=metrics)
     from esl_dagster.pipeline.tts.elevenlabs import ElevenLabsProvider
 
-    return ElevenLabsProvider(
-        speech.api_key.get_secret_value(),
-        base_url=speech.base_url,
-        model_id=speech.model_id,
-        output_format=speech.output_format,
-        timeout=speech.timeout_seconds,
-        max_retries=speech.max_retries,
-        concurrency=speech.concurrency,
-        dialogue_language=speech.dialogue_language,
-        dialogue_stability=speech.dialogue_stability,
-        dialogue_seed=speech.dialogue_seed,
-        metrics=metrics,
-    )
+    return ElevenLabsProvider(speech, metrics=metrics)
 
 
 def build_uploader(settings: "Settings", notion: "NotionClient | None" = None) -> "Uploader":

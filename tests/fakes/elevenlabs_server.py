@@ -17,7 +17,7 @@ requests seen in flight at once (``max_in_flight``) and the 429s for the limit (
 are recorded. A request stops counting as in flight when its answer starts.
 
     with FakeElevenLabs(latency_s=0.3) as fake:
-        provider = ElevenLabsProvider("test-key", base_url=fake.base_url)
+        provider = ElevenLabsProvider(SpeechSettings(api_key="test-key", base_url=fake.base_url))
 """
 
 import hashlib

@@ -20,6 +20,7 @@ from esl_dagster.pipeline.observability import (
     counters_report,
     record_request,
 )
+from esl_dagster.pipeline.settings.services import SpeechSettings
 from esl_dagster.pipeline.tts.elevenlabs import ElevenLabsProvider
 from tests.fakes.elevenlabs_server import FakeElevenLabs, Fault
 from tests.fakes.notion_server import FakeNotion, running_fake
@@ -101,9 +102,7 @@ def test_elevenlabs_counts_billed_characters_once_and_every_attempt() -> None:
     with FakeElevenLabs() as fake:
         fake.add_fault(Fault(status=429, times=2, retry_after="0"))
         with ElevenLabsProvider(
-            "test-key",
-            base_url=fake.base_url,
-            max_retries=3,
+            SpeechSettings(api_key="test-key", base_url=fake.base_url, max_retries=3),
             sleep=lambda _s: None,
             metrics=metrics,
         ) as provider:

@@ -18,6 +18,7 @@ from esl_dagster.pipeline.errors import (
 from esl_dagster.pipeline.options import JobOptions
 from esl_dagster.pipeline.runner import AssignmentResult, Pipeline
 from esl_dagster.pipeline.services import Services, build_notion_service
+from esl_dagster.pipeline.settings.services import SpeechSettings
 from esl_dagster.pipeline.stages import STAGES, Skip, run_stage, start_run
 from esl_dagster.pipeline.stages.media import decide_tts
 from esl_dagster.pipeline.tts.elevenlabs import ElevenLabsProvider
@@ -476,9 +477,11 @@ def test_a_changed_provider_model_format_or_catalog_rebuilds_the_audio(
     catalog = tmp_path / "catalog.json"
     catalog.write_text(json.dumps({"voices": [{"id": "v1", "name": "Only"}]}), encoding="utf-8")
     variants = {
-        "provider": ElevenLabsProvider("key", base_url="http://127.0.0.1:9"),
-        "model": ElevenLabsProvider("key", model_id="eleven_turbo_v2_5"),
-        "format": ElevenLabsProvider("key", output_format="mp3_44100_128"),
+        "provider": ElevenLabsProvider(
+            SpeechSettings(api_key="key", base_url="http://127.0.0.1:9")
+        ),
+        "model": ElevenLabsProvider(SpeechSettings(api_key="key", model_id="eleven_turbo_v2_5")),
+        "format": ElevenLabsProvider(SpeechSettings(api_key="key", output_format="mp3_44100_128")),
     }
     digests = set()
     for provider in variants.values():

@@ -10,6 +10,7 @@ import yaml
 from esl_dagster.pipeline.config.models import VoiceCatalog, VoicesMap
 from esl_dagster.pipeline.lesson.extractor import extract_lesson
 from esl_dagster.pipeline.lesson.models import LessonMeta, StudyLine, StudyText, StudyTextType
+from esl_dagster.pipeline.settings.services import SpeechSettings
 from esl_dagster.pipeline.tts.audio import Ffmpeg
 from esl_dagster.pipeline.tts.elevenlabs import ElevenLabsProvider
 from esl_dagster.pipeline.tts.espeak import EspeakProvider
@@ -80,6 +81,13 @@ def sleeps() -> SleepLog:
 @pytest.fixture
 def eleven(fake: FakeElevenLabs, sleeps: SleepLog) -> Iterator[ElevenLabsProvider]:
     with ElevenLabsProvider(
-        "test-key", base_url=fake.base_url, timeout=5, max_retries=3, concurrency=4, sleep=sleeps
+        SpeechSettings(
+            api_key="test-key",
+            base_url=fake.base_url,
+            timeout_seconds=5,
+            max_retries=3,
+            concurrency=4,
+        ),
+        sleep=sleeps,
     ) as provider:
         yield provider

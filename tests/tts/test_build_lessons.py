@@ -11,7 +11,7 @@ from esl_dagster.pipeline.tts.audio import Ffmpeg, MixSettings
 from esl_dagster.pipeline.tts.builder import build_audio
 from esl_dagster.pipeline.tts.elevenlabs import ElevenLabsProvider
 from esl_dagster.pipeline.tts.espeak import EspeakProvider
-from esl_dagster.pipeline.tts.request import speech_request
+from esl_dagster.pipeline.tts.request import SpeechOptions, speech_request
 from esl_dagster.pipeline.tts.segments import plan_segments
 from tests.conftest import LESSONS_DIR
 from tests.fakes.elevenlabs_server import FakeElevenLabs
@@ -38,7 +38,7 @@ def test_espeak_builds_lesson_mp3(
     study_text, meta = load_lesson(lesson)
     request = speech_request(
         study_text, meta, provider=espeak, voices_map=VoicesMap(), catalog=catalog,
-        out_dir=tmp_path, mix=MixSettings(gap_seconds=GAP),
+        out_dir=tmp_path, options=SpeechOptions(mix=MixSettings(gap_seconds=GAP)),
     )  # fmt: skip
     result = build_audio(request, provider=espeak, ffmpeg=ffmpeg)
     segments = plan_segments(study_text, meta.speaker_labels or [])
@@ -78,7 +78,7 @@ def test_elevenlabs_builds_lesson_mp3(
     study_text, meta = load_lesson(lesson)
     request = speech_request(
         study_text, meta, provider=eleven, voices_map=VoicesMap(), catalog=catalog,
-        out_dir=tmp_path, mix=MixSettings(gap_seconds=GAP), mode=mode,
+        out_dir=tmp_path, options=SpeechOptions(mix=MixSettings(gap_seconds=GAP), mode=mode),
     )  # fmt: skip
     result = build_audio(request, provider=eleven, ffmpeg=ffmpeg)
     segments = plan_segments(study_text, meta.speaker_labels or [])
@@ -108,7 +108,7 @@ def test_title_is_written_as_id3(
     study_text = study("dialogue", ("Agent", "Hello."), ("Leonie", "Hi there."))
     request = speech_request(
         study_text, None, provider=espeak, voices_map=VoicesMap(), catalog=catalog,
-        out_dir=tmp_path, title="Viewing a Flat – Übung",
+        out_dir=tmp_path, options=SpeechOptions(title="Viewing a Flat – Übung"),
     )  # fmt: skip
     result = build_audio(request, provider=espeak, ffmpeg=ffmpeg)
     assert result.path.read_bytes()[:3] == b"ID3"

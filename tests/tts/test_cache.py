@@ -8,12 +8,13 @@ import pytest
 
 from esl_dagster.pipeline.config.models import VoiceCatalog, VoicesMap
 from esl_dagster.pipeline.errors import ConfigurationError, ValidationError
+from esl_dagster.pipeline.settings.services import SpeechSettings
 from esl_dagster.pipeline.tts.audio import Ffmpeg, MixSettings
 from esl_dagster.pipeline.tts.builder import CLIPS_DIR, LessonAudio, build_audio, slugify
 from esl_dagster.pipeline.tts.elevenlabs import ElevenLabsProvider
 from esl_dagster.pipeline.tts.espeak import EspeakProvider
 from esl_dagster.pipeline.tts.provider import DialogueOptions, DialogueProvider, SpeechProvider
-from esl_dagster.pipeline.tts.request import speech_request
+from esl_dagster.pipeline.tts.request import SpeechOptions, speech_request
 from tests.conftest import LESSONS_DIR
 from tests.fakes.elevenlabs_server import FakeElevenLabs
 from tests.tts.conftest import load_lesson, study
@@ -33,9 +34,10 @@ def build(
     dry_run: bool = False,
     **shaping: Any,
 ) -> LessonAudio:
+    options = SpeechOptions(student="Test Student", **shaping)
     request = speech_request(
         LINES, None, provider=provider, voices_map=VoicesMap(), catalog=catalog, out_dir=out,
-        student="Test Student", **shaping,
+        options=options,
     )  # fmt: skip
     return build_audio(request, provider=provider, ffmpeg=ffmpeg, force=force, dry_run=dry_run)
 
@@ -80,10 +82,12 @@ def test_everything_that_shapes_the_sound_changes_the_hash(
         build(espeak, catalog, ffmpeg, tmp_path, dry_run=True),
     ]
     with ElevenLabsProvider(
-        "test-key", base_url=fake.base_url, output_format="mp3_44100_128"
+        SpeechSettings(api_key="test-key", base_url=fake.base_url, output_format="mp3_44100_128")
     ) as other:
         variants.append(build(other, catalog, ffmpeg, tmp_path, dry_run=True))
-    with ElevenLabsProvider("test-key", base_url=fake.base_url, dialogue_seed=7) as seeded:
+    with ElevenLabsProvider(
+        SpeechSettings(api_key="test-key", base_url=fake.base_url, dialogue_seed=7)
+    ) as seeded:
         variants.append(build(seeded, catalog, ffmpeg, tmp_path, dry_run=True))
     hashes = {base, *(v.hash for v in variants)}
     assert len(hashes) == len(variants) + 1
@@ -116,7 +120,7 @@ def test_dry_run_makes_no_request_and_writes_nothing(
 def test_gap_change_reuses_clips(
     fake: FakeElevenLabs, catalog: VoiceCatalog, ffmpeg: Ffmpeg, tmp_path: Path
 ) -> None:
-    with ElevenLabsProvider("test-key", base_url=fake.base_url) as provider:
+    with ElevenLabsProvider(SpeechSettings(api_key="test-key", base_url=fake.base_url)) as provider:
         first = build(
             provider, catalog, ffmpeg, tmp_path, mode="monologue", mix=MixSettings(gap_seconds=0.2)
         )
@@ -181,7 +185,9 @@ def test_job_dialogue_options_reach_the_request_and_the_hash_over_the_defaults(
     fake: FakeElevenLabs, catalog: VoiceCatalog, ffmpeg: Ffmpeg, tmp_path: Path
 ) -> None:
     with ElevenLabsProvider(
-        "test-key", base_url=fake.base_url, dialogue_language="en", dialogue_seed=7
+        SpeechSettings(
+            api_key="test-key", base_url=fake.base_url, dialogue_language="en", dialogue_seed=7
+        )
     ) as provider:
         plain = build(provider, catalog, ffmpeg, tmp_path, dry_run=True)
         unset = build(provider, catalog, ffmpeg, tmp_path, dry_run=True, dialogue=DialogueOptions())

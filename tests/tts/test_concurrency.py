@@ -4,6 +4,7 @@ concurrency limit, which the fake enforces with 429 ``too_many_concurrent_reques
 from pathlib import Path
 
 from esl_dagster.pipeline.config.models import VoiceCatalog, VoicesMap
+from esl_dagster.pipeline.settings.services import SpeechSettings
 from esl_dagster.pipeline.tts.audio import Ffmpeg
 from esl_dagster.pipeline.tts.builder import build_audio
 from esl_dagster.pipeline.tts.elevenlabs import ElevenLabsProvider
@@ -28,7 +29,8 @@ def build_lines(
     """Build a monologue of ``lines`` distinct lines; the (closed) provider, for its limit."""
     text = study("monologue", *[("Host", f"Line number {i} of the talk.") for i in range(lines)])
     with ElevenLabsProvider(
-        "test-key", base_url=fake.base_url, concurrency=concurrency, sleep=sleeps
+        SpeechSettings(api_key="test-key", base_url=fake.base_url, concurrency=concurrency),
+        sleep=sleeps,
     ) as provider:
         request = speech_request(
             text, None, provider=provider, voices_map=VoicesMap(), catalog=catalog, out_dir=out

@@ -6,12 +6,13 @@ import pytest
 
 from esl_dagster.pipeline.config.models import VoiceCatalog, VoicesMap
 from esl_dagster.pipeline.errors import ConfigurationError, ServiceError
+from esl_dagster.pipeline.settings.services import SpeechSettings
 from esl_dagster.pipeline.tts.audio import Ffmpeg
 from esl_dagster.pipeline.tts.builder import CLIPS_DIR, LessonAudio, build_audio
 from esl_dagster.pipeline.tts.elevenlabs import ElevenLabsProvider, parse_retry_after
 from esl_dagster.pipeline.tts.mp3 import is_complete_mp3
 from esl_dagster.pipeline.tts.provider import DialogueLine
-from esl_dagster.pipeline.tts.request import speech_request
+from esl_dagster.pipeline.tts.request import SpeechOptions, speech_request
 from tests.fakes.elevenlabs_server import FakeElevenLabs, Fault
 from tests.tts.conftest import SleepLog, study
 
@@ -75,7 +76,9 @@ def test_500s_back_off_exponentially(
 ) -> None:
     fake.add_fault(Fault(status=500, times=2, path_regex=TTS))
     fake.add_fault(Fault(status=503, times=1, path_regex=TTS))
-    with ElevenLabsProvider("test-key", base_url=fake.base_url, concurrency=1, sleep=sleeps) as one:
+    with ElevenLabsProvider(
+        SpeechSettings(api_key="test-key", base_url=fake.base_url, concurrency=1), sleep=sleeps
+    ) as one:
         build(one, catalog, ffmpeg, tmp_path)
     assert sleeps.delays == [0.5, 1.0, 2.0]
     assert_cache_is_clean(tmp_path)
@@ -110,7 +113,9 @@ def test_persistently_broken_bodies_fail_clearly(
 def test_permanent_errors_are_not_retried(
     fake: FakeElevenLabs, sleeps: SleepLog, catalog: VoiceCatalog, ffmpeg: Ffmpeg, tmp_path: Path
 ) -> None:
-    with ElevenLabsProvider("wrong-key", base_url=fake.base_url, sleep=sleeps) as provider:
+    with ElevenLabsProvider(
+        SpeechSettings(api_key="wrong-key", base_url=fake.base_url), sleep=sleeps
+    ) as provider:
         with pytest.raises(ServiceError, match="Invalid API key") as caught:
             build(provider, catalog, ffmpeg, tmp_path)
     assert caught.value.status == 401 and not caught.value.transient
@@ -132,13 +137,14 @@ def test_interrupted_job_resumes_from_cached_clips(
         "dialogue", ("Alex", "Hi there."), ("Mara", "Hello!"), ("Alex", "Ready?"), ("Mara", "Yes.")
     )
     with ElevenLabsProvider(
-        "test-key", base_url=fake.base_url, concurrency=1, max_retries=1, sleep=sleeps
+        SpeechSettings(api_key="test-key", base_url=fake.base_url, concurrency=1, max_retries=1),
+        sleep=sleeps,
     ) as provider:
 
         def run(*, dry_run: bool = False) -> LessonAudio:
             request = speech_request(
                 lines, None, provider=provider, voices_map=VoicesMap(), catalog=catalog,
-                out_dir=tmp_path, mode="monologue",
+                out_dir=tmp_path, options=SpeechOptions(mode="monologue"),
             )  # fmt: skip
             return build_audio(request, provider=provider, ffmpeg=ffmpeg, dry_run=dry_run)
 
@@ -166,18 +172,26 @@ def test_retry_after_parsing() -> None:
 
 def test_provider_settings_are_validated() -> None:
     with pytest.raises(ConfigurationError, match="API key"):
-        ElevenLabsProvider("")
+        ElevenLabsProvider(SpeechSettings(api_key=""))
+    with pytest.raises(ConfigurationError, match="API key"):
+        ElevenLabsProvider(SpeechSettings())
     with pytest.raises(ConfigurationError, match="not MP3"):
-        ElevenLabsProvider("k", output_format="pcm_44100")
+        ElevenLabsProvider(SpeechSettings(api_key="k", output_format="pcm_44100"))
 
 
 def test_dialogue_options_and_voice_list_follow_the_api(
     fake: FakeElevenLabs, sleeps: SleepLog
 ) -> None:
     with ElevenLabsProvider(
-        "test-key", base_url=fake.base_url, dialogue_language="en", dialogue_stability=0.5,
-        dialogue_seed=42, sleep=sleeps,
-    ) as provider:  # fmt: skip
+        SpeechSettings(
+            api_key="test-key",
+            base_url=fake.base_url,
+            dialogue_language="en",
+            dialogue_stability=0.5,
+            dialogue_seed=42,
+        ),
+        sleep=sleeps,
+    ) as provider:
         catalog = provider.list_voices()
         voice = catalog.voices[0].id
         audio = provider.synthesize_dialogue(

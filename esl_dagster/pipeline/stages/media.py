@@ -29,7 +29,7 @@ from esl_dagster.pipeline.storage import (
 from esl_dagster.pipeline.tts.audio import Ffmpeg, MixSettings
 from esl_dagster.pipeline.tts.builder import build_audio
 from esl_dagster.pipeline.tts.provider import DialogueOptions
-from esl_dagster.pipeline.tts.request import SpeechRequest, speech_request
+from esl_dagster.pipeline.tts.request import SpeechOptions, SpeechRequest, speech_request
 from esl_dagster.pipeline.tts.voices import VoiceAssignment
 
 
@@ -47,10 +47,23 @@ def _voices_map(state: RunState, services: Services) -> VoicesMap:
     return services.config_provider.load_voices_map()
 
 
+def _speech_options(state: RunState, services: Services) -> SpeechOptions:
+    """The job's speech options; the settings give the default mode and the mix."""
+    job = state.options
+    speech = services.settings.speech
+    return SpeechOptions(
+        mode=job.tts_mode,
+        default_mode=speech.tts_mode,
+        mix=MixSettings(gap_seconds=speech.gap_seconds, tail_seconds=speech.silence_tail_seconds),
+        dialogue=DialogueOptions.of(job),
+        default_voice=job.voice_id,
+        accent=job.accent,
+        student=job.student,
+    )
+
+
 def _speech_request(state: RunState, services: Services) -> SpeechRequest:
     """Everything that shapes this run's audio (its digest is the stage's input hash)."""
-    options = state.options
-    settings = services.settings
     lesson = current_lesson(state, services)
     return speech_request(
         lesson.required_study_text(),
@@ -59,20 +72,7 @@ def _speech_request(state: RunState, services: Services) -> SpeechRequest:
         voices_map=_voices_map(state, services),
         catalog=services.config_provider.load_voice_catalog(),
         out_dir=_out_dir(state, services),
-        mode=options.tts_mode,
-        default_mode=settings.speech.tts_mode,
-        mix=MixSettings(
-            gap_seconds=settings.speech.gap_seconds,
-            tail_seconds=settings.speech.silence_tail_seconds,
-        ),
-        dialogue=DialogueOptions(
-            language=options.dialogue_language,
-            stability=options.dialogue_stability,
-            seed=options.dialogue_seed,
-        ),
-        default_voice=options.voice_id,
-        accent=options.accent,
-        student=options.student,
+        options=_speech_options(state, services),
     )
 
 

@@ -35,11 +35,11 @@ from esl_dagster.pipeline.observability import (
     PipelineMetrics,
     record_request,
 )
+from esl_dagster.pipeline.settings.services import SpeechSettings
 from esl_dagster.pipeline.tts.concurrency import ConcurrencyGate
 from esl_dagster.pipeline.tts.mp3 import scan_mp3
 from esl_dagster.pipeline.tts.provider import DialogueLine, DialogueOptions
 
-DEFAULT_BASE_URL = "https://api.elevenlabs.io"
 DIALOGUE_MAX_INPUTS = 100
 DIALOGUE_MAX_CHARS = 5000
 _SERVICE = "elevenlabs"
@@ -110,45 +110,35 @@ class ElevenLabsProvider(HttpClientOwner):
 
     def __init__(
         self,
-        api_key: str,
+        settings: SpeechSettings,
         *,
-        base_url: str = DEFAULT_BASE_URL,
-        model_id: str = "eleven_multilingual_v2",
         dialogue_model_id: str = "eleven_v3",
-        output_format: str = "mp3_22050_32",
-        timeout: float = 60.0,
-        max_retries: int = 4,
-        concurrency: int = 4,
-        dialogue_language: str | None = None,
-        dialogue_stability: float | None = None,
-        dialogue_seed: int | None = None,
         sleep: Callable[[float], None] = time.sleep,
         metrics: PipelineMetrics | None = None,
     ) -> None:
-        if not api_key or not api_key.strip():
+        """The provider the speech settings section configures (its ``api_key`` is required)."""
+        api_key = settings.api_key.get_secret_value().strip() if settings.api_key else ""
+        if not api_key:
             raise ConfigurationError("ElevenLabs needs an API key (ELEVENLABS_API_KEY)")
-        if not output_format.startswith("mp3_"):
+        if not settings.output_format.startswith("mp3_"):
             raise ConfigurationError(
-                f"ElevenLabs output format {output_format!r} is not MP3 (use e.g. mp3_22050_32)"
+                f"ElevenLabs output format {settings.output_format!r} is not MP3 "
+                "(use e.g. mp3_22050_32)"
             )
-        if concurrency < 1 or max_retries < 0 or timeout <= 0:
-            raise ConfigurationError("ElevenLabs concurrency >= 1, retries >= 0, timeout > 0")
-        self.model = model_id
+        self.model = settings.model_id
         self.dialogue_model = dialogue_model_id
-        self.output_format = output_format
-        self.concurrency = concurrency
-        self.max_retries = max_retries
-        self.dialogue_defaults = DialogueOptions(
-            language=dialogue_language, stability=dialogue_stability, seed=dialogue_seed
-        )
+        self.output_format = settings.output_format
+        self.concurrency = settings.concurrency
+        self.max_retries = settings.max_retries
+        self.dialogue_defaults = DialogueOptions.of(settings)
         self._sleep = sleep
-        self._gate = ConcurrencyGate(concurrency)
+        self._gate = ConcurrencyGate(settings.concurrency)
         self._metrics: PipelineMetrics = metrics if metrics is not None else NoopMetrics()
         self._http = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            headers={"xi-api-key": api_key.strip(), "user-agent": "esl-dagster"},
-            timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(max_connections=max(concurrency, 1) + 2),
+            base_url=settings.base_url.rstrip("/"),
+            headers={"xi-api-key": api_key, "user-agent": "esl-dagster"},
+            timeout=httpx.Timeout(settings.timeout_seconds),
+            limits=httpx.Limits(max_connections=settings.concurrency + 2),
         )
 
     @property

@@ -242,11 +242,8 @@ class EspeakProvider:
         self.rate_wpm = rate_wpm
         self._metrics: PipelineMetrics = metrics if metrics is not None else NoopMetrics()
         with _LOCK:
-            self._version = _engine(library_path, data_path).version
-
-    @property
-    def model(self) -> str:
-        return f"espeak-ng-{self._version}-{self.rate_wpm}wpm"
+            version = _engine(library_path, data_path).version
+        self.model = f"espeak-ng-{version}-{rate_wpm}wpm"
 
     def voice_catalog(self, configured: VoiceCatalog) -> VoiceCatalog:
         del configured  # espeak can only speak with its own voices

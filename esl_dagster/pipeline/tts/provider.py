@@ -16,6 +16,15 @@ class DialogueLine:
     voice_id: str
 
 
+class DialogueFields(Protocol):
+    """Dialogue options kept as ``dialogue_*`` fields: the speech settings (the configured
+    defaults) and a job's options."""
+
+    dialogue_language: str | None
+    dialogue_stability: float | None
+    dialogue_seed: int | None
+
+
 @dataclass(frozen=True)
 class DialogueOptions:
     """Options that shape dialogue audio; None leaves the provider's configured default."""
@@ -27,6 +36,15 @@ class DialogueOptions:
     def __post_init__(self) -> None:
         if self.stability is not None and not 0 <= self.stability <= 1:
             raise ConfigurationError("dialogue stability must be between 0 and 1")
+
+    @classmethod
+    def of(cls, fields: DialogueFields) -> "DialogueOptions":
+        """The dialogue options ``fields`` hold."""
+        return cls(
+            language=fields.dialogue_language,
+            stability=fields.dialogue_stability,
+            seed=fields.dialogue_seed,
+        )
 
     def over(self, defaults: "DialogueOptions") -> "DialogueOptions":
         """These options, with ``defaults`` filling every field left as None."""
@@ -48,23 +66,12 @@ class SpeechProvider(Protocol):
     during casting instead of being passed through as raw ids).
     """
 
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def model(self) -> str: ...
-
-    @property
-    def output_format(self) -> str: ...
-
-    @property
-    def clip_suffix(self) -> str: ...
-
-    @property
-    def concurrency(self) -> int: ...
-
-    @property
-    def accepts_any_voice_id(self) -> bool: ...
+    name: str
+    model: str
+    output_format: str
+    clip_suffix: str
+    concurrency: int
+    accepts_any_voice_id: bool
 
     def voice_catalog(self, configured: VoiceCatalog) -> VoiceCatalog:
         """The voices to cast from, given the configured catalog."""
@@ -79,8 +86,7 @@ class SpeechProvider(Protocol):
 class DialogueProvider(SpeechProvider, Protocol):
     """A provider with a whole-conversation endpoint (used in dialogue mode)."""
 
-    @property
-    def dialogue_model(self) -> str: ...
+    dialogue_model: str
 
     def dialogue_settings(self, options: DialogueOptions | None = None) -> dict[str, object]:
         """Request options that shape dialogue audio (language, stability, seed): ``options``

@@ -8,6 +8,7 @@ nothing outside it can.
 """
 
 import hashlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -72,6 +73,25 @@ class SpeechRequest(BaseModel):
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class SpeechOptions:
+    """A job's choices for its audio; None leaves the lesson's or the configured value.
+
+    ``mode`` is the job's (auto, monologue or dialogue) and ``default_mode`` the configured one,
+    both resolved against the study text; ``title`` and ``student`` default to the front
+    matter's; ``default_voice`` and ``accent`` are the run's voice preferences.
+    """
+
+    mode: str | None = None
+    default_mode: str | None = None
+    mix: MixSettings = field(default_factory=MixSettings)
+    dialogue: DialogueOptions = field(default_factory=DialogueOptions)
+    default_voice: str | None = None
+    accent: str | None = None
+    title: str | None = None
+    student: str | None = None
+
+
 def speech_request(
     study_text: StudyText,
     meta: LessonMeta | None,
@@ -80,35 +100,26 @@ def speech_request(
     voices_map: VoicesMap,
     catalog: VoiceCatalog,
     out_dir: Path,
-    mode: str | None = None,
-    default_mode: str | None = None,
-    mix: MixSettings | None = None,
-    dialogue: DialogueOptions | None = None,
-    default_voice: str | None = None,
-    accent: str | None = None,
-    title: str | None = None,
-    student: str | None = None,
+    options: SpeechOptions | None = None,
 ) -> SpeechRequest:
-    """The request for a lesson's study text.
-
-    ``mode`` is the job option and ``default_mode`` the configured default (auto, monologue or
-    dialogue), resolved here against the study text; ``title`` and ``student`` default to the
-    front matter's; ``out_dir`` is made absolute.
-    """
-    dialogue = dialogue or DialogueOptions()
+    """The request for a lesson's study text, shaped by the job's ``options`` (``out_dir`` is
+    made absolute)."""
+    options = options or SpeechOptions()
+    title = options.title if options.title is not None else (meta.title if meta else "")
+    student = options.student if options.student is not None else (meta.student if meta else "")
     return SpeechRequest(
         study_text=study_text,
         speaker_labels=(meta.speaker_labels or []) if meta else [],
         speaker_profiles=(meta.speaker_profiles or []) if meta else [],
-        title=(title if title is not None else (meta.title if meta else "")).strip(),
-        student=(student if student is not None else (meta.student if meta else "")) or "",
-        mode=select_mode(mode, study_text.type, default_mode),
+        title=title.strip(),
+        student=student or "",
+        mode=select_mode(options.mode, study_text.type, options.default_mode),
         voices_map=voices_map,
         catalog=catalog,
-        default_voice=default_voice,
-        accent=accent,
-        dialogue=dialogue,
-        provider=ProviderShape.of(provider, dialogue),
-        mix=mix or MixSettings(),
+        default_voice=options.default_voice,
+        accent=options.accent,
+        dialogue=options.dialogue,
+        provider=ProviderShape.of(provider, options.dialogue),
+        mix=options.mix,
         out_dir=out_dir.resolve(),
     )

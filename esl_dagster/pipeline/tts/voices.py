@@ -11,7 +11,7 @@ casting goes on without it and reports it as an :class:`UnusableVoice`, never si
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -199,27 +199,19 @@ def assign_voices(
     )
     missed_default = tokens.take_missed()
     unusable: list[UnusableVoice] = []
-    used: set[str] = set()
+    pool = _Pool(catalog, default_id, voices_map.auto)
     result: list[VoiceAssignment] = []
     for speaker in speakers:
         profile = find_profile(speaker, profiles)
         explicit = _explicit_voice(speaker, profile, voices_map, tokens)
-        chosen = _cast_one(
-            speaker,
-            profile=profile,
-            explicit=explicit,
-            default_id=default_id,
-            auto=voices_map.auto,
-            catalog=catalog,
-            used=used,
-            need=need_for(speaker, profile, content_type, default_accent),
-        )
+        need = need_for(speaker, profile, content_type, default_accent)
+        chosen = pool.cast(speaker, profile, explicit, need)
         missed = tokens.take_missed()
-        if explicit[0] is None or explicit[0] in used:
+        if explicit[0] is None or explicit[0] in pool.used:
             # The default (or forced) voice would have gone to this speaker: report it here.
             missed, missed_default = missed_default + missed, []
         unusable.extend(UnusableVoice(token, origin, speaker, chosen) for token, origin in missed)
-        used.add(chosen.voice_id)
+        pool.used.add(chosen.voice_id)
         result.append(chosen)
     return VoiceCasting(result, unusable)
 
@@ -242,37 +234,45 @@ def describe_unusable(item: UnusableVoice, provider: str, configured: VoiceCatal
     return f"voice {item.token!r} ({where}) {why}; {provider} picked {picked} for {item.speaker}"
 
 
-def _cast_one(
-    speaker: str,
-    *,
-    profile: SpeakerProfile | None,
-    explicit: tuple[str | None, VoiceSource],
-    default_id: str | None,
-    auto: bool,
-    catalog: VoiceCatalog,
-    used: set[str],
-    need: VoiceNeed,
-) -> VoiceAssignment:
-    explicit_id, explicit_source = explicit
-    for candidate, source in ((explicit_id, explicit_source), (default_id, "default")):
-        if candidate is not None and candidate not in used:
-            return _assignment(speaker, candidate, source, catalog)
-    if auto or profile is not None:
-        strict = bool(need.gender) and need.gender != "neutral"
-        picked = pick_voice(catalog, need, used, speaker=speaker, strict_gender=strict)
-        if picked is not None:
-            return _assignment(speaker, picked[0].id, "auto", catalog, float(picked[1]))
-    unused = [voice for voice in catalog.voices if voice.id not in used]
-    for name in FALLBACK_PRIORITY:
-        for voice in unused:
-            if folded(voice.name) == name:
-                return _assignment(speaker, voice.id, "fallback", catalog)
-    if unused:
-        return _assignment(speaker, unused[0].id, "fallback", catalog)
-    reuse = default_id or explicit_id
-    if reuse is not None:
-        return _assignment(speaker, reuse, "reuse", catalog)
-    raise ConfigurationError(f'Unable to resolve voice for speaker "{speaker}"')
+@dataclass
+class _Pool:
+    """What one casting picks from: the catalog, the default (or forced) voice, whether
+    unmatched speakers are scored against the catalog (``auto``), and the voices already given."""
+
+    catalog: VoiceCatalog
+    default_id: str | None
+    auto: bool
+    used: set[str] = field(default_factory=set)
+
+    def cast(
+        self,
+        speaker: str,
+        profile: SpeakerProfile | None,
+        explicit: tuple[str | None, VoiceSource],
+        need: VoiceNeed,
+    ) -> VoiceAssignment:
+        """The voice for ``speaker`` (the order of the module docstring)."""
+        catalog, used = self.catalog, self.used
+        explicit_id, explicit_source = explicit
+        for candidate, source in ((explicit_id, explicit_source), (self.default_id, "default")):
+            if candidate is not None and candidate not in used:
+                return _assignment(speaker, candidate, source, catalog)
+        if self.auto or profile is not None:
+            strict = bool(need.gender) and need.gender != "neutral"
+            picked = pick_voice(catalog, need, used, speaker=speaker, strict_gender=strict)
+            if picked is not None:
+                return _assignment(speaker, picked[0].id, "auto", catalog, float(picked[1]))
+        unused = [voice for voice in catalog.voices if voice.id not in used]
+        for name in FALLBACK_PRIORITY:
+            for voice in unused:
+                if folded(voice.name) == name:
+                    return _assignment(speaker, voice.id, "fallback", catalog)
+        if unused:
+            return _assignment(speaker, unused[0].id, "fallback", catalog)
+        reuse = self.default_id or explicit_id
+        if reuse is not None:
+            return _assignment(speaker, reuse, "reuse", catalog)
+        raise ConfigurationError(f'Unable to resolve voice for speaker "{speaker}"')
 
 
 _SOURCE_TAGS: dict[VoiceSource, str] = {
