@@ -32,7 +32,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy esl_dagster api_shim
+	$(BIN)/mypy esl_dagster api_shim esl_common
 
 # promtool (Debian's prometheus package, ~25 s from a warm apt cache) checks deploy/prometheus;
 # installed only when missing (needs apt, as root).

@@ -23,7 +23,6 @@ from api_shim.dagster_graphql import (
 )
 from api_shim.dagster_runs import (
     JOB_ID_TAG,
-    LAUNCH_ID_TAG,
     MAX_EVENT_PAGES,
     MAX_RUNS_PER_JOB,
     RUN_FIELDS,
@@ -41,10 +40,10 @@ from api_shim.dagster_runs import (
     read_run_events,
     run_events_document,
 )
+from esl_common.launch_ledger import LAUNCH_ID_TAG
 
 __all__ = [
     "JOB_ID_TAG",
-    "LAUNCH_ID_TAG",
     "LAUNCH_RUN",
     "TERMINATE_RUN",
     "CodeLocationStatus",

@@ -16,11 +16,9 @@ from api_shim.dagster_graphql import (
     object_list,
     union_message,
 )
+from esl_common.launch_ledger import LAUNCH_ABANDONED_TAG
 
 JOB_ID_TAG = "esl/job_id"
-LAUNCH_ID_TAG = "esl/launch_id"
-# Set by the code location's launch guard on a run whose launch the shim declared failed.
-LAUNCH_ABANDONED_TAG = "esl/launch_abandoned"
 
 RUN_FIELDS = """
 fragment JobRun on Run {

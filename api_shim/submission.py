@@ -36,7 +36,6 @@ import anyio.to_thread
 
 from api_shim.core.metrics import ShimMetrics
 from api_shim.dagster_gateway import (
-    LAUNCH_ID_TAG,
     DagsterGateway,
     DagsterProtocolError,
     DagsterRun,
@@ -55,6 +54,7 @@ from api_shim.s3_lessons import is_s3_uri
 from api_shim.schemas import JobCreate
 from api_shim.timestamps import SUBMITTED_AT_TAG
 from api_shim.tracing import TRACEPARENT_TAG, current_traceparent, launch_span
+from esl_common.launch_ledger import LAUNCH_ID_TAG, LAUNCH_LEDGER_TAG
 
 logger = logging.getLogger("api_shim.submission")
 
@@ -69,7 +69,6 @@ TTS_TAG: Final = f"{HIDDEN_TAG_PREFIX}esl.tts"
 REQUEST_ID_TAG: Final = f"{HIDDEN_TAG_PREFIX}esl.request_id"
 IDEMPOTENCY_TAG: Final = f"{HIDDEN_TAG_PREFIX}esl.idempotency_key"
 RERUN_TAG: Final = f"{HIDDEN_TAG_PREFIX}esl.rerun_steps"
-LAUNCH_LEDGER_TAG: Final = "esl/launch_ledger"
 # Share of the launch budget given to launchRun; the rest is for the lookup after a lost answer.
 LAUNCH_SHARE: Final = 0.6
 # Below this, a lookup is not worth starting: the ledger decides at once.

@@ -4,8 +4,8 @@ Engine code logs events through an ``EventLogger``: the message is the original'
 (``stage.tts.success``, ``pipeline.newAssignment.start``, ...) and the structured fields
 (``event``, ``run_id``, ``job_id``, ``stage``, ``detail``) travel as the record's ``extra``.
 ``JsonFormatter`` renders a record as ``timestamp`` (ISO-8601 UTC), ``level``, ``logger``,
-``message``, then the extra fields, then ``trace_id`` and ``span_id`` while a span is current
-(the API shim's formatter produces the same keys).
+``message``, then the extra fields, then ``trace_id`` and ``span_id`` while a span is current:
+:mod:`esl_common.json_logs`'s lines, the API shim's too, with the event name as the message.
 
 Inside a Dagster run the ``esl`` logger is one of the instance's managed Python loggers
 (``python_logs`` in ``dagster.yaml``): Dagster stores ``record.getMessage()``, which for an event
@@ -13,15 +13,15 @@ is the JSON of the event name and its fields (``EventMessage``), so the run's lo
 Secrets are never logged: ``detail`` values under secret-looking keys are masked.
 """
 
-import json
 import logging
 import re
 import sys
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TextIO, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
-from esl_dagster.pipeline.tracing import trace_fields
+from esl_common import json_logs
+from esl_common.json_logs import dumps
+from esl_common.tracing import trace_fields
 
 if TYPE_CHECKING:  # the settings model is heavy; this module is imported by every process
     from esl_dagster.pipeline.settings import Settings
@@ -39,8 +39,6 @@ _LEVELS: dict[str, int] = {
     "error": logging.ERROR,
 }
 _SECRET_KEY = re.compile(r"token|secret|password|passwd|api[_-]?key|authorization|credential", re.I)
-# Attributes every LogRecord has; anything else on a record came from ``extra``.
-_RECORD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
 def level_number(level: str) -> int:
@@ -71,10 +69,6 @@ def redact(value: Any) -> Any:
     return value
 
 
-def _dumps(payload: Mapping[str, Any]) -> str:
-    return json.dumps(payload, ensure_ascii=False, default=str, separators=(",", ":"))
-
-
 class EventMessage:
     """A record's message for an event: ``str()`` is the JSON of the event and its fields.
 
@@ -87,57 +81,28 @@ class EventMessage:
         self.fields = dict(fields)
 
     def __str__(self) -> str:
-        return _dumps({"event": self.event, **self.fields})
+        return dumps({"event": self.event, **self.fields})
 
 
-def extra_fields(record: logging.LogRecord) -> dict[str, Any]:
-    """The fields a log call passed as ``extra`` (a nested ``fields`` mapping is flattened)."""
-    found: dict[str, Any] = {}
-    for key, value in record.__dict__.items():
-        if key in _RECORD_ATTRIBUTES:
-            continue
-        if key == "fields" and isinstance(value, Mapping):
-            found.update(value)
-        else:
-            found[key] = value
-    return found
-
-
-def _timestamp(record: logging.LogRecord) -> str:
-    moment = datetime.fromtimestamp(record.created, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _message(record: logging.LogRecord) -> str:
+    """A record's ``message`` key: an event's name, else the formatted message."""
+    return record.msg.event if isinstance(record.msg, EventMessage) else record.getMessage()
 
 
 def record_payload(record: logging.LogRecord, exception: str | None) -> dict[str, Any]:
-    """The JSON object of one record: the four standard keys, then the extra fields."""
-    message = record.msg.event if isinstance(record.msg, EventMessage) else record.getMessage()
-    payload: dict[str, Any] = {
-        "timestamp": _timestamp(record),
-        "level": record.levelname.lower(),
-        "logger": record.name,
-        "message": message,
-    }
-    for key, value in extra_fields(record).items():
-        payload.setdefault(key, value)
-    for key, value in trace_fields().items():
-        payload.setdefault(key, value)
-    if exception:
-        payload["exception"] = exception
-    return payload
+    """The JSON object of one record (see :func:`esl_common.json_logs.record_payload`)."""
+    return json_logs.record_payload(record, _message(record), exception)
 
 
-class JsonFormatter(logging.Formatter):
+class JsonFormatter(json_logs.JsonFormatter):
     """One JSON object per record (see ``record_payload``)."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        exception = self.formatException(record.exc_info) if record.exc_info else None
-        return _dumps(record_payload(record, exception))
+    def message(self, record: logging.LogRecord) -> str:
+        return _message(record)
 
 
 def _text_value(value: Any) -> str:
-    if isinstance(value, Mapping | list):
-        return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
-    return str(value)
+    return dumps(value) if isinstance(value, Mapping | list) else str(value)
 
 
 class TextFormatter(logging.Formatter):
@@ -180,22 +145,6 @@ def logger_from_settings(settings: "Settings", stream: TextIO | None = None) -> 
     return EventLogger()
 
 
-@runtime_checkable
-class PipelineLogger(Protocol):
-    def log(
-        self,
-        level: str,
-        message: str,
-        *,
-        stage: str | None = None,
-        detail: Mapping[str, Any] | None = None,
-    ) -> None: ...
-
-    def bind(self, **fields: Any) -> "PipelineLogger":
-        """A logger adding ``fields`` (e.g. ``run_id``, ``job_id``) to every event."""
-        ...
-
-
 class EventLogger:
     """Logs engine events to a standard logger (default ``esl.pipeline``), fields as ``extra``."""
 
@@ -206,6 +155,7 @@ class EventLogger:
         self.fields: dict[str, Any] = dict(fields or {})
 
     def bind(self, **fields: Any) -> "EventLogger":
+        """A logger adding ``fields`` (e.g. ``run_id``, ``job_id``) to every event."""
         return EventLogger(self.logger, {**self.fields, **fields})
 
     def log(
@@ -240,6 +190,11 @@ class NoopLogger(EventLogger):
         return self
 
 
+# The engine's logger type (``Services.logger``, ``PipelineTelemetry``): an ``EventLogger``, or
+# a ``NoopLogger`` that discards.
+PipelineLogger = EventLogger
+
+
 __all__ = [
     "EVENT_LOGGER",
     "ROOT_LOGGER",
@@ -251,7 +206,6 @@ __all__ = [
     "PipelineLogger",
     "TextFormatter",
     "configure_logging",
-    "extra_fields",
     "level_number",
     "logger_from_settings",
     "mask_secret",

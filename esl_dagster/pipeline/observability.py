@@ -13,6 +13,7 @@ INFO.
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from esl_dagster.pipeline.logs import Level, NoopLogger, PipelineLogger
@@ -126,14 +127,32 @@ _OPERATION_METRIC: dict[str, str] = {
     "rerunAssignment": "rerun_assignment",
     "getAssignmentStatus": "get_assignment_status",
 }
+EndOutcome = Literal["success", "failure"]
 
 
-def stage_event(stage: str, outcome: Literal["start", "success", "skipped", "failure"]) -> str:
-    return f"stage.{stage}.{outcome}"
+@dataclass(frozen=True)
+class _Subject:
+    """What a start event and its end event report on: one stage or one pipeline operation.
 
+    Events are ``<event>.start|success|failure`` with ``stage`` = ``log_stage``; the end records
+    the timing ``<metric>.duration_ms`` tagged ``tags`` plus ``{outcome_tag: outcome}``, and
+    counts ``<metric>.<outcome>`` tagged ``tags``.
+    """
 
-def operation_event(operation: Operation, outcome: Literal["start", "success", "failure"]) -> str:
-    return f"pipeline.{operation}.{outcome}"
+    event: str
+    log_stage: str
+    metric: str
+    tags: Tags
+    outcome_tag: str
+
+    @classmethod
+    def stage(cls, stage: str) -> "_Subject":
+        return cls(f"stage.{stage}", stage, "esl.pipeline.stage", {"stage": stage}, "status")
+
+    @classmethod
+    def operation(cls, operation: Operation) -> "_Subject":
+        metric = f"esl.pipeline.{_OPERATION_METRIC[operation]}"
+        return cls(f"pipeline.{operation}", "pipeline", metric, {}, "result")
 
 
 def _error_text(error: BaseException) -> str:
@@ -158,94 +177,57 @@ class PipelineTelemetry:
         self.metrics: PipelineMetrics = metrics if metrics is not None else NoopMetrics()
         self._clock = clock
 
-    def _elapsed_ms(self, started: float) -> float:
-        return round((self._clock() - started) * 1000.0, 3)
-
     def stage_start(self, stage: str, detail: Mapping[str, Any] | None = None) -> float:
-        self.logger.log("info", stage_event(stage, "start"), stage=stage, detail=detail)
-        return self._clock()
+        return self._start(_Subject.stage(stage), detail)
 
     def stage_success(
         self, stage: str, started: float, detail: Mapping[str, Any] | None = None
     ) -> float:
-        duration = self._elapsed_ms(started)
-        return self._stage_end(
-            stage, "success", duration, "info", {**(detail or {}), "durationMs": duration}
-        )
+        return self._end(_Subject.stage(stage), started, "success", detail or {})
 
     def stage_skipped(self, stage: str, reason: str) -> None:
-        self.logger.log(
-            "info", stage_event(stage, "skipped"), stage=stage, detail={"reason": reason}
-        )
+        self.logger.log("info", f"stage.{stage}.skipped", stage=stage, detail={"reason": reason})
         self.metrics.increment("esl.pipeline.stage.skipped", 1, {"stage": stage})
 
     def stage_failure(self, stage: str, started: float, error: BaseException) -> float:
-        duration = self._elapsed_ms(started)
-        return self._stage_end(
-            stage,
-            "failure",
-            duration,
-            "error",
-            {"durationMs": duration, "error": _error_text(error)},
-        )
+        return self._end(_Subject.stage(stage), started, "failure", {"error": _error_text(error)})
 
     def operation_start(
         self, operation: Operation, detail: Mapping[str, Any] | None = None
     ) -> float:
-        self.logger.log(
-            "info", operation_event(operation, "start"), stage="pipeline", detail=detail
-        )
-        return self._clock()
+        return self._start(_Subject.operation(operation), detail)
 
     def operation_success(
         self, operation: Operation, started: float, detail: Mapping[str, Any] | None = None
     ) -> float:
-        duration = self._elapsed_ms(started)
-        return self._operation_end(
-            operation, "success", duration, "info", {"durationMs": duration, **(detail or {})}
-        )
+        return self._end(_Subject.operation(operation), started, "success", detail or {})
 
     def operation_failure(
         self, operation: Operation, started: float, error: BaseException
     ) -> float:
-        duration = self._elapsed_ms(started)
-        return self._operation_end(
-            operation,
-            "failure",
-            duration,
-            "error",
-            {"durationMs": duration, "error": _error_text(error)},
-        )
+        subject = _Subject.operation(operation)
+        return self._end(subject, started, "failure", {"error": _error_text(error)})
 
-    def _stage_end(
-        self,
-        stage: str,
-        outcome: Literal["success", "failure"],
-        duration: float,
-        level: Level,
-        detail: Mapping[str, Any],
-    ) -> float:
-        """Log the stage's end event and record its duration and outcome counter."""
-        self.logger.log(level, stage_event(stage, outcome), stage=stage, detail=detail)
-        self.metrics.timing(
-            "esl.pipeline.stage.duration_ms", duration, {"stage": stage, "status": outcome}
-        )
-        self.metrics.increment(f"esl.pipeline.stage.{outcome}", 1, {"stage": stage})
-        return duration
+    def _start(self, subject: _Subject, detail: Mapping[str, Any] | None) -> float:
+        self.logger.log("info", f"{subject.event}.start", stage=subject.log_stage, detail=detail)
+        return self._clock()
 
-    def _operation_end(
-        self,
-        operation: Operation,
-        outcome: Literal["success", "failure"],
-        duration: float,
-        level: Level,
-        detail: Mapping[str, Any],
+    def _end(
+        self, subject: _Subject, started: float, outcome: EndOutcome, detail: Mapping[str, Any]
     ) -> float:
-        """Log the operation's end event and record its duration and outcome counter."""
-        self.logger.log(level, operation_event(operation, outcome), stage="pipeline", detail=detail)
-        metric = _OPERATION_METRIC[operation]
-        self.metrics.timing(f"esl.pipeline.{metric}.duration_ms", duration, {"result": outcome})
-        self.metrics.increment(f"esl.pipeline.{metric}.{outcome}")
+        """Log the end event (``durationMs`` first in its detail), record the duration and count
+        the outcome; returns the duration in milliseconds."""
+        duration = round((self._clock() - started) * 1000.0, 3)
+        level: Level = "info" if outcome == "success" else "error"
+        self.logger.log(
+            level,
+            f"{subject.event}.{outcome}",
+            stage=subject.log_stage,
+            detail={"durationMs": duration, **detail},
+        )
+        timing_tags = {**subject.tags, subject.outcome_tag: outcome}
+        self.metrics.timing(f"{subject.metric}.duration_ms", duration, timing_tags)
+        self.metrics.increment(f"{subject.metric}.{outcome}", 1, subject.tags)
         return duration
 
 
@@ -264,7 +246,5 @@ __all__ = [
     "PipelineMetrics",
     "PipelineTelemetry",
     "counters_report",
-    "operation_event",
     "record_request",
-    "stage_event",
 ]

@@ -5,7 +5,8 @@ the SDK's tracer provider with the OTLP HTTP/protobuf exporter (the standard ``O
 configure it) and instruments httpx (Notion, ElevenLabs) and botocore (S3), so every request is a
 child span of the stage that sends it. Unset, nothing of the SDK is imported and the spans below
 are the API's non-recording ones: they cost a context switch and still carry a trace context
-handed over by the submitter, so log lines keep its trace id.
+handed over by the submitter, so log lines keep its trace id. That set-up and the W3C
+``traceparent`` format are :mod:`esl_common.tracing`'s, shared with the API shim.
 
 A run continues the trace of its submission: the API shim (or another submitter) writes the W3C
 ``traceparent`` of its submission span into a hidden run tag, and every stage span is its child.
@@ -16,9 +17,7 @@ run (it is not exported; trace viewers show the stages as the trace's top level)
 its stages.
 """
 
-import functools
 import hashlib
-import os
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -26,19 +25,18 @@ from contextlib import contextmanager
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, TraceFlags
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"
-TRACEPARENT_HEADER = "traceparent"
-# W3C Trace Context, used directly (not the OTEL_PROPAGATORS entry points: cheaper to import).
-_W3C = TraceContextTextMapPropagator()
+from esl_common import tracing as common
+from esl_common.tracing import (
+    ENDPOINT_ENV,
+    current_traceparent,
+    trace_fields,
+    traceparent_context,
+    tracing_enabled,
+)
+
 TRACER_NAME = "esl_dagster"
 DEFAULT_SERVICE_NAME = "esl-dagster"
-
-
-def tracing_enabled() -> bool:
-    """True when an OTLP endpoint is configured (``OTEL_EXPORTER_OTLP_ENDPOINT``)."""
-    return bool(os.environ.get(ENDPOINT_ENV, "").strip())
 
 
 def configure_tracing(service_name: str = DEFAULT_SERVICE_NAME) -> bool:
@@ -46,24 +44,7 @@ def configure_tracing(service_name: str = DEFAULT_SERVICE_NAME) -> bool:
 
     Returns whether tracing is on. Without ``OTEL_EXPORTER_OTLP_ENDPOINT`` it does nothing.
     """
-    if not tracing_enabled():
-        return False
-    _install_sdk(os.environ.get("OTEL_SERVICE_NAME") or service_name)
-    return True
-
-
-@functools.cache
-def _install_sdk(service: str) -> None:
-    """The SDK's tracer provider exporting over OTLP, installed once per process."""
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service}))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    trace.set_tracer_provider(provider)
-    instrument_clients()
+    return common.configure_tracing(service_name, instrument_clients)
 
 
 def instrument_clients() -> None:
@@ -73,14 +54,6 @@ def instrument_clients() -> None:
 
     HTTPXClientInstrumentor().instrument()
     BotocoreInstrumentor().instrument()  # type: ignore[no-untyped-call]
-
-
-def traceparent_context(traceparent: str | None) -> Context | None:
-    """The context a W3C ``traceparent`` value carries, or None when it is absent or invalid."""
-    if not traceparent:
-        return None
-    context = _W3C.extract({TRACEPARENT_HEADER: traceparent})
-    return context if trace.get_current_span(context).get_span_context().is_valid else None
 
 
 def run_context(run_id: str) -> Context:
@@ -96,13 +69,6 @@ def run_context(run_id: str) -> Context:
         trace_id, span_id, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED)
     )
     return trace.set_span_in_context(NonRecordingSpan(parent))
-
-
-def current_traceparent() -> str | None:
-    """The W3C ``traceparent`` of the current span (None outside a valid span)."""
-    carrier: dict[str, str] = {}
-    _W3C.inject(carrier)
-    return carrier.get(TRACEPARENT_HEADER)
 
 
 @contextmanager
@@ -131,17 +97,6 @@ def stage_span(
         f"stage {stage}", run_id=run_id, traceparent=traceparent, attributes=stage_attributes
     ) as span:
         yield span
-
-
-def trace_fields() -> dict[str, str]:
-    """``trace_id`` and ``span_id`` (hex) of the current span, for log lines; empty without one."""
-    span_context = trace.get_current_span().get_span_context()
-    if not span_context.is_valid:
-        return {}
-    return {
-        "trace_id": trace.format_trace_id(span_context.trace_id),
-        "span_id": trace.format_span_id(span_context.span_id),
-    }
 
 
 __all__ = [

@@ -5,15 +5,18 @@ lazy import cannot hide a dependency). Floors, top down: `esl_dagster.definition
 then `resources` and `stack`, then the engine `pipeline`; a part imports only parts on lower
 floors. The engine imports neither Dagster nor FastAPI; the API shim imports no part of
 `esl_dagster` (nor Dagster: it speaks GraphQL) and no part of `esl_dagster` imports the shim.
+`esl_common` (JSON log lines, OpenTelemetry set-up) lies below both and imports neither of them,
+nor Dagster nor FastAPI.
 """
 
 import ast
 import functools
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("esl_dagster", "api_shim")
+PACKAGES = ("esl_dagster", "api_shim", "esl_common")
 FLOOR = {
     "esl_dagster.definitions": 4,
     "esl_dagster.defs": 3,
@@ -23,6 +26,7 @@ FLOOR = {
 }
 ENGINE_MAY_NOT_IMPORT = {"dagster", "dagster_graphql", "dagster_postgres", "fastapi", "starlette"}
 SHIM_MAY_NOT_IMPORT = {"dagster", "dagster_graphql", "dagster_postgres", "esl_dagster"}
+COMMON_MAY_NOT_IMPORT = ENGINE_MAY_NOT_IMPORT | {"esl_dagster", "api_shim"}
 
 
 @functools.cache
@@ -69,8 +73,8 @@ def import_graph() -> dict[str, frozenset[str]]:
 
 
 def part_of(module: str) -> str | None:
-    if module.startswith("api_shim"):
-        return "api_shim"
+    if module.startswith(("api_shim", "esl_common")):
+        return module.partition(".")[0]
     return next((part for part in FLOOR if module == part or module.startswith(f"{part}.")), None)
 
 
@@ -92,6 +96,7 @@ def test_every_import_between_parts_runs_down() -> None:
         if module != "esl_dagster"
         for target in targets
         if part_of(module) != part_of(target)
+        and part_of(target) != "esl_common"
         and (
             "api_shim" in (part_of(module), part_of(target)) or floor_of(module) <= floor_of(target)
         )
@@ -107,6 +112,8 @@ def test_the_engine_and_the_shim_import_no_framework_they_must_not() -> None:
             if module.startswith("esl_dagster.pipeline")
             else SHIM_MAY_NOT_IMPORT
             if module.startswith("api_shim")
+            else COMMON_MAY_NOT_IMPORT
+            if module.startswith("esl_common")
             else set()
         )
         offenders += [
@@ -133,3 +140,9 @@ def test_no_modules_import_each_other_in_a_circle() -> None:
                 seen.add(module)
                 todo.extend(graph.get(module, ()))
     assert circles == []
+
+
+def test_every_product_package_ships_in_the_wheel() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    shipped = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    assert sorted(shipped) == sorted(PACKAGES)

@@ -1,6 +1,6 @@
-"""One log format for every process: the shim's formatter (it cannot import the engine) writes
-the same keys as the engine's, and a real ``python -m api_shim`` writes only JSON lines, uvicorn's
-and the access lines included."""
+"""One log format for every process: the shim's formatter and the engine's (both built on
+``esl_common.json_logs``) write the same keys, and a real ``python -m api_shim`` writes only JSON
+lines, uvicorn's and the access lines included."""
 
 import json
 import logging

@@ -25,12 +25,10 @@ from typing import Final
 
 import dagster as dg
 
+from esl_common.launch_ledger import LAUNCH_ABANDONED_TAG, LAUNCH_ID_TAG, LAUNCH_LEDGER_TAG
 from esl_dagster.defs.lessons.tags import JOB_ID_TAG
 from esl_dagster.pipeline.errors import ConfigurationError, InfrastructureError, PipelineError
 
-LAUNCH_ID_TAG: Final = "esl/launch_id"
-LAUNCH_LEDGER_TAG: Final = "esl/launch_ledger"
-LAUNCH_ABANDONED_TAG: Final = "esl/launch_abandoned"
 ABANDONED_JOB_ID_TAG: Final = "esl/abandoned_job_id"
 SQLITE_TABLE: Final = "launch_outcomes"
 POSTGRES_TABLE: Final = "esl_launch_outcomes"
