@@ -14,27 +14,16 @@ from api_shim.schemas import (
     UploadTarget,
     VoiceOption,
 )
+from esl_common.espeak_voices import espeak_voices
 
 logger = logging.getLogger("api_shim.job_options")
 
-# Without ELEVENLABS_API_KEY the pipeline speaks with espeak-ng, which can only use these voices
-# (id = espeak voice spec @ pitch); a contract test keeps this table equal to the engine's.
+# Without ELEVENLABS_API_KEY the pipeline speaks with espeak-ng, which can only use these voices.
 ESPEAK_VOICES: Final[tuple[CatalogVoice, ...]] = tuple(
-    CatalogVoice(id=voice_id, name=name, category="espeak", accent=accent, gender=gender)
-    for voice_id, name, gender, accent in (
-        ("en-us@50", "Avery (US)", "neutral", "american"),
-        ("en-GB-x-rp@50", "Rowan (UK)", "neutral", "british"),
-        ("en-us+f3@62", "Jenna (US)", "female", "american"),
-        ("en-us+m3@42", "Mason (US)", "male", "american"),
-        ("en-GB-x-rp+f2@58", "Eleanor (UK)", "female", "british"),
-        ("en-GB-x-rp+m1@40", "Oliver (UK)", "male", "british"),
-        ("en-us+f4@54", "Grace (US)", "female", "american"),
-        ("en-us+m1@36", "Walter (US)", "male", "american"),
-        ("en-GB-x-rp+f4@66", "Poppy (UK)", "female", "british"),
-        ("en-GB-x-rp+m3@48", "Harvey (UK)", "male", "british"),
-        ("en-us+f1@70", "Lily (US)", "female", "american"),
-        ("en-us+m7@56", "Eddie (US)", "male", "american"),
+    CatalogVoice(
+        id=voice.id, name=voice.name, category="espeak", accent=voice.accent, gender=voice.gender
     )
+    for voice in espeak_voices()
 )
 
 

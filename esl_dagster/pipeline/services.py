@@ -145,13 +145,8 @@ def build_uploader(settings: "Settings", notion: "NotionClient | None" = None) -
     """
     from esl_dagster.pipeline.storage import LocalUploader, NotionUploader, S3Uploader
 
-    s3 = settings.s3
-    if s3 is not None:
-        from esl_dagster.pipeline.storage.s3_client import s3_client
-
-        return S3Uploader(
-            s3.bucket, region=s3.region, endpoint_url=s3.endpoint_url, client=s3_client(s3)
-        )
+    if settings.s3 is not None:
+        return S3Uploader(settings.s3)
     if notion is not None:
         return NotionUploader(notion)
     return LocalUploader(settings.upload_dir, settings.storage.public_base_url)

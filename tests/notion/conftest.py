@@ -9,7 +9,8 @@ from esl_dagster.pipeline.lesson.document import parse_document
 from esl_dagster.pipeline.lesson.models import LessonMeta
 from esl_dagster.pipeline.notion.blocks import markdown_to_blocks
 from esl_dagster.pipeline.notion.client import NotionClient
-from esl_dagster.pipeline.notion.importer import ImportProgress, ImportResult, import_lesson
+from esl_dagster.pipeline.notion.import_progress import ImportProgress
+from esl_dagster.pipeline.notion.importer import ImportResult, import_lesson
 from esl_dagster.pipeline.notion.service_contract import (
     ImportRequest,
     LessonPage,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from esl_dagster.pipeline.notion.blocks import markdown_to_blocks
 from esl_dagster.pipeline.notion.client import NotionClient
-from esl_dagster.pipeline.notion.importer import ImportProgress
+from esl_dagster.pipeline.notion.import_progress import ImportProgress
 from esl_dagster.pipeline.notion.live import LiveNotion
 from esl_dagster.pipeline.notion.service_contract import (
     ImportRequest,

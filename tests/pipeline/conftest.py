@@ -21,7 +21,7 @@ from esl_dagster.pipeline.notion.offline import PreviewNotion
 from esl_dagster.pipeline.notion.service_contract import NotionDefaults
 from esl_dagster.pipeline.observability import NoopMetrics
 from esl_dagster.pipeline.services import Services
-from esl_dagster.pipeline.settings import Settings, load_settings
+from esl_dagster.pipeline.settings import S3Settings, Settings, load_settings
 from esl_dagster.pipeline.storage import LocalUploader, S3Uploader
 from esl_dagster.pipeline.tts.espeak import EspeakProvider
 from tests.conftest import INVALID_LESSON, VALID_LESSONS
@@ -172,4 +172,13 @@ def bucket(moto_url: str, request: pytest.FixtureRequest) -> Bucket:
 
 
 def s3_uploader(bucket: Bucket) -> S3Uploader:
-    return S3Uploader(bucket.name, endpoint_url=bucket.endpoint, client=bucket.client)
+    settings = S3Settings(
+        bucket=bucket.name,
+        prefix="",
+        region="us-east-1",
+        endpoint_url=bucket.endpoint,
+        access_key_id="test",
+        secret_access_key="test",
+        force_path_style=True,
+    )
+    return S3Uploader(settings, client=bucket.client)

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from esl_dagster.pipeline.errors import ConfigurationError, ServiceError
+from esl_dagster.pipeline.settings import S3Settings
 from esl_dagster.pipeline.storage import LocalUploader, S3Uploader, object_key, sanitize_prefix
 from tests.fakes.moto_s3 import running_moto, s3_client
 from tests.fakes.s3_acl_proxy import AclRefusingProxy
@@ -30,6 +31,19 @@ def raw_client(endpoint: str) -> Any:  # an S3 client for checks
     return s3_client(endpoint)
 
 
+def s3_settings(bucket: str, endpoint_url: str | None, region: str = "us-east-1") -> S3Settings:
+    """Settings as the settings package makes them (an endpoint implies path-style)."""
+    return S3Settings(
+        bucket=bucket,
+        prefix="",
+        region=region,
+        endpoint_url=endpoint_url,
+        access_key_id="test",
+        secret_access_key="test",
+        force_path_style=endpoint_url is not None,
+    )
+
+
 @pytest.fixture
 def mp3(tmp_path: Path) -> Path:
     path = tmp_path / "leonie-abc123.mp3"
@@ -38,13 +52,7 @@ def mp3(tmp_path: Path) -> Path:
 
 
 def test_upload_sets_content_type_and_returns_url(moto_url: str, bucket: str, mp3: Path) -> None:
-    uploader = S3Uploader(
-        bucket,
-        endpoint_url=moto_url,
-        prefix="/audio/assignments/",
-        access_key="test",
-        secret_key="test",
-    )
+    uploader = S3Uploader(s3_settings(bucket, moto_url), prefix="/audio/assignments/")
     result = uploader.upload(mp3)
     assert result.key == "audio/assignments/leonie-abc123.mp3"
     assert result.url == f"{moto_url}/{bucket}/audio/assignments/leonie-abc123.mp3"
@@ -57,7 +65,7 @@ def test_upload_sets_content_type_and_returns_url(moto_url: str, bucket: str, mp
 def test_reupload_is_a_noop_and_changes_overwrite_the_same_key(
     moto_url: str, bucket: str, mp3: Path
 ) -> None:
-    uploader = S3Uploader(bucket, endpoint_url=moto_url, access_key="test", secret_key="test")
+    uploader = S3Uploader(s3_settings(bucket, moto_url))
     first = uploader.upload(mp3, key_prefix="lessons")
     second = uploader.upload(mp3, key_prefix="lessons")
     assert second.reused and second.key == first.key and second.etag == first.etag
@@ -70,9 +78,7 @@ def test_reupload_is_a_noop_and_changes_overwrite_the_same_key(
 
 
 def test_public_read_sets_the_acl(moto_url: str, bucket: str, mp3: Path) -> None:
-    result = S3Uploader(bucket, endpoint_url=moto_url, access_key="test", secret_key="test").upload(
-        mp3, public_read=True
-    )
+    result = S3Uploader(s3_settings(bucket, moto_url)).upload(mp3, public_read=True)
     grants = raw_client(moto_url).get_object_acl(Bucket=bucket, Key=result.key)["Grants"]
     assert any(g["Grantee"].get("URI", "").endswith("/global/AllUsers") for g in grants)
     assert httpx.get(result.url).content == mp3.read_bytes()
@@ -82,9 +88,7 @@ def test_public_read_falls_back_when_the_bucket_refuses_acls(
     moto_url: str, bucket: str, mp3: Path
 ) -> None:
     with AclRefusingProxy(moto_url) as proxy:
-        uploader = S3Uploader(
-            bucket, endpoint_url=proxy.endpoint_url, access_key="test", secret_key="test"
-        )
+        uploader = S3Uploader(s3_settings(bucket, proxy.endpoint_url))
         result = uploader.upload(mp3, public_read=True)
         puts = [(method, acl) for method, _, acl in proxy.seen if method == "PUT"]
     assert puts == [("PUT", "public-read"), ("PUT", None)]
@@ -92,42 +96,34 @@ def test_public_read_falls_back_when_the_bucket_refuses_acls(
 
 
 def test_presigned_url_with_expiry(moto_url: str, bucket: str, mp3: Path) -> None:
-    result = S3Uploader(bucket, endpoint_url=moto_url, access_key="test", secret_key="test").upload(
-        mp3, presign_seconds=600
-    )
+    result = S3Uploader(s3_settings(bucket, moto_url)).upload(mp3, presign_seconds=600)
     assert "X-Amz-Expires=600" in result.url and "X-Amz-Signature=" in result.url
     assert httpx.get(result.url).content == mp3.read_bytes()
     with pytest.raises(ConfigurationError):
-        S3Uploader(bucket, endpoint_url=moto_url, access_key="test", secret_key="test").upload(
-            mp3, presign_seconds=0
-        )
+        S3Uploader(s3_settings(bucket, moto_url)).upload(mp3, presign_seconds=0)
 
 
 def test_missing_bucket_is_a_permanent_service_error(moto_url: str, mp3: Path) -> None:
     with pytest.raises(ServiceError, match="NoSuchBucket") as caught:
-        S3Uploader(
-            "no-such-bucket", endpoint_url=moto_url, access_key="test", secret_key="test"
-        ).upload(mp3)
+        S3Uploader(s3_settings("no-such-bucket", moto_url)).upload(mp3)
     assert not caught.value.transient
 
 
 def test_unreachable_endpoint_is_transient(mp3: Path) -> None:
-    uploader = S3Uploader(
-        "b", endpoint_url="http://127.0.0.1:9", access_key="test", secret_key="test"
-    )
+    uploader = S3Uploader(s3_settings("b", "http://127.0.0.1:9"))
     with pytest.raises(ServiceError) as caught:
         uploader.upload(mp3)
     assert caught.value.transient
 
 
 def test_aws_url_form_and_config_errors(mp3: Path) -> None:
-    uploader = S3Uploader("esl-audio", region="eu-west-1", access_key="test", secret_key="test")
+    uploader = S3Uploader(s3_settings("esl-audio", None, region="eu-west-1"))
     assert (
         uploader.public_url("a b/c.mp3")
         == "https://esl-audio.s3.eu-west-1.amazonaws.com/a%20b/c.mp3"
     )
     with pytest.raises(ConfigurationError, match="bucket"):
-        S3Uploader(" ")
+        S3Uploader(s3_settings(" ", None))
 
 
 def test_prefix_cannot_escape() -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from esl_dagster.pipeline.notion.client import NotionAPIError, NotionClient
-from esl_dagster.pipeline.notion.importer import DEFAULT_KEY_PROPERTY
+from esl_dagster.pipeline.notion.import_progress import DEFAULT_KEY_PROPERTY
 from esl_dagster.pipeline.notion.target import NotionTarget, TargetIds
 
 SHARE_FIX = (

@@ -28,14 +28,15 @@ being sent again.
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from esl_dagster.pipeline.notion.batching import Batch, plan_batches
 from esl_dagster.pipeline.notion.block_payloads import Block, children_of
 from esl_dagster.pipeline.notion.blocks import markdown_to_blocks
 from esl_dagster.pipeline.notion.client import JSON, NotionAPIError, NotionClient
+from esl_dagster.pipeline.notion.import_progress import ImportProgress
 from esl_dagster.pipeline.notion.properties import (
     PageFields,
     build_page_fields,
@@ -54,34 +55,7 @@ if TYPE_CHECKING:
 
 Resolver = Callable[[NotionClient, TargetIds], NotionTarget]
 
-DEFAULT_KEY_PROPERTY = "Lesson Key"
 _CLOCK_SKEW = timedelta(minutes=2)
-
-
-@dataclass(frozen=True)
-class ImportProgress:
-    """What the manifest stores between attempts; plain JSON via :meth:`to_dict`."""
-
-    page_id: str
-    content_hash: str
-    blocks_done: int
-    blocks_total: int
-
-    @property
-    def complete(self) -> bool:
-        return self.blocks_done >= self.blocks_total
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ImportProgress":
-        return cls(
-            page_id=str(data["page_id"]),
-            content_hash=str(data["content_hash"]),
-            blocks_done=int(data["blocks_done"]),
-            blocks_total=int(data["blocks_total"]),
-        )
 
 
 @dataclass

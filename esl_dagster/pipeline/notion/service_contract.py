@@ -23,7 +23,7 @@ from esl_dagster.pipeline.config.models import Preset, StudentProfile
 from esl_dagster.pipeline.errors import ConfigurationError
 from esl_dagster.pipeline.lesson.models import LessonMeta
 from esl_dagster.pipeline.manifest import NotionRecord
-from esl_dagster.pipeline.notion.importer import DEFAULT_KEY_PROPERTY, ImportProgress
+from esl_dagster.pipeline.notion.import_progress import DEFAULT_KEY_PROPERTY, ImportProgress
 from esl_dagster.pipeline.notion.preview import (
     ImportPreview,
     colour_requests,

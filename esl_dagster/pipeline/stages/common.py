@@ -22,6 +22,11 @@ class Skip:
     token: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def unchanged(cls, stage: str, **detail: Any) -> "Skip":
+        """``stage``'s inputs hash as at its last success: skipped, ``unchanged:<stage>``."""
+        return cls(UNCHANGED_REASON, token=f"unchanged:{stage}", detail=detail)
+
 
 @dataclass
 class Outcome:

@@ -5,7 +5,6 @@ from esl_dagster.pipeline.errors import ValidationError
 from esl_dagster.pipeline.run_state import RunState
 from esl_dagster.pipeline.services import Services
 from esl_dagster.pipeline.stages.common import (
-    UNCHANGED_REASON,
     Outcome,
     Skip,
     input_hash,
@@ -18,7 +17,7 @@ def decide_validate(state: RunState, _services: Services) -> Skip | str:
         return Skip("not requested")
     digest = input_hash("validate", md_hash=state.md_hash, strict=False)
     if unchanged(state, "validate", digest):
-        return Skip(UNCHANGED_REASON, token="unchanged:validate")
+        return Skip.unchanged("validate")
     return digest
 
 

@@ -12,7 +12,6 @@ from esl_dagster.pipeline.observability import UPLOADS
 from esl_dagster.pipeline.run_state import RunState
 from esl_dagster.pipeline.services import Services, uploader_for
 from esl_dagster.pipeline.stages.common import (
-    UNCHANGED_REASON,
     Outcome,
     Skip,
     current_lesson,
@@ -109,7 +108,7 @@ def decide_tts(state: RunState, services: Services) -> Skip | str:
         and unchanged(state, "tts", digest)
         and _audio_file_ok(state.audio.path if state.audio else None)
     ):
-        return Skip(UNCHANGED_REASON, token="unchanged:tts")
+        return Skip.unchanged("tts")
     return digest
 
 
@@ -234,7 +233,7 @@ def decide_upload(state: RunState, services: Services) -> Skip | str:
         and audio.url
         and _still_attachable(state, uploader, audio.url)
     ):
-        return Skip(UNCHANGED_REASON, token="unchanged:upload")
+        return Skip.unchanged("upload")
     return digest
 
 

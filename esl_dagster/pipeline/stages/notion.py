@@ -16,7 +16,7 @@ from esl_dagster.pipeline.manifest import (
     sha256_hex,
     utc_timestamp,
 )
-from esl_dagster.pipeline.notion.importer import ImportProgress
+from esl_dagster.pipeline.notion.import_progress import ImportProgress
 from esl_dagster.pipeline.notion.service_contract import (
     AudioRequest,
     ColorizeRequest,
@@ -30,7 +30,6 @@ from esl_dagster.pipeline.notion.service_contract import (
 from esl_dagster.pipeline.run_state import RunState
 from esl_dagster.pipeline.services import Services
 from esl_dagster.pipeline.stages.common import (
-    UNCHANGED_REASON,
     Outcome,
     Skip,
     current_lesson,
@@ -111,7 +110,7 @@ def decide_import(state: RunState, services: Services) -> Skip | str:
         mode=notion.mode,
     )
     if unchanged(state, "import", digest) and notion.imported(state.page_id, state.notion):
-        return Skip(UNCHANGED_REASON, token="unchanged:import")
+        return Skip.unchanged("import")
     return digest
 
 
@@ -184,7 +183,7 @@ def decide_colorize(state: RunState, services: Services) -> Skip | str:
     )
     if unchanged(state, "colorize", digest):
         state.colorized = True
-        return Skip(UNCHANGED_REASON, token="unchanged:colorize")
+        return Skip.unchanged("colorize")
     return digest
 
 
@@ -246,7 +245,7 @@ def decide_add_audio(state: RunState, services: Services) -> Skip | str:
         page_content=state.input_hash_of("import"),
     )
     if not state.rerun and unchanged(state, "add-audio", digest):
-        return Skip(UNCHANGED_REASON, token="unchanged:add-audio")
+        return Skip.unchanged("add-audio")
     return digest
 
 

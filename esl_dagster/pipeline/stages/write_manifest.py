@@ -5,7 +5,7 @@ from pathlib import Path
 from esl_dagster.pipeline.manifest import MANIFEST_SCHEMA_VERSION, Manifest, utc_timestamp
 from esl_dagster.pipeline.run_state import RunState
 from esl_dagster.pipeline.services import Services
-from esl_dagster.pipeline.stages.common import UNCHANGED_REASON, Outcome, Skip
+from esl_dagster.pipeline.stages.common import Outcome, Skip
 
 
 def build_manifest(state: RunState) -> Manifest:
@@ -60,11 +60,7 @@ def decide_manifest(state: RunState, _services: Services) -> Skip | str:
         and previous.schema_version == MANIFEST_SCHEMA_VERSION
         and previous.content_fingerprint() == digest
     ):
-        return Skip(
-            UNCHANGED_REASON,
-            token="unchanged:manifest",
-            detail={"manifestPath": state.manifest_path},
-        )
+        return Skip.unchanged("manifest", manifestPath=state.manifest_path)
     return digest
 
 

@@ -78,43 +78,26 @@ def to_pipeline_error(exc: Exception, what: str) -> PipelineError:
 
 
 class S3Uploader(KeyedUploader):
-    """Uploads to one bucket. ``endpoint_url`` selects MinIO or another S3-compatible server
-    (path-style addressing); ``client`` injects a ready boto3 client (one made by
-    :func:`~esl_dagster.pipeline.storage.s3_client.s3_client`, as the services builder does)."""
+    """Uploads to the bucket of ``settings`` (AWS S3, or MinIO and other S3-compatible servers
+    at its ``endpoint_url``, path-style). ``prefix`` goes before every key (the job's key prefix
+    follows it); the settings' own ``prefix`` is the jobs' default key prefix, so it is not
+    applied here. ``client`` injects a ready boto3 client, else one is made from ``settings``
+    by :func:`~esl_dagster.pipeline.storage.s3_client.s3_client`."""
 
     def __init__(
-        self,
-        bucket: str,
-        *,
-        region: str | None = None,
-        endpoint_url: str | None = None,
-        access_key: str | None = None,
-        secret_key: str | None = None,
-        prefix: str | None = None,
-        client: "S3Client | None" = None,
+        self, settings: S3Settings, *, prefix: str | None = None, client: "S3Client | None" = None
     ) -> None:
-        if not bucket or not bucket.strip():
+        if not settings.bucket or not settings.bucket.strip():
             raise ConfigurationError("S3 bucket not configured (set S3_BUCKET)")
-        self.bucket = bucket.strip()
-        self.region = region or "us-east-1"
-        self.endpoint_url = endpoint_url.rstrip("/") if endpoint_url else None
+        self.bucket = settings.bucket.strip()
+        self.region = settings.region or "us-east-1"
+        self.endpoint_url = settings.endpoint_url.rstrip("/") if settings.endpoint_url else None
         self.prefix = sanitize_prefix(prefix)
-        self._client = client or self._make_client(access_key, secret_key)
+        if client is None:
+            from esl_dagster.pipeline.storage.s3_client import s3_client
 
-    def _make_client(self, access_key: str | None, secret_key: str | None) -> "S3Client":
-        from esl_dagster.pipeline.storage.s3_client import s3_client
-
-        return s3_client(
-            S3Settings(
-                bucket=self.bucket,
-                prefix=self.prefix,
-                region=self.region,
-                endpoint_url=self.endpoint_url,
-                access_key_id=access_key,
-                secret_access_key=secret_key,
-                force_path_style=self.endpoint_url is not None,
-            )
-        )
+            client = s3_client(settings)
+        self._client = client
 
     def public_url(self, key: str) -> str:
         if self.endpoint_url:

@@ -4,19 +4,18 @@ espeak-ng keeps global state (one voice, one callback, one output buffer per pro
 library is initialised once and every synthesis runs under one process-wide lock.
 
 Voice ids have the form ``<espeak voice>[+<variant>]@<pitch>`` (e.g. ``en-us+f3@60``). The
-casting catalog (:func:`espeak_catalog`) labels a fixed set of such voices with gender, accent,
-age and use case, so the same scoring algorithm as for ElevenLabs gives each speaker a distinct
-espeak voice: American speakers get ``en-us``, British ones ``en-GB-x-rp``, women ``+f*``
-variants and men ``+m*`` variants, each with its own pitch.
+casting catalog (:func:`espeak_catalog`) is the labelled voice table of
+:mod:`esl_common.espeak_voices` (the API offers the same voices), so the same scoring algorithm
+as for ElevenLabs gives each speaker a distinct espeak voice.
 """
 
 import ctypes
 import io
 import threading
 import wave
-from dataclasses import dataclass
 from typing import Any
 
+from esl_common.espeak_voices import espeak_voices
 from esl_dagster.pipeline.config.models import CatalogVoice, VoiceCatalog, VoiceLabels
 from esl_dagster.pipeline.errors import ConfigurationError, InfrastructureError
 from esl_dagster.pipeline.observability import TTS_CHARACTERS, NoopMetrics, PipelineMetrics
@@ -34,72 +33,12 @@ _SynthCallback = ctypes.CFUNCTYPE(
 )
 
 
-@dataclass(frozen=True)
-class _EspeakVoice:
-    spec: str
-    pitch: int
-    name: str
-    gender: str
-    accent: str
-    age: str
-    use_case: str
-    descriptive: str
-
-
-_US = "en-us"
-_GB = "en-GB-x-rp"
-_VOICES: tuple[_EspeakVoice, ...] = (
-    _EspeakVoice(_US, 50, "Avery (US)", "neutral", "american", "middle_aged", "narration", "calm"),
-    _EspeakVoice(_GB, 50, "Rowan (UK)", "neutral", "british", "middle_aged", "narration", "formal"),
-    _EspeakVoice(
-        f"{_US}+f3", 62, "Jenna (US)", "female", "american", "young", "conversational", "upbeat"
-    ),
-    _EspeakVoice(
-        f"{_US}+m3", 42, "Mason (US)", "male", "american", "young", "conversational", "casual"
-    ),
-    _EspeakVoice(
-        f"{_GB}+f2",
-        58,
-        "Eleanor (UK)",
-        "female",
-        "british",
-        "middle_aged",
-        "conversational",
-        "professional",
-    ),
-    _EspeakVoice(
-        f"{_GB}+m1",
-        40,
-        "Oliver (UK)",
-        "male",
-        "british",
-        "middle_aged",
-        "conversational",
-        "professional",
-    ),
-    _EspeakVoice(
-        f"{_US}+f4", 54, "Grace (US)", "female", "american", "middle_aged", "narration", "calm"
-    ),
-    _EspeakVoice(f"{_US}+m1", 36, "Walter (US)", "male", "american", "old", "narration", "deep"),
-    _EspeakVoice(
-        f"{_GB}+f4", 66, "Poppy (UK)", "female", "british", "young", "social_media", "casual"
-    ),
-    _EspeakVoice(
-        f"{_GB}+m3", 48, "Harvey (UK)", "male", "british", "young", "social_media", "casual"
-    ),
-    _EspeakVoice(f"{_US}+f1", 70, "Lily (US)", "female", "american", "young", "characters", "cute"),
-    _EspeakVoice(
-        f"{_US}+m7", 56, "Eddie (US)", "male", "american", "young", "characters", "energetic"
-    ),
-)
-
-
 def espeak_catalog() -> VoiceCatalog:
     """The labelled espeak voices used for casting when the provider is espeak."""
     return VoiceCatalog(
         voices=[
             CatalogVoice(
-                id=f"{voice.spec}@{voice.pitch}",
+                id=voice.id,
                 name=voice.name,
                 category="espeak",
                 labels=VoiceLabels(
@@ -111,7 +50,7 @@ def espeak_catalog() -> VoiceCatalog:
                     language="en",
                 ),
             )
-            for voice in _VOICES
+            for voice in espeak_voices()
         ]
     )
 
