@@ -97,3 +97,50 @@ def test_a_toggle_the_validator_accepts_is_one_the_extractor_reads(
     marker_codes = {Code.MARKER_ANSWER_KEY, Code.MARKER_TEACHER_PLAN}
     assert not marker_codes & {item.code for item in validate_text(lesson).errors}
     assert extract(lesson)
+
+
+# Containers whose names the block builder reads in any case, with what the validator must find
+# in each (as it finds in the lower-case spelling).
+CONTAINER_CASES = [
+    (":::COLUMN-LIST\n:::Column\nLeft\n:::\n", Code.COLUMN_LIST_UNCLOSED),
+    (":::Column-List\n:::\n", Code.COLUMN_LIST_NO_COLUMN),
+    (":::Column-List\n:::COLUMN\n:::\n:::\n", Code.COLUMN_LIST_EMPTY_COLUMN),
+    (":::CALLOUT\nText\n:::\n", Code.CALLOUT_ICON),
+    (":::Callout 💡\n:::\n", Code.CALLOUT_EMPTY),
+    (":::SYNCED-BLOCK\n:::\n", Code.SYNCED_BLOCK_EMPTY),
+]
+
+
+def lower_directives(text: str) -> str:
+    return "\n".join(line.lower() if line.startswith(":::") else line for line in text.split("\n"))
+
+
+def built(text: str) -> object:
+    """The blocks of ``text``, or the builder's refusal."""
+    try:
+        return markdown_to_blocks(text)
+    except ValidationError as exc:
+        return str(exc)
+
+
+def lesson_with(container: str) -> str:
+    return with_body("Could I have...?\n", f"Could I have...?\n\n{container}")
+
+
+@pytest.mark.parametrize(("container", "code"), CONTAINER_CASES)
+def test_a_container_in_any_case_is_checked_as_the_block_builder_reads_it(
+    container: str, code: Code
+) -> None:
+    found = validate_text(lesson_with(container)).errors
+    assert code in {item.code for item in found}
+    assert found == validate_text(lesson_with(lower_directives(container))).errors
+    assert built(container) == built(lower_directives(container))
+
+
+def test_a_well_formed_container_in_any_case_validates_and_converts() -> None:
+    container = ":::COLUMN-LIST\n:::Column\nLeft\n:::\n:::COLUMN\nRight\n:::\n:::\n"
+    lesson = with_body("Could I have...?\n", f"Could I have...?\n\n{container}")
+    assert validate_text(lesson).ok
+    (columns,) = markdown_to_blocks(container)
+    assert columns["type"] == "column_list"
+    assert len(columns["column_list"]["children"]) == 2

@@ -61,11 +61,14 @@ class BodyLines:
     def __init__(self, body: str, first_file_line: int) -> None:
         self.lines = body.split("\n")
         self.trimmed = [line.strip() for line in self.lines]
+        # Directive names match in any case, as the block builder reads them (``:::Callout``
+        # is a callout there, so it is checked as one here).
+        self.folded = [text.lower() for text in self.trimmed]
         self.first_file_line = first_file_line
         self.closers: dict[int, int] = {}
         self._column_lines_before = [0]
         stack: list[int] = []
-        for index, text in enumerate(self.trimmed):
+        for index, text in enumerate(self.folded):
             is_column = text.startswith(":::column")
             self._column_lines_before.append(self._column_lines_before[-1] + is_column)
             if text.startswith(NESTING_OPENERS):
@@ -184,7 +187,7 @@ def _study_block(body: BodyLines, marker: int, closer: int) -> StudyBlock:
 
 def _column_list_pass(body: BodyLines) -> Iterator[Finding]:
     """Pass A: every column list must be closed and hold at least one ``:::column``."""
-    for index, text in enumerate(body.trimmed):
+    for index, text in enumerate(body.folded):
         if not text.startswith(":::column-list"):
             continue
         closer = body.closer_of(index)
@@ -212,8 +215,13 @@ def _container_pass(body: BodyLines) -> Iterator[Finding]:
             yield from _check_table(body, index, end)
             index = end
             continue
+        folded = body.folded[index]
         kind = next(
-            (k for k in (":::callout", ":::column-list", ":::synced-block") if text.startswith(k)),
+            (
+                k
+                for k in (":::callout", ":::column-list", ":::synced-block")
+                if folded.startswith(k)
+            ),
             None,
         )
         if kind is None:
@@ -306,7 +314,7 @@ def _check_columns(body: BodyLines, index: int, inner: list[str]) -> Iterator[Fi
     columns: list[bool] = []  # per column: has content
     open_column = False
     for text in inner:
-        if text.startswith(":::column"):
+        if text.lower().startswith(":::column"):
             columns.append(False)
             open_column = True
         elif text == CLOSER:
