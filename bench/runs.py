@@ -6,7 +6,8 @@ after the other on a fresh stack and database:
 
 - idle RSS of the product's processes (code server, webserver, daemon, shim) over
   ``IDLE_SECONDS``, after one warm-up run of each kind; peak RSS during the drain;
-- CPU per run: ``ONE_OP_RUNS`` one-op runs (``bench/one_op_location.py``), then
+- CPU per run: ``ONE_OP_RUNS`` one-op runs and as many seven-op runs (the lesson graph's shape,
+  ops doing nothing: ``bench/one_op_location.py``), then
   ``DRAIN_JOBS`` lesson jobs (dry runs, no TTS, each of its own lesson copy) posted to ``/jobs``
   at once: each code server's reaped-children CPU (run worker + whatever it started) per run;
 - the drain: runs/min from the first POST to the last run's end, the time until
@@ -64,6 +65,7 @@ class Figures:
     idle_rss_mib: float = 0.0
     peak_rss_mib: float = 0.0
     one_op_cpu_s: float = 0.0
+    seven_op_cpu_s: float = 0.0
     lesson_cpu_s: float = 0.0
     code_server_cpu_s: float = 0.0
     runs_per_min: float = 0.0
@@ -158,12 +160,13 @@ def post_jobs(stack: BenchStack, names: list[str]) -> None:
     raise RuntimeError(f"/jobs still answered 503 to {len(pending)} submissions")
 
 
-def one_op_cpu(stack: BenchStack) -> float:
+def floor_cpu(stack: BenchStack, job: str) -> float:
+    """CPU per run of ``job`` of the floor location, one warm-up run already ended."""
     server = stack.pid(ONE_OP_CODE_SERVER)
     before = cpu_seconds(server).children
     for _ in range(ONE_OP_RUNS):
-        launch(stack, ONE_OP_LOCATION, "one_op_job", {})
-    wait_ended(stack, "one_op_job", ONE_OP_RUNS + 1, DRAIN_TIMEOUT_S)
+        launch(stack, ONE_OP_LOCATION, job, {})
+    wait_ended(stack, job, ONE_OP_RUNS + 1, DRAIN_TIMEOUT_S)
     stack.wait_workers_reaped(60)
     return (cpu_seconds(server).children - before) / ONE_OP_RUNS
 
@@ -235,8 +238,10 @@ def measure(variant: str) -> Figures:
             wait_daemon(stack)
             post_jobs(stack, ["warm.md"])
             launch(stack, ONE_OP_LOCATION, "one_op_job", {})
+            launch(stack, ONE_OP_LOCATION, "seven_op_job", {})
             wait_ended(stack, "lesson_job", 1, DRAIN_TIMEOUT_S)
             wait_ended(stack, "one_op_job", 1, DRAIN_TIMEOUT_S)
+            wait_ended(stack, "seven_op_job", 1, DRAIN_TIMEOUT_S)
             stack.wait_workers_reaped(60)
             figures = Figures()
             samples = []
@@ -244,7 +249,8 @@ def measure(variant: str) -> Figures:
                 samples.append(rss_mib(stack))
                 time.sleep(1.0)
             figures.idle_rss_mib = statistics.mean(samples)
-            figures.one_op_cpu_s = one_op_cpu(stack)
+            figures.one_op_cpu_s = floor_cpu(stack, "one_op_job")
+            figures.seven_op_cpu_s = floor_cpu(stack, "seven_op_job")
             drain(stack, figures)
             figures.batch_s = batch(stack, workdir)
             return figures
@@ -271,6 +277,18 @@ def variant_rows(name: str, new: Figures, old: Figures, baseline: str) -> list[B
             "CPU-s",
             new.one_op_cpu_s,
             "ratio <= 1.15",
+        ),
+        row(
+            "CPU per seven-op run, the graph's shape in Dagster alone (vs one-op run)",
+            new.seven_op_cpu_s,
+            "CPU-s",
+            new.one_op_cpu_s,
+        ),
+        row(
+            "CPU per lesson run (vs seven-op run: what is ours)",
+            new.lesson_cpu_s,
+            "CPU-s",
+            new.seven_op_cpu_s,
         ),
         row("CPU per lesson run (vs before)", new.lesson_cpu_s, "CPU-s", old.lesson_cpu_s),
         row("CPU per one-op run (vs before)", new.one_op_cpu_s, "CPU-s", old.one_op_cpu_s),
