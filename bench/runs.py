@@ -10,6 +10,7 @@ after the other on a fresh stack and database:
   ops doing nothing: ``bench/one_op_location.py``), then
   ``DRAIN_JOBS`` lesson jobs (dry runs, no TTS, each of its own lesson copy) posted to ``/jobs``
   at once: each code server's reaped-children CPU (run worker + whatever it started) per run;
+- the ceiling: ``DRAIN_JOBS`` one-op runs launched at once, runs/min to the last one's end;
 - the drain: runs/min from the first POST to the last run's end, the time until
   ``BATCH_LESSONS`` of them had ended, and busy slots (runs STARTING/STARTED, sampled);
 - one ``lesson_batch_job`` run over ``BATCH_LESSONS`` lesson copies, launch to end.
@@ -66,6 +67,7 @@ class Figures:
     peak_rss_mib: float = 0.0
     one_op_cpu_s: float = 0.0
     seven_op_cpu_s: float = 0.0
+    one_op_runs_per_min: float = 0.0
     lesson_cpu_s: float = 0.0
     code_server_cpu_s: float = 0.0
     runs_per_min: float = 0.0
@@ -171,6 +173,18 @@ def floor_cpu(stack: BenchStack, job: str) -> float:
     return (cpu_seconds(server).children - before) / ONE_OP_RUNS
 
 
+def floor_drain(stack: BenchStack) -> float:
+    """Runs/min of ``DRAIN_JOBS`` one-op runs launched at once: Dagster's own ceiling for this
+    machine and instance (every run a fresh worker process that does nothing)."""
+    already = ended_count(stack, "one_op_job")
+    started = time.monotonic()
+    for _ in range(DRAIN_JOBS):
+        launch(stack, ONE_OP_LOCATION, "one_op_job", {})
+    ends = wait_ended(stack, "one_op_job", already + DRAIN_JOBS, DRAIN_TIMEOUT_S)
+    stack.wait_workers_reaped(60)
+    return 60 * DRAIN_JOBS / (ends[-1] - started)
+
+
 def sample(stack: BenchStack, figures: Figures, stop: threading.Event) -> None:
     """Busy slots and stack RSS every ``SAMPLE_EVERY_S`` until ``stop``."""
     while not stop.wait(SAMPLE_EVERY_S):
@@ -251,6 +265,7 @@ def measure(variant: str) -> Figures:
             figures.idle_rss_mib = statistics.mean(samples)
             figures.one_op_cpu_s = floor_cpu(stack, "one_op_job")
             figures.seven_op_cpu_s = floor_cpu(stack, "seven_op_job")
+            figures.one_op_runs_per_min = floor_drain(stack)
             drain(stack, figures)
             figures.batch_s = batch(stack, workdir)
             return figures
@@ -269,6 +284,18 @@ def variant_rows(name: str, new: Figures, old: Figures, baseline: str) -> list[B
     return [
         row(
             "drain of 60 jobs (vs before)", new.runs_per_min, "runs/min", old.runs_per_min, ">= 40"
+        ),
+        row(
+            f"drain of {DRAIN_JOBS} one-op runs, Dagster's ceiling here (vs before)",
+            new.one_op_runs_per_min,
+            "runs/min",
+            old.one_op_runs_per_min,
+        ),
+        row(
+            f"drain of {DRAIN_JOBS} jobs (vs one-op runs)",
+            new.runs_per_min,
+            "runs/min",
+            new.one_op_runs_per_min,
         ),
         row("drain: runs succeeded", new.succeeded, "count", None, f"== {DRAIN_JOBS}"),
         row(

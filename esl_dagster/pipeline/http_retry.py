@@ -10,11 +10,12 @@ import email.utils
 import math
 import time
 from collections.abc import Callable
-from typing import Self
-
-import httpx
+from typing import TYPE_CHECKING, Self
 
 from esl_dagster.pipeline.errors import ServiceError, is_transient_status
+
+if TYPE_CHECKING:  # httpx is imported by the clients, when one is made
+    import httpx
 
 RETRY_AFTER_CAP_SECONDS = 60.0
 BACKOFF_CAP_SECONDS = 20.0
@@ -80,7 +81,7 @@ def retry_delay(
 
 
 def service_error_from_response(
-    service: str, response: httpx.Response, message: str
+    service: str, response: "httpx.Response", message: str
 ) -> ServiceError:
     """The shared ``ServiceError`` for an unsuccessful HTTP answer.
 
@@ -109,7 +110,7 @@ class HttpClientOwner:
     """An API client over one ``httpx.Client`` (``_http``): ``close``, or leaving a ``with``
     block, closes its connections."""
 
-    _http: httpx.Client
+    _http: "httpx.Client"
 
     def close(self) -> None:
         self._http.close()

@@ -24,14 +24,15 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from esl_dagster.pipeline.errors import ServiceError, is_transient_status
 from esl_dagster.pipeline.http_retry import HttpClientOwner, parse_retry_after, retry_delay
 from esl_dagster.pipeline.notion.rate_limit_pause import RateLimitPause
 from esl_dagster.pipeline.observability import NoopMetrics, PipelineMetrics, record_request
+
+if TYPE_CHECKING:  # imported when a client is made: a preview run never loads httpx
+    import httpx
 
 JSON = dict[str, Any]
 Recover = Callable[[], JSON | None]
@@ -95,7 +96,7 @@ class NotionClient(HttpClientOwner):
         retry_after_cap: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
-        transport: httpx.BaseTransport | None = None,
+        transport: "httpx.BaseTransport | None" = None,
         metrics: PipelineMetrics | None = None,
     ) -> None:
         if not token:
@@ -111,6 +112,8 @@ class NotionClient(HttpClientOwner):
         self._lock = threading.Lock()
         self._rate_limit_pause = RateLimitPause(sleep)
         self.cache_key = hashlib.sha256(f"{base_url}\0{token}".encode()).hexdigest()
+        import httpx
+
         self._http = httpx.Client(
             base_url=base_url.rstrip("/") + "/v1/",
             headers={
@@ -334,6 +337,8 @@ class NotionClient(HttpClientOwner):
         *,
         retry: bool = False,
     ) -> JSON:
+        import httpx
+
         with self._lock:
             self.calls += 1
         try:
@@ -365,7 +370,7 @@ class NotionClient(HttpClientOwner):
         raise _error_from(response)
 
 
-def _error_from(response: httpx.Response) -> NotionAPIError:
+def _error_from(response: "httpx.Response") -> NotionAPIError:
     status = response.status_code
     code: str | None = None
     message = response.reason_phrase or "error"

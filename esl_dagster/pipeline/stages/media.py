@@ -2,7 +2,7 @@
 S3/MinIO, Notion itself, or the local folder)."""
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from esl_dagster.pipeline.config.loaders import load_voices_map
 from esl_dagster.pipeline.config.models import VoicesMap
@@ -25,11 +25,11 @@ from esl_dagster.pipeline.storage import (
     Uploader,
     object_key,
 )
-from esl_dagster.pipeline.tts.audio import Ffmpeg, MixSettings
-from esl_dagster.pipeline.tts.builder import build_audio
-from esl_dagster.pipeline.tts.provider import DialogueOptions
-from esl_dagster.pipeline.tts.request import SpeechOptions, SpeechRequest, speech_request
-from esl_dagster.pipeline.tts.voices import VoiceAssignment
+
+if TYPE_CHECKING:  # the speech modules load when a run speaks, not when its tts stage skips
+    from esl_dagster.pipeline.tts.audio import Ffmpeg
+    from esl_dagster.pipeline.tts.request import SpeechOptions, SpeechRequest
+    from esl_dagster.pipeline.tts.voices import VoiceAssignment
 
 
 def _out_dir(state: RunState, services: Services) -> Path:
@@ -46,8 +46,12 @@ def _voices_map(state: RunState, services: Services) -> VoicesMap:
     return services.config_provider.load_voices_map()
 
 
-def _speech_options(state: RunState, services: Services) -> SpeechOptions:
+def _speech_options(state: RunState, services: Services) -> "SpeechOptions":
     """The job's speech options; the settings give the default mode and the mix."""
+    from esl_dagster.pipeline.tts.audio import MixSettings
+    from esl_dagster.pipeline.tts.provider import DialogueOptions
+    from esl_dagster.pipeline.tts.request import SpeechOptions
+
     job = state.options
     speech = services.settings.speech
     return SpeechOptions(
@@ -61,8 +65,10 @@ def _speech_options(state: RunState, services: Services) -> SpeechOptions:
     )
 
 
-def _speech_request(state: RunState, services: Services) -> SpeechRequest:
+def _speech_request(state: RunState, services: Services) -> "SpeechRequest":
     """Everything that shapes this run's audio (its digest is the stage's input hash)."""
+    from esl_dagster.pipeline.tts.request import speech_request
+
     lesson = current_lesson(state, services)
     return speech_request(
         lesson.required_study_text(),
@@ -75,8 +81,10 @@ def _speech_request(state: RunState, services: Services) -> SpeechRequest:
     )
 
 
-def _ffmpeg(services: Services) -> Ffmpeg | None:
+def _ffmpeg(services: Services) -> "Ffmpeg | None":
     """The ffmpeg FFMPEG_PATH names, else None (the builder uses the bundled one)."""
+    from esl_dagster.pipeline.tts.audio import Ffmpeg
+
     path = services.settings.speech.ffmpeg_path
     return Ffmpeg(str(services.settings.resolve_path(path))) if path is not None else None
 
@@ -113,6 +121,8 @@ def decide_tts(state: RunState, services: Services) -> Skip | str:
 
 
 def act_tts(state: RunState, services: Services) -> Outcome:
+    from esl_dagster.pipeline.tts.builder import build_audio
+
     options = state.options
     request = _speech_request(state, services)
     if not state.dry_run:
@@ -174,7 +184,7 @@ def _ensure_folder(folder: Path) -> None:
         ) from exc
 
 
-def _voice_record(item: VoiceAssignment) -> dict[str, Any]:
+def _voice_record(item: "VoiceAssignment") -> dict[str, Any]:
     """A voice assignment with the manifest's camelCase keys (``voiceId``, ``voiceName``...)."""
     data = item.model_dump(exclude_none=True)
     return {_camel(key): value for key, value in data.items()}
