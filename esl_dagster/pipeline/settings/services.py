@@ -1,17 +1,33 @@
 """Settings sections of the external services: Notion and speech (ElevenLabs, espeak-ng, ffmpeg).
 
 Field names are the section's own (``notion.token``); the environment variables that set them are
-listed once, in :mod:`esl_dagster.pipeline.settings.variables`.
+listed once, in :mod:`esl_dagster.pipeline.settings_variables`.
 """
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from esl_dagster.pipeline.settings.choices import normalised_choice
 
 TtsMode = Literal["auto", "dialogue", "monologue"]
+
+
+def request_timeout(service: str, default: float) -> Any:
+    """The field of the timeout of one HTTP request to ``service``."""
+    return Field(default, gt=0, description=f"Timeout of one {service} HTTP request, in seconds.")
+
+
+def request_retries(service: str) -> Any:
+    """The field of the retries of one request to ``service``: its client is the call's one
+    retry layer (``pipeline/retry_budget.py``), so a call that used them up is not retried again."""
+    return Field(
+        4,
+        ge=0,
+        description=f"Retries of one {service} request on 429/5xx/timeouts (honouring "
+        "Retry-After); a call that used them up is not retried again by the op.",
+    )
 
 
 class NotionSettings(BaseModel):
@@ -34,15 +50,8 @@ class NotionSettings(BaseModel):
     students_data_source_id: str | None = Field(
         None, description="Data source queried by Name to link the lesson page to its student."
     )
-    timeout_seconds: float = Field(
-        30.0, gt=0, description="Timeout of one Notion HTTP request, in seconds."
-    )
-    max_retries: int = Field(
-        4,
-        ge=0,
-        description="Retries of one Notion request on 429/5xx/timeouts (honouring Retry-After); "
-        "a call that used them up is not retried again by the op.",
-    )
+    timeout_seconds: float = request_timeout("Notion", 30.0)
+    max_retries: int = request_retries("Notion")
     retry_delay_seconds: float = Field(
         0.35, ge=0, description="First backoff delay of those retries, doubled each time."
     )
@@ -76,15 +85,8 @@ class SpeechSettings(BaseModel):
         None,
         description="Voice catalog file (default: elevenlabs.voices.json from the config folders).",
     )
-    timeout_seconds: float = Field(
-        120.0, gt=0, description="Timeout of one ElevenLabs HTTP request, in seconds."
-    )
-    max_retries: int = Field(
-        4,
-        ge=0,
-        description="Retries of one ElevenLabs request on 429/5xx/timeouts; a request that used "
-        "them up is not retried again by the op.",
-    )
+    timeout_seconds: float = request_timeout("ElevenLabs", 120.0)
+    max_retries: int = request_retries("ElevenLabs")
     concurrency: int = Field(
         4, ge=1, le=32, description="Lines synthesised in parallel within one lesson."
     )
