@@ -190,11 +190,6 @@ class NoopLogger(EventLogger):
         return self
 
 
-# The engine's logger type (``Services.logger``, ``PipelineTelemetry``): an ``EventLogger``, or
-# a ``NoopLogger`` that discards.
-PipelineLogger = EventLogger
-
-
 __all__ = [
     "EVENT_LOGGER",
     "ROOT_LOGGER",
@@ -203,7 +198,6 @@ __all__ = [
     "JsonFormatter",
     "Level",
     "NoopLogger",
-    "PipelineLogger",
     "TextFormatter",
     "configure_logging",
     "level_number",

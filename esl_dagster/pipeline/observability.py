@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from esl_dagster.pipeline.logs import Level, NoopLogger, PipelineLogger
+from esl_dagster.pipeline.logs import EventLogger, Level, NoopLogger
 
 Tags = Mapping[str, str]
 
@@ -168,12 +168,12 @@ class PipelineTelemetry:
 
     def __init__(
         self,
-        logger: PipelineLogger | None = None,
+        logger: EventLogger | None = None,
         metrics: PipelineMetrics | None = None,
         *,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
-        self.logger: PipelineLogger = logger if logger is not None else NoopLogger()
+        self.logger: EventLogger = logger if logger is not None else NoopLogger()
         self.metrics: PipelineMetrics = metrics if metrics is not None else NoopMetrics()
         self._clock = clock
 
@@ -242,7 +242,6 @@ __all__ = [
     "NoopLogger",
     "NoopMetrics",
     "Operation",
-    "PipelineLogger",
     "PipelineMetrics",
     "PipelineTelemetry",
     "counters_report",

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from esl_dagster.pipeline.errors import ConfigurationError
-from esl_dagster.pipeline.logs import EventLogger, PipelineLogger
+from esl_dagster.pipeline.logs import EventLogger
 from esl_dagster.pipeline.manifest import FilesystemManifestStore, ManifestStore, S3ManifestStore
 from esl_dagster.pipeline.observability import NoopMetrics, PipelineMetrics
 
@@ -39,7 +39,7 @@ class Services:
     notion: "NotionService"
     tts_provider: "SpeechProvider"
     uploader: "Uploader"
-    logger: PipelineLogger
+    logger: EventLogger
     metrics: PipelineMetrics
     lessons: "LessonReader | None" = field(default=None, repr=False)
 
@@ -174,7 +174,7 @@ def uploader_for(mode: "UploadMode", services: Services) -> "Uploader":
 def build_services(
     settings: "Settings",
     *,
-    logger: PipelineLogger | None = None,
+    logger: EventLogger | None = None,
     metrics: PipelineMetrics | None = None,
 ) -> Services:
     """Validate the settings, then pick each service per design D5."""

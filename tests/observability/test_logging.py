@@ -12,7 +12,6 @@ from esl_dagster.pipeline.logs import (
     EventLogger,
     JsonFormatter,
     NoopLogger,
-    PipelineLogger,
     configure_logging,
     logger_from_settings,
     mask_secret,
@@ -55,7 +54,7 @@ def restore_esl_logger() -> Iterator[None]:
 
 def test_one_json_object_per_line_with_bound_ids(captured: Captured) -> None:
     root = captured.events()
-    assert isinstance(root, PipelineLogger)
+    assert isinstance(root, EventLogger)
     run_logger = root.bind(run_id="run-1", job_id="job-9")
     run_logger.log("info", "stage.tts.start", stage="tts")
     run_logger.log("warn", "tts.voice_warnings", stage="tts", detail={"warnings": ["x"]})
@@ -173,7 +172,7 @@ def test_settings_choose_json_or_text_for_the_esl_tree() -> None:
 
 def test_noop_logger() -> None:
     logger = NoopLogger()
-    assert isinstance(logger, PipelineLogger)
+    assert isinstance(logger, EventLogger)
     assert logger.bind(run_id="x") is logger
     logger.log("info", "anything")
 

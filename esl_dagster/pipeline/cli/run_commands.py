@@ -166,12 +166,12 @@ def _options(args: argparse.Namespace) -> "JobOptions":
 
 
 def _pipeline(args: argparse.Namespace) -> "Pipeline":
-    from esl_dagster.pipeline.logs import NoopLogger, PipelineLogger, logger_from_settings
+    from esl_dagster.pipeline.logs import EventLogger, NoopLogger, logger_from_settings
     from esl_dagster.pipeline.runner import Pipeline
     from esl_dagster.pipeline.settings import load_settings
 
     settings = load_settings()
-    logger: PipelineLogger = logger_from_settings(settings) if args.log else NoopLogger()
+    logger: EventLogger = logger_from_settings(settings) if args.log else NoopLogger()
     return Pipeline.from_settings(settings, logger=logger)
 
 
