@@ -17,6 +17,13 @@ with plain prose of the same size and line count, target 2 s. Some are refused b
 accepted shape (``MAX_LINES`` lines of ~2,600 characters) filled with brackets, backticks,
 emphasis markers, headings and nested lists.
 
+Against the original: set ``ESL_BENCH_ORIGINAL_VALIDATOR`` to one CommonJS file bundling the
+original's ``md-validator`` and ``md-extractor`` (with their npm dependencies) that exports
+``validateAndExtract(text)`` (``validateMarkdownFile`` with ``{content: text}``, then each
+extractor, an extractor's refusal of an invalid lesson ignored as ours is) and ``clearCache()``
+(gray-matter's); with ``node`` on the PATH both take the same ``ORIGINAL_CORPUS_SIZE`` lessons in a
+warm process, compared in CPU seconds per pass (``bench/original.py``).
+
 Run alone with ``python -m bench.lesson``.
 """
 
@@ -28,6 +35,7 @@ from pathlib import Path
 
 from bench.__main__ import print_table
 from bench.common import BenchRow
+from bench.original import original_cpu_seconds, original_file
 from esl_dagster.pipeline.lesson.document import parse_document
 from esl_dagster.pipeline.lesson.extractor import extract_lesson
 from esl_dagster.pipeline.lesson.reader import MAX_LINES
@@ -35,6 +43,9 @@ from esl_dagster.pipeline.lesson.validator import validate_file, validate_text
 
 LESSONS_DIR = Path(__file__).resolve().parent.parent / "examples" / "lessons"
 CORPUS_SIZE = 2000
+ORIGINAL_CORPUS_SIZE = 500
+ORIGINAL_ENV = "ESL_BENCH_ORIGINAL_VALIDATOR"
+PASSES = 5
 CHUNK = 100
 SEED = 20251122
 STUDENTS = ("Ines", "Marek", "Анна", "Joaquín", "Li Wei", "Fatima", "Ólafur", "Sam")
@@ -216,8 +227,35 @@ def run() -> list[BenchRow]:
             target="ratio ~1 (linear in size)",
         ),
         BenchRow("validate_file on a 10 MB file (refused)", reject_ms, "ms", target="< 100 ms"),
+        *_original_rows(corpus[:ORIGINAL_CORPUS_SIZE]),
         *_pathological_rows(),
     ]
+
+
+def _original_rows(corpus: list[str]) -> list[BenchRow]:
+    bundle = original_file(ORIGINAL_ENV, "validator and extractor bundle")
+    if bundle is None:
+        return []
+    original = original_cpu_seconds(bundle, "validateAndExtract", corpus, PASSES)
+    ours = min(_cpu_seconds(_validate_and_extract, corpus) for _ in range(PASSES))
+    return [
+        BenchRow(
+            f"validate+extract ({len(corpus)} corpus lessons): lessons/CPU-s vs the original "
+            "(node)",
+            len(corpus) / ours,
+            "lessons/s",
+            baseline=len(corpus) / original,
+            ratio=original / ours,
+            target=">= 1.5x",
+        )
+    ]
+
+
+def _cpu_seconds(fn: Callable[[str], object], texts: list[str]) -> float:
+    start = time.process_time()
+    for text in texts:
+        fn(text)
+    return time.process_time() - start
 
 
 if __name__ == "__main__":

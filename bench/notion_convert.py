@@ -23,14 +23,8 @@ its first half: a linear tokenizer takes about twice as long for the whole line,
 four times.
 """
 
-import json
-import os
-import shutil
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -38,6 +32,7 @@ from markdown_it import MarkdownIt
 
 from bench.common import BenchRow
 from bench.lesson import generate_corpus
+from bench.original import original_cpu_seconds, original_file
 from esl_dagster.pipeline.lesson.document import parse_document
 from esl_dagster.pipeline.lesson.reader import MAX_LINE_CHARS
 from esl_dagster.pipeline.notion import blocks
@@ -157,37 +152,12 @@ def conversion_rows() -> list[BenchRow]:
     ]
 
 
-# Times the original's exported function on the bodies in argv[2]; prints the best CPU seconds.
-_NODE_TIMER = """
-const { mdToBlocks } = require(process.argv[1]);
-const bodies = JSON.parse(require("fs").readFileSync(process.argv[2], "utf8"));
-for (let i = 0; i < 2; i++) for (const body of bodies) mdToBlocks(body);
-let best = Infinity;
-for (let pass = 0; pass < Number(process.argv[3]); pass++) {
-  const start = process.cpuUsage();
-  for (const body of bodies) mdToBlocks(body);
-  const used = process.cpuUsage(start);
-  best = Math.min(best, (used.user + used.system) / 1e6);
-}
-console.log(best);
-"""
-
-
 def _original_rows() -> list[BenchRow]:
-    converter, node = os.environ.get(ORIGINAL_ENV), shutil.which("node")
-    if not converter or node is None:
-        print(f"(set {ORIGINAL_ENV} to the original's compiled mdToBlocks.js to compare with it)")
+    converter = original_file(ORIGINAL_ENV, "compiled mdToBlocks.js")
+    if converter is None:
         return []
     bodies = [parse_document(text).body for text in generate_corpus(ORIGINAL_CORPUS_SIZE)]
-    with tempfile.TemporaryDirectory() as folder:
-        corpus = Path(folder) / "bodies.json"
-        corpus.write_text(json.dumps(bodies), encoding="utf-8")
-        command = [node, "-e", _NODE_TIMER, str(Path(converter).resolve()), str(corpus)]
-        original = float(
-            subprocess.run(
-                [*command, str(PASSES)], capture_output=True, text=True, check=True
-            ).stdout.strip()
-        )
+    original = original_cpu_seconds(converter, "mdToBlocks", bodies, PASSES)
     outputs = [blocks.markdown_to_blocks(body) for body in bodies]  # warm, as the original is
     ours = min(_cpu_seconds(blocks.markdown_to_blocks, bodies) for _ in range(PASSES))
     floor = min(_cpu_seconds(_rebuilt, outputs) for _ in range(PASSES))
