@@ -35,7 +35,7 @@ from pathlib import Path
 
 from bench.__main__ import print_table
 from bench.common import BenchRow
-from bench.original import original_cpu_seconds, original_file
+from bench.original import best_cpu_seconds, original_cpu_seconds, original_file, rate_row
 from esl_dagster.pipeline.lesson.document import parse_document
 from esl_dagster.pipeline.lesson.extractor import extract_lesson
 from esl_dagster.pipeline.lesson.reader import MAX_LINES
@@ -237,25 +237,9 @@ def _original_rows(corpus: list[str]) -> list[BenchRow]:
     if bundle is None:
         return []
     original = original_cpu_seconds(bundle, "validateAndExtract", corpus, PASSES)
-    ours = min(_cpu_seconds(_validate_and_extract, corpus) for _ in range(PASSES))
-    return [
-        BenchRow(
-            f"validate+extract ({len(corpus)} corpus lessons): lessons/CPU-s vs the original "
-            "(node)",
-            len(corpus) / ours,
-            "lessons/s",
-            baseline=len(corpus) / original,
-            ratio=original / ours,
-            target=">= 1.5x",
-        )
-    ]
-
-
-def _cpu_seconds(fn: Callable[[str], object], texts: list[str]) -> float:
-    start = time.process_time()
-    for text in texts:
-        fn(text)
-    return time.process_time() - start
+    ours = best_cpu_seconds(_validate_and_extract, corpus, PASSES)
+    label = f"validate+extract ({len(corpus)} corpus lessons): lessons/CPU-s vs the original (node)"
+    return [rate_row(label, len(corpus), ours, original, ">= 1.5x")]
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from markdown_it import MarkdownIt
 
 from bench.common import BenchRow
 from bench.lesson import generate_corpus
-from bench.original import original_cpu_seconds, original_file
+from bench.original import best_cpu_seconds, original_cpu_seconds, original_file, rate_row
 from esl_dagster.pipeline.lesson.document import parse_document
 from esl_dagster.pipeline.lesson.reader import MAX_LINE_CHARS
 from esl_dagster.pipeline.notion import blocks
@@ -159,26 +159,20 @@ def _original_rows() -> list[BenchRow]:
     bodies = [parse_document(text).body for text in generate_corpus(ORIGINAL_CORPUS_SIZE)]
     original = original_cpu_seconds(converter, "mdToBlocks", bodies, PASSES)
     outputs = [blocks.markdown_to_blocks(body) for body in bodies]  # warm, as the original is
-    ours = min(_cpu_seconds(blocks.markdown_to_blocks, bodies) for _ in range(PASSES))
-    floor = min(_cpu_seconds(_rebuilt, outputs) for _ in range(PASSES))
+    ours = best_cpu_seconds(blocks.markdown_to_blocks, bodies, PASSES)
+    floor = best_cpu_seconds(_rebuilt, outputs, PASSES)
     label = f"notion.convert ({len(bodies)} corpus lessons): lessons/CPU-s"
     return [
-        BenchRow(
-            f"{label} vs the original's mdToBlocks (node)",
-            len(bodies) / ours,
-            "lessons/s",
-            baseline=len(bodies) / original,
-            ratio=original / ours,
-            target=">= 1.0x",
+        rate_row(
+            f"{label} vs the original's mdToBlocks (node)", len(bodies), ours, original, ">= 1.0x"
         ),
-        BenchRow(
+        rate_row(
             f"{label}, CPython's floor: building the same block trees without parsing, "
             "vs the original",
-            len(bodies) / floor,
-            "lessons/s",
-            baseline=len(bodies) / original,
-            ratio=original / floor,
-            target="a converter cannot beat it",
+            len(bodies),
+            floor,
+            original,
+            "a converter cannot beat it",
         ),
     ]
 
@@ -191,13 +185,6 @@ def _rebuilt(value: Any) -> Any:
     if isinstance(value, list):
         return [_rebuilt(item) for item in value]
     return value
-
-
-def _cpu_seconds(fn: Callable[[Any], object], items: list[Any]) -> float:
-    start = time.process_time()
-    for item in items:
-        fn(item)
-    return time.process_time() - start
 
 
 def _inline_rows() -> list[BenchRow]:
