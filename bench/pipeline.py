@@ -18,16 +18,12 @@ import time
 from pathlib import Path
 
 from bench.common import BenchRow
-from esl_dagster.pipeline.config.provider import LocalConfigProvider
 from esl_dagster.pipeline.logs import NoopLogger
-from esl_dagster.pipeline.manifest import FilesystemManifestStore
 from esl_dagster.pipeline.observability import NoopMetrics
 from esl_dagster.pipeline.options import JobOptions
 from esl_dagster.pipeline.runner import Pipeline
-from esl_dagster.pipeline.services import Services
-from esl_dagster.pipeline.settings import load_settings
-from esl_dagster.pipeline.storage import LocalUploader
-from esl_dagster.pipeline.tts.espeak import EspeakProvider
+from esl_dagster.pipeline.services import build_services
+from esl_dagster.pipeline.settings import settings_from_variables
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "examples" / "lessons" / "01-monologue-narrator-fish-market.md"
@@ -36,19 +32,13 @@ CLI_PASSES = 5
 
 
 def _pipeline(work: Path) -> Pipeline:
-    settings = load_settings(None, PIPELINE_CWD=work, ESL_LOCAL_UPLOAD_DIR=work / "uploads")
-    return Pipeline(
-        Services(
-            settings=settings,
-            config_provider=LocalConfigProvider(cwd=work),
-            manifest_store=FilesystemManifestStore(),
-            notion=None,
-            tts_provider=EspeakProvider(),
-            uploader=LocalUploader(settings.upload_dir),
-            logger=NoopLogger(),
-            metrics=NoopMetrics(),
-        )
+    """The embedded default (Notion preview, espeak, local uploads) in ``work``, whatever the
+    environment holds: only these variables are read."""
+    variables = {"PIPELINE_CWD": str(work), "ESL_LOCAL_UPLOAD_DIR": str(work / "uploads")}
+    services = build_services(
+        settings_from_variables(variables), logger=NoopLogger(), metrics=NoopMetrics()
     )
+    return Pipeline(services)
 
 
 def _short_lesson(text: str, number: int) -> str:
