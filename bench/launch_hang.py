@@ -47,7 +47,7 @@ def _post_all(fake: FakeDagster, workdir: Path, *, hung: bool) -> tuple[list[flo
         _wait_ready(base, process)
         fake.launch_delay_s = fake.runs_delay_s = HANG_S if hung else 0.0
         bodies: list[dict[str, object]] = [
-            {"md": "./lessons/mission.md", "preset": f"p{i}"} for i in range(SUBMISSIONS)
+            {"md": "./lessons/mission.md"} for _ in range(SUBMISSIONS)
         ]
         latencies, responses = asyncio.run(
             timed_posts(f"{base}/jobs", bodies, in_flight=IN_FLIGHT, timeout=60.0)
