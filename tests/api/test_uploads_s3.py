@@ -20,29 +20,16 @@ from fastapi.testclient import TestClient
 from tests.api.conftest import ClientFactory
 from tests.conftest import INVALID_LESSON, VALID_LESSONS
 from tests.fakes.dagster_graphql import FakeDagster
-from tests.fakes.moto_s3 import TEST_KEY, bucket_name_for, running_moto, s3_client
+from tests.fakes.moto_s3 import TEST_KEY, running_moto, s3_client
 from tests.fakes.s3_acl_proxy import AclRefusingProxy
 
 PREFIX = "teachers/anna"
 LESSON = VALID_LESSONS[0].read_bytes()
 
 
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    with running_moto() as url:
-        yield url
-
-
 @pytest.fixture
 def s3(moto_url: str) -> Any:
     return s3_client(moto_url)
-
-
-@pytest.fixture
-def bucket(s3: Any, request: pytest.FixtureRequest) -> str:
-    name = bucket_name_for(request)
-    s3.create_bucket(Bucket=name)
-    return name
 
 
 def s3_mode(endpoint: str, bucket: str, **overrides: Any) -> dict[str, Any]:

@@ -3,7 +3,6 @@ moto S3): every sample lesson, transient faults retried by the op, permanent one
 The job under test has the production graph with a millisecond retry delay."""
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,40 +15,11 @@ from esl_dagster.pipeline.lesson.validator import validate_text
 from esl_dagster.resources.pipeline import PipelineResource
 from tests.conftest import INVALID_LESSON, VALID_LESSONS
 from tests.fakes.elevenlabs_server import SAMPLE_CATALOG, FakeElevenLabs, Fault
-from tests.fakes.moto_s3 import bucket_name_for, running_moto, s3_client
-from tests.fakes.notion_server import FakeNotion, Seeded, running_fake, seed_homework
+from tests.fakes.moto_s3 import s3_client
+from tests.fakes.notion_server import FakeNotion, Seeded
 
 FAST_RETRY = dg.RetryPolicy(max_retries=4, delay=0.01, backoff=dg.Backoff.EXPONENTIAL)
 job = build_lesson_job("lesson_job_fast_retry", retry_policy=FAST_RETRY)
-
-
-@pytest.fixture
-def fake_notion() -> Iterator[FakeNotion]:
-    yield from running_fake()
-
-
-@pytest.fixture
-def seeded(fake_notion: FakeNotion) -> Seeded:
-    return seed_homework(fake_notion)
-
-
-@pytest.fixture(scope="module")
-def fake_elevenlabs() -> Iterator[FakeElevenLabs]:
-    with FakeElevenLabs() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    with running_moto() as url:
-        yield url
-
-
-@pytest.fixture
-def bucket(moto_url: str, request: pytest.FixtureRequest) -> str:
-    name = bucket_name_for(request)
-    s3_client(moto_url).create_bucket(Bucket=name)
-    return name
 
 
 @pytest.fixture

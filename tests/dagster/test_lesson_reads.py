@@ -5,7 +5,6 @@ lesson travelled in the run state the same job read the lesson 7 times. A lesson
 ``validate`` and a later stage fails the run instead of mixing two versions.
 """
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,43 +12,20 @@ import dagster as dg
 import pytest
 
 from esl_dagster.defs.lessons.jobs import build_lesson_job
-from esl_dagster.defs.lessons.ops import (
-    attach_audio,
-    colorize_page,
-    import_to_notion,
-    synthesize_audio,
-    upload_audio,
-    validate_lesson,
-    write_manifest,
-)
+from esl_dagster.defs.lessons.ops import LATER_STAGE_OPS, validate_lesson
 from esl_dagster.defs.lessons.tags import ERROR_TAG
 from esl_dagster.defs.resource_bindings import pipeline_from_env
 from esl_dagster.pipeline.cli import main
-from tests.conftest import VALID_LESSONS
 
-SERVICE_VARIABLES = (
-    "NOTION_TOKEN",
-    "ELEVENLABS_API_KEY",
-    "S3_BUCKET",
-    "MINIO_ENABLED",
-    "ESL_PIPELINE_MANIFEST_STORE",
-    "ESL_PIPELINE_CONFIG_ENDPOINT",
-)
 NO_RETRY = dg.RetryPolicy(max_retries=0)
 TAGS = {"esl/job_id": "job-reads", "esl/source": "api"}
 
 
 @pytest.fixture
-def lesson(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A sample lesson in a lesson folder, every service in its offline default."""
-    for name in SERVICE_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("PIPELINE_CWD", str(tmp_path))
-    target = tmp_path / "lessons" / VALID_LESSONS[0].name
-    target.parent.mkdir()
-    shutil.copyfile(VALID_LESSONS[0], target)
-    (target.parent / "voices.yml").write_text("auto: true\n", encoding="utf-8")
-    return target
+def lesson(lesson: Path) -> Path:
+    """The offline sample lesson, with a voices file that casts automatically."""
+    (lesson.parent / "voices.yml").write_text("auto: true\n", encoding="utf-8")
+    return lesson
 
 
 def job_config(md: str, voices: Path, **options: object) -> dict[str, object]:
@@ -99,14 +75,7 @@ def editing_job(edit: Callable[[], None]) -> dg.JobDefinition:
     @dg.graph(name="lesson_graph_edited")
     def edited_graph() -> None:
         state = validate_lesson.with_hooks({edit_lesson}).with_retry_policy(NO_RETRY)()
-        for op_def in (
-            import_to_notion,
-            colorize_page,
-            synthesize_audio,
-            upload_audio,
-            attach_audio,
-            write_manifest,
-        ):
+        for op_def in LATER_STAGE_OPS:
             state = op_def.with_retry_policy(NO_RETRY)(state)
 
     return edited_graph.to_job(name="lesson_job_edited", executor_def=dg.in_process_executor)

@@ -7,7 +7,6 @@ itself, name the re-execution. Lessons run in the embedded preview mode (no serv
 """
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,15 +15,7 @@ import pytest
 
 from esl_dagster.defs.lessons.jobs import build_lesson_job
 from esl_dagster.defs.resource_bindings import pipeline_from_env
-from tests.conftest import VALID_LESSONS
 
-SERVICE_VARIABLES = (
-    "NOTION_TOKEN",
-    "ELEVENLABS_API_KEY",
-    "S3_BUCKET",
-    "ESL_PIPELINE_MANIFEST_STORE",
-    "ESL_PIPELINE_CONFIG_ENDPOINT",
-)
 NO_RETRY = dg.RetryPolicy(max_retries=0)
 JOB_TAGS = {"esl/job_id": "job-run-ids", "esl/source": "api"}
 
@@ -35,17 +26,6 @@ def get_preview_lesson_job() -> dg.JobDefinition:
     return dg.Definitions(jobs=[job], resources={"esl": pipeline_from_env()}).resolve_job_def(
         job.name
     )
-
-
-@pytest.fixture
-def lesson(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in SERVICE_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("PIPELINE_CWD", str(tmp_path))
-    target = tmp_path / "lessons" / VALID_LESSONS[0].name
-    target.parent.mkdir()
-    shutil.copyfile(VALID_LESSONS[0], target)
-    return target
 
 
 @pytest.fixture

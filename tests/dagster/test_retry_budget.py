@@ -3,40 +3,22 @@ receives exactly ``worst_case_requests()`` requests for one lesson run through t
 (the client retries, gives up, and the op does not retry what the client already retried)."""
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
-import pytest
 
 from esl_dagster.defs.lessons.jobs import build_lesson_job
 from esl_dagster.pipeline.retry_budget import OP_MAX_RETRIES, worst_case_requests
 from esl_dagster.resources.pipeline import PipelineResource
 from tests.conftest import VALID_LESSONS
 from tests.fakes.elevenlabs_server import SAMPLE_CATALOG, FakeElevenLabs, Fault
-from tests.fakes.notion_server import FakeNotion, Seeded, running_fake, seed_homework
+from tests.fakes.notion_server import FakeNotion, Seeded
 from tests.fakes.s3_unavailable import unavailable_s3
 
 # The production policy's attempts, with millisecond waits.
 FAST_RETRY = dg.RetryPolicy(max_retries=OP_MAX_RETRIES, delay=0.01)
 job = build_lesson_job("lesson_job_retry_budget", retry_policy=FAST_RETRY)
 PERSISTENT = 10_000
-
-
-@pytest.fixture
-def fake_notion() -> Iterator[FakeNotion]:
-    yield from running_fake()
-
-
-@pytest.fixture
-def seeded(fake_notion: FakeNotion) -> Seeded:
-    return seed_homework(fake_notion)
-
-
-@pytest.fixture
-def fake_elevenlabs() -> Iterator[FakeElevenLabs]:
-    with FakeElevenLabs() as server:
-        yield server
 
 
 def run_lesson(

@@ -5,7 +5,6 @@ there) and runs offline otherwise; a missing object or an unreachable S3 fails c
 
 import hashlib
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -25,8 +24,9 @@ from esl_dagster.pipeline.errors import ConfigurationError, ServiceError
 from esl_dagster.pipeline.lesson.source import LessonReader, locate_lesson
 from esl_dagster.pipeline.settings import load_settings
 from tests.conftest import VALID_LESSONS
-from tests.dagster.test_lesson_reads import SERVICE_VARIABLES, editing_job, failure, job_config
-from tests.fakes.moto_s3 import bucket_name_for, running_moto, s3_client
+from tests.dagster.conftest import offline_services
+from tests.dagster.test_lesson_reads import editing_job, failure, job_config
+from tests.fakes.moto_s3 import s3_client
 
 LESSON = VALID_LESSONS[0].read_bytes()
 UPLOAD_KEY = f"lessons/.uploads/{hashlib.sha256(LESSON).hexdigest()}.md"
@@ -34,25 +34,10 @@ NO_RETRY = dg.RetryPolicy(max_retries=0)
 job = build_lesson_job("lesson_job_s3", retry_policy=NO_RETRY)
 
 
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    with running_moto() as url:
-        yield url
-
-
-@pytest.fixture
-def bucket(moto_url: str, request: pytest.FixtureRequest) -> str:
-    name = bucket_name_for(request)
-    s3_client(moto_url).create_bucket(Bucket=name)
-    return name
-
-
 @pytest.fixture
 def env(tmp_path: Path, moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Offline services; S3 reachable for lessons only (no audio bucket: local uploads)."""
-    for name in SERVICE_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("PIPELINE_CWD", str(tmp_path))
+    offline_services(monkeypatch, tmp_path)
     monkeypatch.setenv("S3_ENDPOINT_URL", moto_url)
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")

@@ -3,7 +3,6 @@ prefix are staged to local files and launch one ``lesson_job`` run per new or ch
 
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,28 +15,15 @@ from esl_dagster.defs.lessons.tags import JOB_ID_TAG, LESSON_KEY_TAG, SOURCE_TAG
 from esl_dagster.resources.lesson_sources import LessonSourcesResource
 from esl_dagster.resources.s3_storage import S3StorageResource
 from tests.conftest import VALID_LESSONS
-from tests.fakes.moto_s3 import bucket_name_for, running_moto, s3_client
+from tests.fakes.moto_s3 import s3_client
 
 LESSON = VALID_LESSONS[0].read_bytes()
 KEY = "prefix/unit1/lesson.md"
 
 
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    with running_moto() as url:
-        yield url
-
-
 @pytest.fixture
 def client(moto_url: str) -> Any:
     return s3_client(moto_url)
-
-
-@pytest.fixture
-def bucket(client: Any, request: pytest.FixtureRequest) -> str:
-    name = bucket_name_for(request)
-    client.create_bucket(Bucket=name)
-    return name
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ from tests.api.conftest import MISSION, client, fake, lesson_cwd, make_client  #
 from tests.conftest import VALID_LESSONS
 from tests.dagster.test_run_logs import embedded_pipeline, shipped_python_logs
 from tests.fakes.dagster_graphql import FakeDagster
-from tests.fakes.notion_server import FakeNotion, Seeded, running_fake, seed_homework
+from tests.fakes.notion_server import FakeNotion, Seeded, seed_homework
 
 job = build_lesson_job("lesson_job_traced")
 
@@ -66,11 +66,6 @@ def exporter() -> Iterator[InMemorySpanExporter]:
 def spans(exporter: InMemorySpanExporter) -> InMemorySpanExporter:
     exporter.clear()
     return exporter
-
-
-@pytest.fixture
-def fake_notion() -> Iterator[FakeNotion]:
-    yield from running_fake()
 
 
 def traceparent_of(span: ReadableSpan) -> str:

@@ -25,8 +25,8 @@ from esl_dagster.pipeline.settings import S3Settings, Settings, load_settings
 from esl_dagster.pipeline.storage import LocalUploader, S3Uploader
 from esl_dagster.pipeline.tts.espeak import EspeakProvider
 from tests.conftest import INVALID_LESSON, VALID_LESSONS
-from tests.fakes.moto_s3 import bucket_name_for, running_moto, s3_client
-from tests.fakes.notion_server import FakeNotion, Seeded, running_fake, seed_homework
+from tests.fakes.moto_s3 import bucket_name_for, s3_client
+from tests.fakes.notion_server import FakeNotion
 
 MONOLOGUE = VALID_LESSONS[0]
 DIALOGUE = VALID_LESSONS[2]
@@ -129,27 +129,11 @@ def services(tmp_path: Path, events: Events, espeak: EspeakProvider) -> Services
 
 
 @pytest.fixture
-def fake_notion() -> Iterator[FakeNotion]:
-    yield from running_fake()
-
-
-@pytest.fixture
-def seeded(fake_notion: FakeNotion) -> Seeded:
-    return seed_homework(fake_notion)
-
-
-@pytest.fixture
 def notion_client(fake_notion: FakeNotion) -> Iterator[NotionClient]:
     with NotionClient(
         fake_notion.token, base_url=fake_notion.base_url, sleep=lambda _s: None, timeout=5.0
     ) as client:
         yield client
-
-
-@pytest.fixture(scope="session")
-def moto_url() -> Iterator[str]:
-    with running_moto() as url:
-        yield url
 
 
 @dataclass

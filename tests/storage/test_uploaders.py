@@ -1,6 +1,5 @@
 """Uploads to a moto S3 server on 127.0.0.1 and to a local folder."""
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,21 +9,8 @@ import pytest
 from esl_dagster.pipeline.errors import ConfigurationError, ServiceError
 from esl_dagster.pipeline.settings import S3Settings
 from esl_dagster.pipeline.storage import LocalUploader, S3Uploader, object_key, sanitize_prefix
-from tests.fakes.moto_s3 import running_moto, s3_client
+from tests.fakes.moto_s3 import s3_client
 from tests.fakes.s3_acl_proxy import AclRefusingProxy
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    with running_moto() as url:
-        yield url
-
-
-@pytest.fixture
-def bucket(moto_url: str, request: pytest.FixtureRequest) -> str:
-    name = "audio-" + str(request.node.name).replace("_", "-").lower()[:40].strip("-")
-    raw_client(moto_url).create_bucket(Bucket=name)
-    return name
 
 
 def raw_client(endpoint: str) -> Any:  # an S3 client for checks

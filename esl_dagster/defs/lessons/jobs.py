@@ -2,16 +2,7 @@
 
 import dagster as dg
 
-from esl_dagster.defs.lessons.ops import (
-    SERVICE_RETRY_POLICY,
-    attach_audio,
-    colorize_page,
-    import_to_notion,
-    synthesize_audio,
-    upload_audio,
-    validate_lesson,
-    write_manifest,
-)
+from esl_dagster.defs.lessons.ops import LATER_STAGE_OPS, SERVICE_RETRY_POLICY, validate_lesson
 from esl_dagster.defs.lessons.stage_ops import record_error_from_hook
 
 LESSON_JOB_DESCRIPTION = (
@@ -33,14 +24,7 @@ def build_lesson_job(
     @dg.graph(name="lesson_graph", description=LESSON_JOB_DESCRIPTION)
     def lesson_graph() -> None:
         state = validate_lesson.with_retry_policy(retry_policy)()
-        for op_def in (
-            import_to_notion,
-            colorize_page,
-            synthesize_audio,
-            upload_audio,
-            attach_audio,
-            write_manifest,
-        ):
+        for op_def in LATER_STAGE_OPS:
             state = op_def.with_retry_policy(retry_policy)(state)
 
     return lesson_graph.to_job(

@@ -96,3 +96,13 @@ write_manifest = _stage_op(
     "manifest",
     "Record the run in the manifest; its path becomes the run tag ``esl/manifest_path``.",
 )
+
+# The ops after ``validate_lesson``, in stage order: each takes the state the one before produced.
+LATER_STAGE_OPS = (
+    import_to_notion,
+    colorize_page,
+    synthesize_audio,
+    upload_audio,
+    attach_audio,
+    write_manifest,
+)
