@@ -20,7 +20,7 @@ from esl_dagster.pipeline.notion.service_contract import (
 )
 from esl_dagster.pipeline.notion.target import TargetIds
 from tests.conftest import VALID_LESSONS
-from tests.fakes.notion_server import FakeNotion, Seeded, running_fake, seed_homework
+from tests.fakes.notion_server import FakeNotion
 
 
 def load_lesson(path: Path) -> tuple[LessonMeta, str]:
@@ -33,23 +33,15 @@ def load_lesson(path: Path) -> tuple[LessonMeta, str]:
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeNotion]:
-    yield from running_fake()
-
-
-@pytest.fixture
-def seeded(fake: FakeNotion) -> Seeded:
-    return seed_homework(fake)
-
-
-@pytest.fixture
 def sleeps() -> list[float]:
     return []
 
 
 @pytest.fixture
-def client(fake: FakeNotion, sleeps: list[float]) -> Iterator[NotionClient]:
-    with NotionClient(fake.token, base_url=fake.base_url, sleep=sleeps.append, timeout=5.0) as c:
+def client(fake_notion: FakeNotion, sleeps: list[float]) -> Iterator[NotionClient]:
+    with NotionClient(
+        fake_notion.token, base_url=fake_notion.base_url, sleep=sleeps.append, timeout=5.0
+    ) as c:
         yield c
 
 

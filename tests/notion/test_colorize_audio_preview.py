@@ -41,7 +41,7 @@ def imported(client: NotionClient, seeded: Seeded, index: int) -> str:
 
 
 def test_colorize_counts_include_headings_inside_toggleable_headings(
-    fake: FakeNotion, seeded: Seeded, client: NotionClient
+    fake_notion: FakeNotion, seeded: Seeded, client: NotionClient
 ) -> None:
     page = imported(client, seeded, 4)
     counts = apply_preset(client, page, PRESET)
@@ -58,7 +58,7 @@ def test_colorize_counts_include_headings_inside_toggleable_headings(
     assert (
         counts.as_dict() == {"h2": h2, "h3": h3, "toggles": 0} == {"h2": 10, "h3": 11, "toggles": 0}
     )
-    tree = fake.page_tree(page)
+    tree = fake_notion.page_tree(page)
     answer = next(b for b in tree if b["type"] == "heading_2" and b["heading_2"]["is_toggleable"])
     inner = answer["heading_2"]["children"][0]["heading_3"]
     assert inner["color"] == "purple_background"
@@ -68,32 +68,34 @@ def test_colorize_counts_include_headings_inside_toggleable_headings(
     assert rerun.as_dict() == counts.as_dict() and rerun.updates == 0
 
 
-def test_colorize_toggle_after_h2(fake: FakeNotion, seeded: Seeded, client: NotionClient) -> None:
+def test_colorize_toggle_after_h2(
+    fake_notion: FakeNotion, seeded: Seeded, client: NotionClient
+) -> None:
     page = imported(client, seeded, 0)
     counts = apply_preset(client, page, PRESET)
     assert counts.toggles == 2 and counts.h2 == 9
     toggles = [
         b
-        for b in fake.page_tree(page)
+        for b in fake_notion.page_tree(page)
         if b["type"] == "toggle" and b["toggle"]["rich_text"][0]["text"]["content"] != "study-text"
     ]
     assert toggles and toggles[0]["toggle"]["rich_text"][0]["annotations"]["color"] == "orange"
 
 
-def top_types(fake: FakeNotion, page: str) -> list[str]:
+def top_types(fake_notion: FakeNotion, page: str) -> list[str]:
     return [
         b["type"] if b["type"] != "toggle" else b["toggle"]["rich_text"][0]["text"]["content"]
-        for b in fake.page_tree(page)
+        for b in fake_notion.page_tree(page)
     ]
 
 
 def test_audio_goes_directly_above_the_study_text_and_replaces_ours(
-    fake: FakeNotion, seeded: Seeded, client: NotionClient
+    fake_notion: FakeNotion, seeded: Seeded, client: NotionClient
 ) -> None:
     page = imported(client, seeded, 4)
-    before = top_types(fake, page)
+    before = top_types(fake_notion, page)
     first = add_or_replace_audio(client, page, "https://cdn.example/a1.mp3")
-    after = top_types(fake, page)
+    after = top_types(fake_notion, page)
     at = after.index("study-text")
     assert after[at - 1] == "audio" and len(after) == len(before) + 1
     assert after.count("audio") == 2  # the lesson's own :::audio embed is left alone
@@ -104,7 +106,7 @@ def test_audio_goes_directly_above_the_study_text_and_replaces_ours(
     second = add_or_replace_audio(
         client, page, "https://cdn.example/a2.mp3", previous_block_id=first.block_id
     )
-    final = fake.page_tree(page)
+    final = fake_notion.page_tree(page)
     at = [
         b["type"] if b["type"] != "toggle" else b["toggle"]["rich_text"][0]["text"]["content"]
         for b in final
@@ -116,9 +118,9 @@ def test_audio_goes_directly_above_the_study_text_and_replaces_ours(
 
 
 def test_audio_when_the_toggle_is_the_first_block(
-    fake: FakeNotion, seeded: Seeded, client: NotionClient
+    fake_notion: FakeNotion, seeded: Seeded, client: NotionClient
 ) -> None:
-    page = fake.add_page(
+    page = fake_notion.add_page(
         seeded.homework_ds,
         "p",
         [
@@ -127,19 +129,19 @@ def test_audio_when_the_toggle_is_the_first_block(
         ],
     )
     add_or_replace_audio(client, page, "https://cdn.example/x.mp3")
-    assert top_types(fake, page) == ["audio", "study-text", "paragraph"]
-    assert fake.requests("PATCH", "/children")[-1].body["position"] == {"type": "start"}
+    assert top_types(fake_notion, page) == ["audio", "study-text", "paragraph"]
+    assert fake_notion.requests("PATCH", "/children")[-1].body["position"] == {"type": "start"}
     add_or_replace_audio(client, page, "https://cdn.example/y.mp3")
-    tree = fake.page_tree(page)
+    tree = fake_notion.page_tree(page)
     assert [b["type"] for b in tree] == ["audio", "toggle", "paragraph"] and tree[0]["audio"][
         "external"
     ]["url"].endswith("y.mp3")
 
 
 def test_audio_replaces_legacy_audio_inside_the_toggle_and_needs_a_toggle(
-    fake: FakeNotion, seeded: Seeded, client: NotionClient
+    fake_notion: FakeNotion, seeded: Seeded, client: NotionClient
 ) -> None:
-    page = fake.add_page(
+    page = fake_notion.add_page(
         seeded.homework_ds,
         "p",
         [
@@ -150,24 +152,26 @@ def test_audio_replaces_legacy_audio_inside_the_toggle_and_needs_a_toggle(
         ],
     )
     add_or_replace_audio(client, page, "https://cdn.example/x.mp3")
-    tree = fake.page_tree(page)
+    tree = fake_notion.page_tree(page)
     assert [b["type"] for b in tree] == ["heading_2", "audio", "toggle"] and "children" not in tree[
         2
     ]["toggle"]
-    bare = fake.add_page(seeded.homework_ds, "q", [text_block("paragraph", plain("no toggle"))])
+    bare = fake_notion.add_page(
+        seeded.homework_ds, "q", [text_block("paragraph", plain("no toggle"))]
+    )
     with pytest.raises(ValidationError, match="study-text toggle not found"):
         add_or_replace_audio(client, bare, "https://cdn.example/x.mp3")
 
 
 def test_preview_payload_is_exactly_what_the_import_sends(
-    fake: FakeNotion, seeded: Seeded, client: NotionClient, tmp_path: Path
+    fake_notion: FakeNotion, seeded: Seeded, client: NotionClient, tmp_path: Path
 ) -> None:
     meta, body = load_lesson(VALID_LESSONS[4])
     preview = preview_import(
         meta=meta, body=body, target_ids=TargetIds(data_source_id=seeded.homework_ds)
     )
     direct_import(client, meta, body, TargetIds(data_source_id=seeded.homework_ds))
-    (sent,) = fake.requests("POST", r"/v1/pages$")
+    (sent,) = fake_notion.requests("POST", r"/v1/pages$")
     assert preview.requests[0].body["children"] == sent.body["children"]
     assert preview.requests[0].body["icon"] == sent.body["icon"] and preview.total_blocks == len(
         sent.body["children"]
@@ -184,13 +188,13 @@ def test_preview_payload_is_exactly_what_the_import_sends(
     assert outcome.detail["previewPath"] == str(tmp_path / "lesson.notion-preview.json")
     assert written["imported"] is False and "not imported" in written["note"]
     assert written["requests"][0]["body"]["parent"] == {"data_source_id": "db-1"}
-    sent_before = len(fake.requests())
+    sent_before = len(fake_notion.requests())
     dry = LiveNotion(client, NotionDefaults()).for_dry_run()
     planned = dry.import_lesson(
         ImportRequest(lesson_page(meta, body), RecordedImport(), RecordingCheckpoint())
     )
     assert planned.detail["payload"]["imported"] is False
-    assert len(fake.requests()) == sent_before
+    assert len(fake_notion.requests()) == sent_before
 
 
 def test_preview_of_a_large_lesson_plans_appends_with_placeholders() -> None:
@@ -210,7 +214,7 @@ def test_preview_of_a_large_lesson_plans_appends_with_placeholders() -> None:
 
 
 def test_preview_audio_request_is_what_add_audio_sends_on_the_imported_page(
-    fake: FakeNotion, seeded: Seeded, client: NotionClient
+    fake_notion: FakeNotion, seeded: Seeded, client: NotionClient
 ) -> None:
     meta, body = load_lesson(VALID_LESSONS[4])
     url = "https://cdn.example/lesson.mp3"
@@ -223,7 +227,7 @@ def test_preview_audio_request_is_what_add_audio_sends_on_the_imported_page(
 
     page = imported(client, seeded, 4)
     add_or_replace_audio(client, page, url)
-    (sent,) = fake.requests("PATCH", rf"/v1/blocks/{page}/children$")[-1:]
+    (sent,) = fake_notion.requests("PATCH", rf"/v1/blocks/{page}/children$")[-1:]
     assert sent.body["children"] == planned.body["children"]
     anchor = sent.body["position"]["after_block"]["id"]
     placeholder = planned.body["position"]["after_block"]["id"]
@@ -236,7 +240,7 @@ def test_preview_audio_request_is_what_add_audio_sends_on_the_imported_page(
     anchor_text = plain_text_of(anchor_block[kind]["rich_text"])
     assert anchor_text.startswith("Study Text:")
     assert plain_text_of(planned_block[kind]["rich_text"]) == anchor_text
-    assert fake.requests("PATCH", r"/v1/blocks/\{") == []
+    assert fake_notion.requests("PATCH", r"/v1/blocks/\{") == []
 
 
 def test_preview_audio_goes_to_the_page_start_or_the_known_page_and_needs_the_toggle() -> None:

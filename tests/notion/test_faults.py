@@ -24,56 +24,60 @@ def do_import(client: NotionClient, seeded: Seeded, body: str, **kwargs: Any) ->
 
 
 def test_429_storm_is_survived_honouring_retry_after(
-    fake: FakeNotion, seeded: Seeded, client: NotionClient, sleeps: list[float]
+    fake_notion: FakeNotion, seeded: Seeded, client: NotionClient, sleeps: list[float]
 ) -> None:
-    fake.add_fault("rate_limit", method="POST", path_regex="/v1/pages", times=3, retry_after=2)
-    fake.add_fault("rate_limit", method="PATCH", path_regex="/children", times=3, retry_after=1)
+    fake_notion.add_fault(
+        "rate_limit", method="POST", path_regex="/v1/pages", times=3, retry_after=2
+    )
+    fake_notion.add_fault(
+        "rate_limit", method="PATCH", path_regex="/children", times=3, retry_after=1
+    )
     result = do_import(client, seeded, BIG_BODY)
-    assert fake.page_count(seeded.homework_ds) == 1
+    assert fake_notion.page_count(seeded.homework_ds) == 1
     assert sleeps == [2.0, 2.0, 2.0, 1.0, 1.0, 1.0]
-    assert strip_ids(fake.page_tree(result.page_id)) == markdown_to_blocks(BIG_BODY)
+    assert strip_ids(fake_notion.page_tree(result.page_id)) == markdown_to_blocks(BIG_BODY)
 
 
 @pytest.mark.parametrize("key_property", [True, False])
 def test_502_storm_after_the_create_took_effect_creates_no_duplicate(
-    fake: FakeNotion, client: NotionClient, key_property: bool
+    fake_notion: FakeNotion, client: NotionClient, key_property: bool
 ) -> None:
-    seeded = seed_homework(fake, key_property=key_property)
-    fake.add_fault(
+    seeded = seed_homework(fake_notion, key_property=key_property)
+    fake_notion.add_fault(
         "bad_gateway", method="POST", path_regex="/v1/pages$", times=1, when="after_apply"
     )
-    fake.add_fault(
+    fake_notion.add_fault(
         "bad_gateway", method="PATCH", path_regex="/children", times=2, when="after_apply"
     )
-    fake.add_fault("bad_gateway", method="GET", times=2)
+    fake_notion.add_fault("bad_gateway", method="GET", times=2)
     result = do_import(client, seeded, BIG_BODY)
-    assert fake.page_count(seeded.homework_ds) == 1
-    assert strip_ids(fake.page_tree(result.page_id)) == markdown_to_blocks(BIG_BODY)
+    assert fake_notion.page_count(seeded.homework_ds) == 1
+    assert strip_ids(fake_notion.page_tree(result.page_id)) == markdown_to_blocks(BIG_BODY)
 
 
 def test_502_before_the_create_retries_the_create(
-    fake: FakeNotion, seeded: Seeded, client: NotionClient
+    fake_notion: FakeNotion, seeded: Seeded, client: NotionClient
 ) -> None:
-    fake.add_fault("bad_gateway", method="POST", path_regex="/v1/pages$", times=3)
+    fake_notion.add_fault("bad_gateway", method="POST", path_regex="/v1/pages$", times=3)
     do_import(client, seeded, BIG_BODY)
-    assert fake.page_count(seeded.homework_ds) == 1
-    assert len(fake.requests("POST", r"/v1/pages$")) == 4
+    assert fake_notion.page_count(seeded.homework_ds) == 1
+    assert len(fake_notion.requests("POST", r"/v1/pages$")) == 4
 
 
 def test_dropped_connection_mid_import(
-    fake: FakeNotion, seeded: Seeded, client: NotionClient
+    fake_notion: FakeNotion, seeded: Seeded, client: NotionClient
 ) -> None:
-    fake.add_fault(
+    fake_notion.add_fault(
         "reset_connection", method="PATCH", path_regex="/children", times=1, when="after_apply"
     )
-    fake.add_fault("reset_connection", method="POST", path_regex="/v1/pages$", times=1)
+    fake_notion.add_fault("reset_connection", method="POST", path_regex="/v1/pages$", times=1)
     result = do_import(client, seeded, BIG_BODY)
-    assert fake.page_count(seeded.homework_ds) == 1
-    assert strip_ids(fake.page_tree(result.page_id)) == markdown_to_blocks(BIG_BODY)
+    assert fake_notion.page_count(seeded.homework_ds) == 1
+    assert strip_ids(fake_notion.page_tree(result.page_id)) == markdown_to_blocks(BIG_BODY)
 
 
 def test_permanent_400_fails_fast_with_notions_message(
-    fake: FakeNotion, seeded: Seeded, client: NotionClient, sleeps: list[float]
+    fake_notion: FakeNotion, seeded: Seeded, client: NotionClient, sleeps: list[float]
 ) -> None:
     meta, body = load_lesson(VALID_LESSONS[0])
     meta = meta.model_copy(update={"properties": {"Status": "Nope"}})
@@ -85,38 +89,41 @@ def test_permanent_400_fails_fast_with_notions_message(
         and caught.value.notion_code == "validation_error"
         and not caught.value.transient
     )
-    assert len(fake.requests("POST", r"/v1/pages$")) == 1 and sleeps == []
+    assert len(fake_notion.requests("POST", r"/v1/pages$")) == 1 and sleeps == []
 
 
 def test_exhausted_retries_leave_resumable_progress(
-    fake: FakeNotion, seeded: Seeded, client: NotionClient
+    fake_notion: FakeNotion, seeded: Seeded, client: NotionClient
 ) -> None:
     checkpoint = RecordingCheckpoint()
-    fake.add_fault("service_unavailable", method="PATCH", path_regex="/children", times=5)
+    fake_notion.add_fault("service_unavailable", method="PATCH", path_regex="/children", times=5)
     with pytest.raises(ServiceError) as caught:
         do_import(client, seeded, BIG_BODY, checkpoint=checkpoint)
     assert caught.value.transient
     progress = checkpoint.seen[-1]
     assert progress.blocks_done == 100 and not progress.complete
     result = do_import(client, seeded, BIG_BODY, page_id=progress.page_id, progress=progress)
-    assert result.page_id == progress.page_id and fake.page_count(seeded.homework_ds) == 1
-    assert strip_ids(fake.page_tree(progress.page_id)) == markdown_to_blocks(BIG_BODY)
-    assert not fake.requests("DELETE")
+    assert result.page_id == progress.page_id and fake_notion.page_count(seeded.homework_ds) == 1
+    assert strip_ids(fake_notion.page_tree(progress.page_id)) == markdown_to_blocks(BIG_BODY)
+    assert not fake_notion.requests("DELETE")
 
 
-def test_fake_rejects_missing_auth_and_version(fake: FakeNotion) -> None:
-    no_auth = httpx.get(f"{fake.base_url}/v1/users/me", headers={"Notion-Version": "2025-09-03"})
+def test_fake_rejects_missing_auth_and_version(fake_notion: FakeNotion) -> None:
+    no_auth = httpx.get(
+        f"{fake_notion.base_url}/v1/users/me", headers={"Notion-Version": "2025-09-03"}
+    )
     assert no_auth.status_code == 401 and no_auth.json()["code"] == "unauthorized"
     no_version = httpx.get(
-        f"{fake.base_url}/v1/users/me", headers={"Authorization": f"Bearer {fake.token}"}
+        f"{fake_notion.base_url}/v1/users/me",
+        headers={"Authorization": f"Bearer {fake_notion.token}"},
     )
     assert no_version.status_code == 400 and no_version.json()["code"] == "missing_version"
 
 
 def test_fake_rejects_what_notion_rejects(
-    fake: FakeNotion, seeded: Seeded, client: NotionClient
+    fake_notion: FakeNotion, seeded: Seeded, client: NotionClient
 ) -> None:
-    page = fake.add_page(seeded.homework_ds, "x")
+    page = fake_notion.add_page(seeded.homework_ds, "x")
     para = {"type": "paragraph", "paragraph": {"rich_text": [{"text": {"content": "a"}}]}}
     deep = {
         "type": "toggle",

@@ -35,11 +35,11 @@ def run_import(
 
 @pytest.mark.parametrize("path", VALID_LESSONS, ids=lambda p: p.stem)
 def test_every_sample_lesson_imports_block_by_block(
-    path: Path, fake: FakeNotion, seeded: Seeded, client: NotionClient
+    path: Path, fake_notion: FakeNotion, seeded: Seeded, client: NotionClient
 ) -> None:
     meta, body = load_lesson(path)
     result = run_import(client, seeded, meta, body, key=path.name)
-    tree = strip_ids(fake.page_tree(result.page_id))
+    tree = strip_ids(fake_notion.page_tree(result.page_id))
     assert tree == markdown_to_blocks(body)
     # Independent of the converter: every "## " line is a top-level heading_2 in order, and the
     # study-text toggle holds one block per non-blank line of the study text.
@@ -60,18 +60,18 @@ def test_every_sample_lesson_imports_block_by_block(
     assert len(toggle["toggle"]["children"]) == len(
         [ln for ln in study.group(1).splitlines() if ln.strip()]
     )
-    page = fake.page(result.page_id)
+    page = fake_notion.page(result.page_id)
     assert page["properties"]["Name"]["title"][0]["plain_text"] == meta.title
-    assert fake.page_count(seeded.homework_ds) == 1
+    assert fake_notion.page_count(seeded.homework_ds) == 1
     assert result.progress.complete and result.created
 
 
 def test_properties_topic_student_icon_cover(
-    fake: FakeNotion, seeded: Seeded, client: NotionClient
+    fake_notion: FakeNotion, seeded: Seeded, client: NotionClient
 ) -> None:
     meta, body = load_lesson(VALID_LESSONS[4])
     result = run_import(client, seeded, meta, body)
-    props = fake.page(result.page_id)["properties"]
+    props = fake_notion.page(result.page_id)["properties"]
     assert [o["name"] for o in props["Topic"]["multi_select"]] == [
         "Present Perfect vs Past Simple",
         "Job interviews",
@@ -80,41 +80,47 @@ def test_properties_topic_student_icon_cover(
     assert props["Week"]["rich_text"][0]["plain_text"] == "14"
     assert props["Materials"]["url"].startswith("https://")
     assert props["Lesson Key"]["rich_text"][0]["plain_text"] == "lesson-1"
-    page = fake.page(result.page_id)
+    page = fake_notion.page(result.page_id)
     assert page["icon"] == {"type": "emoji", "emoji": "💼"} and page["cover"]["external"][
         "url"
     ].endswith("office-lobby.jpg")
     assert result.student_linked
     # the schema came from the data source, never from the database object
-    assert fake.requests("GET", r"/v1/data_sources/")
+    assert fake_notion.requests("GET", r"/v1/data_sources/")
 
 
-def test_topic_as_text_when_schema_says_rich_text(fake: FakeNotion, client: NotionClient) -> None:
+def test_topic_as_text_when_schema_says_rich_text(
+    fake_notion: FakeNotion, client: NotionClient
+) -> None:
     from tests.fakes.notion_server import seed_homework
 
-    seeded = seed_homework(fake, topic_type="rich_text")
+    seeded = seed_homework(fake_notion, topic_type="rich_text")
     meta, body = load_lesson(VALID_LESSONS[0])
     result = run_import(client, seeded, meta, body)
     assert (
-        fake.page(result.page_id)["properties"]["Topic"]["rich_text"][0]["plain_text"] == meta.topic
+        fake_notion.page(result.page_id)["properties"]["Topic"]["rich_text"][0]["plain_text"]
+        == meta.topic
     )
 
 
 def test_unknown_property_fails_before_any_write(
-    fake: FakeNotion, seeded: Seeded, client: NotionClient
+    fake_notion: FakeNotion, seeded: Seeded, client: NotionClient
 ) -> None:
     meta, body = load_lesson(VALID_LESSONS[0])
     meta = meta.model_copy(update={"properties": {"Foo": "bar"}})
     with pytest.raises(ValidationError, match="Unknown Notion properties in front matter: Foo"):
         run_import(client, seeded, meta, body)
-    assert not fake.requests("POST", r"/v1/pages") and fake.page_count(seeded.homework_ds) == 0
+    assert (
+        not fake_notion.requests("POST", r"/v1/pages")
+        and fake_notion.page_count(seeded.homework_ds) == 0
+    )
 
 
-def test_several_data_sources_need_a_name(fake: FakeNotion, client: NotionClient) -> None:
+def test_several_data_sources_need_a_name(fake_notion: FakeNotion, client: NotionClient) -> None:
     from esl_dagster.pipeline.errors import ConfigurationError
     from esl_dagster.pipeline.notion.target import resolve_target
 
-    db, (_alpha, beta) = fake.add_database(
+    db, (_alpha, beta) = fake_notion.add_database(
         "Multi", {"Alpha": {"Name": {"type": "title"}}, "Beta": {"Name": {"type": "title"}}}
     )
     with pytest.raises(ConfigurationError, match='Available: "Alpha", "Beta"'):
@@ -126,7 +132,7 @@ def test_several_data_sources_need_a_name(fake: FakeNotion, client: NotionClient
 
 
 def test_large_and_deep_lesson_is_split_into_valid_requests(
-    fake: FakeNotion, seeded: Seeded, client: NotionClient
+    fake_notion: FakeNotion, seeded: Seeded, client: NotionClient
 ) -> None:
     meta, _ = load_lesson(VALID_LESSONS[0])
     nested = "\n".join("  " * depth + f"- level {depth}" for depth in range(6))
@@ -139,15 +145,15 @@ def test_large_and_deep_lesson_is_split_into_valid_requests(
         + wide
     )
     result = run_import(client, seeded, meta, body)
-    assert strip_ids(fake.page_tree(result.page_id)) == markdown_to_blocks(body)
-    appends = fake.requests("PATCH", r"/children")
-    assert all(r.status == 200 for r in fake.requests())
+    assert strip_ids(fake_notion.page_tree(result.page_id)) == markdown_to_blocks(body)
+    appends = fake_notion.requests("PATCH", r"/children")
+    assert all(r.status == 200 for r in fake_notion.requests())
     assert all(len(r.body["children"]) <= 100 for r in appends)
     assert result.progress.blocks_done == result.progress.blocks_total == 232
 
 
 def test_reimport_of_changed_lesson_updates_the_same_page(
-    fake: FakeNotion, seeded: Seeded, client: NotionClient
+    fake_notion: FakeNotion, seeded: Seeded, client: NotionClient
 ) -> None:
     meta, body = load_lesson(VALID_LESSONS[1])
     first = run_import(client, seeded, meta, body)
@@ -157,34 +163,36 @@ def test_reimport_of_changed_lesson_updates_the_same_page(
         client, seeded, meta2, changed, page_id=first.page_id, progress=first.progress
     )
     assert second.page_id == first.page_id and not second.created
-    assert fake.page_count(seeded.homework_ds) == 1
-    assert strip_ids(fake.page_tree(first.page_id)) == markdown_to_blocks(changed)
-    assert fake.page(first.page_id)["properties"]["Name"]["title"][0]["plain_text"].endswith(" v2")
+    assert fake_notion.page_count(seeded.homework_ds) == 1
+    assert strip_ids(fake_notion.page_tree(first.page_id)) == markdown_to_blocks(changed)
+    assert fake_notion.page(first.page_id)["properties"]["Name"]["title"][0]["plain_text"].endswith(
+        " v2"
+    )
 
 
 def test_unchanged_complete_import_only_updates_properties(
-    fake: FakeNotion, seeded: Seeded, client: NotionClient
+    fake_notion: FakeNotion, seeded: Seeded, client: NotionClient
 ) -> None:
     meta, body = load_lesson(VALID_LESSONS[2])
     first = run_import(client, seeded, meta, body)
-    fake.reset_log()
+    fake_notion.reset_log()
     again = run_import(client, seeded, meta, body, page_id=first.page_id, progress=first.progress)
     assert again.page_id == first.page_id
-    assert not fake.requests("DELETE") and not fake.requests("PATCH", r"/children")
+    assert not fake_notion.requests("DELETE") and not fake_notion.requests("PATCH", r"/children")
 
 
 def test_lost_manifest_adopts_the_page_with_the_same_key(
-    fake: FakeNotion, seeded: Seeded, client: NotionClient
+    fake_notion: FakeNotion, seeded: Seeded, client: NotionClient
 ) -> None:
     meta, body = load_lesson(VALID_LESSONS[3])
     first = run_import(client, seeded, meta, body, key="same-key")
     second = run_import(client, seeded, meta, body, key="same-key")
-    assert second.page_id == first.page_id and fake.page_count(seeded.homework_ds) == 1
-    assert strip_ids(fake.page_tree(first.page_id)) == markdown_to_blocks(body)
+    assert second.page_id == first.page_id and fake_notion.page_count(seeded.homework_ds) == 1
+    assert strip_ids(fake_notion.page_tree(first.page_id)) == markdown_to_blocks(body)
 
 
 def test_progress_is_reported_and_a_deleted_page_is_recreated(
-    fake: FakeNotion, seeded: Seeded, client: NotionClient
+    fake_notion: FakeNotion, seeded: Seeded, client: NotionClient
 ) -> None:
     meta, body = load_lesson(VALID_LESSONS[0])
     checkpoint = RecordingCheckpoint()

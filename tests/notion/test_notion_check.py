@@ -13,13 +13,15 @@ ENV_PREFIXES = ("NOTION_", "ELEVENLABS_", "S3_", "AWS_", "MINIO_", "ESL_", "PG_"
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fake: FakeNotion) -> pytest.MonkeyPatch:
+def env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fake_notion: FakeNotion
+) -> pytest.MonkeyPatch:
     for name in list(os.environ):
         if name.startswith(ENV_PREFIXES):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("NOTION_TOKEN", fake.token)
-    monkeypatch.setenv("NOTION_BASE_URL", fake.base_url)
+    monkeypatch.setenv("NOTION_TOKEN", fake_notion.token)
+    monkeypatch.setenv("NOTION_BASE_URL", fake_notion.base_url)
     return monkeypatch
 
 
@@ -30,22 +32,25 @@ def check(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
 
 
 def test_a_complete_setup_passes_reading_only(
-    env: pytest.MonkeyPatch, fake: FakeNotion, seeded: Seeded, capsys: pytest.CaptureFixture[str]
+    env: pytest.MonkeyPatch,
+    fake_notion: FakeNotion,
+    seeded: Seeded,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    fake.reset_log()
+    fake_notion.reset_log()
     env.setenv("NOTION_DB_ID", seeded.homework_db)
     code, out = check(capsys)
     assert code == 0 and "Notion is ready for imports." in out
     assert '"Lesson Key" (rich_text)' in out and '"Student" (relation)' in out
-    assert {request.method for request in fake.requests()} == {"GET"}
+    assert {request.method for request in fake_notion.requests()} == {"GET"}
     code, out = check(capsys, "--data-source-id", seeded.homework_ds, "--md", str(VALID_LESSONS[0]))
     assert code == 0, out
 
 
 def test_missing_and_mistyped_properties_are_named_with_their_fix(
-    env: pytest.MonkeyPatch, fake: FakeNotion, capsys: pytest.CaptureFixture[str]
+    env: pytest.MonkeyPatch, fake_notion: FakeNotion, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    bare = seed_homework(fake, topic_type="checkbox", key_property=False)
+    bare = seed_homework(fake_notion, topic_type="checkbox", key_property=False)
     code, out = check(capsys, "--data-source-id", bare.homework_ds)
     assert code == 1
     assert 'add a Text property named "Lesson Key"' in out
@@ -72,7 +77,7 @@ def test_lesson_properties_missing_from_the_schema_are_problems(
 
 
 def test_usage_errors_exit_2(
-    env: pytest.MonkeyPatch, fake: FakeNotion, capsys: pytest.CaptureFixture[str]
+    env: pytest.MonkeyPatch, fake_notion: FakeNotion, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out = check(capsys)
     assert code == 2 and "NOTION_DATA_SOURCE_ID" in out
@@ -80,5 +85,5 @@ def test_usage_errors_exit_2(
     code, out = check(capsys, "--db-id", "x")
     assert code == 2 and "NOTION_TOKEN" in out
     env.setenv("NOTION_TOKEN", "wrong-token")
-    code, out = check(capsys, "--db-id", fake.new_id())
+    code, out = check(capsys, "--db-id", fake_notion.new_id())
     assert code == 1 and "refused the token (401)" in out

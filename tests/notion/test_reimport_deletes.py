@@ -24,62 +24,62 @@ def import_body(client: NotionClient, seeded: Seeded, body: str, **kwargs: Any) 
 
 
 def test_old_children_are_deleted_a_few_at_a_time_before_any_append(
-    fake: FakeNotion, seeded: Seeded, client: NotionClient
+    fake_notion: FakeNotion, seeded: Seeded, client: NotionClient
 ) -> None:
     first = import_body(client, seeded, OLD)
-    fake.latency, fake.max_in_flight = 0.03, 0
-    fake.reset_log()
+    fake_notion.latency, fake_notion.max_in_flight = 0.03, 0
+    fake_notion.reset_log()
     import_body(client, seeded, NEW, page_id=first.page_id, progress=first.progress)
-    deletes = fake.requests("DELETE")
+    deletes = fake_notion.requests("DELETE")
     assert len(deletes) == 12 and all(d.status == 200 for d in deletes)
-    assert 1 < fake.max_in_flight <= DEFAULT_DELETE_CONCURRENCY
-    (append,) = fake.requests("PATCH", r"/children$")
+    assert 1 < fake_notion.max_in_flight <= DEFAULT_DELETE_CONCURRENCY
+    (append,) = fake_notion.requests("PATCH", r"/children$")
     assert max(d.at for d in deletes) < append.at
-    assert strip_ids(fake.page_tree(first.page_id)) == markdown_to_blocks(NEW)
+    assert strip_ids(fake_notion.page_tree(first.page_id)) == markdown_to_blocks(NEW)
 
 
 def test_a_failed_deletion_appends_nothing_and_a_rerun_resumes_it(
-    fake: FakeNotion, seeded: Seeded, client: NotionClient
+    fake_notion: FakeNotion, seeded: Seeded, client: NotionClient
 ) -> None:
     first = import_body(client, seeded, OLD)
-    stuck = fake.page_tree(first.page_id)[4]["id"]
-    fake.add_fault("service_unavailable", method="DELETE", path_regex=stuck, times=5)
+    stuck = fake_notion.page_tree(first.page_id)[4]["id"]
+    fake_notion.add_fault("service_unavailable", method="DELETE", path_regex=stuck, times=5)
     with pytest.raises(ServiceError) as caught:
         import_body(client, seeded, NEW, page_id=first.page_id, progress=first.progress)
     assert caught.value.transient
-    assert not fake.requests("PATCH", r"/children$")
-    left = [b["id"] for b in fake.page_tree(first.page_id)]
+    assert not fake_notion.requests("PATCH", r"/children$")
+    left = [b["id"] for b in fake_notion.page_tree(first.page_id)]
     assert stuck in left and len(left) < 12
-    fake.reset_log()
+    fake_notion.reset_log()
     again = import_body(client, seeded, NEW, page_id=first.page_id, progress=first.progress)
-    assert sorted(r.path.rsplit("/", 1)[1] for r in fake.requests("DELETE")) == sorted(left)
-    assert all(r.status == 200 for r in fake.requests("DELETE"))
-    assert again.progress.complete and fake.page_count(seeded.homework_ds) == 1
-    assert strip_ids(fake.page_tree(first.page_id)) == markdown_to_blocks(NEW)
+    assert sorted(r.path.rsplit("/", 1)[1] for r in fake_notion.requests("DELETE")) == sorted(left)
+    assert all(r.status == 200 for r in fake_notion.requests("DELETE"))
+    assert again.progress.complete and fake_notion.page_count(seeded.homework_ds) == 1
+    assert strip_ids(fake_notion.page_tree(first.page_id)) == markdown_to_blocks(NEW)
 
 
 def test_a_429_holds_back_every_worker_for_its_retry_after(
-    fake: FakeNotion, seeded: Seeded
+    fake_notion: FakeNotion, seeded: Seeded
 ) -> None:
-    with NotionClient(fake.token, base_url=fake.base_url, timeout=5.0) as client:
+    with NotionClient(fake_notion.token, base_url=fake_notion.base_url, timeout=5.0) as client:
         first = import_body(client, seeded, OLD)
-        fake.latency = 0.05
-        fake.add_fault("rate_limit", method="DELETE", retry_after=1)
-        fake.reset_log()
+        fake_notion.latency = 0.05
+        fake_notion.add_fault("rate_limit", method="DELETE", retry_after=1)
+        fake_notion.reset_log()
         import_body(client, seeded, NEW, page_id=first.page_id, progress=first.progress)
-    deletes = fake.requests("DELETE")
+    deletes = fake_notion.requests("DELETE")
     (limited,) = [d for d in deletes if d.status == 429]
     pause = [d for d in deletes if limited.at + 0.1 < d.at < limited.at + 0.9]
     assert pause == []
     assert sum(d.status == 200 for d in deletes) == 12
-    assert strip_ids(fake.page_tree(first.page_id)) == markdown_to_blocks(NEW)
+    assert strip_ids(fake_notion.page_tree(first.page_id)) == markdown_to_blocks(NEW)
 
 
 def test_fake_rate_limiter_answers_429_with_whole_second_retry_after(
-    fake: FakeNotion, seeded: Seeded
+    fake_notion: FakeNotion, seeded: Seeded
 ) -> None:
-    fake.rate_limit = (1.0, 2.0)
-    with NotionClient(fake.token, base_url=fake.base_url, max_attempts=1) as client:
+    fake_notion.rate_limit = (1.0, 2.0)
+    with NotionClient(fake_notion.token, base_url=fake_notion.base_url, max_attempts=1) as client:
         for _ in range(2):
             client.retrieve_data_source(seeded.homework_ds)
         with pytest.raises(ServiceError, match="rate_limited") as caught:

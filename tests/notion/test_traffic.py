@@ -31,19 +31,19 @@ def _lesson(seeded: Seeded, tmp_path: Path) -> LessonPage:
     )
 
 
-def _calls(fake: FakeNotion) -> list[tuple[str, str]]:
-    return [(r.method, r.path) for r in fake.requests()]
+def _calls(fake_notion: FakeNotion) -> list[tuple[str, str]]:
+    return [(r.method, r.path) for r in fake_notion.requests()]
 
 
 def test_first_import_of_sixty_blocks_makes_three_calls(
-    fake: FakeNotion, seeded: Seeded, client: NotionClient, tmp_path: Path
+    fake_notion: FakeNotion, seeded: Seeded, client: NotionClient, tmp_path: Path
 ) -> None:
     notion = LiveNotion(client, NotionDefaults())
     checkpoint = RecordingCheckpoint()
     effect = notion.import_lesson(
         ImportRequest(_lesson(seeded, tmp_path), RecordedImport(), checkpoint)
     )
-    assert _calls(fake) == [
+    assert _calls(fake_notion) == [
         ("GET", f"/v1/data_sources/{seeded.homework_ds}"),
         ("POST", f"/v1/data_sources/{seeded.students_ds}/query"),
         ("POST", "/v1/pages"),
@@ -53,7 +53,7 @@ def test_first_import_of_sixty_blocks_makes_three_calls(
 
 
 def test_recorded_page_is_checked_by_the_update_that_uses_it(
-    fake: FakeNotion, seeded: Seeded, client: NotionClient, tmp_path: Path
+    fake_notion: FakeNotion, seeded: Seeded, client: NotionClient, tmp_path: Path
 ) -> None:
     notion = LiveNotion(client, NotionDefaults())
     lesson = _lesson(seeded, tmp_path)
@@ -62,31 +62,31 @@ def test_recorded_page_is_checked_by_the_update_that_uses_it(
     page_id = first.page[0]
     progress = ImportProgress.from_dict(first.record.progress)
     recorded = RecordedImport(page_id=page_id, progress=progress)
-    fake.reset_log()
+    fake_notion.reset_log()
     notion.import_lesson(ImportRequest(lesson, recorded, RecordingCheckpoint()))
     # The schema is cached by the service; no lookup by key, the update proves the page exists.
-    assert _calls(fake) == [
+    assert _calls(fake_notion) == [
         ("POST", f"/v1/data_sources/{seeded.students_ds}/query"),
         ("PATCH", f"/v1/pages/{page_id}"),
     ]
-    fake.reset_log()
+    fake_notion.reset_log()
     gone = RecordedImport(page_id="00000000-0000-4000-8000-00000000ffff")
     again = notion.import_lesson(ImportRequest(lesson, gone, RecordingCheckpoint()))
     assert again.page is not None and again.page[0] != page_id and again.detail["created"]
     # student query, the update answering 404, then the create: no separate existence check
-    assert [call[0] for call in _calls(fake)] == ["POST", "PATCH", "POST"]
+    assert [call[0] for call in _calls(fake_notion)] == ["POST", "PATCH", "POST"]
 
 
 def test_lesson_key_is_looked_up_only_after_a_create_whose_page_id_was_lost(
-    fake: FakeNotion, seeded: Seeded, client: NotionClient, tmp_path: Path
+    fake_notion: FakeNotion, seeded: Seeded, client: NotionClient, tmp_path: Path
 ) -> None:
     notion = LiveNotion(client, NotionDefaults())
     lesson = _lesson(seeded, tmp_path)
     first = notion.import_lesson(ImportRequest(lesson, RecordedImport(), RecordingCheckpoint()))
-    fake.reset_log()
+    fake_notion.reset_log()
     adopted = notion.import_lesson(
         ImportRequest(lesson, RecordedImport(create_started=True), RecordingCheckpoint())
     )
-    assert adopted.page == first.page and fake.page_count(seeded.homework_ds) == 1
-    key_queries = fake.requests("POST", rf"/v1/data_sources/{seeded.homework_ds}/query")
+    assert adopted.page == first.page and fake_notion.page_count(seeded.homework_ds) == 1
+    key_queries = fake_notion.requests("POST", rf"/v1/data_sources/{seeded.homework_ds}/query")
     assert len(key_queries) == 1

@@ -28,23 +28,15 @@ from esl_dagster.pipeline.settings import load_settings
 from esl_dagster.pipeline.storage import LocalUploader, NotionUploader, S3Uploader
 from esl_dagster.pipeline.tts.espeak import EspeakProvider
 from tests.conftest import VALID_LESSONS
-from tests.fakes.notion_server import FakeNotion, Seeded, running_fake, seed_homework
+from tests.fakes.notion_server import FakeNotion, Seeded
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeNotion]:
-    yield from running_fake()
-
-
-@pytest.fixture
-def seeded(fake: FakeNotion) -> Seeded:
-    return seed_homework(fake)
-
-
-@pytest.fixture
-def services(tmp_path: Path, fake: FakeNotion) -> Iterator[Services]:
+def services(tmp_path: Path, fake_notion: FakeNotion) -> Iterator[Services]:
     settings = load_settings(None, PIPELINE_CWD=tmp_path, ESL_LOCAL_UPLOAD_DIR=tmp_path / "uploads")
-    with NotionClient(fake.token, base_url=fake.base_url, sleep=lambda _s: None) as client:
+    with NotionClient(
+        fake_notion.token, base_url=fake_notion.base_url, sleep=lambda _s: None
+    ) as client:
         yield Services(
             settings=settings,
             config_provider=LocalConfigProvider(cwd=tmp_path),
@@ -67,10 +59,10 @@ def short_lesson(folder: Path, sentence: str = "The market is loud and busy toda
     return target
 
 
-def audio_above_toggle(fake: FakeNotion, result: AssignmentResult) -> str:
+def audio_above_toggle(fake_notion: FakeNotion, result: AssignmentResult) -> str:
     """The upload id of the page's only audio block, which sits right above the study text."""
     assert result.page_id is not None
-    tree = fake.page_tree(result.page_id)
+    tree = fake_notion.page_tree(result.page_id)
     audio = [index for index, block in enumerate(tree) if block["type"] == "audio"]
     assert len(audio) == 1
     below = tree[audio[0] + 1]
@@ -78,13 +70,13 @@ def audio_above_toggle(fake: FakeNotion, result: AssignmentResult) -> str:
     assert below["toggle"]["rich_text"][0]["text"]["content"] == "study-text"
     hosted = tree[audio[0]]["audio"]
     assert hosted["type"] == "file"
-    upload_id = fake.file_uploads.id_in_url(hosted["file"]["url"])
+    upload_id = fake_notion.file_uploads.id_in_url(hosted["file"]["url"])
     assert upload_id is not None
     return upload_id
 
 
 def test_audio_reaches_the_page_through_notion_and_stays_single(
-    services: Services, fake: FakeNotion, seeded: Seeded, tmp_path: Path
+    services: Services, fake_notion: FakeNotion, seeded: Seeded, tmp_path: Path
 ) -> None:
     md = short_lesson(tmp_path / "lessons")
     options = JobOptions(md=str(md), data_source_id=seeded.homework_ds, with_tts=True)
@@ -92,45 +84,47 @@ def test_audio_reaches_the_page_through_notion_and_stays_single(
 
     first = pipeline.new_assignment(options)
     assert first.audio is not None and first.audio.path
-    upload_id = audio_above_toggle(fake, first)
-    assert fake.file_uploads.content(upload_id) == Path(first.audio.path).read_bytes()
+    upload_id = audio_above_toggle(fake_notion, first)
+    assert fake_notion.file_uploads.content(upload_id) == Path(first.audio.path).read_bytes()
     detail = first.stages["upload"].detail
     assert detail["fileUploadId"] == upload_id and detail["status"] == "uploaded"
     assert detail["audioHash"] == first.audio.hash
 
-    fake.reset_log()
+    fake_notion.reset_log()
     unchanged = pipeline.new_assignment(options)
     assert all(step.startswith("unchanged:") for step in unchanged.steps)
-    assert fake.requests(path="/file_uploads") == []
-    assert audio_above_toggle(fake, unchanged) == upload_id
+    assert fake_notion.requests(path="/file_uploads") == []
+    assert audio_above_toggle(fake_notion, unchanged) == upload_id
 
     forced = pipeline.new_assignment(options.model_copy(update={"force": True}))
     assert forced.page_id == first.page_id
-    assert audio_above_toggle(fake, forced) == upload_id  # same audio: attached again, not sent
-    assert fake.requests("POST", r"/send$") == []
-    assert fake.page_count(seeded.homework_ds) == 1
+    assert (
+        audio_above_toggle(fake_notion, forced) == upload_id
+    )  # same audio: attached again, not sent
+    assert fake_notion.requests("POST", r"/send$") == []
+    assert fake_notion.page_count(seeded.homework_ds) == 1
 
     short_lesson(tmp_path / "lessons", "A different sentence, so different audio.")
     changed = pipeline.new_assignment(options)
-    new_id = audio_above_toggle(fake, changed)
+    new_id = audio_above_toggle(fake_notion, changed)
     assert new_id != upload_id and changed.audio is not None
-    assert fake.file_uploads.content(new_id) == Path(str(changed.audio.path)).read_bytes()
+    assert fake_notion.file_uploads.content(new_id) == Path(str(changed.audio.path)).read_bytes()
 
 
 def test_expired_unattached_upload_is_made_again(
-    services: Services, fake: FakeNotion, seeded: Seeded, tmp_path: Path
+    services: Services, fake_notion: FakeNotion, seeded: Seeded, tmp_path: Path
 ) -> None:
     md = short_lesson(tmp_path / "lessons")
     options = JobOptions(md=str(md), data_source_id=seeded.homework_ds, with_tts=True)
     pipeline = Pipeline(services)
     first = pipeline.new_assignment(options)
-    old_id = audio_above_toggle(fake, first)
+    old_id = audio_above_toggle(fake_notion, first)
     # A rerun of the upload alone: the attached upload is still good and is reused.
     reused = pipeline.rerun_assignment(str(md), ["upload"])
     assert reused.stages["upload"].detail["reused"] is True
     # An upload that was never attached and expired is created again, then attached.
-    pending = fake.file_uploads.create({"filename": "x.mp3", "content_type": "audio/mpeg"})
-    fake.file_uploads.expire(pending["id"])
+    pending = fake_notion.file_uploads.create({"filename": "x.mp3", "content_type": "audio/mpeg"})
+    fake_notion.file_uploads.expire(pending["id"])
     store = services.manifest_store
     manifest = store.read_manifest(str(md))
     assert manifest is not None and manifest.audio is not None
@@ -139,11 +133,11 @@ def test_expired_unattached_upload_is_made_again(
     renewed = pipeline.rerun_assignment(str(md), ["upload", "add-audio"])
     detail = renewed.stages["upload"].detail
     assert detail["reused"] is False and detail["fileUploadId"] not in (pending["id"], old_id)
-    assert audio_above_toggle(fake, renewed) == detail["fileUploadId"]
+    assert audio_above_toggle(fake_notion, renewed) == detail["fileUploadId"]
 
 
 def test_unchanged_run_uploads_again_when_the_recorded_upload_expired_unattached(
-    services: Services, fake: FakeNotion, seeded: Seeded, tmp_path: Path
+    services: Services, fake_notion: FakeNotion, seeded: Seeded, tmp_path: Path
 ) -> None:
     md = short_lesson(tmp_path / "lessons")
     options = JobOptions(md=str(md), data_source_id=seeded.homework_ds, with_tts=True)
@@ -155,20 +149,20 @@ def test_unchanged_run_uploads_again_when_the_recorded_upload_expired_unattached
     assert manifest is not None and manifest.audio is not None
     upload_record, attach_record = manifest.stages["upload"], manifest.stages["add-audio"]
     attach_record.completed_at = "2000-01-01T00:00:00.000Z"
-    pending = fake.file_uploads.create({"filename": "x.mp3", "content_type": "audio/mpeg"})
-    fake.file_uploads.expire(pending["id"])
+    pending = fake_notion.file_uploads.create({"filename": "x.mp3", "content_type": "audio/mpeg"})
+    fake_notion.file_uploads.expire(pending["id"])
     manifest.audio.url = f"notion://file_uploads/{pending['id']}"
     store.write_manifest(str(md), manifest)
     assert upload_record.completed_at > attach_record.completed_at
 
     again = pipeline.new_assignment(options)
     assert "upload" in again.steps and "add-audio" in again.steps
-    assert audio_above_toggle(fake, again) == again.stages["upload"].detail["fileUploadId"]
+    assert audio_above_toggle(fake_notion, again) == again.stages["upload"].detail["fileUploadId"]
 
 
-def test_auto_prefers_s3_then_notion_then_local(tmp_path: Path, fake: FakeNotion) -> None:
+def test_auto_prefers_s3_then_notion_then_local(tmp_path: Path, fake_notion: FakeNotion) -> None:
     base = {"PIPELINE_CWD": tmp_path}
-    notion = {"NOTION_TOKEN": fake.token, "NOTION_BASE_URL": fake.base_url}
+    notion = {"NOTION_TOKEN": fake_notion.token, "NOTION_BASE_URL": fake_notion.base_url}
     assert isinstance(build_services(load_settings(None, **base)).uploader, LocalUploader)
     live = build_services(load_settings(None, **base, **notion))
     assert isinstance(live.uploader, NotionUploader)
@@ -182,7 +176,7 @@ def test_auto_prefers_s3_then_notion_then_local(tmp_path: Path, fake: FakeNotion
 
 
 def test_esl_run_with_a_notion_token_and_no_s3_hosts_the_audio_in_notion(
-    fake: FakeNotion,
+    fake_notion: FakeNotion,
     seeded: Seeded,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -192,11 +186,11 @@ def test_esl_run_with_a_notion_token_and_no_s3_hosts_the_audio_in_notion(
         if name.startswith(("NOTION_", "ELEVENLABS_", "S3_", "AWS_", "MINIO_", "ESL_")):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("NOTION_TOKEN", fake.token)
-    monkeypatch.setenv("NOTION_BASE_URL", fake.base_url)
+    monkeypatch.setenv("NOTION_TOKEN", fake_notion.token)
+    monkeypatch.setenv("NOTION_BASE_URL", fake_notion.base_url)
     md = short_lesson(tmp_path / "lessons")
     argv = ["run", "--md", str(md), "--data-source-id", seeded.homework_ds, "--with-tts"]
     assert main([*argv, "--json"]) == 0
     result = AssignmentResult.model_validate(json.loads(capsys.readouterr().out)["result"])
     assert result.audio is not None and str(result.audio.url).startswith("notion://file_uploads/")
-    assert audio_above_toggle(fake, result) == result.audio.key
+    assert audio_above_toggle(fake_notion, result) == result.audio.key
