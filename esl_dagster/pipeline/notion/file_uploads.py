@@ -26,7 +26,6 @@ from esl_dagster.pipeline.notion.client import JSON, SERVICE, NotionAPIError, No
 MEBIBYTE = 1024 * 1024
 SINGLE_PART_LIMIT = 20 * MEBIBYTE
 DEFAULT_PART_SIZE = 10 * MEBIBYTE
-MIN_PART_SIZE = 5 * MEBIBYTE
 # An uploaded but unattached upload closer than this to its expiry is not reused: the attach
 # that follows must happen before Notion expires it.
 EXPIRY_MARGIN = timedelta(minutes=10)

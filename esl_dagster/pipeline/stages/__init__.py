@@ -24,7 +24,6 @@ from typing import Any
 
 from esl_dagster.pipeline.run_state import STAGES, RunState, StageName, StageResult
 from esl_dagster.pipeline.stages.common import (
-    UNCHANGED_REASON,
     Outcome,
     Skip,
     current_lesson,
@@ -52,7 +51,6 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "STAGES",
     "STAGE_FUNCTIONS",
-    "UNCHANGED_REASON",
     "Outcome",
     "RunState",
     "Skip",
